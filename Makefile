@@ -1,0 +1,40 @@
+# Two commands from a clean clone: `make run` and `make test`. Everything else is optional.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+# The CPU wheel of torch lies on disk on the project machines; GPU users install their own
+# torch build into .venv first (see README), and this pin is then skipped.
+TORCH  ?= torch==2.13.0
+
+.PHONY: setup run test test-slow test-all figures bench lab clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/pip install -q "$(TORCH)"
+	$(BIN)/pip install -q -e ".[dev]"
+	touch $@
+
+run: setup
+	$(BIN)/stablesam train
+
+test: setup
+	$(BIN)/python -m pytest -m "not slow" -q
+
+test-slow: setup
+	$(BIN)/python -m pytest -m slow -q || test $$? -eq 5  # 5: no slow test collected
+
+figures: setup
+	$(BIN)/stablesam figures --out figures
+
+bench: setup
+	for b in benchmarks/*.py; do $(BIN)/python $$b || exit 1; done
+
+lab: setup
+	$(BIN)/pip install -q -e ".[dev,lab]"
+	$(BIN)/jupyter lab notebooks/
+
+clean:
+	rm -rf $(VENV) *.egg-info .pytest_cache

@@ -1,0 +1,5 @@
+import sys
+
+from stablesam.cli import main
+
+sys.exit(main())

@@ -1,0 +1,51 @@
+"""The ``stablesam`` command line.
+
+Each subcommand lives in its own module of this package and exposes ``register(subparsers)``,
+which adds its parser and sets ``handler``, the function that runs it. Modules import their heavy
+dependencies (torch, sympy) inside the handler so that ``stablesam --help`` stays fast.
+
+Bad input (``ValueError``/``TypeError`` from the validation at the boundary) becomes one line on
+stderr and exit status 2, like argparse's own usage errors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from stablesam import __version__
+
+# Subcommand modules, in the order ``stablesam --help`` lists them.
+COMMANDS: tuple[str, ...] = ("train",)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="stablesam",
+        description="Theory and experiments for SAM and StableSAM (renormalized sharpness-aware minimization).",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name in COMMANDS:
+        importlib.import_module(f"stablesam.cli.{name}").register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.handler(args) or 0)
+    except (ValueError, TypeError) as error:
+        message = str(error).splitlines()[0] if str(error) else type(error).__name__
+        print(f"stablesam {args.command}: error: {message}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"stablesam {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
