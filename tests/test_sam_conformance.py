@@ -300,3 +300,68 @@ def test_zero_surrogate_gradient_gives_finite_parameters(ascent, stable, base, d
     assert torch.isfinite(w).all()
     if base == "sgd":  # the step is gamma g~ = 0
         assert float(w.detach()) == 0.5
+
+
+# --- stacked mode: K stacked models step like K separate ones ------------------------------------
+
+
+def _seeded_mlp(gen: torch.Generator) -> torch.nn.Module:
+    model = torch.nn.Sequential(
+        torch.nn.Linear(3, 4, device="meta"), torch.nn.Tanh(), torch.nn.Linear(4, 2, device="meta")
+    ).to_empty(device="cpu").double()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.copy_(torch.randn(p.shape, generator=gen, dtype=torch.float64))
+    return model
+
+
+@pytest.mark.parametrize("ascent", ASCENTS)
+@pytest.mark.parametrize("stable", (False, True))
+@pytest.mark.parametrize("base", BASES)
+def test_stacked_step_equals_separate_steps(ascent, stable, base):
+    gen = torch.Generator().manual_seed(11)
+    n_models = 3
+    models = [_seeded_mlp(gen) for _ in range(n_models)]
+    x = torch.randn(n_models, 8, 3, generator=gen, dtype=torch.float64)  # a different batch per model
+    y = torch.randn(n_models, 8, 2, generator=gen, dtype=torch.float64)
+    loss_of = lambda out, target: ((out - target) ** 2).mean()
+
+    separate = []
+    for k, model in enumerate(models):
+        params = [p.detach().clone().requires_grad_() for p in model.parameters()]
+        opt = SAM(BASES[base](params), rho=0.2, ascent=ascent, stable=stable)
+
+        def closure(k=k, params=params, opt=opt):
+            opt.zero_grad()
+            out = torch.func.functional_call(models[0], dict(zip(dict(models[0].named_parameters()), params)), (x[k],))
+            loss = loss_of(out, y[k])
+            loss.backward()
+            return loss
+
+        separate.append((params, opt, closure))
+
+    stacked_params, _ = torch.func.stack_module_state(models)
+    names = list(stacked_params)
+    stacked = [stacked_params[name].detach().clone().requires_grad_() for name in names]
+    opt = SAM(BASES[base](stacked), rho=0.2, ascent=ascent, stable=stable, stacked=True)
+
+    def per_model_loss(params, xk, yk):
+        return loss_of(torch.func.functional_call(models[0], dict(zip(names, params)), (xk,)), yk)
+
+    def stacked_closure():
+        opt.zero_grad()
+        loss = torch.vmap(per_model_loss)(tuple(stacked), x, y).sum()
+        loss.backward()
+        return loss
+
+    for _ in range(3):
+        opt.step(stacked_closure)
+        for params, single, closure in separate:
+            single.step(closure)
+        for key, stat in opt.last_stats.items():
+            assert stat.shape == (n_models,)
+            expected = torch.stack([single.last_stats[key] for _, single, _ in separate])
+            torch.testing.assert_close(stat, expected, rtol=1e-12, atol=1e-14)
+        for i in range(len(names)):
+            expected = torch.stack([params[i].detach() for params, _, _ in separate])
+            torch.testing.assert_close(stacked[i].detach(), expected, rtol=1e-12, atol=1e-14)
