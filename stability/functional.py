@@ -23,7 +23,7 @@ step, where ``n`` is the plain norm, or the ``T``-weighted one for the adaptive 
 
 Degenerate cases (never NaN): ``n = 0`` gives ``d = 0`` (no ascent); a zero surrogate norm gives
 ``gamma = 1`` (the step ``gamma g~ = 0`` is zero for every finite factor, and 1 keeps logged means
-clean).
+clean). Non-finite gradients (a diverged run) propagate as NaN/inf, so divergence stays visible.
 
 Stacked mode (``stacked=True``): every tensor is a stack of independent models along dim 0 (as made by
 ``torch.func.stack_module_state``); norms, directions and factors are then computed per model and are
@@ -112,8 +112,8 @@ def per_model(values: Tensor, tensors: Sequence[Tensor], *, stacked: bool) -> Te
 
 def _safe_divisor(norm: Tensor) -> Tensor:
     # 1 where the norm is 0: the numerator is then 0 too (it is bounded by the norm), so the
-    # quotient is the defined value 0 instead of 0/0 = NaN.
-    return torch.where(norm > 0, norm, torch.ones_like(norm))
+    # quotient is the defined value 0 instead of 0/0 = NaN. A NaN norm (a diverged run) stays NaN.
+    return torch.where(norm == 0, torch.ones_like(norm), norm)
 
 
 def ascent_direction(
@@ -174,8 +174,9 @@ def renormalization_factor(
     ``gamma = 1`` where ``||g~|| = 0`` (the renormalized step ``gamma g~`` is then zero). Tan et al. 2024
     (arXiv:2401.07250); the cap ``min(1, gamma)`` is the authors' optional "further stabilisation".
     """
-    nonzero = surrogate_grad_norm > 0
-    gamma = torch.where(nonzero, grad_norm / _safe_divisor(surrogate_grad_norm), torch.ones_like(grad_norm))
+    gamma = torch.where(
+        surrogate_grad_norm == 0, torch.ones_like(grad_norm), grad_norm / _safe_divisor(surrogate_grad_norm)
+    )
     if gamma_cap is not None:
         gamma = gamma.clamp(max=gamma_cap)
     return gamma

@@ -261,3 +261,14 @@ def test_step_makes_no_host_sync(monkeypatch, ascent, stable, stacked):
             closure()
             sam.second_step()
     assert all(torch.isfinite(v).all() for v in sam.last_stats.values())
+
+
+def test_non_finite_gradients_stay_visible_in_the_stats():
+    w = torch.tensor([1.0, 2.0], dtype=torch.float64, requires_grad=True)
+    sam = StableSAM(torch.optim.SGD([w], lr=0.1), rho=0.1)
+    (w * torch.tensor([math.nan, 1.0], dtype=torch.float64)).sum().backward()
+    sam.first_step()
+    sam.zero_grad()
+    (w * torch.tensor([math.nan, 1.0], dtype=torch.float64)).sum().backward()
+    sam.second_step()
+    assert torch.isnan(sam.last_stats["gamma"])  # divergence is data: never masked as gamma = 1
