@@ -54,6 +54,7 @@ __all__ = [
     "global_norm",
     "per_model",
     "renormalization_factor",
+    "safe_divisor",
     "surrogate_norm",
     "weighted_global_norm",
 ]
@@ -110,7 +111,8 @@ def per_model(values: Tensor, tensors: Sequence[Tensor], *, stacked: bool) -> Te
     return out
 
 
-def _safe_divisor(norm: Tensor) -> Tensor:
+def safe_divisor(norm: Tensor) -> Tensor:
+    """``norm`` with its zeros replaced by 1, for dividing a tensor whose norm it is."""
     # 1 where the norm is 0: the numerator is then 0 too (it is bounded by the norm), so the
     # quotient is the defined value 0 instead of 0/0 = NaN. A NaN norm (a diverged run) stays NaN.
     return torch.where(norm == 0, torch.ones_like(norm), norm)
@@ -137,14 +139,14 @@ def ascent_direction(
         return list(grads), global_norm(grads, stacked=stacked)
     if ascent == "normalized":
         norm = global_norm(grads, stacked=stacked)
-        return list(torch._foreach_div(grads, per_model(_safe_divisor(norm), grads, stacked=stacked))), norm
+        return list(torch._foreach_div(grads, per_model(safe_divisor(norm), grads, stacked=stacked))), norm
     if ascent == "adaptive":
         scale = torch._foreach_abs(params)
         torch._foreach_add_(scale, adaptive_eta)
         weighted_grad = torch._foreach_mul(scale, grads)  # T g
         norm = global_norm(weighted_grad, stacked=stacked)
         torch._foreach_mul_(scale, weighted_grad)  # T^2 g
-        torch._foreach_div_(scale, per_model(_safe_divisor(norm), scale, stacked=stacked))
+        torch._foreach_div_(scale, per_model(safe_divisor(norm), scale, stacked=stacked))
         return list(scale), norm
     raise ValueError(f"ascent must be one of {', '.join(map(repr, ASCENTS))}; got {ascent!r}")
 
@@ -175,7 +177,7 @@ def renormalization_factor(
     (arXiv:2401.07250); the cap ``min(1, gamma)`` is the authors' optional "further stabilisation".
     """
     gamma = torch.where(
-        surrogate_grad_norm == 0, torch.ones_like(grad_norm), grad_norm / _safe_divisor(surrogate_grad_norm)
+        surrogate_grad_norm == 0, torch.ones_like(grad_norm), grad_norm / safe_divisor(surrogate_grad_norm)
     )
     if gamma_cap is not None:
         gamma = gamma.clamp(max=gamma_cap)

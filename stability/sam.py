@@ -42,7 +42,15 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from stability.functional import ASCENTS, ascent_direction, per_model, renormalization_factor, surrogate_norm
+from stability.functional import (
+    ASCENTS,
+    ascent_direction,
+    global_norm,
+    per_model,
+    renormalization_factor,
+    safe_divisor,
+    surrogate_norm,
+)
 from stablesam.validation import check_choice, check_nonnegative, check_positive
 
 __all__ = ["SAM", "StableSAM"]
@@ -127,6 +135,7 @@ class SAM(torch.optim.Optimizer):
         self.n_models: int | None = None
         self.last_stats: dict[str, Tensor] = {}
         self._pending: tuple[list[Tensor], list[Tensor], Tensor] | None = None
+        self._origin_cache: tuple[tuple[int, ...], list[Tensor], list[Tensor]] | None = None
         # Optimizer.__init__ resets param_groups (that is, the base's list, see the property) and
         # re-adds each group through add_param_group, which sets and checks "rho".
         super().__init__(list(base_optimizer.param_groups), {"rho": rho})
@@ -167,6 +176,20 @@ class SAM(torch.optim.Optimizer):
         rhos = [group["rho"] for group in self.param_groups]
         return f"{type(self).__name__}(rho={rhos if len(set(rhos)) > 1 else rhos[0]!r}, {options}, base={self.base_optimizer!r})"
 
+    def _origins(self, params: list[Tensor]) -> list[Tensor]:
+        """The restore buffers of ``params``, allocated once; the list is cached while the parameters
+        with a gradient stay the same (the cache holds them, so their ids cannot be reused)."""
+        key = tuple(map(id, params))
+        if self._origin_cache is None or self._origin_cache[0] != key:
+            origins = []
+            for p in params:
+                state = self.state[p]
+                if "w" not in state:
+                    state["w"] = torch.empty_like(p, memory_format=torch.preserve_format)
+                origins.append(state["w"])
+            self._origin_cache = (key, origins, params)
+        return self._origin_cache[1]
+
     @torch.no_grad()
     def first_step(self, zero_grad: bool = False) -> Tensor:
         r"""Save ``w`` and move to the ascent point ``w~ = w + rho d``; return ``n(w, g)``.
@@ -178,30 +201,37 @@ class SAM(torch.optim.Optimizer):
             raise RuntimeError("first_step() called twice: call second_step() to restore w before the next ascent")
         params: list[Tensor] = []
         grads: list[Tensor] = []
-        origins: list[Tensor] = []
         group_ranges: list[tuple[float, int, int]] = []
         for group in self.param_groups:
             start = len(params)
             for p in group["params"]:
-                if p.grad is None:
-                    continue
-                state = self.state[p]
-                if "w" not in state:  # allocated once, reused by every step
-                    state["w"] = torch.empty_like(p, memory_format=torch.preserve_format)
-                params.append(p)
-                grads.append(p.grad)
-                origins.append(state["w"])
+                grad = p.grad
+                if grad is not None:
+                    params.append(p)
+                    grads.append(grad)
             group_ranges.append((group["rho"], start, len(params)))
         if not params:
             raise RuntimeError("first_step() found no gradient: run backward at w before the ascent")
-
-        direction, grad_norm = ascent_direction(
-            params, grads, ascent=self.ascent, adaptive_eta=self.adaptive_eta, stacked=self.stacked
-        )
+        origins = self._origins(params)
         torch._foreach_copy_(origins, params)
-        for rho, start, stop in group_ranges:
-            if rho != 0 and stop > start:  # rho = 0: leave w untouched (w + 0 can flip the sign of -0.0)
-                torch._foreach_add_(params[start:stop], direction[start:stop], alpha=rho)
+
+        if self.ascent == "normalized" and params[0].device.type == "cpu":
+            # CPU runs foreach ops tensor by tensor, so one fused w += rho g / ||g|| (addcdiv) beats
+            # materialising g / ||g|| and adding it (measured 55 us vs 105 us on 50 tensors). CUDA
+            # fuses div and add into two launches but not addcdiv with broadcast divisors.
+            grad_norm = global_norm(grads, stacked=self.stacked)
+            divisor = safe_divisor(grad_norm)
+            divisors = per_model(divisor, grads, stacked=True) if self.stacked else [divisor] * len(grads)
+            for rho, start, stop in group_ranges:
+                if rho != 0 and stop > start:  # rho = 0: leave w untouched (w + 0 can flip the sign of -0.0)
+                    torch._foreach_addcdiv_(params[start:stop], grads[start:stop], divisors[start:stop], value=rho)
+        else:
+            direction, grad_norm = ascent_direction(
+                params, grads, ascent=self.ascent, adaptive_eta=self.adaptive_eta, stacked=self.stacked
+            )
+            for rho, start, stop in group_ranges:
+                if rho != 0 and stop > start:
+                    torch._foreach_add_(params[start:stop], direction[start:stop], alpha=rho)
         self._pending = (params, origins, grad_norm)
         if zero_grad:
             self.zero_grad()

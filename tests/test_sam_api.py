@@ -272,3 +272,21 @@ def test_non_finite_gradients_stay_visible_in_the_stats():
     (w * torch.tensor([math.nan, 1.0], dtype=torch.float64)).sum().backward()
     sam.second_step()
     assert torch.isnan(sam.last_stats["gamma"])  # divergence is data: never masked as gamma = 1
+
+
+@pytest.mark.parametrize("ascent", ("normalized", "unnormalized", "adaptive"))
+def test_ascent_point_equals_functional_direction(ascent):
+    # SAM's CPU path fuses the normalized ascent; the functional direction (used on CUDA) must agree.
+    from stability import ascent_direction
+
+    params, loss_fn = problem(8)
+    sam = SAM(torch.optim.SGD(params, lr=0.1), rho=0.3, ascent=ascent, adaptive_eta=0.05)
+    loss_fn(params).backward()
+    direction, norm = ascent_direction(
+        [p.detach() for p in params], [p.grad for p in params], ascent=ascent, adaptive_eta=0.05
+    )
+    expected = [p.detach() + 0.3 * d for p, d in zip(params, direction)]
+    returned = sam.first_step()
+    assert torch.equal(returned, norm)
+    for p, e in zip(params, expected):
+        torch.testing.assert_close(p.detach(), e, rtol=1e-15, atol=1e-16)
