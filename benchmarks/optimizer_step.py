@@ -68,14 +68,14 @@ class ReferenceSAM:
         return loss
 
 
-def make_problem(depth, width, batch, seed):
+def make_problem(depth, width, batch, seed, device="cpu"):
     gen = torch.Generator().manual_seed(seed)
     params = []
     for _ in range(depth):
-        params.append((torch.randn(width, width, generator=gen) / math.sqrt(width)).requires_grad_())
-        params.append(torch.zeros(width).requires_grad_())
-    x = torch.randn(batch, width, generator=gen)
-    y = torch.randn(batch, width, generator=gen)
+        params.append((torch.randn(width, width, generator=gen) / math.sqrt(width)).to(device).requires_grad_())
+        params.append(torch.zeros(width, device=device).requires_grad_())
+    x = torch.randn(batch, width, generator=gen).to(device)
+    y = torch.randn(batch, width, generator=gen).to(device)
     return params, x, y
 
 
@@ -118,6 +118,56 @@ def make_method(name, initial, x, y, lr, rho):
 METHODS = ("floor", "sgd", "sam", "usam", "stablesam-n", "stablesam-u", "reference-sam", "reference-stablesam-n")
 
 
+def measure(initial, x, y, rounds, steps_per_block, synchronize=None):
+    """Median seconds per step of each method, interleaved: each round runs every method for a block
+    of steps, in an order rotated round by round. With ``synchronize`` (CUDA), a block is timed as a
+    whole between two synchronisations and contributes its mean; otherwise every step is timed."""
+    steps = {name: make_method(name, initial, x, y, lr=1e-3, rho=0.05) for name in METHODS}
+    times = {name: [] for name in METHODS}
+    for step in steps.values():  # warm-up: allocations, lazy imports, restore buffers
+        for _ in range(5):
+            step()
+    for r in range(rounds):
+        order = METHODS[r % len(METHODS):] + METHODS[:r % len(METHODS)]
+        for name in order:
+            step = steps[name]
+            if synchronize is not None:
+                synchronize()
+                start = time.perf_counter()
+                for _ in range(steps_per_block):
+                    step()
+                synchronize()
+                times[name].append((time.perf_counter() - start) / steps_per_block)
+                continue
+            for _ in range(steps_per_block):
+                start = time.perf_counter()
+                step()
+                times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(t) for name, t in times.items()}
+
+
+def report(median) -> dict[str, float]:
+    """Print the medians and the ratios; return the ratios."""
+    for name in METHODS:
+        print(f"  {name:<22} {median[name] * 1e3:8.3f} ms")
+    floor = median["floor"]
+    ratios = {
+        "StableSAM-N / SAM (goal <= 1.02)": median["stablesam-n"] / median["sam"],
+        "StableSAM-U / USAM (goal <= 1.02)": median["stablesam-u"] / median["usam"],
+        "SAM overhead above floor, ours / reference (goal <= 0.4)":
+            (median["sam"] - floor) / (median["reference-sam"] - floor),
+        "StableSAM-N overhead above floor, ours / reference (goal <= 0.4)":
+            (median["stablesam-n"] - floor) / (median["reference-stablesam-n"] - floor),
+    }
+    print(f"  overhead above floor: ours SAM {(median['sam'] - floor) * 1e3:.3f} ms, StableSAM-N "
+          f"{(median['stablesam-n'] - floor) * 1e3:.3f} ms; reference SAM "
+          f"{(median['reference-sam'] - floor) * 1e3:.3f} ms, StableSAM-N "
+          f"{(median['reference-stablesam-n'] - floor) * 1e3:.3f} ms")
+    for label, value in ratios.items():
+        print(f"  {label}: {value:.3f}")
+    return ratios
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--depth", type=int, default=25, help="linear layers (2 tensors each; default 25)")
@@ -131,40 +181,11 @@ def main(argv=None) -> int:
     torch.set_num_threads(args.threads)
 
     initial, x, y = make_problem(args.depth, args.width, args.batch, seed=0)
-    steps = {name: make_method(name, initial, x, y, lr=1e-3, rho=0.05) for name in METHODS}
-    times = {name: [] for name in METHODS}
-    for step in steps.values():  # warm-up: allocations, lazy imports, restore buffers
-        for _ in range(5):
-            step()
-    for r in range(args.rounds):
-        order = METHODS[r % len(METHODS):] + METHODS[:r % len(METHODS)]
-        for name in order:
-            step = steps[name]
-            for _ in range(args.steps):
-                start = time.perf_counter()
-                step()
-                times[name].append(time.perf_counter() - start)
-
-    median = {name: statistics.median(t) for name, t in times.items()}
+    median = measure(initial, x, y, args.rounds, args.steps)
     print(f"optimizer step, CPU, torch {torch.__version__}, {torch.get_num_threads()} thread(s); "
           f"MLP {args.depth} x ({args.width}x{args.width} + bias) = {len(initial)} tensors, batch {args.batch}; "
           f"median of {args.rounds * args.steps} steps each, interleaved")
-    for name in METHODS:
-        print(f"  {name:<22} {median[name] * 1e3:8.3f} ms")
-    floor = median["floor"]
-    ratios = {
-        "StableSAM-N / SAM (goal <= 1.02)": median["stablesam-n"] / median["sam"],
-        "StableSAM-U / USAM (goal <= 1.02)": median["stablesam-u"] / median["usam"],
-        "SAM overhead above floor, ours / reference (goal <= 0.4)":
-            (median["sam"] - floor) / (median["reference-sam"] - floor),
-        "StableSAM-N overhead above floor, ours / reference (goal <= 0.4)":
-            (median["stablesam-n"] - floor) / (median["reference-stablesam-n"] - floor),
-    }
-    print(f"  overhead above floor: ours SAM {(median['sam'] - floor) * 1e3:.3f} ms, StableSAM-N "
-          f"{(median['stablesam-n'] - floor) * 1e3:.3f} ms; reference SAM {(median['reference-sam'] - floor) * 1e3:.3f} ms, "
-          f"StableSAM-N {(median['reference-stablesam-n'] - floor) * 1e3:.3f} ms")
-    for label, value in ratios.items():
-        print(f"  {label}: {value:.3f}")
+    report(median)
     return 0
 
 
