@@ -174,7 +174,8 @@ class SAM(torch.optim.Optimizer):
     def __repr__(self) -> str:
         options = ", ".join(f"{key}={getattr(self, key)!r}" for key in _CONFIG_KEYS)
         rhos = [group["rho"] for group in self.param_groups]
-        return f"{type(self).__name__}(rho={rhos if len(set(rhos)) > 1 else rhos[0]!r}, {options}, base={self.base_optimizer!r})"
+        rho = rhos if len(set(rhos)) > 1 else rhos[0]
+        return f"{type(self).__name__}(rho={rho!r}, {options}, base={self.base_optimizer!r})"
 
     def _origins(self, params: list[Tensor]) -> list[Tensor]:
         """The restore buffers of ``params``, allocated once; the list is cached while the parameters

@@ -7,7 +7,6 @@ x dtype {float32, float64}, where the property holds for that combination.
 from __future__ import annotations
 
 import io
-import math
 
 import numpy as np
 import pytest

@@ -210,8 +210,9 @@ def _train(optimizers, epochs, batch_size, lr, rho, adaptive_eta, gamma_cap, mom
                     epoch_metrics["mean_norm_ratio"] = torch.stack(ratios[-len(losses):]).mean()
                 values = dict(zip(epoch_metrics, torch.stack(list(epoch_metrics.values())).tolist()))
             tidy += [
-                {"run": f"digits-split{split_seed}", "seed": seed, "optimizer": key, "rho": 0.0 if method is None else rho,
-                 "lr": lr, "epoch": epoch, "step": step, "metric": metric, "value": value}
+                {"run": f"digits-split{split_seed}", "seed": seed, "optimizer": key,
+                 "rho": 0.0 if method is None else rho, "lr": lr, "epoch": epoch, "step": step,
+                 "metric": metric, "value": value}
                 for metric, value in values.items()
             ]
             progress.update(1)
@@ -219,7 +220,9 @@ def _train(optimizers, epochs, batch_size, lr, rho, adaptive_eta, gamma_cap, mom
                 diverged_epoch = epoch  # a diverging run is data: report when, keep the other optimizers going
                 progress.update(epochs - epoch)
                 break
-        overall = torch.stack([torch.stack(gammas).mean(), torch.stack(ratios).mean()]).tolist() if gammas else [None] * 2
+        overall = [None, None]
+        if gammas:  # means over every step of the run
+            overall = torch.stack([torch.stack(gammas).mean(), torch.stack(ratios).mean()]).tolist()
         rows.append({
             "optimizer": key,
             "train_acc": values["train_acc"],
