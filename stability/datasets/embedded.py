@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import random
+from functools import lru_cache
+from types import ModuleType
 
 import numpy as np
 import torch
@@ -49,23 +51,18 @@ def load_mnist1d(
 
     Calls the ``mnist1d`` package's ``make_dataset`` with its default arguments (5000 signals of
     length 40, 10 classes, its own seed 42: 4000 train and 1000 test), never its downloading
-    loader. ``make_dataset`` reseeds NumPy's and ``random``'s global generators; both global states
-    are saved and restored around the call. The test set is drawn from the 1000 test signals, train
+    loader; the signals are generated once per process and cached. ``make_dataset`` reseeds NumPy's
+    and ``random``'s global generators; both global states are saved and restored around the call. The test set is drawn from the 1000 test signals, train
     and pool (400 by default) from the 4000 training signals. Signals have shape ``(1, 40)`` and are
     standardised with the train set's mean and standard deviation.
     """
     try:
-        from mnist1d.data import get_dataset_args, make_dataset
+        import mnist1d.data
     except ImportError:
         raise ValueError(
             "dataset 'mnist1d' needs the mnist1d package: pip install mnist1d (or pip install 'stablesam[mnist1d]')"
         ) from None
-    numpy_state, python_state = np.random.get_state(), random.getstate()
-    try:
-        generated = make_dataset(get_dataset_args())
-    finally:
-        np.random.set_state(numpy_state)
-        random.setstate(python_state)
+    generated = _generate_mnist1d(mnist1d.data)
     splits = split_official(
         "mnist1d",
         (generated["x"][:, None], generated["y"]),
@@ -73,3 +70,18 @@ def load_mnist1d(
         generator=generator, n_train=n_train, n_test=n_test, n_pool=n_pool, default_pool=400,
     )
     return standardised_dataset("mnist1d", **splits, num_classes=10, dtype=dtype)
+
+
+@lru_cache(maxsize=1)
+def _generate_mnist1d(package: ModuleType) -> dict[str, np.ndarray]:
+    """``make_dataset`` with the default arguments (deterministic: cached), global RNG states restored."""
+    numpy_state, python_state = np.random.get_state(), random.getstate()
+    try:
+        generated = package.make_dataset(package.get_dataset_args())
+    finally:
+        np.random.set_state(numpy_state)
+        random.setstate(python_state)
+    arrays = {key: np.asarray(generated[key]) for key in ("x", "y", "x_test", "y_test")}
+    for array in arrays.values():
+        array.flags.writeable = False
+    return arrays
