@@ -23,9 +23,9 @@ import numpy as np
 import torch
 
 from stability.datasets.cifar10 import CIFAR10_FILES, load_cifar10, read_cifar10_batch
-from stability.datasets.dataset import Dataset
+from stability.datasets.dataset import Dataset, check_numpy_generator
 from stability.datasets.embedded import load_digits, load_mnist1d
-from stability.datasets.label_noise import _check_generator, flip_labels, shuffle_labels
+from stability.datasets.label_noise import flip_labels, shuffle_labels
 from stability.datasets.mnist import MNIST_FILES, load_mnist, read_idx
 from stability.datasets.neighbours import NeighbouringPair, neighbouring
 from stability.datasets.synthetic import (
@@ -96,7 +96,7 @@ def load_dataset(
     only. Same generator state, same arguments: the same tensors, bit for bit.
     """
     check_choice("dataset", name, DATASETS)
-    generator = _check_generator(generator)
+    generator = check_numpy_generator(generator)
     if dtype not in _FLOAT_DTYPES:
         raise ValueError(f"dtype must be a floating dtype ({', '.join(map(str, _FLOAT_DTYPES))}), got {dtype!r}")
     allowed = SYNTHETIC_OPTIONS.get(name, {})

@@ -189,7 +189,8 @@ def _initialise(model: nn.Module, generator: torch.Generator, dtype: torch.dtype
         if isinstance(module, (nn.Linear, nn.Conv1d, nn.Conv2d)):
             fan_in = module.weight[0].numel()
             gain = 1.0 if name.endswith("readout") else 2.0
-            draw = torch.empty(module.weight.shape, dtype=torch.float64).normal_(0.0, math.sqrt(gain / fan_in), generator=generator)
+            std = math.sqrt(gain / fan_in)
+            draw = torch.empty(module.weight.shape, dtype=torch.float64).normal_(0.0, std, generator=generator)
             module.weight.copy_(draw.to(dtype))
             if module.bias is not None:
                 module.bias.zero_()
@@ -217,7 +218,9 @@ def build_model(
     if not isinstance(generator, torch.Generator):
         raise TypeError(f"generator must be a torch.Generator, got {type(generator).__name__}")
     if generator.device.type != "cpu":
-        raise ValueError(f"generator must be a CPU torch.Generator (parameters are drawn on the CPU), got device {generator.device}")
+        raise ValueError(
+            f"generator must be a CPU torch.Generator (parameters are drawn on the CPU), got device {generator.device}"
+        )
     if not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
         raise ValueError(f"dtype must be a floating torch dtype, got {dtype!r}")
     if isinstance(input_shape, (str, bytes)) or not isinstance(input_shape, Sequence) or not input_shape:

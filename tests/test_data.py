@@ -124,7 +124,8 @@ def test_mnist_loader_reads_plain_and_gzip_idx(tmp_path):
     train_ids, pool_ids, test_ids = (identities(x, (0, -1, -1)) for x in (data.x_train, data.x_pool, data.x_test))
     assert len(train_ids) == 30 and len(pool_ids) == 8 and not train_ids & pool_ids
     # train statistics standardise the train split
-    assert abs(data.x_train.double().mean().item()) < 1e-6 and abs(data.x_train.double().std(unbiased=False).item() - 1) < 1e-5
+    assert abs(data.x_train.double().mean().item()) < 1e-6
+    assert abs(data.x_train.double().std(unbiased=False).item() - 1) < 1e-5
     # the test split comes from the t10k files: its identities (41..52) exceed every train identity
     assert min(test_ids) > max(train_ids | pool_ids)
 
@@ -174,7 +175,8 @@ def test_cifar10_loader_splits_batches_and_standardises_per_channel(tmp_path):
     for x, y in ((data.x_train, data.y_train), (data.x_test, data.y_test), (data.x_pool, data.y_pool)):
         torch.testing.assert_close(x[:, 0, :, 0].argmax(dim=1), y, rtol=0, atol=0)
         torch.testing.assert_close(x[:, 1, 0, :].argmax(dim=1), y, rtol=0, atol=0)
-    torch.testing.assert_close(data.x_train.mean(dim=(0, 2, 3)), torch.zeros(3, dtype=torch.float64), rtol=0, atol=1e-12)
+    zeros = torch.zeros(3, dtype=torch.float64)
+    torch.testing.assert_close(data.x_train.mean(dim=(0, 2, 3)), zeros, rtol=0, atol=1e-12)
     torch.testing.assert_close(data.x_train.std(dim=(0, 2, 3), unbiased=False), torch.ones(3, dtype=torch.float64))
     train_ids, pool_ids, test_ids = (identities(x, (2, 31, 31)) for x in (data.x_train, data.x_pool, data.x_test))
     assert len(train_ids | pool_ids) == 20 and min(test_ids) > max(train_ids | pool_ids)
@@ -212,11 +214,15 @@ def test_digits_is_split_standardised_and_reproducible():
     assert all(torch.equal(getattr(data, f), getattr(again, f)) for f in ("x_train", "y_train", "x_pool", "y_test"))
     assert not torch.equal(data.y_train, other.y_train)
     assert load_dataset("digits", generator=rng(3), n_train=100, dtype=torch.float64).x_train.shape == (100, 1, 8, 8)
+    moved = data.to("meta")
+    assert moved.x_pool.device.type == "meta" and moved.y_test.device.type == "meta" and moved.name == "digits"
 
 
 def test_one_permutation_splits_into_disjoint_train_test_and_pool():
     ids = np.arange(50)
-    splits = split_examples("ids", ids, ids, generator=rng(), n_train=None, n_test=10, n_pool=5, default_test=1, default_pool=1)
+    splits = split_examples(
+        "ids", ids, ids, generator=rng(), n_train=None, n_test=10, n_pool=5, default_test=1, default_pool=1
+    )
     sets = [set(splits[s][0].tolist()) for s in ("train", "test", "pool")]
     assert [len(s) for s in sets] == [35, 10, 5] and set().union(*sets) == set(range(50))
 
@@ -254,7 +260,8 @@ def test_mnist1d_is_generated_locally_without_touching_global_random_state():
     assert numpy_after[2:] == numpy_before[2:]
     assert data.input_shape == (1, 40) and len(data.x_test) == 1000 and len(data.x_pool) == 400
     assert set(data.y_train.tolist()) == set(range(10))
-    torch.testing.assert_close(load_dataset("mnist1d", generator=rng(), n_train=500).x_train, data.x_train, rtol=0, atol=0)
+    again = load_dataset("mnist1d", generator=rng(), n_train=500)
+    torch.testing.assert_close(again.x_train, data.x_train, rtol=0, atol=0)
 
 
 def test_mnist1d_without_the_package_says_how_to_install_it(monkeypatch):
@@ -279,7 +286,8 @@ def test_load_dataset_rejects_bad_arguments():
         load_dataset("digits", generator=rng(), dtype=torch.int64)
     with pytest.raises(TypeError, match="numpy.random.Generator"):
         load_dataset("digits", generator=0)
-    assert set(DATASETS) == {"digits", "mnist1d", "linear-regression", "logistic-regression", "gaussian-mixture", "mnist", "cifar10"}
+    synthetic = {"linear-regression", "logistic-regression", "gaussian-mixture"}
+    assert set(DATASETS) == {"digits", "mnist1d", "mnist", "cifar10"} | synthetic
 
 
 # ---------------------------------------------------------------- neighbouring sets

@@ -29,7 +29,9 @@ def read_cifar10_batch(path: str | os.PathLike[str]) -> tuple[np.ndarray, np.nda
     path = Path(path)
     raw = read_bytes(path)
     if not raw or len(raw) % _RECORD:
-        raise ValueError(f"{path}: a CIFAR-10 binary batch holds records of {_RECORD} bytes; the file has {len(raw)} bytes")
+        raise ValueError(
+            f"{path}: a CIFAR-10 binary batch holds records of {_RECORD} bytes; the file has {len(raw)} bytes"
+        )
     records = np.frombuffer(raw, dtype=np.uint8).reshape(-1, _RECORD)
     labels = records[:, 0].astype(np.int64)
     if labels.max() > 9:

@@ -7,19 +7,19 @@ supplies the fresh example that replaces ``z_i`` in the neighbouring dataset ``S
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 
 import numpy as np
 import torch
 
 from stablesam.validation import check_integer
 
-__all__ = ["Dataset", "TASKS"]
+__all__ = ["Dataset", "TASKS", "check_numpy_generator"]
 
 TASKS = ("classification", "regression")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Dataset:
     """A train / test / pool split of one data source.
 
@@ -51,7 +51,9 @@ class Dataset:
         if self.task not in TASKS:
             raise ValueError(f"task must be one of {TASKS}, got {self.task!r}")
         if (self.task == "classification") != (self.num_classes is not None):
-            raise ValueError(f"num_classes is given exactly for classification; got {self.num_classes!r} for {self.task}")
+            raise ValueError(
+                f"num_classes is set for classification and only then; got {self.num_classes!r} for {self.task}"
+            )
         for split in ("train", "test", "pool"):
             x, y = getattr(self, f"x_{split}"), getattr(self, f"y_{split}")
             if tuple(x.shape[1:]) != tuple(self.input_shape) or y.shape != x.shape[:1]:
@@ -72,6 +74,18 @@ class Dataset:
     @property
     def n_pool(self) -> int:
         return self.x_pool.shape[0]
+
+    def to(self, device: torch.device | str) -> Dataset:
+        """The same data set with every tensor on ``device``."""
+        tensors = {f.name: getattr(self, f.name).to(device) for f in fields(self) if f.name[:2] in ("x_", "y_")}
+        return replace(self, **tensors)
+
+
+def check_numpy_generator(generator: object) -> np.random.Generator:
+    """Return ``generator``; raise ``TypeError`` unless it is a ``numpy.random.Generator``."""
+    if not isinstance(generator, np.random.Generator):
+        raise TypeError(f"generator must be a numpy.random.Generator, got {type(generator).__name__}")
+    return generator
 
 
 def resolve_sizes(

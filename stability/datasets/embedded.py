@@ -52,9 +52,10 @@ def load_mnist1d(
     Calls the ``mnist1d`` package's ``make_dataset`` with its default arguments (5000 signals of
     length 40, 10 classes, its own seed 42: 4000 train and 1000 test), never its downloading
     loader; the signals are generated once per process and cached. ``make_dataset`` reseeds NumPy's
-    and ``random``'s global generators; both global states are saved and restored around the call. The test set is drawn from the 1000 test signals, train
-    and pool (400 by default) from the 4000 training signals. Signals have shape ``(1, 40)`` and are
-    standardised with the train set's mean and standard deviation.
+    and ``random``'s global generators; both global states are saved and restored around the call.
+    The test set is drawn from the 1000 test signals, train and pool (400 by default) from the 4000
+    training signals. Signals have shape ``(1, 40)`` and are standardised with the train set's mean
+    and standard deviation.
     """
     try:
         import mnist1d.data

@@ -32,12 +32,15 @@ def locate_files(
     A file may carry any of ``suffixes`` (e.g. ``.gz``). Raises ``ValueError`` naming the directory
     and the files expected when the directory or any file is missing.
     """
-    expected = ", ".join(names) + (f" (each optionally ending in {', '.join(s for s in suffixes if s)})" if any(suffixes) else "")
+    endings = ", ".join(s for s in suffixes if s)
+    expected = ", ".join(names) + (f" (each optionally ending in {endings})" if endings else "")
     if data_dir is None:
         raise ValueError(f"dataset {dataset!r} reads local files: pass data_dir, a directory holding {expected}")
     root = Path(data_dir).expanduser()
     if not root.is_dir():
-        raise ValueError(f"data_dir {str(root)!r} for dataset {dataset!r} is not a directory; it should hold {expected}")
+        raise ValueError(
+            f"data_dir {str(root)!r} for dataset {dataset!r} is not a directory; it should hold {expected}"
+        )
     for folder in (root, *(root / sub for sub in subdirs)):
         found = [next((folder / (n + s) for s in suffixes if (folder / (n + s)).is_file()), None) for n in names]
         if all(found):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from stability.datasets.dataset import check_numpy_generator
 from stablesam.validation import check_integer, check_probability
 
 __all__ = ["flip_labels", "shuffle_labels"]
@@ -12,17 +13,12 @@ __all__ = ["flip_labels", "shuffle_labels"]
 
 def _check_labels(y: torch.Tensor, num_classes: int | None = None) -> np.ndarray:
     if not isinstance(y, torch.Tensor) or y.dtype != torch.int64 or y.ndim != 1:
-        raise TypeError(f"y must be a 1-D int64 tensor of class labels, got {type(y).__name__} {getattr(y, 'dtype', '')}")
+        kind = f"{type(y).__name__} {getattr(y, 'dtype', '')}".strip()
+        raise TypeError(f"y must be a 1-D int64 tensor of class labels, got {kind}")
     labels = y.cpu().numpy()
     if num_classes is not None and labels.size and (labels.min() < 0 or labels.max() >= num_classes):
         raise ValueError(f"labels must lie in [0, {num_classes}), found {labels.min()}..{labels.max()}")
     return labels
-
-
-def _check_generator(generator: object) -> np.random.Generator:
-    if not isinstance(generator, np.random.Generator):
-        raise TypeError(f"generator must be a numpy.random.Generator, got {type(generator).__name__}")
-    return generator
 
 
 def flip_labels(y: torch.Tensor, rate: float, *, generator: np.random.Generator, num_classes: int) -> torch.Tensor:
@@ -42,7 +38,7 @@ def flip_labels(y: torch.Tensor, rate: float, *, generator: np.random.Generator,
     rate = check_probability("rate", rate)
     num_classes = check_integer("num_classes", num_classes, minimum=2)
     labels = _check_labels(y, num_classes)
-    generator = _check_generator(generator)
+    generator = check_numpy_generator(generator)
     flip = generator.random(labels.size) < rate
     offset = generator.integers(1, num_classes, size=labels.size)
     flipped = np.where(flip, (labels + offset) % num_classes, labels)
@@ -53,5 +49,5 @@ def shuffle_labels(y: torch.Tensor, *, generator: np.random.Generator) -> torch.
     """Fully shuffled labels: ``y[pi]`` for a uniformly random permutation ``pi``, so the labels keep
     their class counts but carry no information about the inputs."""
     _check_labels(y)
-    order = _check_generator(generator).permutation(y.shape[0])
+    order = check_numpy_generator(generator).permutation(y.shape[0])
     return y[torch.from_numpy(order).to(y.device)]

@@ -42,16 +42,21 @@ def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
     dtype = np.dtype(_IDX_TYPES[raw[2]])
     expected = header + int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
     if len(raw) != expected:
-        raise ValueError(f"{path}: the header promises shape {shape} ({expected} bytes) but the file has {len(raw)} bytes")
+        raise ValueError(
+            f"{path}: the header promises shape {shape} ({expected} bytes) but the file has {len(raw)} bytes"
+        )
     return np.frombuffer(raw, dtype=dtype, offset=header).reshape(shape).astype(dtype.newbyteorder("="))
 
 
 def _read_mnist_pair(images_path: Path, labels_path: Path) -> tuple[np.ndarray, np.ndarray]:
     images, labels = read_idx(images_path), read_idx(labels_path)
-    if images.dtype != np.uint8 or images.ndim != 3:
-        raise ValueError(f"{images_path}: expected MNIST images (magic 0x00000803: unsigned bytes, 3 dimensions), got {images.dtype} with {images.ndim} dimensions")
-    if labels.dtype != np.uint8 or labels.ndim != 1:
-        raise ValueError(f"{labels_path}: expected MNIST labels (magic 0x00000801: unsigned bytes, 1 dimension), got {labels.dtype} with {labels.ndim} dimensions")
+    for path, array, kind, ndim, magic in ((images_path, images, "images", 3, "0x00000803"),
+                                           (labels_path, labels, "labels", 1, "0x00000801")):
+        if array.dtype != np.uint8 or array.ndim != ndim:
+            raise ValueError(
+                f"{path}: expected MNIST {kind} (magic {magic}: unsigned bytes, {ndim} dimensions), "
+                f"got {array.dtype} with {array.ndim} dimensions"
+            )
     if len(images) != len(labels):
         raise ValueError(f"{images_path} holds {len(images)} images but {labels_path} holds {len(labels)} labels")
     if labels.size and labels.max() > 9:

@@ -11,8 +11,8 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
-from stability.datasets.dataset import Dataset
-from stability.datasets.label_noise import _check_generator, flip_labels, shuffle_labels
+from stability.datasets.dataset import Dataset, check_numpy_generator
+from stability.datasets.label_noise import flip_labels, shuffle_labels
 from stablesam.validation import check_integer, check_probability
 
 __all__ = ["NeighbouringPair", "neighbouring"]
@@ -64,7 +64,7 @@ def neighbouring(
         >>> (pair.x_a != pair.x_b).flatten(1).any(1).nonzero().flatten().tolist()
         [3]
     """
-    generator = _check_generator(generator)
+    generator = check_numpy_generator(generator)
     if not isinstance(dataset, Dataset):
         raise TypeError(f"dataset must be a stability.data.Dataset, got {type(dataset).__name__}")
     n = dataset.n_train
