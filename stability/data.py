@@ -93,7 +93,9 @@ def load_dataset(
 
     Image and signal features are standardised per channel with the train split's mean and standard
     deviation; synthetic features are left as drawn. ``data_dir`` is read by ``mnist`` and ``cifar10``
-    only. Same generator state, same arguments: the same tensors, bit for bit.
+    only. Same generator state, same arguments: the same tensors, bit for bit. With the generator
+    state and the other sizes fixed, test and pool do not depend on ``n_train``, and a larger
+    ``n_train`` extends the smaller train set (so learning curves share test set and pool).
     """
     check_choice("dataset", name, DATASETS)
     generator = check_numpy_generator(generator)

@@ -227,6 +227,27 @@ def test_one_permutation_splits_into_disjoint_train_test_and_pool():
     assert [len(s) for s in sets] == [35, 10, 5] and set().union(*sets) == set(range(50))
 
 
+def affinely_equal(a: torch.Tensor, b: torch.Tensor) -> bool:
+    """``a = s b + t`` for some s > 0, t (correlation 1): equal up to a standardisation of one channel."""
+    a, b = a.double().flatten(), b.double().flatten()
+    a, b = a - a.mean(), b - b.mean()
+    return bool((a @ b) / (a.norm() * b.norm()) > 1 - 1e-9)
+
+
+@pytest.mark.parametrize("name", ["digits", "linear-regression", "logistic-regression", "gaussian-mixture", "mnist"])
+def test_a_larger_train_set_extends_the_smaller_and_keeps_test_and_pool(tmp_path, name):
+    write_mnist(tmp_path, n_train=40, n_test=12, compress_train=False)
+    small, large = (
+        load_dataset(name, generator=rng(8), data_dir=tmp_path, n_train=n, n_test=10, n_pool=5) for n in (20, 30)
+    )
+    # Image features are standardised with train statistics, which move with n_train: compare up to that map.
+    same = affinely_equal if name in ("digits", "mnist") else torch.equal
+    assert same(large.x_train[:20], small.x_train) and torch.equal(large.y_train[:20], small.y_train)
+    for split in ("test", "pool"):
+        assert same(getattr(large, f"x_{split}"), getattr(small, f"x_{split}"))
+        assert torch.equal(getattr(large, f"y_{split}"), getattr(small, f"y_{split}"))
+
+
 def test_synthetic_linear_regression_follows_its_data_model():
     data = load_dataset("linear-regression", generator=rng(), n_train=20000, dim=5, noise=0.5, dtype=torch.float64)
     assert data.task == "regression" and data.num_classes is None and data.y_train.dtype == torch.float64

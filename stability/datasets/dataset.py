@@ -171,17 +171,18 @@ def split_examples(
     default_test: int,
     default_pool: int,
 ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Split one source of examples into train, test and pool by a single random permutation.
+    """Split one source of examples into test, pool and train by a single random permutation.
 
-    The permutation's first ``n_train`` entries index the train set, the next ``n_test`` the test set
-    and the next ``n_pool`` the pool.
+    The permutation's first ``n_test`` entries index the test set, the next ``n_pool`` the pool and
+    the next ``n_train`` the train set: test and pool do not depend on ``n_train``, and a larger
+    ``n_train`` extends the smaller train set.
     """
     n_train, n_test, n_pool = resolve_sizes(
         name, len(x), n_train, n_test, n_pool, default_test=default_test, default_pool=default_pool
     )
     order = generator.permutation(len(x))
-    bounds = np.cumsum([0, n_train, n_test, n_pool])
-    return {split: (x[order[a:b]], y[order[a:b]]) for split, a, b in zip(("train", "test", "pool"), bounds, bounds[1:])}
+    bounds = np.cumsum([0, n_test, n_pool, n_train])
+    return {split: (x[order[a:b]], y[order[a:b]]) for split, a, b in zip(("test", "pool", "train"), bounds, bounds[1:])}
 
 
 def split_official(
@@ -197,9 +198,10 @@ def split_official(
 ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Split a source that comes with an official train/test split.
 
-    The test set is drawn from the official test split (all of it by default); train and pool are
-    drawn, disjoint, from the official train split (the pool takes ``default_pool`` examples by
-    default and the train set the rest).
+    The test set is drawn from the official test split (all of it by default); pool and train are
+    drawn, disjoint, from the official train split by one permutation (its first ``n_pool`` entries,
+    ``default_pool`` by default, then ``n_train`` entries, all the rest by default), so the pool does
+    not depend on ``n_train`` and a larger ``n_train`` extends the smaller train set.
     """
     n_test = len(test[0]) if n_test is None else check_integer("n_test", n_test, minimum=1)
     if n_test > len(test[0]):
@@ -213,8 +215,9 @@ def split_official(
             f"got n_train={n_train}, n_pool={n_pool}"
         )
     order = generator.permutation(len(train[0]))
+    pool, rest = order[:n_pool], order[n_pool : n_pool + n_train]
     return {
-        "train": (train[0][order[:n_train]], train[1][order[:n_train]]),
+        "train": (train[0][rest], train[1][rest]),
         "test": (test[0][test_order], test[1][test_order]),
-        "pool": (train[0][order[n_train : n_train + n_pool]], train[1][order[n_train : n_train + n_pool]]),
+        "pool": (train[0][pool], train[1][pool]),
     }

@@ -1,21 +1,24 @@
 """Synthetic problems drawn from an explicit generator, with known data models.
 
-Every problem draws its parameters first, then ``n = n_train + n_test + n_pool`` i.i.d. examples,
-which it splits in that order into train, test and pool. ``u`` below is a direction uniform on the
-unit sphere of R^d (a standard normal vector divided by its norm).
+Every problem draws its parameters first, then ``n = n_test + n_pool + n_train`` i.i.d. examples,
+each a function of its own ``d + 1`` standard normals ``(x, z)``; the examples are split in that
+order into test, pool and train. So test and pool do not depend on ``n_train``, and a larger
+``n_train`` extends the smaller train set. ``u`` below is a direction uniform on the unit sphere of
+R^d (a standard normal vector divided by its norm) and ``U = Phi(z)``, uniform on (0, 1).
 
-* ``linear-regression``: ``x ~ N(0, I_d)``, ``y = <w*, x> + noise * e`` with ``e ~ N(0, 1)`` and
-  ``w* = u`` (so ``||w*|| = 1`` and the signal-to-noise ratio is ``1 / noise^2``).
-* ``logistic-regression``: ``x ~ N(0, I_d)``, ``y ~ Bernoulli(sigmoid(<w*, x>))`` in {0, 1} with
-  ``w* = scale * u``.
-* ``gaussian-mixture``: ``y`` uniform on ``{0, ..., num_classes - 1}``, ``x = mu_y + N(0, I_d)`` with
-  class means ``mu_k = separation * u_k``.
+* ``linear-regression``: ``y = <w*, x> + noise * z`` with ``w* = u`` (so ``||w*|| = 1`` and the
+  signal-to-noise ratio is ``1 / noise^2``).
+* ``logistic-regression``: ``y = [U < sigmoid(<w*, x>)]``, i.e. ``y ~ Bernoulli(sigmoid(<w*, x>))`` in
+  {0, 1}, with ``w* = scale * u``.
+* ``gaussian-mixture``: ``y = floor(K U)``, uniform on ``{0, ..., K - 1}`` (``K = num_classes``), and
+  features ``mu_y + x`` with class means ``mu_k = separation * u_k``.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import torch
+from scipy.special import expit, ndtr
 
 from stability.datasets.dataset import Dataset
 from stablesam.validation import check_integer, check_nonnegative
@@ -44,16 +47,22 @@ def _direction(generator: np.random.Generator, *shape: int) -> np.ndarray:
     return u / np.linalg.norm(u, axis=-1, keepdims=True)
 
 
+def _examples(generator: np.random.Generator, sizes: tuple[int, int, int], dim: int) -> tuple[np.ndarray, np.ndarray]:
+    """``x`` (n, dim) and ``z`` (n,): each example's own ``dim + 1`` standard normals."""
+    draws = generator.standard_normal((sum(sizes), dim + 1))
+    return draws[:, :dim], draws[:, dim]
+
+
 def _dataset(name: str, x: np.ndarray, y: np.ndarray, sizes: tuple[int, int, int], *, task: str,
              num_classes: int | None, dtype: torch.dtype) -> Dataset:
-    bounds = np.cumsum([0, *sizes])
-    features = torch.from_numpy(x).to(dtype)
+    n_train, n_test, n_pool = sizes
+    bounds = np.cumsum([0, n_test, n_pool, n_train])
+    features = torch.from_numpy(np.ascontiguousarray(x)).to(dtype)
     targets = torch.from_numpy(y).to(torch.int64 if task == "classification" else dtype)
-    parts = [(features[a:b], targets[a:b]) for a, b in zip(bounds, bounds[1:])]
+    test, pool, train = ((features[a:b], targets[a:b]) for a, b in zip(bounds, bounds[1:]))
     return Dataset(
-        x_train=parts[0][0], y_train=parts[0][1], x_test=parts[1][0], y_test=parts[1][1],
-        x_pool=parts[2][0], y_pool=parts[2][1], task=task, num_classes=num_classes,
-        input_shape=(x.shape[1],), name=name,
+        x_train=train[0], y_train=train[1], x_test=test[0], y_test=test[1], x_pool=pool[0], y_pool=pool[1],
+        task=task, num_classes=num_classes, input_shape=(x.shape[1],), name=name,
     )
 
 
@@ -65,8 +74,8 @@ def load_linear_regression(
     dim, noise = check_integer("dim", dim, minimum=1), check_nonnegative("noise", noise)
     sizes = _sizes(n_train, n_test, n_pool)
     w_star = _direction(generator, dim)
-    x = generator.standard_normal((sum(sizes), dim))
-    y = x @ w_star + noise * generator.standard_normal(sum(sizes))
+    x, z = _examples(generator, sizes, dim)
+    y = x @ w_star + noise * z
     return _dataset("linear-regression", x, y, sizes, task="regression", num_classes=None, dtype=dtype)
 
 
@@ -78,8 +87,8 @@ def load_logistic_regression(
     dim, scale = check_integer("dim", dim, minimum=1), check_nonnegative("scale", scale)
     sizes = _sizes(n_train, n_test, n_pool)
     w_star = scale * _direction(generator, dim)
-    x = generator.standard_normal((sum(sizes), dim))
-    y = (generator.random(sum(sizes)) < 1.0 / (1.0 + np.exp(-(x @ w_star)))).astype(np.int64)
+    x, z = _examples(generator, sizes, dim)
+    y = (ndtr(z) < expit(x @ w_star)).astype(np.int64)
     return _dataset("logistic-regression", x, y, sizes, task="classification", num_classes=2, dtype=dtype)
 
 
@@ -94,6 +103,6 @@ def load_gaussian_mixture(
     separation = check_nonnegative("separation", separation)
     sizes = _sizes(n_train, n_test, n_pool)
     means = separation * _direction(generator, num_classes, dim)
-    y = generator.integers(num_classes, size=sum(sizes))
-    x = means[y] + generator.standard_normal((sum(sizes), dim))
-    return _dataset("gaussian-mixture", x, y, sizes, task="classification", num_classes=num_classes, dtype=dtype)
+    x, z = _examples(generator, sizes, dim)
+    y = np.minimum(np.floor(num_classes * ndtr(z)), num_classes - 1).astype(np.int64)
+    return _dataset("gaussian-mixture", means[y] + x, y, sizes, task="classification", num_classes=num_classes, dtype=dtype)
