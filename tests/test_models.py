@@ -127,6 +127,18 @@ def test_build_model_rejects_bad_arguments():
         build_model("linear", (4,), 2, generator=0)
 
 
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("name", MODELS)
+def test_models_give_the_same_outputs_on_cuda(name):
+    # float64 keeps TF32 convolutions out of the comparison; summation order still differs slightly
+    models = [build_model(name, (3, 32, 32), 10, generator=seeded(s), dtype=torch.float64) for s in range(2)]
+    x = torch.randn(8, 3, 32, 32, generator=seeded(12), dtype=torch.float64)
+    base, params, buffers = stacked([copy.deepcopy(m).to("cuda") for m in models])
+    on_cuda = vmap(lambda p, b: functional_call(base, (p, b), (x.cuda(),)))(params, buffers)
+    torch.testing.assert_close(on_cuda.cpu(), torch.stack([m(x) for m in models]), rtol=1e-10, atol=1e-12)
+
+
 def test_docstring_example_runs():
     import doctest
 
