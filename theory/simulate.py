@@ -1,0 +1,232 @@
+r"""Vectorised simulation of the quadratic maps over a grid of configurations.
+
+One call advances every configuration (learning rate, radius, spectrum or Hessian, start) together:
+each step is a handful of numpy array operations over the whole batch, with no Python loop over
+configurations. A configuration *diverges* at the first step ``t`` where ``w_t`` is non-finite or
+``||w_t|| > blowup * max(1, ||w_0||)``; it is then frozen at its last iterate.
+
+The *rate* is the asymptotic per-step factor ``||w_T|| / ||w_{T-k}||)^(1/k)`` over the last
+``k = 2 floor(T/4)`` steps (an even window, so 2-periodic "bouncing" is averaged exactly). Where the
+iterate becomes tiny (``||w|| < 1e-140``, where ``||w||^2`` underflows) the rate is measured up to the
+last step before; where
+a configuration diverged, the reported rate is its mean growth factor ``(||w_t|| / ||w_0||)^(1/t)``
+up to the divergence step ``t`` (so it is > 1).
+
+Finite-horizon bias
+-------------------
+Detection with blow-up level ``B`` and horizon ``T`` misses growth that is too slow: a configuration
+whose iterate grows by ``1 + delta`` per step is only caught when ``T ln(1 + delta) > ln B``, so an
+observed divergence threshold (:func:`observed_lr_max`) *overestimates* the exact one by about
+``ln(B) / T`` in relative terms (THEORY.md section 2). Compare with the exact formulas
+(:mod:`theory.thresholds`) or use a long horizon. Growth that is not geometric is never caught:
+SAM at exactly ``eta lambda = 2`` grows linearly, ``|x_t| = |x_0| + 2 rho t``.
+
+Example
+-------
+>>> import numpy as np
+>>> from theory.simulate import simulate
+>>> result = simulate("gd", [[2.0, 1.0]], lr=np.array([0.5, 0.9, 1.1]), steps=200)
+>>> result.diverged.tolist()
+[False, False, True]
+>>> np.round(result.rate[:2], 6).tolist()
+[0.5, 0.8]
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from stablesam.validation import check_integer, check_positive
+from theory.quadratic import _STEPS, Quadratic, _norm, canonical_method
+
+__all__ = ["SimulationResult", "observed_lr_max", "simulate"]
+
+# Below this norm ||w||^2 underflows (1e-308), so the norm itself is no longer accurate.
+_TINY = 1e-140
+
+
+@dataclass(frozen=True)
+class SimulationResult:
+    """Outcome per configuration; every array has the batch shape (``final`` adds the last axis ``d``)."""
+
+    diverged: np.ndarray  # bool
+    divergence_step: np.ndarray  # int: first step t with w_t non-finite or above the blow-up level; -1 if none
+    final: np.ndarray  # last iterate (at divergence: the first iterate above the level, if finite)
+    final_norm: np.ndarray
+    rate: np.ndarray  # asymptotic per-step factor (see the module docstring)
+    steps: int
+
+
+def _model(eigenvalues, hessian) -> Quadratic:
+    if (eigenvalues is None) == (hessian is None):
+        raise ValueError("give exactly one of eigenvalues (spectrum, shape (..., d)) or hessian (shape (..., d, d))")
+    if isinstance(eigenvalues, Quadratic):
+        return eigenvalues
+    return Quadratic.from_spectrum(eigenvalues) if hessian is None else Quadratic.from_matrix(hessian)
+
+
+def _nonnegative_array(name: str, value) -> np.ndarray:
+    array = np.asarray(value, dtype=np.float64)
+    if not np.all(np.isfinite(array)) or np.any(array < 0):
+        raise ValueError(f"{name} must be finite and >= 0, got {value!r}")
+    return array
+
+
+def _positive_array(name: str, value) -> np.ndarray:
+    array = np.asarray(value, dtype=np.float64)
+    if not np.all(np.isfinite(array)) or np.any(array <= 0):
+        raise ValueError(f"{name} must be finite and > 0, got {value!r}")
+    return array
+
+
+def simulate(
+    method: str,
+    eigenvalues=None,
+    *,
+    hessian=None,
+    lr,
+    rho=0.0,
+    start=None,
+    steps: int = 1000,
+    blowup: float = 1e8,
+) -> SimulationResult:
+    r"""Run ``steps`` iterations of ``method``'s map for a whole batch of configurations.
+
+    Parameters
+    ----------
+    method: ``"gd"`` (or ``"sgd"``), ``"usam"``, ``"sam"``, ``"stablesam-u"``, ``"stablesam-n"``.
+    eigenvalues: spectrum, shape ``(..., d)`` (the simulation runs in the eigenbasis), or
+    hessian: full symmetric matrices, shape ``(..., d, d)``. Exactly one of the two.
+    lr, rho: learning rate ``> 0`` and radius ``>= 0``, arrays broadcasting with the batch shape.
+    start: initial iterate(s), shape ``(..., d)``; default all ones (every eigen-component present
+        when ``eigenvalues`` is given).
+    steps: horizon ``T >= 1``.
+    blowup: divergence level ``B > 1`` (relative to ``max(1, ||w_0||)``).
+
+    The batch shape is the broadcast of ``lr``, ``rho``, the model's batch shape and ``start[..., 0]``.
+    """
+    name = canonical_method(method)
+    model = _model(eigenvalues, hessian)
+    steps = check_integer("steps", steps, minimum=1)
+    if check_positive("blowup", blowup) <= 1:
+        raise ValueError(f"blowup must be > 1, got {blowup!r}")
+    lr = _positive_array("lr", lr)
+    rho = _nonnegative_array("rho", rho)
+    d = model.dim
+    start = np.ones(d) if start is None else np.asarray(start, dtype=np.float64)
+    if start.ndim == 0 or start.shape[-1] != d or not np.all(np.isfinite(start)):
+        raise ValueError(f"start must be finite with last axis of length d = {d}, got shape {start.shape}")
+    shape = np.broadcast_shapes(lr.shape, rho.shape, model.batch_shape, start.shape[:-1])
+    curvature_shape = shape + ((d,) if model.diagonal else (d, d))
+    # Internally the batch is flat, shape (n,); results are reshaped to ``shape`` at the end.
+    n = int(np.prod(shape, dtype=np.int64))
+    flat_curvature = np.broadcast_to(model.curvature, curvature_shape).reshape((n,) + curvature_shape[len(shape):])
+    model = Quadratic(np.ascontiguousarray(flat_curvature), model.diagonal)
+    lr = np.broadcast_to(lr, shape).reshape(n)
+    rho = np.broadcast_to(rho, shape).reshape(n)
+    w = np.broadcast_to(start, shape + (d,)).reshape(n, d).copy()
+    result_shape, shape = shape, (n,)
+    advance = _STEPS[name]
+
+    norm0 = _norm(w)
+    level = blowup * np.maximum(norm0, 1.0)
+    window = 2 * (steps // 4)
+    mid_step = steps - window
+    diverged = np.zeros(shape, dtype=bool)
+    divergence_step = np.full(shape, -1, dtype=np.int64)
+    # Last step at which ||w_t|| >= _TINY (or the divergence step), and its log-norm: the
+    # rate of an iterate that reaches zero is measured up to there.
+    last_step = np.zeros(shape, dtype=np.int64)
+    last_log = np.log(np.where(norm0 > _TINY, norm0, 1.0))
+    log0 = last_log.copy()
+    mid_log, mid_valid = log0, np.full(shape, mid_step == 0)
+    norm = norm0
+    with np.errstate(over="ignore", invalid="ignore"):
+        for t in range(1, steps + 1):
+            active = ~diverged
+            w_next = advance(model, w, lr, rho)
+            norm_next = _norm(w_next)
+            blew_up = active & ~(norm_next <= level)  # ~(<=) also catches NaN
+            diverged |= blew_up
+            divergence_step[blew_up] = t
+            w = np.where(active[..., None], w_next, w)
+            norm = np.where(active, norm_next, norm)
+            record = active & ((norm_next > _TINY) | blew_up)
+            last_step = np.where(record, t, last_step)
+            # A non-finite norm at divergence is recorded as the blow-up level (a lower bound).
+            finite_norm = np.where(np.isfinite(norm_next) & (norm_next > _TINY), norm_next, level)
+            last_log = np.where(record, np.log(finite_norm), last_log)
+            if t == mid_step:
+                mid_log, mid_valid = last_log.copy(), last_step == mid_step
+            if diverged.all():
+                break
+    use_mid = mid_valid & (last_step > mid_step) & ~diverged
+    ref_log = np.where(use_mid, mid_log, log0)
+    ref_step = np.where(use_mid, mid_step, 0)
+    rate = np.exp((last_log - ref_log) / np.maximum(last_step - ref_step, 1))
+    rate = np.where(last_step == 0, 0.0, rate)  # w_0 = 0, or exactly zero after one step
+    return SimulationResult(
+        diverged.reshape(result_shape),
+        divergence_step.reshape(result_shape),
+        w.reshape(result_shape + (d,)),
+        norm.reshape(result_shape),
+        rate.reshape(result_shape),
+        steps,
+    )
+
+
+def observed_lr_max(
+    method: str,
+    eigenvalues=None,
+    *,
+    hessian=None,
+    rho=0.0,
+    start=None,
+    steps: int = 2000,
+    blowup: float = 1e8,
+    lr_high=None,
+    rel_tol: float = 1e-6,
+) -> np.ndarray:
+    r"""Observed divergence threshold of the learning rate, by bisection with :func:`simulate`.
+
+    For every configuration (the batch of ``eigenvalues``/``hessian``, ``rho`` and ``start``) it returns
+    the learning rate separating "converged or bounded after ``steps`` steps" from "diverged", to a
+    relative precision ``rel_tol``. All configurations are bisected together: each bisection round is one
+    vectorised :func:`simulate` call. The upper bracket ``lr_high`` defaults to ``4 / lambda_max`` and is
+    doubled where it does not diverge.
+
+    The result overestimates the exact threshold by about ``ln(blowup) / steps`` (relative; see the
+    module docstring). Divergence is assumed monotone in the learning rate, as it is for every exact
+    threshold of :mod:`theory.thresholds`.
+    """
+    model = _model(eigenvalues, hessian)
+    rho = _nonnegative_array("rho", rho)
+    check_positive("rel_tol", rel_tol)
+    top = np.max(model.eigenvalues, axis=-1)
+    if np.any(top <= 0):
+        raise ValueError("the largest eigenvalue must be > 0 for a divergence threshold to exist")
+    d = model.dim
+    start_arr = np.ones(d) if start is None else np.asarray(start, dtype=np.float64)
+    shape = np.broadcast_shapes(rho.shape, model.batch_shape, start_arr.shape[:-1])
+    high = np.broadcast_to(4.0 / top if lr_high is None else _positive_array("lr_high", lr_high), shape).copy()
+    low = np.zeros(shape)
+
+    def diverges(lr: np.ndarray) -> np.ndarray:
+        return simulate(method, model, lr=lr, rho=rho, start=start_arr, steps=steps, blowup=blowup).diverged
+
+    for _ in range(60):
+        ok = diverges(high)
+        if ok.all():
+            break
+        low = np.where(ok, low, high)
+        high = np.where(ok, high, 2.0 * high)
+    else:
+        raise ValueError("no divergence found up to 2^60 times the upper bracket; the map may be unconditionally stable")
+    while np.any(high - low > rel_tol * high):
+        mid = 0.5 * (low + high)
+        blew = diverges(mid)
+        high = np.where(blew, mid, high)
+        low = np.where(blew, low, mid)
+    return 0.5 * (low + high)
