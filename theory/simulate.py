@@ -7,8 +7,8 @@ configurations. A configuration *diverges* at the first step ``t`` where ``w_t``
 
 The *rate* is the asymptotic per-step factor ``||w_T|| / ||w_{T-k}||)^(1/k)`` over the last
 ``k = 2 floor(T/4)`` steps (an even window, so 2-periodic "bouncing" is averaged exactly). Where the
-iterate becomes tiny (``||w|| < 1e-140``, where ``||w||^2`` underflows) the rate is measured up to the
-last step before; where
+iterate becomes tiny (``||w|| < 1e-140``, where ``||w||^2`` underflows) the configuration has converged to
+float64 precision: it is frozen at that iterate and its rate is measured up to the step before; where
 a configuration diverged, the reported rate is its mean growth factor ``(||w_t|| / ||w_0||)^(1/t)``
 up to the divergence step ``t`` (so it is > 1).
 
@@ -123,56 +123,73 @@ def simulate(
     # Internally the batch is flat, shape (n,); results are reshaped to ``shape`` at the end.
     n = int(np.prod(shape, dtype=np.int64))
     flat_curvature = np.broadcast_to(model.curvature, curvature_shape).reshape((n,) + curvature_shape[len(shape):])
-    model = Quadratic(np.ascontiguousarray(flat_curvature), model.diagonal)
-    lr = np.broadcast_to(lr, shape).reshape(n)
-    rho = np.broadcast_to(rho, shape).reshape(n)
+    curvature = np.ascontiguousarray(flat_curvature)
+    lr = np.ascontiguousarray(np.broadcast_to(lr, shape).reshape(n))
+    rho = np.ascontiguousarray(np.broadcast_to(rho, shape).reshape(n))
     w = np.broadcast_to(start, shape + (d,)).reshape(n, d).copy()
-    result_shape, shape = shape, (n,)
     advance = _STEPS[name]
 
     norm0 = _norm(w)
     level = blowup * np.maximum(norm0, 1.0)
-    window = 2 * (steps // 4)
-    mid_step = steps - window
-    diverged = np.zeros(shape, dtype=bool)
-    divergence_step = np.full(shape, -1, dtype=np.int64)
-    # Last step at which ||w_t|| >= _TINY (or the divergence step), and its log-norm: the
-    # rate of an iterate that reaches zero is measured up to there.
-    last_step = np.zeros(shape, dtype=np.int64)
-    last_log = np.log(np.where(norm0 > _TINY, norm0, 1.0))
-    log0 = last_log.copy()
-    mid_log, mid_valid = log0, np.full(shape, mid_step == 0)
-    norm = norm0
+    mid_step = steps - 2 * (steps // 4)  # even window: 2-periodic bouncing averages out exactly
+    # Per configuration (full batch): divergence, and the last step with ||w_t|| >= _TINY with that norm
+    # (``steps`` and the final norm unless the iterate became tiny or diverged first).
+    diverged = np.zeros(n, dtype=bool)
+    divergence_step = np.full(n, -1, dtype=np.int64)
+    final = w.copy()
+    final_norm = norm0.copy()
+    last_step = np.full(n, steps, dtype=np.int64)
+    last_norm = np.zeros(n)
+    mid_norm = norm0.copy() if mid_step == 0 else np.full(n, np.nan)
+    # Only active configurations are advanced: diverged ones, and converged ones (``||w_t|| < _TINY``, below
+    # which float64 arithmetic turns subnormal and slow), are dropped from the arrays (rare events).
+    idx = np.arange(n)
+    norm = norm0.copy()
+    start_tiny = norm0 < _TINY
+    last_step[start_tiny], last_norm[start_tiny] = 0, norm0[start_tiny]
+    keep = ~start_tiny
+    idx, w, norm, lr, rho, curvature = idx[keep], w[keep], norm[keep], lr[keep], rho[keep], curvature[keep]
+    model = Quadratic(curvature, model.diagonal)
     with np.errstate(over="ignore", invalid="ignore"):
         for t in range(1, steps + 1):
-            active = ~diverged
+            if idx.size == 0:
+                break
             w_next = advance(model, w, lr, rho)
             norm_next = _norm(w_next)
-            blew_up = active & ~(norm_next <= level)  # ~(<=) also catches NaN
-            diverged |= blew_up
-            divergence_step[blew_up] = t
-            w = np.where(active[..., None], w_next, w)
-            norm = np.where(active, norm_next, norm)
-            record = active & ((norm_next > _TINY) | blew_up)
-            last_step = np.where(record, t, last_step)
-            # A non-finite norm at divergence is recorded as the blow-up level (a lower bound).
-            finite_norm = np.where(np.isfinite(norm_next) & (norm_next > _TINY), norm_next, level)
-            last_log = np.where(record, np.log(finite_norm), last_log)
             if t == mid_step:
-                mid_log, mid_valid = last_log.copy(), last_step == mid_step
-            if diverged.all():
-                break
-    use_mid = mid_valid & (last_step > mid_step) & ~diverged
-    ref_log = np.where(use_mid, mid_log, log0)
+                mid_norm[idx] = norm_next
+            became_tiny = norm_next < _TINY
+            blew_up = ~(norm_next <= level[idx])  # ~(<=) also catches NaN
+            leaving = became_tiny | blew_up
+            if leaving.any():
+                out = idx[became_tiny]
+                last_step[out], last_norm[out] = t - 1, norm[became_tiny]
+                out = idx[blew_up]
+                diverged[out], divergence_step[out] = True, t
+                out = idx[leaving]
+                final[out], final_norm[out] = w_next[leaving], norm_next[leaving]
+                keep = ~leaving
+                idx, w_next, norm_next, lr, rho = idx[keep], w_next[keep], norm_next[keep], lr[keep], rho[keep]
+                model = Quadratic(model.curvature[keep], model.diagonal)
+            w, norm = w_next, norm_next
+    final[idx], final_norm[idx] = w, norm
+    alive = ~diverged & (last_step == steps)
+    last_norm[alive] = final_norm[alive]
+    # Diverged: mean growth up to the divergence step (a non-finite norm counts as the blow-up level).
+    last_step[diverged] = divergence_step[diverged]
+    last_norm[diverged] = np.where(np.isfinite(final_norm[diverged]), final_norm[diverged], level[diverged])
+    use_mid = ~diverged & (last_step > mid_step) & (mid_step > 0)
+    ref_norm = np.where(use_mid, mid_norm, norm0)
     ref_step = np.where(use_mid, mid_step, 0)
-    rate = np.exp((last_log - ref_log) / np.maximum(last_step - ref_step, 1))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rate = np.exp((np.log(last_norm) - np.log(ref_norm)) / np.maximum(last_step - ref_step, 1))
     rate = np.where(last_step == 0, 0.0, rate)  # w_0 = 0, or exactly zero after one step
     return SimulationResult(
-        diverged.reshape(result_shape),
-        divergence_step.reshape(result_shape),
-        w.reshape(result_shape + (d,)),
-        norm.reshape(result_shape),
-        rate.reshape(result_shape),
+        diverged.reshape(shape),
+        divergence_step.reshape(shape),
+        final.reshape(shape + (d,)),
+        final_norm.reshape(shape),
+        rate.reshape(shape),
         steps,
     )
 
@@ -187,7 +204,7 @@ def observed_lr_max(
     steps: int = 2000,
     blowup: float = 1e8,
     lr_high=None,
-    rel_tol: float = 1e-6,
+    rel_tol: float = 1e-5,
 ) -> np.ndarray:
     r"""Observed divergence threshold of the learning rate, by bisection with :func:`simulate`.
 
