@@ -8,7 +8,8 @@ configurations. A configuration *diverges* at the first step ``t`` where ``w_t``
 The *rate* is the asymptotic per-step factor ``||w_T|| / ||w_{T-k}||)^(1/k)`` over the last
 ``k = 2 floor(T/4)`` steps (an even window, so 2-periodic "bouncing" is averaged exactly). Where the
 iterate becomes tiny (``||w|| < 1e-140``, where ``||w||^2`` underflows) the configuration has converged to
-float64 precision: it is frozen at that iterate and its rate is measured up to the step before; where
+float64 precision: it is frozen at that iterate and its rate is measured over ``[p, s]``, ``s`` the step
+before and ``p`` the largest power of two ``<= s/2``; where
 a configuration diverged, the reported rate is its mean growth factor ``(||w_t|| / ||w_0||)^(1/t)``
 up to the divergence step ``t`` (so it is > 1).
 
@@ -141,6 +142,8 @@ def simulate(
     last_step = np.full(n, steps, dtype=np.int64)
     last_norm = np.zeros(n)
     mid_norm = norm0.copy() if mid_step == 0 else np.full(n, np.nan)
+    # Norms at steps 1, 2, 4, 8, ...: the window of an iterate that becomes tiny at step s is [p, s], p <= s/2.
+    snapshots = {1 << k: np.full(n, np.nan) for k in range(steps.bit_length())}
     # Only active configurations are advanced: diverged ones, and converged ones (``||w_t|| < _TINY``, below
     # which float64 arithmetic turns subnormal and slow), are dropped from the arrays (rare events).
     idx = np.arange(n)
@@ -158,6 +161,8 @@ def simulate(
             norm_next = _norm(w_next)
             if t == mid_step:
                 mid_norm[idx] = norm_next
+            if t in snapshots:
+                snapshots[t][idx] = norm_next
             became_tiny = norm_next < _TINY
             blew_up = ~(norm_next <= level[idx])  # ~(<=) also catches NaN
             leaving = became_tiny | blew_up
@@ -181,6 +186,13 @@ def simulate(
     use_mid = ~diverged & (last_step > mid_step) & (mid_step > 0)
     ref_norm = np.where(use_mid, mid_norm, norm0)
     ref_step = np.where(use_mid, mid_step, 0)
+    became_tiny = ~diverged & (last_step < steps) & (last_step >= 2)
+    if became_tiny.any():
+        power = np.left_shift(1, np.floor(np.log2(last_step[became_tiny] // 2)).astype(np.int64))
+        rows = np.flatnonzero(became_tiny)
+        for p in np.unique(power):
+            chosen = rows[power == p]
+            ref_norm[chosen], ref_step[chosen] = snapshots[int(p)][chosen], p
     with np.errstate(divide="ignore", invalid="ignore"):
         rate = np.exp((np.log(last_norm) - np.log(ref_norm)) / np.maximum(last_step - ref_step, 1))
     rate = np.where(last_step == 0, 0.0, rate)  # w_0 = 0, or exactly zero after one step
