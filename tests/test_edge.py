@@ -122,6 +122,7 @@ def test_sam_iterate_settles_on_the_sam_edge():
         (lambda: max_stable_lr("usam", 1.0, rho=-0.1), "rho must be >= 0"),
         (lambda: max_stable_lr("sam", 1.0, rho=0.1, grad_norm=0.0), "grad_norm must be > 0"),
         (lambda: max_stable_lr("adam", 1.0), "method must be one of"),
+        (lambda: max_stable_sharpness("gd", 1.0, grad_norm=-1.0), "grad_norm must be > 0"),
         (lambda: max_stable_lr("gd", float("nan")), "finite"),
     ],
 )

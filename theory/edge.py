@@ -91,13 +91,15 @@ def max_stable_lr(method: str, sharpness, *, rho=0.0, grad_norm=None):
     method: one of ``"gd"``, ``"sgd"``, ``"usam"``, ``"sam"``, ``"stablesam-u"``, ``"stablesam-n"``.
     sharpness: top Hessian eigenvalue ``lambda > 0`` (array-like; broadcasts with ``rho``, ``grad_norm``).
     rho: ascent radius ``>= 0`` (ignored by GD-like methods, whose edge does not depend on it).
-    grad_norm: gradient norm ``||g|| > 0``; required for ``"sam"``, ignored otherwise.
+    grad_norm: gradient norm ``||g|| > 0``; required for ``"sam"``, validated but unused otherwise.
 
     Returns a float64 scalar or array ``eta*``.
     """
     check_choice("method", method, EDGE_METHODS)
     lam = _as_array("sharpness", sharpness, positive=True)
     rho_arr = _as_array("rho", rho, positive=False)
+    if grad_norm is not None:
+        _as_array("grad_norm", grad_norm, positive=True)
     if method in _GD_LIKE:
         return _result(np.broadcast_to(2.0 / lam, np.broadcast_shapes(lam.shape, rho_arr.shape)).copy())
     r = _effective_rho(method, rho_arr, grad_norm)
@@ -119,13 +121,15 @@ def max_stable_sharpness(method: str, lr, *, rho=0.0, grad_norm=None):
     method: one of ``"gd"``, ``"sgd"``, ``"usam"``, ``"sam"``, ``"stablesam-u"``, ``"stablesam-n"``.
     lr: learning rate ``eta > 0`` (array-like; broadcasts with ``rho``, ``grad_norm``).
     rho: ascent radius ``>= 0``.
-    grad_norm: gradient norm ``||g|| > 0``; required for ``"sam"``, ignored otherwise.
+    grad_norm: gradient norm ``||g|| > 0``; required for ``"sam"``, validated but unused otherwise.
 
     Returns a float64 scalar or array ``lambda*``.
     """
     check_choice("method", method, EDGE_METHODS)
     eta = _as_array("lr", lr, positive=True)
     rho_arr = _as_array("rho", rho, positive=False)
+    if grad_norm is not None:
+        _as_array("grad_norm", grad_norm, positive=True)
     if method in _GD_LIKE:
         return _result(np.broadcast_to(2.0 / eta, np.broadcast_shapes(eta.shape, rho_arr.shape)).copy())
     r = _effective_rho(method, rho_arr, grad_norm)
