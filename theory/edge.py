@@ -19,7 +19,9 @@ the SAM edge is Long and Bartlett (2023), "Sharpness-Aware Minimization and the 
 (it is USAM's edge with ``rho -> rho / G``, tends to ``2/eta`` as ``rho -> 0`` and is always below it).
 StableSAM's step has the length of a GD step and its renormalization factor is ``<= 1`` on PSD
 quadratics, so its top component grows as soon as ``eta lambda > 2`` and the edge is GD's
-(THEORY.md section 2; derived in the paper's framework, see :mod:`theory.thresholds`).
+(THEORY.md section 2; derived in the paper's framework, see :mod:`theory.thresholds`). Divergence above
+the edge holds in any dimension; convergence below it is proved in 1-D and 2-D and only observed in
+simulation beyond (d <= 10).
 
 All functions broadcast their array arguments (numpy rules) and compute in float64. ``rho = 0``
 reduces every formula to GD's exactly (the ``rho -> 0`` limit of the square-root form is taken

@@ -3,9 +3,9 @@ r"""Vectorised simulation of the quadratic maps over a grid of configurations.
 One call advances every configuration (learning rate, radius, spectrum or Hessian, start) together:
 each step is a handful of numpy array operations over the whole batch, with no Python loop over
 configurations. A configuration *diverges* at the first step ``t`` where ``w_t`` is non-finite or
-``||w_t|| > blowup * max(1, ||w_0||)``; it is then frozen at its last iterate.
+``||w_t|| > blowup * max(1, ||w_0||)``; it is then frozen at that iterate ``w_t``.
 
-The *rate* is the asymptotic per-step factor ``||w_T|| / ||w_{T-k}||)^(1/k)`` over the last
+The *rate* is the asymptotic per-step factor ``(||w_T|| / ||w_{T-k}||)^(1/k)`` over the last
 ``k = 2 floor(T/4)`` steps (an even window, so 2-periodic "bouncing" is averaged exactly). Where the
 iterate becomes tiny (``||w|| < 1e-140``, where ``||w||^2`` underflows) the configuration has converged to
 float64 precision: it is frozen at that iterate and its rate is measured over ``[p, s]``, ``s`` the step
@@ -100,7 +100,8 @@ def simulate(
     Parameters
     ----------
     method: ``"gd"`` (or ``"sgd"``), ``"usam"``, ``"sam"``, ``"stablesam-u"``, ``"stablesam-n"``.
-    eigenvalues: spectrum, shape ``(..., d)`` (the simulation runs in the eigenbasis), or
+    eigenvalues: spectrum, shape ``(..., d)`` (the simulation runs in the eigenbasis; a
+        :class:`~theory.quadratic.Quadratic` is accepted too), or
     hessian: full symmetric matrices, shape ``(..., d, d)``. Exactly one of the two.
     lr, rho: learning rate ``> 0`` and radius ``>= 0``, arrays broadcasting with the batch shape.
     start: initial iterate(s), shape ``(..., d)``; default all ones (every eigen-component present

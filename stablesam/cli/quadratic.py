@@ -5,7 +5,9 @@
 
 Prints the exact threshold (``predicted_lr_max``), the one observed by bisection on the simulated map
 (``observed_lr_max``; it overestimates by about ``ln(blowup)/steps``), and with ``--lr`` the simulated
-outcome at that rate (``diverged``, ``rate``; for SAM the 2-cycle ``cycle_amplitude``).
+outcome at that rate (``diverged``, ``rate``; for SAM the 2-cycle ``cycle_amplitude``). ``rate`` is
+the asymptotic per-step factor of ``||w_t||`` (1 on SAM's cycle); for a diverged run, its mean growth
+factor up to the divergence step.
 """
 
 from __future__ import annotations
