@@ -20,6 +20,9 @@ from stablesam import __version__
 # Subcommand modules, in the order ``stablesam --help`` lists them.
 COMMANDS: tuple[str, ...] = (
     "train",
+    "lr_max",
+    "edge",
+    "quadratic",
     "figures",
 )
 
