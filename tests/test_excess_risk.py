@@ -68,7 +68,7 @@ def test_numerical_optimum_of_a_bound_without_closed_form_is_a_local_minimum():
 def test_rho_to_zero_recovers_sgd_excess_risk():
     sgd = excess_risk("sgd", 0.05, beta=1.0, **CONSTANTS).total
     for method in ("usam", "sam", "stablesam-u", "stablesam-n"):
-        risk = excess_risk(method, 0.05, beta=1.0, rho=1e-12, gamma=1.0, assumption="shared-gamma", **CONSTANTS)
+        risk = excess_risk(method, 0.05, beta=1.0, rho=1e-14, gamma=1.0, assumption="shared-gamma", **CONSTANTS)
         assert risk.total == pytest.approx(sgd, rel=1e-9)
 
 
