@@ -127,6 +127,8 @@ def sgd_strongly_convex(lr: float, *, L: float, beta: float, mu: float, n: int) 
     (the step is ``(1 - eta mu)``-expansive for ``eta <= 1/beta``) sums to at most ``2 L / (mu n)``.
     """
     L, beta, n = _common(L, beta, n)
+    if mu is None:
+        raise ValueError("setting 'strongly-convex' needs mu > 0")
     mu = check_positive("mu", mu)
     if mu > beta:
         raise ValueError(f"mu={mu:.6g} violates mu <= beta = {beta:.6g} (a mu-strongly convex, beta-smooth loss)")
