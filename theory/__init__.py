@@ -1,1 +1,1 @@
-
+__all__ = ["excess_risk", "growth_recursion", "least_squares", "schedules", "uniform_stability"]

@@ -41,7 +41,7 @@ growth recursion (:mod:`theory.growth_recursion`) otherwise.
 Example
 -------
 >>> from theory.uniform_stability import sgd_convex, usam_convex
->>> sgd_convex(0.1, L=1.0, beta=1.0, n=100, T=1000)   # 2 * 1 * 0.1 * 1000 / 100
+>>> round(sgd_convex(0.1, L=1.0, beta=1.0, n=100, T=1000), 12)   # 2 * 1 * 0.1 * 1000 / 100
 2.0
 >>> round(usam_convex(0.1, L=1.0, beta=1.0, rho=1e-9, n=100, T=1000), 6)
 2.0
