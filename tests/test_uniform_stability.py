@@ -212,6 +212,27 @@ def test_derived_usam_and_sam_constants_hold_on_random_pairs():
         assert k.alpha[0] == pytest.approx(1 + eta * rho * beta**2)
 
 
+def test_strongly_convex_step_contracts_by_one_minus_eta_mu():
+    # Constant used for HRS Thm 3.9 (and, plus eta rho beta^2, for USAM): checked on F + mu/2 ||w||^2.
+    rng = np.random.default_rng(6)
+    grad_f, beta_f, _ = _logistic(rng)
+    mu, rho = 0.05, 2.0
+    beta = beta_f + mu
+
+    def grad(w):
+        return grad_f(w) + mu * w
+
+    v, w = rng.normal(scale=3, size=(2, 4000, 3))
+    dist = np.linalg.norm(v - w, axis=1)
+    for eta in (0.2 / beta, 1.0 / beta):
+        k = step_constants("sgd", "strongly-convex", eta, L=1.0, beta=beta, mu=mu, T=1)
+        sgd = np.linalg.norm((v - eta * grad(v)) - (w - eta * grad(w)), axis=1)
+        assert np.all(sgd <= k.alpha[0] * dist * (1 + 1e-12)) and k.alpha[0] == pytest.approx(1 - eta * mu)
+        ku = step_constants("usam", "strongly-convex", eta, L=1.0, beta=beta, mu=mu, rho=rho, T=1)
+        usam = np.linalg.norm(_usam(grad, v, eta, rho) - _usam(grad, w, eta, rho), axis=1)
+        assert np.all(usam <= ku.alpha[0] * dist * (1 + 1e-12))
+
+
 def test_stablesam_factor_is_at_most_one_on_convex_losses():
     # The reason gamma = 1 is a valid choice under the shared-gamma assumption for convex losses.
     rng = np.random.default_rng(4)

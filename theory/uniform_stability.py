@@ -234,7 +234,9 @@ def step_constants(
 ) -> StepConstants:
     """Per-step constants of ``method`` in ``setting`` for the schedule ``lr`` (see the module docstring).
 
-    SGD's are from HRS Lemma 3.7; every other method's are derived. StableSAM needs ``assumption``.
+    SGD's are from HRS Lemma 3.7 and, strongly convex, from the proof of HRS Thm 3.9: writing
+    ``l = r + mu/2 ||w||^2`` (``r`` convex, ``(beta - mu)``-smooth), the step is ``(1 - eta mu)``-expansive for
+    ``eta <= 1/beta``. Every other method's are derived. StableSAM needs ``assumption``.
     The learning-rate conditions are checked here (``eta_t`` scaled by ``gamma`` for StableSAM).
     """
     check_choice("method", method, METHODS)
