@@ -87,12 +87,12 @@ def _common(L: float, beta: float, n: int, *, n_min: int = 1) -> tuple[float, fl
     return check_positive("L", L), check_positive("beta", beta), check_integer("n", n, minimum=n_min)
 
 
-def _check_lr_limit(lr: np.ndarray, limit: float, condition: str, theorem: str) -> None:
+def _check_lr_limit(lr: np.ndarray, limit: float, condition: str, theorem: str, *, name: str = "lr") -> None:
     """Raise naming the first step whose learning rate breaks ``eta_t <= limit``."""
     bad = np.flatnonzero(lr > limit * (1 + 1e-12))
     if bad.size:
         t = int(bad[0])
-        where = f"lr={lr[t]:.6g}" if lr.size == 1 or np.all(lr == lr[0]) else f"eta_t={lr[t]:.6g} at step t={t + 1}"
+        where = f"{name}={lr[t]:.6g}" if lr.size == 1 or np.all(lr == lr[0]) else f"{name.replace('lr', 'eta')}_t={lr[t]:.6g} at step t={t + 1}"
         raise ValueError(f"{where} violates {condition} = {limit:.6g} required by {theorem}")
 
 
@@ -245,10 +245,12 @@ def step_constants(
     rho = check_nonnegative("rho", rho)
     base, gamma_factor = _resolve_stablesam(method, gamma, assumption)
     eta = gamma_factor * _schedule(lr, T)
-    source = "HRS Lemma 3.7" if base == "sgd" else "derived" + (", on gamma*eta" if method.startswith("stablesam") else "")
+    stable = method.startswith("stablesam")
+    source = "HRS Lemma 3.7" if base == "sgd" else "derived" + (", assumption shared-gamma" if stable else "")
     theorem = f"the {setting} {method} bound ({source})"
+    name = "gamma*lr" if stable else "lr"
     if setting == "convex":
-        _check_lr_limit(eta, 2.0 / beta, "eta <= 2/beta", theorem)
+        _check_lr_limit(eta, 2.0 / beta, "gamma*eta <= 2/beta" if stable else "eta <= 2/beta", theorem, name=name)
         alpha = {"sgd": np.ones_like(eta), "usam": 1.0 + eta * rho * beta**2, "sam": np.ones_like(eta)}[base]
         tau = 4.0 * rho * np.ones_like(eta) if base == "sam" else np.zeros_like(eta)
     elif setting == "strongly-convex":
@@ -257,7 +259,7 @@ def step_constants(
         mu = check_positive("mu", mu)
         if mu > beta:
             raise ValueError(f"mu={mu:.6g} violates mu <= beta = {beta:.6g} (a mu-strongly convex, beta-smooth loss)")
-        _check_lr_limit(eta, 1.0 / beta, "eta <= 1/beta", theorem)
+        _check_lr_limit(eta, 1.0 / beta, "gamma*eta <= 1/beta" if stable else "eta <= 1/beta", theorem, name=name)
         contraction = 1.0 - eta * mu
         alpha = {"sgd": contraction, "usam": contraction + eta * rho * beta**2, "sam": contraction}[base]
         tau = 2.0 * rho * (1.0 + contraction) if base == "sam" else np.zeros_like(eta)
@@ -301,6 +303,7 @@ def stability_bound(
     check_choice("method", method, METHODS)
     check_choice("setting", setting, SETTINGS)
     L, beta = check_positive("L", L), check_positive("beta", beta)
+    rho = check_nonnegative("rho", rho)
     n = check_integer("n", n, minimum=2 if setting == "nonconvex" else 1)
     T = check_integer("T", T, minimum=0)
     derived = method != "sgd"
