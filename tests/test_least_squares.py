@@ -7,7 +7,16 @@ c = eta rho lambda / (2 - eta lambda), StableSAM = GD in 1-D).
 import numpy as np
 import pytest
 
-from theory.least_squares import LS_METHODS, LinearModel, excess_risk_curves, final_iterates, lr_ranges_beating, step, training_error
+from theory.least_squares import (
+    LS_METHODS,
+    LinearModel,
+    excess_risk_curves,
+    final_iterates,
+    lr_ranges_beating,
+    step,
+    training_error,
+    trajectory,
+)
 
 
 @pytest.fixture(scope="module")
@@ -45,6 +54,17 @@ def test_gd_and_usam_trajectories_match_matrix_powers(problem):
     usam = final_iterates("usam", X, y, eta, rho=rho, T=T)
     M = np.eye(3) - eta * H - eta * rho * H @ H
     assert np.allclose(usam - w_hat, np.linalg.matrix_power(M, T) @ -w_hat, atol=1e-12)
+
+
+def test_trajectory_ends_at_the_final_iterate_and_gd_training_error_decreases(problem):
+    _, X, y, H, *_ = problem
+    lam = np.linalg.eigvalsh(H)[-1]
+    for method in LS_METHODS:
+        path = trajectory(method, X, y, np.array([0.3, 1.1]), rho=0.2, T=30)
+        assert path.shape == (31, 2, 3)
+        assert np.array_equal(path[-1], final_iterates(method, X, y, np.array([0.3, 1.1]), rho=0.2, T=30))
+    errors = training_error(X, y, trajectory("gd", X, y, 1.0 / lam, rho=0.0, T=50))
+    assert np.all(np.diff(errors) < 0)  # eta <= 1/lambda_max: monotone descent on the quadratic
 
 
 def test_vectorised_over_learning_rates_equals_one_run_per_rate(problem):

@@ -36,7 +36,16 @@ import numpy as np
 
 from stablesam.validation import check_choice, check_integer, check_nonnegative
 
-__all__ = ["LS_METHODS", "LinearModel", "excess_risk_curves", "final_iterates", "lr_ranges_beating", "step", "training_error"]
+__all__ = [
+    "LS_METHODS",
+    "LinearModel",
+    "excess_risk_curves",
+    "final_iterates",
+    "lr_ranges_beating",
+    "step",
+    "training_error",
+    "trajectory",
+]
 
 LS_METHODS = ("gd", "usam", "sam", "stablesam-u", "stablesam-n")
 
@@ -118,16 +127,32 @@ def step(method: str, w: np.ndarray, H: np.ndarray, b: np.ndarray, lr, rho: floa
     return w - lr * gamma * surrogate
 
 
-def final_iterates(method: str, X: np.ndarray, y: np.ndarray, lr, *, rho: float, T: int, w0: np.ndarray | None = None) -> np.ndarray:
-    """``w_T`` of ``T`` full-batch steps on ``F_S`` from ``w0`` (default 0), one row per learning rate in ``lr``."""
+def _prepare(method, X, y, lr, rho, T, w0):
     check_choice("method", method, LS_METHODS)
     rho = check_nonnegative("rho", rho)
     T = check_integer("T", T, minimum=0)
     X, y = np.asarray(X, dtype=np.float64), np.asarray(y, dtype=np.float64)
     n, d = X.shape
-    H, b = X.T @ X / n, X.T @ y / n
     lr = np.asarray(lr, dtype=np.float64)
-    w = np.broadcast_to(np.zeros(d) if w0 is None else np.asarray(w0, dtype=np.float64), lr.shape + (d,)).copy()
+    start = np.broadcast_to(np.zeros(d) if w0 is None else np.asarray(w0, dtype=np.float64), lr.shape + (d,)).copy()
+    return X.T @ X / n, X.T @ y / n, lr, rho, T, start
+
+
+def trajectory(method: str, X: np.ndarray, y: np.ndarray, lr, *, rho: float, T: int, w0: np.ndarray | None = None) -> np.ndarray:
+    """Every iterate ``w_0, ..., w_T`` (axis 0) of ``T`` full-batch steps on ``F_S``, one column per learning rate."""
+    H, b, lr, rho, T, w = _prepare(method, X, y, lr, rho, T, w0)
+    out = np.empty((T + 1,) + w.shape)
+    out[0] = w
+    with np.errstate(over="ignore", invalid="ignore"):
+        for t in range(T):
+            out[t + 1] = step(method, out[t], H, b, lr, rho)
+    return out
+
+
+def final_iterates(method: str, X: np.ndarray, y: np.ndarray, lr, *, rho: float, T: int, w0: np.ndarray | None = None) -> np.ndarray:
+    """``w_T`` of ``T`` full-batch steps on ``F_S`` from ``w0`` (default 0), one row per learning rate in ``lr``;
+    ``inf`` rows where the run diverged (non-finite iterate)."""
+    H, b, lr, rho, T, w = _prepare(method, X, y, lr, rho, T, w0)
     with np.errstate(over="ignore", invalid="ignore"):
         for _ in range(T):
             w = step(method, w, H, b, lr, rho)

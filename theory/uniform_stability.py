@@ -266,7 +266,9 @@ def step_constants(
     else:
         alpha = 1.0 + eta * beta * ((1.0 + rho * beta) if base == "usam" else 1.0)
         tau = 2.0 * eta * beta * rho if base == "sam" else np.zeros_like(eta)
-    return StepConstants(np.asarray(alpha, dtype=np.float64), eta * L, np.asarray(tau, dtype=np.float64))
+    # A StableSAM step has length eta ||g|| <= eta L whatever gamma_t is, and gamma eta ||g~|| <= gamma eta L.
+    sigma = np.minimum(eta, eta / gamma_factor) * L
+    return StepConstants(np.asarray(alpha, dtype=np.float64), sigma, np.asarray(tau, dtype=np.float64))
 
 
 class StabilityBound(NamedTuple):
