@@ -31,6 +31,11 @@ def test_bounds_schedule_and_stablesam_assumption(capsys):
     cosine = _json(capsys, ["bounds", "--setting", "convex", "--method", "sgd", *CONSTANTS, "--lr", "0.1", "--schedule", "cosine"])
     constant = _json(capsys, ["bounds", "--setting", "convex", "--method", "sgd", *CONSTANTS, "--lr", "0.1"])
     assert cosine["eps_stab"] == pytest.approx(constant["eps_stab"] / 2, rel=2e-3)  # cosine averages lr/2
+    step = _json(
+        capsys,
+        ["bounds", "--setting", "convex", "--method", "sgd", *CONSTANTS, "--lr", "0.1", "--schedule", "step", "--decay-factor", "0.5", "--decay-every", "500"],
+    )
+    assert step["eps_stab"] == pytest.approx(constant["eps_stab"] * 0.75, rel=1e-12)  # half the steps at lr/2
     stable = _json(
         capsys,
         ["bounds", "--setting", "convex", "--method", "stablesam-u", *CONSTANTS, "--lr", "0.2", "--rho", "0.05", "--gamma", "0.5", "--assumption", "shared-gamma"],

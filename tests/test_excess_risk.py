@@ -43,7 +43,7 @@ def test_optimal_lr_and_value_sympy():
     excess = D**2 / (2 * eta * T) + eta * L**2 / 2 + 2 * eta * T * L**2 / n
     (critical,) = sp.solve(sp.diff(excess, eta), eta)
     assert sp.simplify(critical - D / (L * sp.sqrt(T * (1 + 4 * T / n)))) == 0
-    assert sp.simplify(sp.diff(excess, eta, 2).subs(eta, critical)) .is_positive
+    assert sp.simplify(sp.diff(excess, eta, 2).subs(eta, critical)).is_positive
     assert sp.simplify(excess.subs(eta, critical) - D * L * sp.sqrt((1 + 4 * T / n) / T)) == 0
     values = {D: 2.0, L: 0.5, T: 1000, n: 300}
     got = convex_sgd_optimal_lr(L=0.5, D=2.0, n=300, T=1000)

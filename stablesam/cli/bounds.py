@@ -20,7 +20,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_constants(parser)
     parser.add_argument("--c", type=float, help="non-convex: eta_t = c/t")
     parser.add_argument("--lr", type=float, help="learning rate (the schedule's base value)")
-    parser.add_argument("--schedule", default="constant", choices=("constant", "inverse-time", "step", "cosine"), help="learning-rate schedule (default constant)")
+    parser.add_argument(
+        "--schedule", default="constant", choices=("constant", "inverse-time", "step", "cosine"),
+        help="learning-rate schedule from --lr: constant, lr/t, step decay, cosine to 0 (default constant)",
+    )
+    parser.add_argument("--decay-factor", type=float, default=0.1, help="step schedule: factor per drop (default 0.1)")
+    parser.add_argument("--decay-every", type=int, help="step schedule: steps between drops (default T//3)")
     add_json_flag(parser)
     parser.set_defaults(handler=run)
 
@@ -34,9 +39,10 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"setting {args.setting!r} needs --lr")
     if args.setting == "nonconvex" and args.lr is not None:
         raise ValueError("setting 'nonconvex' takes --c (eta_t = c/t), not --lr")
-    lr = None if args.lr is None else make_schedule(args.schedule, args.lr, args.T)
-    if lr is not None and args.schedule == "constant":
+    if args.lr is None or args.schedule == "constant":
         lr = args.lr
+    else:
+        lr = make_schedule(args.schedule, args.lr, args.T, factor=args.decay_factor, every=args.decay_every)
     bound = stability_bound(
         args.method, args.setting, L=args.L, beta=args.beta, n=args.n, T=args.T, lr=lr, c=args.c,
         rho=args.rho, mu=args.mu, **stablesam_options(args),
@@ -44,6 +50,8 @@ def run(args: argparse.Namespace) -> int:
     inputs = {k: getattr(args, k) for k in ("setting", "method", "L", "beta", "mu", "c", "n", "T", "lr", "schedule", "rho", "gamma", "assumption")}
     if args.setting == "nonconvex":
         inputs.pop("schedule")
+    elif args.schedule == "step":
+        inputs.update(decay_factor=args.decay_factor, decay_every=args.decay_every or max(1, args.T // 3))
     result = {"eps_stab": bound.eps, "source": bound.source, "derived": bound.derived, "assumption": bound.assumption}
     if bound.t0 is not None:
         result["t0"] = bound.t0
