@@ -23,6 +23,9 @@ COMMANDS: tuple[str, ...] = (
     "lr_max",
     "edge",
     "quadratic",
+    "bounds",
+    "excess_risk",
+    "lr_max_bound",
     "figures",
 )
 
