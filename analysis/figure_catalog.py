@@ -27,4 +27,65 @@ FIGURES: tuple[FigureSpec, ...] = (
         params={"num": 200},
         quick_params={"num": 40},
     ),
+    FigureSpec(
+        name="quadratic-phase-diagram",
+        caption="Quadratic with spectrum (lambda, 0.1 lambda): each (learning rate, sharpness) cell classified by "
+        "simulating the exact map (converges / cycles / diverges); dashed: the exact edge (2/eta; USAM: "
+        "Agarwala and Dauphin 2023).",
+        function="analysis.plots_quadratic:plot_stability_phase_diagram",
+        params={"rho": 0.1, "n_lr": 60, "n_sharpness": 60, "steps": 1500},
+        quick_params={"n_lr": 12, "n_sharpness": 12, "steps": 200},
+    ),
+    FigureSpec(
+        name="quadratic-gamma-vs-grad-norm",
+        caption="StableSAM's factor gamma = ||g||/||g~|| against the gradient norm: exact ranges (bands, derived) "
+        "and gamma along simulated trajectories (dots); StableSAM-N's gamma tends to 0 near a minimum.",
+        function="analysis.plots_quadratic:plot_gamma_vs_grad_norm",
+        params={"eigenvalues": [4.0, 1.0, 0.25], "rho": 0.1, "lr": 0.3, "steps": 300, "n_starts": 8},
+        quick_params={"steps": 40, "n_starts": 2},
+    ),
+    FigureSpec(
+        name="quadratic-thresholds",
+        caption="Divergence thresholds on 2-D quadratics: exact (THEORY.md section 2) against observed by "
+        "bisection on the simulated map (2000 steps, blow-up 1e8: bias about ln(1e8)/2000 = 0.9%).",
+        function="analysis.plots_quadratic:figure_thresholds",
+        params={"spectra": [[2.0, 1.0], [5.0, 0.5], [10.0, 1.0], [50.0, 5.0], [1.0, 0.1]], "rhos": [0.05, 0.2],
+                "steps": 2000},
+        quick_params={"spectra": [[2.0, 1.0], [10.0, 1.0]], "rhos": [0.1], "steps": 300},
+    ),
+    FigureSpec(
+        name="quadratic-sam-cycle",
+        caption="SAM's attracting 2-cycle w = +-c v_1, c = eta rho lambda_1/(2 - eta lambda_1): a trajectory "
+        "(left) and the amplitude against eta lambda_1, exact (line) and simulated (markers).",
+        function="analysis.plots_dynamics:plot_sam_cycle",
+        params={"eigenvalues": [4.0, 1.0], "lr": 0.3, "rho": 0.1, "steps": 80, "lr_grid_size": 12, "horizon": 3000},
+        quick_params={"steps": 30, "lr_grid_size": 4, "horizon": 300},
+    ),
+    FigureSpec(
+        name="quadratic-stablesam-2d-rates",
+        caption="Asymptotic per-step factor in 2-D against the learning rate: StableSAM-U's three regimes "
+        "(flat, bouncing, sharp) and StableSAM-N's near-minimum limit, proved in 2-D (derived), vs the "
+        "simulated map; GD and USAM exact.",
+        function="analysis.plots_dynamics:plot_stablesam_2d_rates",
+        params={"lambda1": 2.0, "lambda2": 1.0, "rho": 0.5, "n_lr": 120, "steps": 4000},
+        quick_params={"n_lr": 30, "steps": 400},
+    ),
+    FigureSpec(
+        name="quadratic-saddle-multipliers",
+        caption="One-step multiplier x'/x at a 1-D saddle (curvature -a): USAM and StableSAM-U are attracted "
+        "once rho a > 1, SAM and StableSAM-N once |x| < rho (derived; markers: one step of the map).",
+        function="analysis.plots_dynamics:plot_saddle_multipliers",
+        params={"curvature": -2.0, "lr": 0.1, "n": 200},
+        quick_params={"n": 40},
+    ),
+    FigureSpec(
+        name="max-stable-lr",
+        caption="Maximal stable learning rates from the edge formulas: eta* against the sharpness (GD and "
+        "StableSAM 2/lambda; USAM: Agarwala and Dauphin 2023; SAM: Long and Bartlett 2023) and SAM's "
+        "eta* relative to GD's against the gradient norm.",
+        function="analysis.plots_dynamics:plot_max_stable_lr",
+        params={"rhos": [0.01, 0.05, 0.2], "grad_norms": [0.01, 0.1, 10.0], "sharpness": 50.0, "rho": 0.05,
+                "n": 200},
+        quick_params={"n": 40},
+    ),
 )

@@ -22,8 +22,8 @@ import numpy as np
 
 from analysis.style import COLUMN_WIDTH, FULL_WIDTH, METHOD_COLORS, METHOD_MARKERS, figure_style, label
 
-__all__ = ["OUTCOMES", "classify_outcomes", "plot_gamma_vs_grad_norm", "plot_stability_phase_diagram",
-           "plot_thresholds", "threshold_table"]
+__all__ = ["OUTCOMES", "classify_outcomes", "figure_thresholds", "plot_gamma_vs_grad_norm",
+           "plot_stability_phase_diagram", "plot_thresholds", "threshold_table"]
 
 PHASE_METHODS = ("gd", "usam", "sam", "stablesam-u", "stablesam-n")
 OUTCOMES = ("converges", "cycles", "diverges")
@@ -178,3 +178,9 @@ def plot_thresholds(table):
                xlabel=r"predicted threshold $\eta^*$ (exact)", ylabel=r"observed threshold $\eta^*$ (simulation)")
         ax.legend(frameon=False, loc="upper left")
     return fig
+
+
+def figure_thresholds(spectra=((2.0, 1.0), (5.0, 0.5), (10.0, 1.0), (50.0, 5.0), (1.0, 0.1)), *,
+                      methods=PHASE_METHODS, rhos=(0.05, 0.2), steps: int = 2000):
+    """:func:`plot_thresholds` of :func:`threshold_table` (the figure of the catalogue: parameters in, figure out)."""
+    return plot_thresholds(threshold_table(spectra, methods=methods, rhos=rhos, steps=steps))
