@@ -50,3 +50,12 @@ def test_symbolic_and_numeric_agree_on_random_inputs():
                                edge.max_stable_sharpness("sam", eta, rho=rho, grad_norm=g), rtol=1e-12)
     np.testing.assert_allclose(derive("sam_cycle_grad_norm").lambdify()(eta, lam, rho),
                                sam_cycle.sam_cycle_grad_norm(eta, lam, rho), rtol=1e-13)
+
+
+def test_derivation_renders_as_markdown_with_every_step():
+    derivation = derive("sam_cycle_amplitude")
+    text = derivation._repr_markdown_()
+    assert text.startswith("**sam_cycle_amplitude**")
+    for i, (title, _) in enumerate(derivation.steps, 1):
+        assert f"{i}. {title}: $" in text
+    assert sp.latex(derivation.result) in text

@@ -65,6 +65,14 @@ class Derivation:
     def __str__(self) -> str:
         return self.pretty()
 
+    def _repr_markdown_(self) -> str:
+        """Jupyter's rendering: the statement, then each step and the result typeset by ``sympy.latex``."""
+        lines = [f"**{self.name}**: {self.statement}", ""]
+        for i, (title, expr) in enumerate(self.steps, 1):
+            lines.append(f"{i}. {title}: $\\displaystyle {sp.latex(expr)}$")
+        lines += ["", f"$$\\Rightarrow\\; {sp.latex(self.result)}$$"]
+        return "\n".join(lines)
+
 
 def _multiplier(update: sp.Expr, var: sp.Symbol) -> sp.Expr:
     return sp.simplify(sp.diff(update, var))
