@@ -67,7 +67,7 @@ def plot_bounds_vs_lr(
     ax.set_yscale("log")
     ax.set_xlabel(r"learning rate $\eta$")
     ax.set_ylabel(r"$\epsilon_{\mathrm{stab}}$ bound" if quantity == "stability" else "excess-risk bound")
-    ax.set_title(f"convex, n={n}, T={T}, rho={rho:g}; shaded: below {label(reference)}", fontsize=7)
+    ax.set_title(rf"convex, $n = {n}$, $T = {T}$, $\rho = {rho:g}$; shaded: below {label(reference)}", fontsize=7)
     ax.legend(frameon=False)
     return fig
 
@@ -115,6 +115,7 @@ def plot_least_squares_excess_risk(
     ax.set_ylim(finite.min() * 0.5, min(finite.max(), 1e3 * np.median(finite)) * 2)
     ax.set_xlabel(r"learning rate $\eta$")
     ax.set_ylabel(r"excess risk $R(w_T) - R(w^*)$")
-    ax.set_title(f"least squares, d={dim}, n={n}, T={T}, rho={rho:g}; dotted: 2/lambda, USAM limit", fontsize=7)
+    ax.set_title(rf"least squares, $d = {dim}$, $n = {n}$, $T = {T}$, $\rho = {rho:g}$; dotted: $2/\lambda$, USAM's limit",
+                 fontsize=7)
     ax.legend(frameon=False, fontsize=6)
     return fig

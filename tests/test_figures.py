@@ -38,7 +38,8 @@ def test_figures_command_writes_every_manifest_file_and_reruns_identically(tmp_p
     for entry in manifest["figures"]:
         assert entry["files"] == [f"{entry['name']}.png", f"{entry['name']}.pdf"]
         for name in entry["files"]:
-            assert (tmp_path / name).stat().st_size > 0
+            stat = (tmp_path / name).stat()
+            assert stat.st_size > 0 and stat.st_mode & 0o044, f"{name} is not readable by group and others"
     rerun = write_figures(tmp_path / "again", quick=True, formats=())  # digests only: drawing is what reruns
     assert [e["data_sha256"] for e in rerun["figures"]] == [e["data_sha256"] for e in manifest["figures"]]
 
