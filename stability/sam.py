@@ -420,7 +420,8 @@ class SAM(torch.optim.Optimizer):
                 "without one, use first_step() and second_step()"
             )
         for name, factory in (("first_pass", first_pass), ("second_pass", second_pass)):
-            if factory is not None and not callable(factory):
+            # A @contextmanager object is callable too (as a decorator), but can be entered only once.
+            if factory is not None and (not callable(factory) or isinstance(factory, AbstractContextManager)):
                 raise TypeError(f"{name} must be a function returning a context manager, got {type(factory).__name__}")
         with torch.enable_grad(), first_pass() if first_pass is not None else nullcontext():
             loss = closure()
