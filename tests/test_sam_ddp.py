@@ -59,6 +59,33 @@ def train(model, forward_model, opt, x, y, n_steps, first_pass=None):
     return history, {k: v.clone() for k, v in opt.last_stats.items()}
 
 
+def scaler_run(rank: int) -> dict:
+    """Two steps with a GradScaler; replica 1's first pass overflows at the first step."""
+    model = make_model()
+    ddp = torch.nn.parallel.DistributedDataParallel(model)
+    x, y = batch(rank, "different")
+    opt = make_optimizer(model, "normalized", True)
+    scaler = torch.amp.GradScaler("cpu", init_scale=2.0**12)
+    calls = [0]
+
+    def closure():
+        opt.zero_grad()
+        loss = torch.nn.functional.mse_loss(ddp(x), y)
+        if rank == 1 and calls[0] == 0:
+            loss = loss * float("inf")
+        calls[0] += 1
+        scaler.scale(loss).backward()
+        return loss
+
+    history, found = [], []
+    for _ in range(2):
+        opt.step(closure, grad_scaler=scaler, first_pass=ddp.no_sync)
+        scaler.update()
+        history.append([p.detach().clone() for p in model.parameters()])
+        found.append(opt.last_stats["found_inf"].clone())
+    return {"history": history, "found": torch.stack(found), "scale": torch.tensor(scaler.get_scale())}
+
+
 def worker(rank: int, port: int, out_dir: str) -> None:
     torch.set_num_threads(1)
     os.environ.setdefault("GLOO_SOCKET_IFNAME", "lo")
@@ -78,6 +105,7 @@ def worker(rank: int, port: int, out_dir: str) -> None:
         x, y = batch(rank, "different")
         one_step, _ = train(model, ddp, make_optimizer(model, "normalized", True, momentum=0.0), x, y, 1, ddp.no_sync)
         results["one_step"] = one_step[0]
+        results["scaler"] = scaler_run(rank)
         torch.save(results, os.path.join(out_dir, f"rank{rank}.pt"))
     finally:
         dist.destroy_process_group()
@@ -150,6 +178,21 @@ def test_ascent_is_local_and_gamma_uses_the_mean_gradient(replicas):
     global_tilde = [grad([p + 0.2 * t / flat_norm(mean_g) for p, t in zip(w, mean_g)], r) for r in range(WORLD)]
     assert not torch.allclose(flat_norm([sum(ts) for ts in zip(*global_tilde)]),
                               flat_norm([sum(ts) for ts in zip(*g_tilde)]), rtol=1e-6)
+
+
+@pytest.mark.slow
+def test_an_overflow_on_one_replica_skips_the_step_on_all(replicas):
+    start = [p.detach() for p in make_model().parameters()]
+    first, second = (r["scaler"] for r in replicas)
+    for run in (first, second):
+        assert run["found"].tolist() == [1.0, 0.0]
+        assert float(run["scale"]) == 2.0**11
+        for p, p0 in zip(run["history"][0], start):
+            assert torch.equal(p, p0)  # the skipped step restored w on both replicas
+    for step_a, step_b in zip(first["history"], second["history"]):
+        for a, b in zip(step_a, step_b):
+            assert torch.equal(a, b)
+    assert not torch.equal(first["history"][1][0], start[0])  # the second step was taken
 
 
 def test_distributed_cannot_be_stacked():
