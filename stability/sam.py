@@ -167,7 +167,9 @@ class SAM(torch.optim.Optimizer):
         self.max_grad_norm = None if max_grad_norm is None else check_positive("max_grad_norm", max_grad_norm)
         self.distributed = _check_bool("distributed", distributed)
         if self.distributed and self.stacked:
-            raise ValueError("distributed=True and stacked=True cannot be combined: stacked models train in one process")
+            raise ValueError(
+                "distributed=True and stacked=True cannot be combined: stacked models train in one process"
+            )
         self.base_optimizer = base_optimizer
         self.n_models: int | None = None
         self.last_stats: dict[str, Tensor] = {}

@@ -37,7 +37,8 @@ def make_model():
 
 def batch(rank: int, data: str):
     gen = torch.Generator().manual_seed(100 + (rank if data == "different" else 0))
-    return torch.randn(16, 4, generator=gen, dtype=torch.float64), torch.randn(16, 2, generator=gen, dtype=torch.float64)
+    x = torch.randn(16, 4, generator=gen, dtype=torch.float64)
+    return x, torch.randn(16, 2, generator=gen, dtype=torch.float64)
 
 
 def make_optimizer(model, ascent, distributed, momentum=0.9):
