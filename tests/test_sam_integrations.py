@@ -393,3 +393,25 @@ def test_bf16_autocast_works_unchanged():
     # bf16 keeps 8 bits of mantissa: the update agrees to a few percent.
     assert float(flat_norm([update_bf16 - update]) / flat_norm([update])) < 0.05
     torch.testing.assert_close(runs[torch.bfloat16][1], runs[None][1], rtol=0.02, atol=0)
+
+
+def test_grad_scaler_path_adds_no_host_sync(monkeypatch):
+    params, x, y = regression(12, dtype=torch.float32)
+    opt = StableSAM(torch.optim.SGD(params, lr=0.1, momentum=0.9), rho=0.1, max_grad_norm=1.0)
+    scaler = torch.amp.GradScaler("cpu", init_scale=2.0**8)
+    # GradScaler's own host sync (reading the flag in scaler.step) is left out: the wrapper must add none.
+    monkeypatch.setattr(scaler, "step", lambda optimizer: optimizer.step())
+
+    def closure():
+        opt.zero_grad()
+        loss = loss_of(params, x, y)
+        scaler.scale(loss).backward()
+        return loss
+
+    opt.step(closure, grad_scaler=scaler)  # allocates the restore buffers
+    scaler.update()
+    with monkeypatch.context() as patch:
+        for name in ("item", "tolist", "cpu", "numpy", "__bool__", "__float__", "__int__"):
+            patch.setattr(torch.Tensor, name, lambda *a, **k: pytest.fail("host synchronisation in the step"))
+        opt.step(closure, grad_scaler=scaler)
+    assert float(opt.last_stats["found_inf"]) == 0.0 and torch.isfinite(opt.last_stats["gamma"])
