@@ -18,7 +18,18 @@ from collections.abc import Sequence
 from stablesam import __version__
 
 # Subcommand modules, in the order ``stablesam --help`` lists them.
-COMMANDS: tuple[str, ...] = ("figures", "sharpness", "lr_scan")
+COMMANDS: tuple[str, ...] = (
+    "train",
+    "lr_max",
+    "edge",
+    "quadratic",
+    "bounds",
+    "excess_risk",
+    "lr_max_bound",
+    "figures",
+    "sharpness",
+    "lr_scan",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
