@@ -33,7 +33,7 @@ FIGURES: tuple[FigureSpec, ...] = (
         "(bisection with the optimizers) vs 2/lambda_max (GD, StableSAM-U/-N) and 2/(lambda_max (1 + rho lambda_max)) (USAM).",
         function="analysis.plots_curvature:figure_least_squares_thresholds",
         params={"steps": 2000, "rel_tol": 1e-3},
-        quick_params={"methods": ["gd"], "steps": 60, "rel_tol": 5e-2},
+        quick_params={"methods": ["gd", "usam"], "steps": 100, "rel_tol": 2e-2},
     ),
     FigureSpec(
         name="curvature-network-thresholds",

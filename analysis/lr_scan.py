@@ -180,9 +180,15 @@ def observed_thresholds(
     lr_high: float = 1.0,
     rel_tol: float = 1e-3,
     check_every: int = 50,
+    threads: int | None = 1,
     progress: bool | None = None,
 ) -> dict[str, Threshold]:
-    """``{method: Threshold}``: each method's divergence threshold from ``model``'s current point (not modified)."""
+    """``{method: Threshold}``: each method's divergence threshold from ``model``'s current point (not modified).
+
+    ``threads``: torch intra-op threads during the runs, restored afterwards (``None``: leave torch's
+    setting). Thousands of small full-batch CPU steps run fastest on one thread (measured: 8x faster than two
+    threads on a loaded 2-core machine); raise it for large models.
+    """
     from tqdm.auto import tqdm
 
     for method in methods:
@@ -195,13 +201,19 @@ def observed_thresholds(
     work = copy.deepcopy(model)
     out = {}
     disable = (not sys.stderr.isatty()) if progress is None else not progress
-    for method in tqdm(methods, desc="lr-scan", unit="method", disable=disable):
+    previous_threads = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(check_integer("threads", threads, minimum=1))
+    try:
+        for method in tqdm(methods, desc="lr-scan", unit="method", disable=disable):
 
-        def run(lr: float, method=method) -> bool:
-            work.load_state_dict(start)
-            return diverges(work, loss_fn, data, method, lr, rho=rho, steps=steps, blowup=blowup, check_every=check_every)[0]
+            def run(lr: float, method=method) -> bool:
+                work.load_state_dict(start)
+                return diverges(work, loss_fn, data, method, lr, rho=rho, steps=steps, blowup=blowup, check_every=check_every)[0]
 
-        out[method] = bisect_threshold(run, lr_low=lr_low, lr_high=lr_high, rel_tol=rel_tol)
+            out[method] = bisect_threshold(run, lr_low=lr_low, lr_high=lr_high, rel_tol=rel_tol)
+    finally:
+        torch.set_num_threads(previous_threads)
     return out
 
 

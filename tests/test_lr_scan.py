@@ -19,6 +19,15 @@ from analysis.lr_scan import (
 )
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Thousands of tiny full-batch steps: intra-op threads only add contention on a shared 2-core machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def test_bisection_brackets_a_known_threshold_from_either_side():
     for start in [(1e-3, 1e-2), (0.5, 0.9), (2.0, 5.0)]:
         result = bisect_threshold(lambda lr: lr > 0.3173, lr_low=start[0], lr_high=start[1], rel_tol=1e-4)
