@@ -45,3 +45,28 @@ def test_bad_input_is_one_line_and_exit_2(argv, word, capsys):
     assert main(argv) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and word in err
+
+
+def test_sharpness_of_a_checkpoint_matches_the_direct_measurement(tmp_path, capsys):
+    import numpy as np
+    import torch
+    import torch.nn.functional as F
+
+    from analysis.thresholds import measure_curvature
+    from stability.data import load_dataset
+    from stability.models import build_model
+
+    data = load_dataset("digits", generator=np.random.default_rng(0), n_train=60, dtype=torch.float64)
+    model = build_model("mlp", data.input_shape, 10, generator=torch.Generator().manual_seed(5), dtype=torch.float64,
+                        hidden=(8,))
+    torch.save({"model": model.state_dict()}, tmp_path / "ckpt.pt")
+    argv = ["sharpness", "--n-train", "60", "--hidden", "8", "--checkpoint", str(tmp_path / "ckpt.pt"), "--json"]
+    assert main(argv) == 0
+    out = json.loads(capsys.readouterr().out)
+    direct = measure_curvature(model, F.cross_entropy, (data.x_train, data.y_train), rho=0.05,
+                               generator=np.random.default_rng(0))
+    assert out["eigenvalues"][0] == pytest.approx(direct.sharpness, rel=1e-9)
+    torch.save({"model": {"wrong": torch.zeros(1)}}, tmp_path / "bad.pt")
+    assert main(["sharpness", "--n-train", "60", "--hidden", "8", "--checkpoint", str(tmp_path / "bad.pt")]) == 2
+    assert "does not fit" in capsys.readouterr().err
+    assert main(["sharpness", "--checkpoint", str(tmp_path / "missing.pt")]) == 2
