@@ -57,7 +57,8 @@ __all__ = ["BACKENDS", "BN_MODES", "DEFAULT_BACKEND", "HessianOperator"]
 
 BACKENDS = ("double-backward", "func")
 BN_MODES = ("eval", "train")
-# Measured by benchmarks/hessian_eigs.py (CPU, torch 2.13): see README, "Curvature and maximal stable learning rates".
+# Faster in benchmarks/hessian_eigs.py (CPU, 1.4-3x) and benchmarks/gpu_hessian_check.py (H100, 1.2-2x):
+# see README, "Curvature and maximal stable learning rates".
 DEFAULT_BACKEND = "double-backward"
 
 _BATCHNORM = (nn.modules.batchnorm._BatchNorm,)
