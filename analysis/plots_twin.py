@@ -31,7 +31,7 @@ def plot_twin_curves(metrics: pd.DataFrame, *, metrics_to_plot: tuple[str, ...] 
     frame = frame.replace([np.inf, -np.inf], np.nan)
     lrs = sorted(frame["lr"].unique())
     with figure_style():
-        fig, axes = plt.subplots(1, len(metrics_to_plot), figsize=(FULL_WIDTH, 2.6), squeeze=False)
+        fig, axes = plt.subplots(1, len(metrics_to_plot), figsize=(FULL_WIDTH, 2.6 + 0.2 * -(-frame.groupby(["optimizer", "lr"]).ngroups // 5)), squeeze=False)
         for ax, metric in zip(axes[0], metrics_to_plot):
             sub = frame[frame["metric"] == metric]
             for (optimizer, lr), group in sub.groupby(["optimizer", "lr"], sort=False):
@@ -57,7 +57,8 @@ def plot_twin_curves(metrics: pd.DataFrame, *, metrics_to_plot: tuple[str, ...] 
             else:
                 ax.set_ylabel(metric)
         handles, labels = axes[0][0].get_legend_handles_labels()
-        if handles:
-            fig.legend(handles, labels, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
-        fig.tight_layout()
+        rows = -(-len(handles) // 5)
+        if handles:  # inside the canvas, so that any savefig keeps it
+            fig.legend(handles, labels, loc="lower center", ncol=min(5, len(handles)), frameon=False)
+        fig.tight_layout(rect=(0, 0.07 * rows, 1, 1))
     return fig

@@ -75,8 +75,6 @@ def build_twin_data(dataset, config, *, device: torch.device, dtype: torch.dtype
     from stability.data import neighbouring
 
     n = len(dataset.y_train)
-    if (dataset.task == "classification") and config.label_noise > 0 and dataset.num_classes < 2:
-        raise ValueError(f"label_noise needs a classification dataset, {dataset.name!r} has none")
     if dataset.task != "classification" and (config.label_noise > 0 or config.shuffled_labels):
         raise ValueError(f"label noise applies to classification only; dataset {dataset.name!r} is {dataset.task}")
     for index in config.replaced_indices:

@@ -187,6 +187,16 @@ def final_values(rows: dict[str, list]) -> list[dict]:
     return [out[p] for p in sorted(out)]
 
 
+def _check_model(config: TwinConfig, dataset) -> None:
+    """Build the model once on the CPU, so that an unknown name fails before anything is written."""
+    import torch
+
+    from stability.models import build_model
+
+    outputs = dataset.num_classes if dataset.task == "classification" else 1
+    build_model(config.model, tuple(dataset.input_shape), outputs, generator=torch.Generator().manual_seed(0))
+
+
 def prepare_twin(config: TwinConfig, out_dir: str | Path, *, overwrite: bool = False, resume: bool = True) -> PreparedRun:
     """Validate everything about a run before anything is written (see the module docstring)."""
     from stability.twin.pairs import build_twin_data  # noqa: F401  (import errors surface here)
@@ -202,6 +212,9 @@ def prepare_twin(config: TwinConfig, out_dir: str | Path, *, overwrite: bool = F
         if index >= n:
             raise ValueError(f"replaced index {index} is out of range: the training set of {config.dataset!r} "
                              f"has {n} examples (allowed 0..{n - 1})")
+    if dataset.task != "classification" and (config.label_noise > 0 or config.shuffled_labels):
+        raise ValueError(f"label noise applies to classification only; dataset {config.dataset!r} is {dataset.task}")
+    _check_model(config, dataset)
     status = _status(out_dir)
     resume_from = None
     if status == "foreign":
