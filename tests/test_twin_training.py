@@ -229,3 +229,18 @@ def test_models_vmap_cannot_handle_fall_back_to_sequential_with_a_warning(monkey
     assert not fallback.population.vectorized and "Error" in fallback.fallback_reason
     reference = train(config.replace(vectorize=False), dataset)
     assert frame(fallback)["value"].equals(frame(reference)["value"])
+
+
+@pytest.mark.parametrize("noise", [dict(label_noise=0.3), dict(shuffled_labels=True)])
+def test_label_noise_is_shared_by_both_twins_except_at_the_replaced_index(noise):
+    from stability.data import load_dataset
+
+    dataset = load_dataset("digits", generator=np.random.default_rng(0), n_train=120, n_test=60)
+    config = TwinConfig(**SMALL, seeds=(0, 1), replaced_indices=(9,), **noise)
+    data = TwinTrainer(config, dataset).data
+    clean = torch.as_tensor(dataset.y_train)
+    for p in range(2):
+        differs = (data.y[2 * p] != data.y[2 * p + 1]).nonzero().flatten().tolist()
+        assert differs in ([], [9])
+        assert 0.1 < (data.y[2 * p] != clean).double().mean() < 0.95  # the labels were changed
+    assert not torch.equal(data.y[0], data.y[2])  # noise drawn per seed

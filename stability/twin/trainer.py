@@ -154,7 +154,12 @@ class TwinTrainer:
             if self._gamma_min is not None:
                 device_values["gamma_min"] = self._gamma_min
                 device_values["gamma_max"] = self._gamma_max
-        host = {k: v.double().cpu().tolist() for k, v in device_values.items()}
+        keys = list(device_values)
+        flat = torch.cat([device_values[k].detach().to(torch.float64).flatten() for k in keys]).cpu().tolist()  # one sync
+        host, start = {}, 0
+        for key in keys:
+            size = device_values[key].numel()
+            host[key], start = flat[start:start + size], start + size
         self._reset_stats()
         epoch = self.step / self.steps_per_epoch
         pairs = self.config.pairs
