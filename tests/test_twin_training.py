@@ -1,8 +1,6 @@
 """The twin trainer: control pairs, identical batches, one differing example, vmap == sequential,
 metrics on a hand-computed case, divergence recorded against a simulation of the USAM iteration."""
 
-from dataclasses import dataclass
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -14,27 +12,15 @@ from stability.twin.config import METHODS
 SMALL = dict(dataset="digits", model="mlp", n_train=120, n_test=60, epochs=1, batch_size=40, dtype="float64")
 
 
-@dataclass
-class TinyDataset:
-    """A hand-made dataset with the fields of ``stability.data``'s datasets."""
+def regression_dataset(n: int, d: int, seed: int):
+    """A small float64 linear-regression dataset with train, test and pool of ``n`` examples each."""
+    from stability.data import Dataset
 
-    x_train: np.ndarray
-    y_train: np.ndarray
-    x_test: np.ndarray
-    y_test: np.ndarray
-    x_pool: np.ndarray
-    y_pool: np.ndarray
-    task: str = "regression"
-    num_classes: int = 0
-    input_shape: tuple = (2,)
-    name: str = "tiny"
-
-
-def regression_dataset(n: int, d: int, seed: int) -> TinyDataset:
     rng = np.random.default_rng(seed)
-    x = rng.standard_normal((3 * n, d))
-    y = x @ rng.standard_normal(d) + 0.1 * rng.standard_normal(3 * n)
-    return TinyDataset(x[:n], y[:n], x[n:2 * n], y[n:2 * n], x[2 * n:], y[2 * n:], input_shape=(d,))
+    x = torch.as_tensor(rng.standard_normal((3 * n, d)))
+    y = x @ torch.as_tensor(rng.standard_normal(d)) + 0.1 * torch.as_tensor(rng.standard_normal(3 * n))
+    return Dataset(x[:n], y[:n], x[n:2 * n], y[n:2 * n], x[2 * n:], y[2 * n:], task="regression", num_classes=None,
+                   input_shape=(d,), name="tiny")
 
 
 def frame(trainer) -> pd.DataFrame:
@@ -46,7 +32,8 @@ def train(config, dataset=None, epochs=None):
         from stability.data import load_dataset
 
         dataset = load_dataset(config.dataset, generator=np.random.default_rng(config.data_seed),
-                               n_train=config.n_train, n_test=config.n_test, n_pool=config.n_pool)
+                               n_train=config.n_train, n_test=config.n_test, n_pool=config.n_pool,
+                               dtype=getattr(torch, config.dtype))
     trainer = TwinTrainer(config, dataset)
     trainer.log()
     for _ in range(epochs or config.epochs):
@@ -69,15 +56,16 @@ def test_twin_datasets_differ_in_exactly_one_example_and_see_identical_batches()
     config = TwinConfig(**SMALL, seeds=(0, 1), replaced_indices=(5, 17))
     from stability.data import load_dataset
 
-    dataset = load_dataset("digits", generator=np.random.default_rng(0), n_train=120, n_test=60)
+    dataset = load_dataset("digits", generator=np.random.default_rng(0), n_train=120, n_test=60, dtype=torch.float64)
     trainer = TwinTrainer(config, dataset)
     data = trainer.data
+    flat = lambda t: t.flatten(1)  # noqa: E731
     for p, (_, index) in enumerate(config.pairs):
-        x_a, x_b = data.x[data.rows[2 * p]], data.x[data.rows[2 * p + 1]]
+        x_a, x_b = flat(data.x[data.rows[2 * p]]), flat(data.x[data.rows[2 * p + 1]])
         differs = (x_a != x_b).any(1) | (data.y[2 * p] != data.y[2 * p + 1])
         assert differs.nonzero().flatten().tolist() == [index]
-        assert torch.equal(x_a, torch.as_tensor(dataset.x_train, dtype=x_a.dtype))
-        assert ((torch.as_tensor(dataset.x_pool, dtype=x_b.dtype) == x_b[index]).all(1)).any()
+        assert torch.equal(x_a, flat(dataset.x_train))
+        assert (flat(dataset.x_pool) == x_b[index]).all(1).any()
     seen = []
     step = trainer.population.train_step
     trainer.population.train_step = lambda x, y, alive, lr: (seen.append((x.clone(), y.clone())), step(x, y, alive, lr))[1]
@@ -85,11 +73,11 @@ def test_twin_datasets_differ_in_exactly_one_example_and_see_identical_batches()
     trainer.train_epoch()
     assert len(seen) == 2 * trainer.steps_per_epoch
     for p, (_, index) in enumerate(config.pairs):
-        xs_a = torch.cat([x[2 * p] for x, _ in seen])
-        xs_b = torch.cat([x[2 * p + 1] for x, _ in seen])
+        xs_a = flat(torch.cat([x[2 * p] for x, _ in seen]))
+        xs_b = flat(torch.cat([x[2 * p + 1] for x, _ in seen]))
         positions = (xs_a != xs_b).any(1).nonzero().flatten()
         assert len(positions) == 2  # the replaced example, once per epoch
-        expected_row = torch.as_tensor(dataset.x_train[index], dtype=xs_a.dtype)
+        expected_row = dataset.x_train[index].flatten()
         assert all(torch.equal(xs_a[k], expected_row) for k in positions)
         # every epoch visits each training example once
         first_epoch = torch.cat([x[2 * p] for x, _ in seen[:trainer.steps_per_epoch]])
@@ -124,21 +112,23 @@ def test_metrics_match_a_hand_computed_sgd_step():
 
     weight = next(v for v in initial.values() if v.ndim == 3)[0, 0].numpy()  # (M, 1, d) -> (d,)
     bias = next(v for v in initial.values() if v.ndim == 2)[0, 0].item()
-    x_a = dataset.x_train
-    x_b, y_b = x_a.copy(), dataset.y_train.copy()
+    x_a, y_a = dataset.x_train.numpy(), dataset.y_train.numpy()
+    x_pool, y_pool = dataset.x_pool.numpy(), dataset.y_pool.numpy()
+    x_test, y_test = dataset.x_test.numpy(), dataset.y_test.numpy()
+    x_b, y_b = x_a.copy(), y_a.copy()
     replaced = trainer.data.x[trainer.data.rows[1, 1]].numpy()
-    j = int(np.flatnonzero((dataset.x_pool == replaced).all(1))[0])
-    x_b[1], y_b[1] = dataset.x_pool[j], dataset.y_pool[j]
+    j = int(np.flatnonzero((x_pool == replaced).all(1))[0])
+    x_b[1], y_b[1] = x_pool[j], y_pool[j]
 
     def sgd_step(x, y):  # f(w) = 1/(2n) sum (w.x + b - y)^2
         r = x @ weight + bias - y
         g_w, g_b = x.T @ r / len(y), r.mean()
         return weight - 0.1 * g_w, bias - 0.1 * g_b, np.sqrt(g_w @ g_w + g_b ** 2)
 
-    w_a, b_a, gn_a = sgd_step(x_a, dataset.y_train)
+    w_a, b_a, gn_a = sgd_step(x_a, y_a)
     w_b, b_b, gn_b = sgd_step(x_b, y_b)
     loss = lambda w, b, x, y: 0.5 * (x @ w + b - y) ** 2  # noqa: E731
-    test_a, test_b = loss(w_a, b_a, dataset.x_test, dataset.y_test), loss(w_b, b_b, dataset.x_test, dataset.y_test)
+    test_a, test_b = loss(w_a, b_a, x_test, y_test), loss(w_b, b_b, x_test, y_test)
     distance = np.sqrt(np.sum((w_a - w_b) ** 2) + (b_a - b_b) ** 2)
     norm = lambda w, b: np.sqrt(w @ w + b * b)  # noqa: E731
     expected = {
@@ -146,10 +136,10 @@ def test_metrics_match_a_hand_computed_sgd_step():
         ("pair", "distance_normalized"): distance / (norm(w_a, b_a) + norm(w_b, b_b)),
         ("pair", "loss_diff_max"): np.abs(test_a - test_b).max(),
         ("pair", "loss_diff_mean"): np.abs(test_a - test_b).mean(),
-        ("S", "train_loss"): loss(w_a, b_a, x_a, dataset.y_train).mean(),
+        ("S", "train_loss"): loss(w_a, b_a, x_a, y_a).mean(),
         ("S'", "train_loss"): loss(w_b, b_b, x_b, y_b).mean(),
         ("S", "test_loss"): test_a.mean(),
-        ("S", "gen_gap"): test_a.mean() - loss(w_a, b_a, x_a, dataset.y_train).mean(),
+        ("S", "gen_gap"): test_a.mean() - loss(w_a, b_a, x_a, y_a).mean(),
         ("S", "grad_norm"): gn_a,
         ("S'", "grad_norm"): gn_b,
         ("S", "diverged"): 0.0,
@@ -176,7 +166,7 @@ def _usam_divergence_step(x, y, weight, bias, lr, rho, threshold, steps):
 
 def test_usam_above_its_threshold_diverges_and_is_recorded():
     dataset = regression_dataset(n=20, d=3, seed=0)
-    a = np.hstack([dataset.x_train, np.ones((20, 1))])
+    a = np.hstack([dataset.x_train.numpy(), np.ones((20, 1))])
     top = np.linalg.eigvalsh(a.T @ a / 20).max()
     # lr * lambda = 1.5 < 2 (GD, StableSAM stable) but lr * lambda * (1 + rho * lambda) = 3 > 2 (USAM unstable)
     lr, rho, epochs = 1.5 / top, 1.0 / top, 40
@@ -220,7 +210,7 @@ def test_models_vmap_cannot_handle_fall_back_to_sequential_with_a_warning(monkey
             return self.linear(x) if x.sum().item() > -1e9 else -self.linear(x)  # .item(): vmap refuses
 
     monkeypatch.setattr(stability.models, "build_model",
-                        lambda name, shape, out, *, generator: DataDependent(shape[0], generator))
+                        lambda name, shape, out, *, generator, dtype: DataDependent(shape[0], generator).to(dtype))
     dataset = regression_dataset(n=8, d=2, seed=1)
     config = TwinConfig(dataset="tiny", model="custom", optimizer="sam", lr=0.1, epochs=2, batch_size=4,
                         dtype="float64")
@@ -235,10 +225,10 @@ def test_models_vmap_cannot_handle_fall_back_to_sequential_with_a_warning(monkey
 def test_label_noise_is_shared_by_both_twins_except_at_the_replaced_index(noise):
     from stability.data import load_dataset
 
-    dataset = load_dataset("digits", generator=np.random.default_rng(0), n_train=120, n_test=60)
+    dataset = load_dataset("digits", generator=np.random.default_rng(0), n_train=120, n_test=60, dtype=torch.float64)
     config = TwinConfig(**SMALL, seeds=(0, 1), replaced_indices=(9,), **noise)
     data = TwinTrainer(config, dataset).data
-    clean = torch.as_tensor(dataset.y_train)
+    clean = dataset.y_train
     for p in range(2):
         differs = (data.y[2 * p] != data.y[2 * p + 1]).nonzero().flatten().tolist()
         assert differs in ([], [9])

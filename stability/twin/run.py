@@ -51,8 +51,11 @@ def _load_dataset(config: TwinConfig):
 
     if config.data_dir is not None and not Path(config.data_dir).is_dir():
         raise ValueError(f"data_dir {config.data_dir!r} is not an existing directory")
+    import torch
+
     return load_dataset(config.dataset, generator=np.random.default_rng(config.data_seed), data_dir=config.data_dir,
-                        n_train=config.n_train, n_test=config.n_test, n_pool=config.n_pool)
+                        n_train=config.n_train, n_test=config.n_test, n_pool=config.n_pool,
+                        dtype=getattr(torch, config.dtype))
 
 
 def _status(out_dir: Path) -> str:
@@ -194,7 +197,8 @@ def _check_model(config: TwinConfig, dataset) -> None:
     from stability.models import build_model
 
     outputs = dataset.num_classes if dataset.task == "classification" else 1
-    build_model(config.model, tuple(dataset.input_shape), outputs, generator=torch.Generator().manual_seed(0))
+    build_model(config.model, tuple(dataset.input_shape), outputs, generator=torch.Generator().manual_seed(0),
+                dtype=getattr(torch, config.dtype))
 
 
 def prepare_twin(config: TwinConfig, out_dir: str | Path, *, overwrite: bool = False, resume: bool = True) -> PreparedRun:
@@ -207,7 +211,7 @@ def prepare_twin(config: TwinConfig, out_dir: str | Path, *, overwrite: bool = F
     out_dir = Path(out_dir)
     resolve_device(config.device)
     dataset = _load_dataset(config)
-    n = len(dataset.y_train)
+    n = dataset.n_train
     for index in config.replaced_indices:
         if index >= n:
             raise ValueError(f"replaced index {index} is out of range: the training set of {config.dataset!r} "

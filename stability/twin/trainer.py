@@ -67,8 +67,8 @@ class TwinTrainer:
         for seed, _ in config.pairs:
             if seed not in init_by_seed:
                 generator = torch.Generator().manual_seed(stream_seed(seed, STREAM_INIT))
-                init_by_seed[seed] = build_model(config.model, self.data.input_shape, num_outputs,
-                                                 generator=generator).to(device=self.device, dtype=dtype)
+                init_by_seed[seed] = build_model(config.model, self.data.input_shape, num_outputs, generator=generator,
+                                                 dtype=dtype).to(self.device)
             modules += [copy.deepcopy(init_by_seed[seed]) for _ in TWINS]
         self.n_models = len(modules)
         self.fallback_reason = None
