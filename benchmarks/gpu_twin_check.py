@@ -101,8 +101,8 @@ def cifar_shaped(n_train: int, n_test: int, seed: int = 0):
 
     rng = np.random.default_rng(seed)
     n = n_train + 2 * n_test
-    x = rng.standard_normal((n, 3, 32, 32)).astype(np.float32)
-    y = rng.integers(0, 10, size=n)
+    x = torch.as_tensor(rng.standard_normal((n, 3, 32, 32)), dtype=torch.float32)
+    y = torch.as_tensor(rng.integers(0, 10, size=n))
     fields = dict(x_train=x[:n_train], y_train=y[:n_train], x_test=x[n_train:n_train + n_test],
                   y_test=y[n_train:n_train + n_test], x_pool=x[n_train + n_test:], y_pool=y[n_train + n_test:],
                   task="classification", num_classes=10, input_shape=(3, 32, 32), name="random-cifar")
