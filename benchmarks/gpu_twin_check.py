@@ -9,7 +9,9 @@ Without CUDA it prints a message and exits 0. With CUDA (about 3-5 minutes on on
    ``2e-2`` on the losses and ``2e-1`` on the distance after 20 updates (distance is the
    difference of two nearly equal weight vectors, so it carries the largest relative error).
 2. **Control on CUDA.** ``S' = S`` for every optimizer: the distance must be exactly 0.0 at every step.
-3. **Throughput.** 8 and 32 pairs batched, MLP on digits and ResNet-20 on random CIFAR-shaped data;
+3. **No host sync.** Training steps of every optimizer (momentum and Adam bases) run under
+   ``torch.cuda.set_sync_debug_mode("error")``.
+4. **Throughput.** 8 and 32 pairs batched, MLP on digits and ResNet-20 on random CIFAR-shaped data;
    seconds per epoch batched, and (8 pairs) the same models one by one.
 
 Writes ``gpu_twin_check.json`` to ``$OUT`` (or the working directory). Exit status 1 if a check fails.
@@ -95,6 +97,40 @@ def check_control_on_cuda(dataset, report: dict) -> bool:
     return ok
 
 
+def check_no_sync_in_training_steps(dataset, report: dict) -> bool:
+    """Training steps (every optimizer, momentum and Adam) under ``torch.cuda.set_sync_debug_mode("error")``."""
+    from stability.twin import TwinConfig, TwinTrainer
+    from stability.twin.config import METHODS
+
+    ok = True
+    for method in METHODS:
+        for base in ("momentum", "adam"):
+            config = TwinConfig(dataset="digits", model="mlp", optimizer=method, base_optimizer=base, lr=0.05,
+                                rho=0.05, epochs=1, batch_size=64, seeds=(0, 1), replaced_indices=(3,), device="cuda")
+            trainer = TwinTrainer(config, dataset)
+            idx = torch.arange(64, device=trainer.device).expand(trainer.n_models, -1)
+            x, y = trainer.data.batch(idx)
+            trainer._track(*trainer.population.train_step(x, y, trainer.alive, config.lr))  # warm-up (lazy state)
+            torch.cuda.synchronize()
+            torch.cuda.set_sync_debug_mode("error")
+            try:
+                for _ in range(3):
+                    x, y = trainer.data.batch(idx)
+                    trainer._track(*trainer.population.train_step(x, y, trainer.alive, config.lr))
+                    trainer.step += 1
+                error = None
+            except RuntimeError as caught:
+                error = str(caught).splitlines()[0]
+            finally:
+                torch.cuda.set_sync_debug_mode("default")
+            ok &= error is None
+            report["no_sync"][f"{method}/{base}"] = error or "ok"
+            if error:
+                print(f"  {method}/{base}: host sync in the training step: {error}")
+    print(f"  {'no host sync in any training step' if ok else 'FAIL'}")
+    return ok
+
+
 def cifar_shaped(n_train: int, n_test: int, seed: int = 0):
     """Random inputs of CIFAR-10's shape with random labels (throughput only; nothing is learnt)."""
     import stability.data as data
@@ -160,13 +196,15 @@ def main() -> int:
 
     digits = load_dataset("digits", generator=np.random.default_rng(0))
     report = {"device": torch.cuda.get_device_name(), "torch": torch.__version__, "cuda": torch.version.cuda,
-              "cuda_vs_cpu": {}, "control_on_cuda": {}, "throughput": []}
+              "cuda_vs_cpu": {}, "control_on_cuda": {}, "no_sync": {}, "throughput": []}
     print(f"gpu_twin_check on {report['device']} (torch {report['torch']}, CUDA {report['cuda']})")
     print("1. CUDA vs CPU (max relative difference over models)")
     ok = check_cuda_against_cpu(digits, report)
     print("2. control pairs on CUDA")
     ok &= check_control_on_cuda(digits, report)
-    print("3. throughput on CUDA (stablesam-n, seconds per epoch)")
+    print("3. no host synchronisation in the training step")
+    ok &= check_no_sync_in_training_steps(digits, report)
+    print("4. throughput on CUDA (stablesam-n, seconds per epoch)")
     time_throughput(digits, report)
     report["pass"] = bool(ok)
     out = Path(os.environ.get("OUT", ".")) / "gpu_twin_check.json"

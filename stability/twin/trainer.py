@@ -127,7 +127,10 @@ class TwinTrainer:
         """One epoch of every model; logs at its end (and every ``log_every_steps`` updates)."""
         config = self.config
         perms = torch.stack([torch.randperm(self.data.n_train, generator=g) for g in self.batch_generators])
-        perms = perms.repeat_interleave(len(TWINS), dim=0).to(self.device, non_blocking=True)
+        perms = perms.repeat_interleave(len(TWINS), dim=0)
+        if self.device.type == "cuda":
+            perms = perms.pin_memory()  # so that the copy below does not block the host
+        perms = perms.to(self.device, non_blocking=True)
         for start in range(0, self.data.n_train, config.batch_size):
             x, y = self.data.batch(perms[:, start:start + config.batch_size])
             losses, stats = self.population.train_step(x, y, self.alive, config.lr_at(self.step, self.total_steps))
