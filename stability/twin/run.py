@@ -203,7 +203,6 @@ def _check_model(config: TwinConfig, dataset) -> None:
 
 def prepare_twin(config: TwinConfig, out_dir: str | Path, *, overwrite: bool = False, resume: bool = True) -> PreparedRun:
     """Validate everything about a run before anything is written (see the module docstring)."""
-    from stability.twin.pairs import build_twin_data  # noqa: F401  (import errors surface here)
     from stability.twin.trainer import resolve_device
 
     if not isinstance(config, TwinConfig):

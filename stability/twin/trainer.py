@@ -98,7 +98,7 @@ class TwinTrainer:
             self.fallback_reason = f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
             warnings.warn(f"model {config.model!r} cannot be vectorised with torch.func.vmap ({self.fallback_reason}); "
                           "training the models one after another instead", RuntimeWarning, stacklevel=3)
-            return SequentialPopulation([m for m in modules], self.data.task, config)
+            return SequentialPopulation(modules, self.data.task, config)
         return population
 
     # ------------------------------------------------------------------ training
