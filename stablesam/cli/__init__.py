@@ -27,8 +27,11 @@ COMMANDS: tuple[str, ...] = (
     "excess_risk",
     "lr_max_bound",
     "figures",
+COMMANDS: tuple[str, ...] = (
+    "twin",
     "sharpness",
     "lr_scan",
+)
 )
 
 
