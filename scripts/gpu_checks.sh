@@ -16,6 +16,8 @@ run() {  # name, timeout seconds, command...
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee -a "$log"
 $py -c "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda, torch.cuda.get_device_name(0))" | tee -a "$log"
 run "pytest: CUDA-marked tests" 150 $py -m pytest -q -m cuda -p no:cacheprovider tests
-for script in benchmarks/gpu_*.py; do
+# Scripts to run: the arguments, or every benchmarks/gpu_*.py.
+scripts=("$@"); [ ${#scripts[@]} -gt 0 ] || scripts=(benchmarks/gpu_*.py)
+for script in "${scripts[@]}"; do
   run "$script" 150 $py "$script"
 done
