@@ -104,4 +104,24 @@ FIGURES: tuple[FigureSpec, ...] = (
         params={},
         quick_params={"methods": ["gd", "usam"], "n_train": 100, "checkpoints": [0], "steps": 20, "rel_tol": 0.2, "hidden": [16]},
     ),
+    FigureSpec(
+        name="twin-sgd-sam-stablesam",
+        caption="Twin runs on digits (MLP; S and S' differ in one example, same initialisation and batch order): "
+        "parameter distance, generalization gap, loss-difference stability estimate and StableSAM's gamma over "
+        "epochs for SGD, SAM and StableSAM-U (observed; mean over pairs, band: min..max).",
+        function="analysis.plots_empirical:figure_twin_comparison",
+        params={"optimizers": ["sgd", "sam", "stablesam-u"], "lr": 0.1, "rho": 0.05, "epochs": 12, "n_train": 400,
+                "n_test": 200, "replaced_indices": [0, 1, 2]},
+        quick_params={"epochs": 2, "n_train": 100, "n_test": 100, "replaced_indices": [0, 1]},
+    ),
+    FigureSpec(
+        name="twin-label-noise",
+        caption="Twin runs with clean (solid) and 30%-noisy (dashed) training labels: distance, generalization gap "
+        "and stability estimate over epochs for SGD, SAM and StableSAM-U (observed).",
+        function="analysis.plots_empirical:figure_label_noise",
+        params={"optimizers": ["sgd", "sam", "stablesam-u"], "label_noises": [0.0, 0.3], "lr": 0.1, "rho": 0.05,
+                "epochs": 12, "n_train": 400, "n_test": 200, "replaced_indices": [0, 1, 2]},
+        quick_params={"optimizers": ["sgd", "stablesam-u"], "epochs": 2, "n_train": 100, "n_test": 100,
+                      "replaced_indices": [0, 1]},
+    ),
 )
