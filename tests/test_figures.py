@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from analysis.figures import catalog, figure_data_digest, write_figures
+from analysis.style import figure_style
 from stablesam.cli import main
 
 
@@ -31,17 +32,27 @@ def test_catalog_names_are_unique_and_resolve():
         assert callable(spec.resolve())
 
 
-def test_figures_command_writes_every_manifest_file_and_reruns_identically(tmp_path):
-    assert main(["figures", "--out", str(tmp_path), "--quick"]) == 0
-    manifest = json.loads((tmp_path / "manifest.json").read_text())
+@pytest.fixture(scope="module")
+def quick_figures(tmp_path_factory):
+    """``stablesam figures --quick`` run once for the module: (output directory, manifest)."""
+    out = tmp_path_factory.mktemp("figures")
+    assert main(["figures", "--out", str(out), "--quick"]) == 0
+    return out, json.loads((out / "manifest.json").read_text())
+
+
+def test_figures_command_writes_every_manifest_file(quick_figures):
+    out, manifest = quick_figures
     assert [entry["name"] for entry in manifest["figures"]] == [spec.name for spec in catalog()]
     for entry in manifest["figures"]:
         assert entry["files"] == [f"{entry['name']}.png", f"{entry['name']}.pdf"]
         for name in entry["files"]:
-            stat = (tmp_path / name).stat()
+            stat = (out / name).stat()
             assert stat.st_size > 0 and stat.st_mode & 0o044, f"{name} is not readable by group and others"
-    rerun = write_figures(tmp_path / "again", quick=True, formats=())  # digests only: drawing is what reruns
-    assert [e["data_sha256"] for e in rerun["figures"]] == [e["data_sha256"] for e in manifest["figures"]]
+
+
+def test_write_figures_digest_only(tmp_path):
+    manifest = write_figures(tmp_path, quick=True, names=["max-stable-lr"], formats=())
+    assert manifest["figures"][0]["files"] == [] and list(tmp_path.iterdir()) == [tmp_path / "manifest.json"]
 
 
 def test_unknown_figure_name_is_a_usage_error(tmp_path, capsys):
@@ -52,8 +63,11 @@ def test_unknown_figure_name_is_a_usage_error(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("spec", catalog(), ids=lambda s: s.name)
-def test_every_catalogued_figure_has_labelled_axes(spec):
-    fig = spec.resolve()(**spec.parameters(quick=True))
+def test_every_catalogued_figure_has_labelled_axes_and_redraws_the_same_data(spec, quick_figures):
+    with figure_style():
+        fig = spec.resolve()(**spec.parameters(quick=True))
+    (entry,) = [e for e in quick_figures[1]["figures"] if e["name"] == spec.name]
+    assert figure_data_digest(fig) == entry["data_sha256"], f"{spec.name}: a rerun draws different data"
     visible = [ax for ax in fig.axes if ax.get_visible() and ax.has_data()]
     assert visible, f"{spec.name} draws nothing"
     for ax in visible:
