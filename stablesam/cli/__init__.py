@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from stablesam import __version__
 
 # Subcommand modules, in the order ``stablesam --help`` lists them.
-COMMANDS: tuple[str, ...] = ("sweep",)
+COMMANDS: tuple[str, ...] = ("figures", "sweep")
 
 
 def build_parser() -> argparse.ArgumentParser:

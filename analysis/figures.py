@@ -1,0 +1,145 @@
+"""Regenerating the figure set: a catalogue of figure specifications and a deterministic writer.
+
+Every figure of ``figures/`` is a :class:`FigureSpec`: a name, a caption, the parameters it is drawn
+with (a full and a quick setting) and the ``plot_*`` function that draws it, the same function the
+notebooks call. :func:`write_figures` renders each one as PNG and PDF (atomically) and writes a
+``manifest.json`` listing, for each figure, the files, the command and parameters that made it, and a
+SHA-256 digest of the data drawn on its axes, so a rerun can be checked to draw the same numbers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import os
+import shlex
+import sys
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from stablesam.io import atomic_path, atomic_write_json
+
+__all__ = ["FigureSpec", "catalog", "figure_data_digest", "quick_mode", "write_figures"]
+
+
+@dataclass(frozen=True)
+class FigureSpec:
+    """One figure: ``function`` is ``"module:attribute"`` of a ``plot_*`` function returning a Figure."""
+
+    name: str
+    caption: str
+    function: str
+    params: Mapping[str, Any] = field(default_factory=dict)
+    quick_params: Mapping[str, Any] = field(default_factory=dict)
+
+    def resolve(self) -> Callable[..., Any]:
+        module, attribute = self.function.split(":")
+        return getattr(importlib.import_module(module), attribute)
+
+    def parameters(self, quick: bool) -> dict[str, Any]:
+        return {**self.params, **(self.quick_params if quick else {})}
+
+
+def quick_mode() -> bool:
+    """True when ``STABLESAM_QUICK`` is set to a true value (the tests and CI set it)."""
+    return os.environ.get("STABLESAM_QUICK", "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def catalog() -> list[FigureSpec]:
+    """Every figure the toolkit regenerates, in the order of the manifest."""
+    from analysis.figure_catalog import FIGURES
+
+    return list(FIGURES)
+
+
+def _artist_arrays(fig) -> Iterable[np.ndarray]:
+    for ax in fig.axes:
+        for line in ax.lines:
+            yield np.asarray(line.get_xydata(), dtype=np.float64)
+        for collection in ax.collections:
+            yield np.asarray(collection.get_offsets(), dtype=np.float64)
+            array = collection.get_array()
+            if array is not None:
+                yield np.ma.filled(np.asarray(array, dtype=np.float64), np.nan)
+            for path in collection.get_paths():
+                yield np.asarray(path.vertices, dtype=np.float64)
+        for image in ax.images:
+            yield np.ma.filled(np.asarray(image.get_array(), dtype=np.float64), np.nan)
+        for patch in ax.patches:
+            yield np.asarray(patch.get_path().vertices, dtype=np.float64)
+
+
+def figure_data_digest(fig) -> str:
+    """SHA-256 of the numbers drawn on ``fig`` (lines, scatter offsets, meshes, images, patches)."""
+    digest = hashlib.sha256()
+    for array in _artist_arrays(fig):
+        digest.update(str(array.shape).encode())
+        digest.update(np.ascontiguousarray(array).tobytes())
+    return digest.hexdigest()
+
+
+def write_figures(
+    out_dir: str | os.PathLike[str],
+    *,
+    quick: bool = False,
+    names: Sequence[str] | None = None,
+    formats: Sequence[str] = ("png", "pdf"),
+    progress: bool | None = None,
+) -> dict[str, Any]:
+    """Render the catalogue (or the figures in ``names``) into ``out_dir``; return the manifest."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+    from tqdm.auto import tqdm
+
+    from analysis.style import figure_style
+
+    specs = catalog()
+    known = [s.name for s in specs]
+    if names:
+        unknown = sorted(set(names) - set(known))
+        if unknown:
+            raise ValueError(f"unknown figure name(s) {', '.join(unknown)}; known: {', '.join(known)}")
+        specs = [s for s in specs if s.name in set(names)]
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    entries = []
+    disable = (not sys.stderr.isatty()) if progress is None else not progress
+    for spec in tqdm(specs, desc="figures", unit="fig", disable=disable):
+        params = spec.parameters(quick)
+        with figure_style():
+            fig = spec.resolve()(**params)
+            digest = figure_data_digest(fig)
+            files = []
+            for fmt in formats:
+                target = out / f"{spec.name}.{fmt}"
+                with atomic_path(target) as tmp:
+                    # Fixed metadata: no timestamps, so reruns write the same bytes where the backend allows.
+                    metadata = {"CreationDate": None} if fmt == "pdf" else {"Software": None} if fmt == "png" else None
+                    fig.savefig(tmp, format=fmt, metadata=metadata)
+                files.append(target.name)
+            plt.close(fig)
+        command = f"stablesam figures --only {spec.name}" + (" --quick" if quick else "")
+        entries.append(
+            {
+                "name": spec.name,
+                "caption": spec.caption,
+                "files": files,
+                "function": spec.function,
+                "parameters": params,
+                "command": command,
+                "data_sha256": digest,
+            }
+        )
+    manifest = {
+        "quick": quick,
+        "command": "stablesam figures " + shlex.join(["--out", str(out_dir)] + (["--quick"] if quick else [])),
+        "figures": entries,
+    }
+    atomic_write_json(out / "manifest.json", manifest)
+    return manifest
