@@ -19,7 +19,7 @@ import contextlib
 import multiprocessing
 import os
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
@@ -88,14 +88,16 @@ def run_dask(
     With ``scheduler=None``, a ``LocalCluster`` of ``workers`` single-threaded processes on
     127.0.0.1 (dashboard off) runs them; when the trials need a GPU, each of its workers offers one
     (``resources={"GPU": 1}``) and ``workers`` defaults to 1 (for several GPUs per node, start a
-    ``dask_cuda.LocalCUDACluster`` and pass its address).
+    ``dask_cuda.LocalCUDACluster`` and pass its address). The cluster is connected to, and checked,
+    before this function returns; the trials are submitted when the iteration starts.
     """
     distributed = import_distributed()
     if not jobs:
-        return
+        return _Results(iter(()), lambda: None)
     resources = [runner.resources(config) or None for _, config, _ in jobs]
     needs_gpu = any(r and r.get("GPU") for r in resources)
-    with contextlib.ExitStack() as stack:
+    stack = contextlib.ExitStack()
+    try:
         if scheduler is None:
             cluster = stack.enter_context(
                 distributed.LocalCluster(
@@ -112,19 +114,42 @@ def run_dask(
             client = stack.enter_context(distributed.Client(scheduler))
             if needs_gpu:
                 _check_gpu_workers(client, scheduler)
-        tag = uuid.uuid4().hex[:8]
-        futures = {}
-        for (name, config, path), needed in zip(jobs, resources):
-            future = client.submit(
-                execute_trial, runner, name, config, str(path), key=f"trial-{name}-{tag}", pure=False, resources=needed
-            )
-            futures[future] = (name, path)
+    except BaseException:
+        stack.close()
+        raise
+    return _Results(_run_on_client(distributed, client, runner, jobs, resources), stack.close)
+
+
+class _Results:
+    """An iterator of results whose ``close()`` also shuts its cluster down, even if never started."""
+
+    def __init__(self, results: Iterator[dict[str, Any]], shutdown: Callable[[], None]):
+        self._results, self._shutdown = results, shutdown
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        return self._results
+
+    def close(self) -> None:
         try:
-            for future in distributed.as_completed(list(futures)):
-                name, path = futures[future]
-                try:
-                    yield future.result()
-                except Exception as error:  # the worker died (KilledWorker) or the task was cancelled
-                    yield record_error(path, name, error)
+            self._results.close()
         finally:
-            client.cancel(list(futures))
+            self._shutdown()
+
+
+def _run_on_client(distributed, client, runner, jobs, resources) -> Iterator[dict[str, Any]]:
+    tag = uuid.uuid4().hex[:8]
+    futures = {}
+    for (name, config, path), needed in zip(jobs, resources):
+        future = client.submit(
+            execute_trial, runner, name, config, str(path), key=f"trial-{name}-{tag}", pure=False, resources=needed
+        )
+        futures[future] = (name, path)
+    try:
+        for future in distributed.as_completed(list(futures)):
+            name, path = futures[future]
+            try:
+                yield future.result()
+            except Exception as error:  # the worker died (KilledWorker) or the task was cancelled
+                yield record_error(path, name, error)
+    finally:
+        client.cancel(list(futures))

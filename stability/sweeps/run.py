@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from stability.sweeps.aggregate import aggregate_sweep
-from stability.sweeps.executors import ENGINES, import_distributed, run_dask, run_local
+from stability.sweeps.executors import ENGINES, run_dask, run_local
 from stability.sweeps.spec import SweepSpec, Trial, expand
 from stability.sweeps.trial import FAILED, FINISHED, PENDING, TrialRunner, TwinTrial, read_error, trial_state
 from stablesam.io import atomic_write_json
@@ -143,15 +143,12 @@ def run_sweep(
         check_integer("workers", workers, minimum=1)
     if scheduler is not None and engine != "dask":
         raise ValueError(f"scheduler {scheduler!r} needs engine 'dask', got engine {engine!r}")
-    if engine == "dask":
-        import_distributed()  # fail before anything is written
     runner = runner or TwinTrial()
     out_dir = Path(out_dir).resolve()
     records = plan_sweep(spec, out_dir, runner=runner)
     by_name = {r["name"]: r for r in records}
     jobs = [(r["name"], r["config"], out_dir / TRIALS / r["name"]) for r in records if r["status"] != FINISHED]
 
-    _write_manifest(out_dir, spec, records, "running", engine)
     if engine == "local":
         results = run_local(runner, jobs, workers=workers)
     else:
@@ -160,25 +157,27 @@ def run_sweep(
     from tqdm.auto import tqdm
 
     show = sys.stderr.isatty() if progress is None else progress
-    done = len(records) - len(jobs)
-    bar = tqdm(total=len(records), initial=done, desc="trials", unit="trial", disable=not show)
+    bar = tqdm(total=len(records), initial=len(records) - len(jobs), desc="trials", unit="trial", disable=not show)
     ran: list[str] = []
     state = "interrupted"
     try:
+        _write_manifest(out_dir, spec, records, "running", engine)
         for result in results:
             record = by_name[result["name"]]
             record.update(status=result["status"], seconds=result["seconds"], error=result["error"])
             ran.append(result["name"])
             _write_manifest(out_dir, spec, records, "running", engine)
-            failed = sum(r["status"] == FAILED for r in records)
-            bar.set_postfix(failed=failed, refresh=False)
+            bar.set_postfix(failed=sum(r["status"] == FAILED for r in records), refresh=False)
             bar.update()
             if on_result is not None:
                 on_result(record)
         state = "done"
     finally:
         bar.close()
-        results.close()
+        results.close()  # on an interruption, waits for the running trials
+        for record in records:  # trials that finished while the sweep was stopping
+            if record["status"] == PENDING:
+                record["status"] = trial_state(out_dir / TRIALS / record["name"])
         _write_manifest(out_dir, spec, records, state, engine)
 
     sweep = SweepResult(out_dir=out_dir, trials=records, ran=ran)
