@@ -64,3 +64,15 @@ class ToyTrial:
 def calls(trial_dir: Path) -> int:
     path = trial_dir / "calls.txt"
     return len(path.read_text().splitlines()) if path.is_file() else 0
+
+
+class ResourceProbe(ToyTrial):
+    """Records, in ``resources.json``, the Dask worker's resources while the trial holds its share."""
+
+    def __call__(self, config, out_dir: Path):
+        from distributed import get_worker
+
+        state = get_worker().state
+        record = {"available": dict(state.available_resources), "total": dict(state.total_resources)}
+        (out_dir / "resources.json").write_text(json.dumps(record))
+        super().__call__(config, out_dir)

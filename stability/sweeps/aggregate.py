@@ -3,7 +3,7 @@
 The table stacks each finished trial's ``metrics`` (the run's tidy long table), adding a ``trial``
 column (its directory name) and one column per varied parameter that the run's table lacks
 (list values as their name token, e.g. ``0,1``). The summary groups the rows by every column but
-``value``, ``trial`` and the replicate columns (``seed`` by default) and gives
+``value``, ``trial`` and the replicate columns (:data:`REPLICATES` by default) and gives
 
     mean = (1/n) sum_i v_i,    sem = s / sqrt(n),    s^2 = (1/(n-1)) sum_i (v_i - mean)^2,
 
@@ -30,7 +30,11 @@ from stability.sweeps.spec import Trial
 from stability.sweeps.trial import FINISHED, trial_state
 from stablesam.io import atomic_path
 
-__all__ = ["aggregate_sweep", "collect_metrics", "read_table", "summarize_over_seeds"]
+__all__ = ["REPLICATES", "aggregate_sweep", "collect_metrics", "read_table", "summarize_over_seeds"]
+
+# Columns that tell replicates apart, which the summary averages over: the run table's ``seed`` and
+# ``pair`` (a pair's position in a run of several seeds), and ``seeds``, a sweep axis of twin runs.
+REPLICATES = ("seed", "seeds", "pair")
 
 
 def has_pyarrow() -> bool:
@@ -72,7 +76,7 @@ def collect_metrics(trials_dir: Path, trials: Sequence[Trial]) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
-def summarize_over_seeds(table: pd.DataFrame, over: Sequence[str] = ("seed",), value: str = "value") -> pd.DataFrame:
+def summarize_over_seeds(table: pd.DataFrame, over: Sequence[str] = REPLICATES, value: str = "value") -> pd.DataFrame:
     """Mean, standard error and count of ``value`` across the replicate columns ``over``."""
     dropped = {value, "trial", *over}
     keys = [c for c in table.columns if c not in dropped]
@@ -82,7 +86,7 @@ def summarize_over_seeds(table: pd.DataFrame, over: Sequence[str] = ("seed",), v
     return summary.drop(columns="std")[[*keys, "mean", "sem", "n"]]
 
 
-def aggregate_sweep(out_dir: Path, trials: Sequence[Trial], over: Sequence[str] = ("seed",)) -> tuple[Path, Path]:
+def aggregate_sweep(out_dir: Path, trials: Sequence[Trial], over: Sequence[str] = REPLICATES) -> tuple[Path, Path]:
     """Write ``out_dir/metrics.parquet`` (``.csv`` without pyarrow) and ``out_dir/summary.csv``."""
     table = collect_metrics(out_dir / "trials", trials)
     if has_pyarrow():
@@ -96,5 +100,5 @@ def aggregate_sweep(out_dir: Path, trials: Sequence[Trial], over: Sequence[str] 
             table.to_csv(tmp, index=False)
     summary = out_dir / "summary.csv"
     with atomic_path(summary) as tmp:
-        summarize_over_seeds(table, [c for c in over if c in table.columns]).to_csv(tmp, index=False)
+        summarize_over_seeds(table, over).to_csv(tmp, index=False)
     return metrics, summary

@@ -19,6 +19,7 @@ import contextlib
 import multiprocessing
 import os
 import uuid
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
@@ -99,16 +100,20 @@ def run_dask(
     stack = contextlib.ExitStack()
     try:
         if scheduler is None:
-            cluster = stack.enter_context(
-                distributed.LocalCluster(
-                    n_workers=workers or (1 if needs_gpu else default_workers(jobs)),
-                    threads_per_worker=1,
-                    processes=True,
-                    host="127.0.0.1",
-                    dashboard_address=None,
-                    resources={"GPU": 1} if needs_gpu else None,
+            # The scheduler's small HTTP server (health checks; no dashboard) binds 127.0.0.1 and
+            # moves to a free port when 8787 is taken, as when two sweeps run side by side.
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message="Port .* is already in use", category=UserWarning)
+                cluster = stack.enter_context(
+                    distributed.LocalCluster(
+                        n_workers=workers or (1 if needs_gpu else default_workers(jobs)),
+                        threads_per_worker=1,
+                        processes=True,
+                        host="127.0.0.1",
+                        dashboard_address=None,
+                        resources={"GPU": 1} if needs_gpu else None,
+                    )
                 )
-            )
             client = stack.enter_context(distributed.Client(cluster))
         else:
             client = stack.enter_context(distributed.Client(scheduler))

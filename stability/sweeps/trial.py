@@ -9,8 +9,8 @@ A *trial runner* is a picklable object with three methods:
   CUDA trial).
 
 :class:`TwinTrial`, a twin run of :mod:`stability.twin`, is the default. The state of a trial is
-read from its directory, so that it survives any interruption of the sweep: ``summary.json`` marks
-a finished trial (written last, atomically, by the runner); ``error.json`` (exception, message,
+read from its directory, so that it survives any interruption of the sweep: ``summary.json`` with
+``"status": "finished"`` (or no status) marks a finished trial (written last, atomically, by the runner); ``error.json`` (exception, message,
 traceback) a failed one; anything else is pending, and a rerun resumes it.
 """
 
@@ -71,8 +71,16 @@ class TwinTrial:
 
 
 def trial_state(trial_dir: Path) -> str:
-    """``"finished"``, ``"failed"`` or ``"pending"``, from the files in ``trial_dir``."""
-    if (trial_dir / "summary.json").is_file():
+    """``"finished"``, ``"failed"`` or ``"pending"``, from the files in ``trial_dir``.
+
+    Finished means a readable ``summary.json`` whose ``status``, if it has one, is ``"finished"``
+    (a twin run rewrites its summary with ``"running"`` while it trains).
+    """
+    try:
+        summary = json.loads((trial_dir / "summary.json").read_text())
+    except (OSError, ValueError):
+        summary = None
+    if isinstance(summary, dict) and summary.get("status", FINISHED) == FINISHED:
         return FINISHED
     if (trial_dir / "error.json").is_file():
         return FAILED
