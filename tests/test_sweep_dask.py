@@ -66,3 +66,24 @@ def test_missing_dask_says_how_to_install_it(monkeypatch, tmp_path):
     with pytest.raises(ImportError, match=r"pip install 'stablesam\[dask\]'"):
         run_sweep(SPEC, tmp_path / "out", runner=ToyTrial(), engine="dask")
     assert not (tmp_path / "out").exists()
+
+
+def test_twin_sweep_on_dask_matches_the_local_executor(cluster, tmp_path):
+    pytest.importorskip("stability.twin")
+    from stability.sweeps import TwinTrial
+
+    spec = SweepSpec.from_dict(
+        {
+            "base": {"dataset": "digits", "model": "linear", "epochs": 1, "batch_size": 32, "n_train": 96,
+                     "n_test": 64, "rho": 0.1, "device": "cpu"},
+            "axes": {"optimizer": ["sam", "stablesam-n"], "seeds": [0, 1]},
+        }
+    )
+    local = run_sweep(spec, tmp_path / "local", workers=2)
+    dask = run_sweep(spec, tmp_path / "dask", engine="dask", scheduler=cluster.scheduler_address)
+    assert local.counts == dask.counts == {"finished": 4, "failed": 0, "pending": 0}
+    local_table, dask_table = pd.read_parquet(local.metrics), pd.read_parquet(dask.metrics)
+    assert {"distance", "gamma_mean", "gen_gap"} <= set(local_table["metric"])
+    pd.testing.assert_frame_equal(dask_table, local_table)  # bit for bit: one torch thread per trial on either
+    pd.testing.assert_frame_equal(pd.read_csv(dask.summary), pd.read_csv(local.summary))
+    assert TwinTrial().resources({"device": "cuda"}) == {"GPU": 1} and TwinTrial().resources({"device": "auto"}) == {}

@@ -17,6 +17,7 @@ traceback) a failed one; anything else is pending, and a rerun resumes it.
 from __future__ import annotations
 
 import json
+import tempfile
 import time
 import traceback
 from collections.abc import Mapping
@@ -56,7 +57,16 @@ class TwinTrial:
         return TwinConfig.from_dict(dict(config))
 
     def validate(self, config: Mapping[str, Any]) -> object:
-        return self.config(config)
+        """Check the config and, once per data set, the data (its directory, the replaced indices)."""
+        twin = self.config(config)
+        size = _training_set_size(twin)
+        for index in twin.replaced_indices:
+            if index >= size:
+                raise ValueError(
+                    f"replaced index {index} is out of range: the training set of {twin.dataset!r} "
+                    f"has {size} examples (allowed 0..{size - 1})"
+                )
+        return twin
 
     def __call__(self, config: Mapping[str, Any], out_dir: Path) -> object:
         import torch
@@ -64,10 +74,34 @@ class TwinTrial:
         from stability.twin import run_twin
 
         torch.set_num_threads(self.threads)
-        return run_twin(self.config(config), out_dir, overwrite=False, resume=True)
+        return run_twin(self.config(config), out_dir, overwrite=False, resume=True, progress=False)
 
     def resources(self, config: Mapping[str, Any]) -> dict[str, float]:
         return {"GPU": 1} if config.get("device") == "cuda" else {}
+
+
+# The settings that determine the training set, and the sizes already loaded in this process.
+_DATA_FIELDS = ("dataset", "data_dir", "data_seed", "n_train", "n_test", "n_pool")
+_TRAINING_SET_SIZES: dict[tuple, int] = {}
+
+
+def _training_set_size(twin) -> int:
+    """The size of ``twin``'s training set, loaded once per distinct data setting.
+
+    ``prepare_twin`` checks the data (directory, files) and writes nothing; it runs on CPU, since
+    the process that plans a sweep need not have the GPU of its workers.
+    """
+    import dataclasses
+
+    from stability.twin import prepare_twin
+
+    key = tuple(getattr(twin, name) for name in _DATA_FIELDS)
+    if key not in _TRAINING_SET_SIZES:
+        probe = dataclasses.replace(twin, device="cpu", replaced_indices=(0,))
+        with tempfile.TemporaryDirectory() as scratch:
+            prepared = prepare_twin(probe, Path(scratch) / "absent")
+        _TRAINING_SET_SIZES[key] = len(prepared.dataset.y_train)
+    return _TRAINING_SET_SIZES[key]
 
 
 def trial_state(trial_dir: Path) -> str:
