@@ -148,3 +148,15 @@ def test_summary_of_a_single_seed_has_undefined_standard_error():
     table = pd.DataFrame({"trial": ["a"], "seed": [0], "metric": ["gap"], "value": [1.5]})
     row = summarize_over_seeds(table).iloc[0]
     assert row["mean"] == 1.5 and row["n"] == 1 and math.isnan(row["sem"])
+
+
+def test_trial_state_reads_the_run_directory(tmp_path):
+    from stability.sweeps.trial import trial_state
+
+    assert trial_state(tmp_path / "absent") == "pending"
+    (tmp_path / "summary.json").write_text(json.dumps({"status": "running"}))  # a twin run mid-way
+    assert trial_state(tmp_path) == "pending"
+    (tmp_path / "error.json").write_text("{}")
+    assert trial_state(tmp_path) == "failed"
+    (tmp_path / "summary.json").write_text(json.dumps({"status": "finished"}))
+    assert trial_state(tmp_path) == "finished"

@@ -80,3 +80,20 @@ def test_dry_run_lists_trials_and_writes_nothing(tmp_path, capsys):
     assert report["trials"] == 4 and report["pending"] == 4
     assert [row["trial"] for row in report["rows"]][:2] == ["optimizer=sam__lr=0.1", "optimizer=sam__lr=0.5"]
     assert not out.exists()
+
+
+def test_sweep_runs_reports_json_and_resumes(tmp_path, capsys):
+    pytest.importorskip("stability.twin")
+    path = _sweep(
+        tmp_path,
+        f'[base]\n{GOOD_BASE}n_train = 64\nn_test = 32\nbatch_size = 32\noptimizer = "stablesam-n"\n'
+        "[axes]\nlr = [0.1]\n",
+    )
+    out = tmp_path / "out"
+    assert main(["sweep", str(path), "--out", str(out), "--workers", "1", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert (report["trials"], report["ran"], report["finished"], report["failed_trials"]) == (1, 1, 1, [])
+    summary = json.loads((out / "trials" / "lr=0.1" / "summary.json").read_text())
+    assert summary["status"] == "finished" and summary["config"]["optimizer"] == "stablesam-n"
+    assert main(["sweep", str(path), "--out", str(out), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["ran"] == 0
