@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import multiprocessing
 import os
+import signal
 import uuid
 import warnings
 from collections.abc import Callable, Iterator, Sequence
@@ -43,7 +44,12 @@ def run_local(runner: TrialRunner, jobs: Sequence[Job], *, workers: int | None =
     """Run ``jobs`` on a pool of ``workers`` processes; yield each result record as it completes."""
     if not jobs:
         return
-    pool = ProcessPoolExecutor(max_workers=workers or default_workers(jobs), mp_context=multiprocessing.get_context("spawn"))
+    pool = ProcessPoolExecutor(
+        max_workers=workers or default_workers(jobs),
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=_leave_interrupts_to_the_driver,
+    )
+    completed = False
     try:
         futures = {pool.submit(execute_trial, runner, name, config, str(path)): (name, path) for name, config, path in jobs}
         for future in as_completed(futures):
@@ -52,9 +58,31 @@ def run_local(runner: TrialRunner, jobs: Sequence[Job], *, workers: int | None =
                 yield future.result()
             except Exception as error:  # the worker process died (BrokenProcessPool) or the result did not unpickle
                 yield record_error(path, name, error)
+        completed = True
     finally:
-        # On an interruption, trials not yet started are dropped; running ones are left to finish or die.
-        pool.shutdown(wait=True, cancel_futures=True)
+        if completed:
+            pool.shutdown(wait=True)
+        else:
+            # Interrupted: stop at once rather than finish the trials already handed to the workers.
+            # A trial cut short is pending; its run directory resumes from its last checkpoint.
+            _terminate_workers(pool)
+
+
+def _leave_interrupts_to_the_driver() -> None:
+    # Ctrl-C reaches every process of the terminal's group; the driver alone handles it (by
+    # terminating the workers), so that no worker dies half-way through talking to the pool.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _terminate_workers(pool: ProcessPoolExecutor) -> None:
+    """Terminate the worker processes (SIGTERM) and shut the pool down, dropping pending trials."""
+    terminate = getattr(pool, "terminate_workers", None)  # Python >= 3.14
+    if terminate is not None:
+        terminate()
+        return
+    for process in list((getattr(pool, "_processes", None) or {}).values()):
+        process.terminate()
+    pool.shutdown(wait=True, cancel_futures=True)  # quick: the pool sees its workers gone
 
 
 def import_distributed():

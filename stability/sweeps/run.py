@@ -14,7 +14,7 @@ failed and pending ones. The manifest is rewritten atomically after every trial.
 >>> from stability.sweeps import load_sweep, run_sweep          # doctest: +SKIP
 >>> result = run_sweep(load_sweep("sweeps/digits.toml"), "runs/digits", workers=2)  # doctest: +SKIP
 >>> result.counts                                               # doctest: +SKIP
-{'finished': 12, 'failed': 0, 'pending': 0}
+{'finished': 18, 'failed': 0, 'pending': 0}
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ from __future__ import annotations
 import json
 import sys
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -129,7 +128,6 @@ def run_sweep(
     runner: TrialRunner | None = None,
     progress: bool | None = None,
     aggregate: bool = True,
-    on_result: Callable[[dict[str, Any]], None] | None = None,
 ) -> SweepResult:
     """Run the trials of ``spec`` that are not finished in ``out_dir``; aggregate the finished ones.
 
@@ -169,8 +167,6 @@ def run_sweep(
             _write_manifest(out_dir, spec, records, "running", engine)
             bar.set_postfix(failed=sum(r["status"] == FAILED for r in records), refresh=False)
             bar.update()
-            if on_result is not None:
-                on_result(record)
         state = "done"
     finally:
         bar.close()
