@@ -10,7 +10,10 @@ trial gives the same results on either; they yield each trial's result record as
   runner asks for resources (``{"GPU": 1}`` for a CUDA twin run) is only given to a worker that
   offers them (``dask worker ADDRESS --resources GPU=1``): one GPU per trial.
 
-Trial directories must lie on a file system that every worker shares with this process.
+Trial directories must lie on a file system that every worker shares with this process. When a
+sweep is interrupted, trials not yet started are dropped; the local workers are terminated (their
+trials resume from their last checkpoint on the next run), while a trial already running on a
+remote Dask worker runs to its end (Dask cannot stop a running task).
 """
 
 from __future__ import annotations

@@ -141,6 +141,8 @@ def run_sweep(
         check_integer("workers", workers, minimum=1)
     if scheduler is not None and engine != "dask":
         raise ValueError(f"scheduler {scheduler!r} needs engine 'dask', got engine {engine!r}")
+    if scheduler is not None and workers is not None:
+        raise ValueError(f"workers={workers} does not apply to the cluster at {scheduler}: size it where it is started")
     runner = runner or TwinTrial()
     out_dir = Path(out_dir).resolve()
     records = plan_sweep(spec, out_dir, runner=runner)

@@ -4,14 +4,14 @@ A *trial runner* is a picklable object with three methods:
 
 - ``validate(config)`` raises ``ValueError``/``TypeError`` for a bad config (called for every
   trial before anything is written);
-- ``runner(config, out_dir)`` runs the trial into ``out_dir``, writing ``summary.json`` last;
+- ``runner(config, out_dir)`` (a call) runs the trial into ``out_dir``, writing ``summary.json`` last;
 - ``resources(config)`` gives the Dask worker resources the trial needs (``{"GPU": 1}`` for a
   CUDA trial).
 
 :class:`TwinTrial`, a twin run of :mod:`stability.twin`, is the default. The state of a trial is
-read from its directory, so that it survives any interruption of the sweep: ``summary.json`` with
-``"status": "finished"`` (or no status) marks a finished trial (written last, atomically, by the runner); ``error.json`` (exception, message,
-traceback) a failed one; anything else is pending, and a rerun resumes it.
+read from its directory, so that it survives any interruption of the sweep: a ``summary.json``
+whose ``status`` is ``"finished"`` (or absent) marks a finished trial; ``error.json`` (exception,
+message, traceback) a failed one; anything else is pending, and a rerun resumes it.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from typing import Any, Protocol
 
 from stablesam.io import atomic_write_json
 
-__all__ = ["TrialRunner", "TwinTrial", "execute_trial", "record_error", "trial_state"]
+__all__ = ["TrialRunner", "TwinTrial", "execute_trial", "read_error", "record_error", "trial_state"]
 
 FINISHED, FAILED, PENDING = "finished", "failed", "pending"
 
