@@ -79,13 +79,14 @@ def _leave_interrupts_to_the_driver() -> None:
 
 def _terminate_workers(pool: ProcessPoolExecutor) -> None:
     """Terminate the worker processes (SIGTERM) and shut the pool down, dropping pending trials."""
-    terminate = getattr(pool, "terminate_workers", None)  # Python >= 3.14
-    if terminate is not None:
-        terminate()
-        return
-    for process in list((getattr(pool, "_processes", None) or {}).values()):
+    # The pool's own processes (a private attribute, present from 3.8 to 3.14): Python 3.14's
+    # terminate_workers() does not wait for them to be gone.
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    for process in processes:
         process.terminate()
-    pool.shutdown(wait=True, cancel_futures=True)  # quick: the pool sees its workers gone
+    for process in processes:  # gone before the caller reads the trial directories
+        process.join(timeout=30)
+    pool.shutdown(wait=True, cancel_futures=True)
 
 
 def import_distributed():
