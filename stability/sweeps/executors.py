@@ -79,8 +79,8 @@ def _leave_interrupts_to_the_driver() -> None:
 
 def _terminate_workers(pool: ProcessPoolExecutor) -> None:
     """Terminate the worker processes (SIGTERM) and shut the pool down, dropping pending trials."""
-    # The pool's own processes (a private attribute, present from 3.8 to 3.14): Python 3.14's
-    # terminate_workers() does not wait for them to be gone.
+    # The pool's worker processes (a private attribute; the public API has no way to wait for
+    # terminated workers before Python 3.14).
     processes = list((getattr(pool, "_processes", None) or {}).values())
     for process in processes:
         process.terminate()
