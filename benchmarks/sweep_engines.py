@@ -63,7 +63,8 @@ def main() -> None:
         print(f"identical metric tables: {dask.equals(local)}")
         if args.device == "cuda":
             _, cpu = timed(spec=spec("cpu"), out_dir=out / "cpu", workers=args.workers)
-            print(f"cuda vs cpu, max relative difference of the pair distance: {max_relative_distance_difference(local, cpu):.2e}")
+            difference = max_relative_distance_difference(local, cpu)
+            print(f"cuda vs cpu, max relative difference of the pair distance: {difference:.2e}")
 
 
 if __name__ == "__main__":

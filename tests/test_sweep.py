@@ -17,7 +17,8 @@ GRID = {"base": {"epochs": 2}, "axes": {"optimizer": ["sam", "sgd"], "lr": [0.1,
 
 
 def test_trial_names_are_readable_stable_and_safe():
-    assert trial_name({"optimizer": "sam", "lr": 0.1, "rho": 0.05, "seed": 0}) == "optimizer=sam__lr=0.1__rho=0.05__seed=0"
+    name = trial_name({"optimizer": "sam", "lr": 0.1, "rho": 0.05, "seed": 0})
+    assert name == "optimizer=sam__lr=0.1__rho=0.05__seed=0"
     assert [format_value(v) for v in (1e-05, True, [0, 1], "stablesam-n")] == ["1e-05", "true", "0,1", "stablesam-n"]
     # characters a file system or shell dislikes are replaced; a digest of the exact value keeps names apart
     a, b = format_value("data/x y"), format_value("data:x?y")
@@ -78,7 +79,9 @@ def test_every_trial_is_validated_and_the_bad_one_named(tmp_path):
 
 
 def test_failing_trial_is_recorded_and_the_others_go_on(tmp_path):
-    spec = SweepSpec.from_dict({"base": {"fail": False}, "axes": {"lr": [0.1, 0.5, 0.9], "seed": [0]}, "include": [{"lr": 2.0, "fail": True}]})
+    spec = SweepSpec.from_dict(
+        {"base": {"fail": False}, "axes": {"lr": [0.1, 0.5, 0.9], "seed": [0]}, "include": [{"lr": 2.0, "fail": True}]}
+    )
     result = run_sweep(spec, tmp_path, runner=ToyTrial(), workers=2)
     assert result.counts == {"finished": 3, "failed": 1, "pending": 0}
     bad = tmp_path / "trials" / "lr=2.0__seed=0__fail=true"

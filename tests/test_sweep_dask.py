@@ -14,7 +14,9 @@ from stability.sweeps import SweepSpec, run_sweep
 
 distributed = pytest.importorskip("distributed")
 
-SPEC = SweepSpec.from_dict({"base": {"epochs": 3}, "axes": {"optimizer": ["sam", "sgd"], "lr": [0.1, 0.5], "seed": [0, 1]}})
+SPEC = SweepSpec.from_dict(
+    {"base": {"epochs": 3}, "axes": {"optimizer": ["sam", "sgd"], "lr": [0.1, 0.5], "seed": [0, 1]}}
+)
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +39,9 @@ def test_dask_sweep_matches_the_local_executor(cluster, tmp_path):
 
 
 def test_failing_trial_on_dask_is_recorded_and_the_others_go_on(cluster, tmp_path):
-    spec = SweepSpec.from_dict({"base": {"fail": False}, "axes": {"lr": [0.1, 0.5]}, "include": [{"lr": 3.0, "fail": True}]})
+    spec = SweepSpec.from_dict(
+        {"base": {"fail": False}, "axes": {"lr": [0.1, 0.5]}, "include": [{"lr": 3.0, "fail": True}]}
+    )
     result = run_sweep(spec, tmp_path, runner=ToyTrial(), engine="dask", scheduler=cluster.scheduler_address)
     assert result.counts == {"finished": 2, "failed": 1, "pending": 0}
     error = json.loads((tmp_path / "trials" / "lr=3.0__fail=true" / "error.json").read_text())

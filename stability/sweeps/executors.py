@@ -54,7 +54,9 @@ def run_local(runner: TrialRunner, jobs: Sequence[Job], *, workers: int | None =
     )
     completed = False
     try:
-        futures = {pool.submit(execute_trial, runner, name, config, str(path)): (name, path) for name, config, path in jobs}
+        futures = {
+            pool.submit(execute_trial, runner, name, config, str(path)): (name, path) for name, config, path in jobs
+        }
         for future in as_completed(futures):
             name, path = futures[future]
             try:

@@ -180,5 +180,6 @@ def run_sweep(
 
     sweep = SweepResult(out_dir=out_dir, trials=records, ran=ran)
     if aggregate and any(r["status"] == FINISHED for r in records):
-        sweep.metrics, sweep.summary = aggregate_sweep(out_dir, [Trial(r["name"], r["params"], r["config"]) for r in records])
+        trials = [Trial(r["name"], r["params"], r["config"]) for r in records]
+        sweep.metrics, sweep.summary = aggregate_sweep(out_dir, trials)
     return sweep

@@ -28,9 +28,13 @@ def register(subparsers) -> None:
         metavar="ADDRESS",
         help="address of a running Dask scheduler (with --engine dask); default: a LocalCluster on 127.0.0.1",
     )
-    parser.add_argument("--workers", type=int, metavar="N", help="worker processes (default: one per core, at most one per trial)")
+    parser.add_argument(
+        "--workers", type=int, metavar="N", help="worker processes (default: one per core, at most one per trial)"
+    )
     parser.add_argument("--out", type=Path, metavar="DIR", help="output directory (default: runs/sweeps/<file stem>)")
-    parser.add_argument("--dry-run", action="store_true", help="validate and list the trials and their status; write nothing")
+    parser.add_argument(
+        "--dry-run", action="store_true", help="validate and list the trials and their status; write nothing"
+    )
     add_json_flag(parser)
     parser.set_defaults(handler=run)
 
