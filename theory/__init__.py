@@ -1,1 +1,82 @@
+"""Closed forms, exact dynamics and symbolic derivations (float64 numpy; sympy in :mod:`theory.symbolic`).
 
+Quadratic models (THEORY.md section 2) and edge-of-stability formulas (section 3):
+
+- :mod:`theory.quadratic`: the five update maps on ``f(w) = 1/2 w^T H w``.
+- :mod:`theory.simulate`: vectorised simulation over grids of configurations; observed thresholds.
+- :mod:`theory.thresholds`: exact divergence thresholds, linear rates, USAM-vs-GD crossover.
+- :mod:`theory.sam_cycle`: SAM's 2-cycle (amplitude, gradient norm, transverse multipliers).
+- :mod:`theory.renormalization`: StableSAM's gamma, coordinate multipliers, 2-D regimes.
+- :mod:`theory.saddle`: multipliers at negative curvature.
+- :mod:`theory.edge`: maximal stable sharpness / learning rate (GD, USAM-edge, SAM-edge).
+- :mod:`theory.symbolic`: sympy derivations of every closed form above (imported on demand).
+
+Uniform stability (section 4) and excess risk (section 5):
+
+- :mod:`theory.growth_recursion`: the growth recursion of Hardt, Recht and Singer (2016) for any
+  per-step expansiveness and boundedness.
+- :mod:`theory.schedules`: learning-rate schedules as arrays.
+- :mod:`theory.uniform_stability`: SGD's theorems and the (derived) SAM-family constants and bounds.
+- :mod:`theory.excess_risk`: generalization + optimization terms, optimal and maximal learning rates.
+- :mod:`theory.least_squares`: exact full-batch dynamics and risks on linear regression.
+"""
+
+from theory.excess_risk import convex_sgd_excess_risk, convex_sgd_optimal_lr, max_lr_for_target, optimal_lr, regimes
+from theory.growth_recursion import expected_distance
+from theory.least_squares import LinearModel, excess_risk_curves
+from theory.edge import EDGE_METHODS, max_stable_lr, max_stable_sharpness
+from theory.quadratic import METHODS, Quadratic, step
+from theory.renormalization import (
+    flat_dominated_multiplier,
+    gamma,
+    gamma_range,
+    stablesam_2d_boundaries,
+    stablesam_2d_rate,
+    stablesam_2d_regime,
+    stablesam_coordinate_multipliers,
+)
+from theory.saddle import saddle_multiplier
+from theory.sam_cycle import sam_cycle_amplitude, sam_cycle_grad_norm, sam_transverse_multipliers
+from theory.simulate import SimulationResult, observed_lr_max, simulate
+from theory.thresholds import convergence_rate, divergence_threshold, diverges, usam_gd_crossover
+from theory.uniform_stability import max_nonexpansive_lr, sgd_convex, sgd_nonconvex, sgd_strongly_convex, stability_bound
+
+__all__ = [
+    "EDGE_METHODS",
+    "LinearModel",
+    "METHODS",
+    "Quadratic",
+    "SimulationResult",
+    "convergence_rate",
+    "convex_sgd_excess_risk",
+    "convex_sgd_optimal_lr",
+    "divergence_threshold",
+    "diverges",
+    "excess_risk_curves",
+    "expected_distance",
+    "flat_dominated_multiplier",
+    "gamma",
+    "gamma_range",
+    "max_lr_for_target",
+    "max_nonexpansive_lr",
+    "max_stable_lr",
+    "max_stable_sharpness",
+    "observed_lr_max",
+    "optimal_lr",
+    "regimes",
+    "saddle_multiplier",
+    "sam_cycle_amplitude",
+    "sam_cycle_grad_norm",
+    "sam_transverse_multipliers",
+    "sgd_convex",
+    "sgd_nonconvex",
+    "sgd_strongly_convex",
+    "simulate",
+    "stability_bound",
+    "stablesam_2d_boundaries",
+    "stablesam_2d_rate",
+    "stablesam_2d_regime",
+    "stablesam_coordinate_multipliers",
+    "step",
+    "usam_gd_crossover",
+]

@@ -18,7 +18,17 @@ from collections.abc import Sequence
 from stablesam import __version__
 
 # Subcommand modules, in the order ``stablesam --help`` lists them.
-COMMANDS: tuple[str, ...] = ("figures", "sweep")
+COMMANDS: tuple[str, ...] = (
+    "train",
+    "lr_max",
+    "edge",
+    "quadratic",
+    "bounds",
+    "excess_risk",
+    "lr_max_bound",
+    "figures",
+    "sweep",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

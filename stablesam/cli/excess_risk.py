@@ -1,0 +1,49 @@
+"""``stablesam excess-risk``: optimization + generalization terms of the convex excess-risk bound and its optimal lr."""
+
+from __future__ import annotations
+
+import argparse
+
+from stablesam.cli._bounds_common import add_constants, add_method, stablesam_options
+from stablesam.cli.output import add_json_flag
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "excess-risk",
+        help="convex excess-risk bound: optimization + generalization terms, optimal learning rate",
+        description="Convex excess-risk bound D^2/(2 eta T) + eta L^2/2 + eps_stab (SGD; the SAM-family terms are "
+        "derived). Prints the terms at --lr (if given) and the learning rate minimising the bound, found "
+        "numerically and, for SGD, in closed form eta* = D/(L sqrt(T (1 + 4T/n))).",
+    )
+    add_method(parser, setting=False)
+    add_constants(parser, mu=False)
+    parser.add_argument("--D", dest="D", type=float, required=True, help="bound on ||w_0 - w*||")
+    parser.add_argument("--lr", type=float, help="evaluate the terms at this constant learning rate")
+    add_json_flag(parser)
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from stablesam.cli.output import emit
+    from theory.excess_risk import convex_sgd_optimal_lr, excess_risk, excess_risk_function, lr_limit, optimal_lr
+
+    constants = dict(L=args.L, beta=args.beta, D=args.D, n=args.n, T=args.T, rho=args.rho, **stablesam_options(args))
+    result: dict = {"method": args.method, "derived": args.method != "sgd", "assumption": args.assumption}
+    if args.lr is not None:
+        risk = excess_risk(args.method, args.lr, **constants)
+        result.update(lr=args.lr, optimization=risk.optimization, generalization=risk.generalization, total=risk.total)
+    limit = lr_limit(args.method, "convex", beta=args.beta, gamma=args.gamma, assumption=args.assumption)
+    objective = excess_risk_function(args.method, **constants)
+    best_lr, best = optimal_lr(objective, limit * 1e-8, limit)
+    best_terms = excess_risk(args.method, best_lr, **constants)
+    result.update(
+        optimal_lr=best_lr, optimal_total=best, optimal_optimization=best_terms.optimization,
+        optimal_generalization=best_terms.generalization, lr_limit=limit,
+    )
+    if args.method == "sgd":
+        eta, value = convex_sgd_optimal_lr(L=args.L, D=args.D, n=args.n, T=args.T)
+        result.update(closed_form_optimal_lr=eta, closed_form_optimal_total=value, closed_form_within_limit=eta <= limit)
+    result["inputs"] = {k: v for k, v in constants.items() if v is not None}
+    emit(result, as_json=args.json)
+    return 0

@@ -1,0 +1,60 @@
+"""``stablesam lr-max-bound``: the largest learning rate a stability bound allows for a target eps, and the
+largest non-expansive learning rate."""
+
+from __future__ import annotations
+
+import argparse
+
+from stablesam.cli._bounds_common import add_constants, add_method, stablesam_options
+from stablesam.cli.output import add_json_flag
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "lr-max-bound",
+        help="maximal learning rate from a stability bound and a target eps; maximal non-expansive rate",
+        description="Largest learning rate (largest c of eta_t = c/t in the non-convex setting) whose stability "
+        "bound stays below --eps, capped by the theorem's condition, and the largest learning rate keeping the "
+        "method's step non-expansive (convex case).",
+    )
+    add_method(parser)
+    add_constants(parser)
+    parser.add_argument("--eps", type=float, required=True, help="target uniform-stability level")
+    parser.add_argument(
+        "--curvature", default="general", choices=("general", "quadratic"),
+        help="non-expansiveness: any convex loss, or constant/commuting Hessians (default general)",
+    )
+    parser.add_argument("--c-max", type=float, default=1e6, help="non-convex: largest c searched (default 1e6)")
+    add_json_flag(parser)
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import math
+
+    from stablesam.cli.output import emit
+    from theory.excess_risk import bound_function, lr_limit, max_lr_for_target
+    from theory.uniform_stability import max_nonexpansive_lr
+
+    options = stablesam_options(args)
+    constants = dict(L=args.L, n=args.n, T=args.T, rho=args.rho)
+    if args.setting == "strongly-convex":
+        constants["mu"] = args.mu
+    bound = bound_function(args.method, args.setting, beta=args.beta, **options, **constants)
+    limit = lr_limit(args.method, args.setting, beta=args.beta, **options)
+    search_max = limit if math.isfinite(limit) else args.c_max
+    found = max_lr_for_target(bound, args.eps, search_max)
+    variable = "c" if args.setting == "nonconvex" else "lr"
+    result = {
+        f"max_{variable}": found.lr,
+        "bound_at_max": found.bound,
+        "binding": found.binding,
+        "theorem_limit": limit,
+        "max_nonexpansive_lr": max_nonexpansive_lr(args.method, beta=args.beta, rho=args.rho, curvature=args.curvature, **options),
+        "curvature": args.curvature,
+        "derived": args.method != "sgd",
+        "assumption": args.assumption,
+        "inputs": {k: v for k, v in dict(setting=args.setting, method=args.method, beta=args.beta, eps=args.eps, **constants, **options).items() if v is not None},
+    }
+    emit(result, as_json=args.json)
+    return 0

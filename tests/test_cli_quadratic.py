@@ -1,0 +1,84 @@
+"""CLI: ``stablesam lr-max``, ``stablesam edge``, ``stablesam quadratic`` (JSON keys, values, bad input)."""
+
+import json
+import math
+
+import pytest
+
+from stablesam.cli import main
+
+
+def _json(capsys, argv):
+    assert main(argv + ["--json"]) == 0
+    out = capsys.readouterr().out.strip().splitlines()
+    assert len(out) == 1
+    return json.loads(out[0])
+
+
+def test_lr_max_values(capsys):
+    # USAM (Agarwala & Dauphin 2023): 2/(lambda (1 + rho lambda)) = 2/(10 * 1.5).
+    assert _json(capsys, ["lr-max", "--method", "usam", "--sharpness", "10", "--rho", "0.05"])["lr_max"] == pytest.approx(2 / 15)
+    # SAM (Long & Bartlett 2023) at ||g|| = 0.5: 2/(10 (1 + 1)) = 0.1.
+    out = _json(capsys, ["lr-max", "--method", "sam", "--sharpness", "10", "--rho", "0.05", "--grad-norm", "0.5"])
+    assert out["lr_max"] == pytest.approx(0.1)
+    assert _json(capsys, ["lr-max", "--method", "stablesam-n", "--sharpness", "4", "--rho", "0.5"])["lr_max"] == 0.5
+
+
+def test_edge_values(capsys):
+    out = _json(capsys, ["edge", "--method", "usam", "--lr", "0.1", "--rho", "0.05"])
+    assert out["sharpness_max"] == pytest.approx(10 * (math.sqrt(5) - 1))
+    out = _json(capsys, ["edge", "--method", "sam", "--lr", "0.1", "--rho", "0.05", "--grad-norm", "0.5"])
+    assert out["sharpness_max"] == pytest.approx(10.0)
+    assert _json(capsys, ["edge", "--method", "gd", "--lr", "0.25"])["sharpness_max"] == 8.0
+
+
+def test_quadratic_sam_with_lr(capsys):
+    out = _json(capsys, ["quadratic", "--eigenvalues", "4,1,0.25", "--method", "sam", "--rho", "0.1", "--lr", "0.3",
+                         "--steps", "1500"])
+    assert out["predicted_lr_max"] == 0.5
+    assert 0.5 <= out["observed_lr_max"] <= 0.5 * (1 + math.log(1e8) / 1500)
+    assert out["diverged"] is False and out["rate"] == pytest.approx(1.0, abs=1e-9)
+    # c = eta rho lambda/(2 - eta lambda) = 0.3 * 0.1 * 4/0.8 = 0.15.
+    assert out["cycle_amplitude"] == pytest.approx(0.15, rel=1e-9)
+    assert out["predicted_cycle_amplitude"] == pytest.approx(0.15, rel=1e-12)
+
+
+def test_quadratic_table_and_divergence(capsys):
+    assert main(["quadratic", "--eigenvalues", "2,1", "--method", "gd", "--lr", "1.5", "--steps", "500"]) == 0
+    text = capsys.readouterr().out
+    assert "predicted_lr_max: 1" in text and "diverged: True" in text
+    out = _json(capsys, ["quadratic", "--eigenvalues", "2,1", "--method", "stablesam-u", "--rho", "0.5", "--lr", "0.6",
+                         "--start=-1,1", "--steps", "1000"])
+    assert out["rate"] == pytest.approx(5 / 11, rel=1e-3)  # bouncing factor (p1 - p2)/(p1 + p2)
+    assert "cycle_amplitude" not in out
+
+
+@pytest.mark.parametrize(
+    ("argv", "needle"),
+    [
+        (["lr-max", "--method", "sam", "--sharpness", "1", "--rho", "0.1"], "needs grad_norm"),
+        (["lr-max", "--method", "gd", "--sharpness", "0"], "sharpness must be > 0"),
+        (["lr-max", "--method", "usam", "--sharpness", "1", "--rho", "-0.1"], "rho must be >= 0"),
+        (["edge", "--method", "gd", "--lr", "0"], "lr must be > 0"),
+        (["edge", "--method", "gd", "--lr", "-1"], "lr must be > 0"),
+        (["quadratic", "--eigenvalues", "1,-2", "--method", "gd"], "must all be > 0"),
+        (["quadratic", "--eigenvalues", "1,0", "--method", "gd"], "must all be > 0"),
+        (["quadratic", "--eigenvalues", "1,,2", "--method", "gd"], "comma-separated"),
+        (["quadratic", "--eigenvalues", "1,2", "--method", "gd", "--rho", "-1"], "--rho must be >= 0"),
+        (["quadratic", "--eigenvalues", "1,2", "--method", "gd", "--lr", "0"], "--lr must be > 0"),
+        (["quadratic", "--eigenvalues", "1,2", "--method", "gd", "--start", "1"], "--start must have 2 entries"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(capsys, argv, needle):
+    assert main(argv) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1 and needle in lines[0]
+
+
+def test_unknown_method_exits_2(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["lr-max", "--method", "adam", "--sharpness", "1"])
+    assert info.value.code == 2
+    assert "invalid choice" in capsys.readouterr().err

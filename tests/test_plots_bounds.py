@@ -1,0 +1,32 @@
+"""Bound and least-squares figures: labelled log axes, one curve per method, shaded regimes."""
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+
+from analysis.plots_bounds import plot_bounds_vs_lr, plot_least_squares_excess_risk
+from analysis.style import label
+
+
+@pytest.mark.parametrize("quantity", ["stability", "excess-risk"])
+def test_bound_figure(quantity):
+    methods = ("sgd", "usam", "stablesam-u")
+    fig = plot_bounds_vs_lr(quantity=quantity, methods=methods, n=100, T=100, num=30)
+    (ax,) = fig.axes
+    assert ax.get_xscale() == "log" and ax.get_yscale() == "log"
+    assert "learning rate" in ax.get_xlabel() and ax.get_ylabel()
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert legend == ["SGD", "USAM (derived)", "StableSAM-U (derived)"]
+    assert len(ax.patches) >= 1  # at least one shaded regime (StableSAM-U beyond SGD's 2/beta)
+    plt.close(fig)
+
+
+def test_least_squares_figure():
+    fig = plot_least_squares_excess_risk(num=30, T=50)
+    (ax,) = fig.axes
+    assert ax.get_xscale() == "log" and "excess risk" in ax.get_ylabel() and "learning rate" in ax.get_xlabel()
+    lines = [l for l in ax.lines if l.get_label() in {label(m) for m in ("gd", "usam", "sam", "stablesam-u", "stablesam-n")}]
+    assert len(lines) == 5 and all(np.any(np.isfinite(l.get_ydata())) for l in lines)
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert "USAM beats GD" in legend
+    plt.close(fig)

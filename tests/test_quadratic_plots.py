@@ -1,0 +1,51 @@
+"""Figures of the quadratic-model theory (analysis.plots_quadratic): they build, with the expected axes."""
+
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.figure import Figure
+
+from analysis.plots_quadratic import (
+    classify_outcomes,
+    plot_gamma_vs_grad_norm,
+    plot_stability_phase_diagram,
+    plot_thresholds,
+    threshold_table,
+)
+
+
+def test_classify_outcomes_matches_exact_regions():
+    # GD and SAM on (lambda, 0.1 lambda), lambda = 1: GD converges below 2, SAM cycles below 2; both diverge above.
+    lr = np.array([0.5, 1.5, 2.5])
+    np.testing.assert_array_equal(classify_outcomes("gd", lr, 1.0, rho=0.1, steps=300), [0, 0, 2])
+    np.testing.assert_array_equal(classify_outcomes("sam", lr, 1.0, rho=0.1, steps=300), [1, 1, 2])
+    np.testing.assert_array_equal(classify_outcomes("stablesam-n", lr, 1.0, rho=0.1, steps=300), [0, 0, 2])
+
+
+def test_phase_diagram_figure():
+    fig = plot_stability_phase_diagram(rho=0.1, n_lr=8, n_sharpness=8, steps=100)
+    assert isinstance(fig, Figure)
+    axes = [ax for ax in fig.axes if ax.get_title()]
+    assert [ax.get_title() for ax in axes] == ["GD", "USAM", "SAM", "StableSAM-U", "StableSAM-N"]
+    assert all(ax.get_xlabel() == r"learning rate $\eta$" for ax in axes)
+    assert axes[0].get_ylabel() == r"sharpness $\lambda_{\max}$"
+    plt.close(fig)
+
+
+def test_gamma_figure():
+    fig = plot_gamma_vs_grad_norm(steps=30, n_starts=2, rng=np.random.default_rng(1))
+    ax = fig.axes[0]
+    assert ax.get_xlabel() == r"gradient norm $\|g\|$" and ax.get_ylabel() == r"$\gamma = \|g\| / \|\tilde g\|$"
+    assert ax.get_xscale() == "log"
+    plt.close(fig)
+
+
+def test_threshold_table_and_figure():
+    table = threshold_table([[2.0, 1.0], [5.0, 0.5]], methods=("gd", "usam"), rhos=(0.1,), steps=500)
+    assert list(table.columns[:2]) == ["method", "rho"] and len(table) == 4
+    assert (table["observed_lr_max"] >= table["predicted_lr_max"] * (1 - 1e-4)).all()
+    assert (table["relative_gap"] <= table["expected_bias"]).all()
+    fig = plot_thresholds(table)
+    ax = fig.axes[0]
+    assert ax.get_xlabel() == r"predicted threshold $\eta^*$ (exact)"
+    assert ax.get_ylabel() == r"observed threshold $\eta^*$ (simulation)"
+    plt.close(fig)

@@ -1,0 +1,252 @@
+"""Excess risk = optimization error + generalization error, its optimal learning rate, regimes and maximal rates.
+
+``E[R(A(S))] - R(w*) <= eps_opt + eps_gen`` with ``eps_gen <= eps_stab`` (Hardt et al. 2016, Thm 2.2) and
+``eps_opt`` the expected optimization error on the training set (THEORY.md section 5).
+
+Convex SGD, ``E||g||^2 <= L^2``, ``||w_0 - w*|| <= D``, constant ``eta``, averaged iterate (Nemirovski et al.
+2009; the averaged iterate inherits the last iterate's stability bound because ``E delta_t`` grows with ``t``):
+
+    eps_opt <= D^2 / (2 eta T) + eta L^2 / 2,        eps_gen <= 2 eta T L^2 / n   (HRS Thm 3.8)
+    excess  <= D^2 / (2 eta T) + eta L^2 / 2 + 2 eta T L^2 / n,
+    eta* = D / (L sqrt(T (1 + 4T/n))),                excess(eta*) = D L sqrt((1 + 4T/n) / T).
+
+Optimization terms of the SAM family (**derived** by this toolkit, convex per-example losses): the same
+averaged-iterate argument with ``<g~, w - w*> >= l(w) - l(w*) - rho <g~, u>`` (convexity at ``w~ = w + rho u``
+and ``l(w~) >= l(w)``) adds ``rho L^2`` for USAM (``u = g``) and ``rho L`` for SAM (``u = g/||g||``). StableSAM
+under ``assumption="shared-gamma"`` is its base method with ``eta -> gamma eta``.
+
+Every bound is a function of the learning rate; :func:`optimal_lr` minimises any of them numerically
+(so bounds without a closed-form optimum are optimised too), :func:`regimes` returns the learning-rate
+intervals where one bound is below another, :func:`max_lr_for_target` the largest learning rate keeping
+a bound below a target. Outside a theorem's learning-rate condition a bound is ``inf`` (it says nothing).
+
+Example
+-------
+>>> from theory.excess_risk import convex_sgd_optimal_lr, convex_sgd_excess_risk
+>>> eta, value = convex_sgd_optimal_lr(L=1.0, D=1.0, n=100, T=100)
+>>> round(eta, 6), round(value, 6)          # 1/sqrt(500), sqrt(5/100)
+(0.044721, 0.223607)
+>>> round(convex_sgd_excess_risk(eta, L=1.0, D=1.0, n=100, T=100).total, 6)
+0.223607
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import NamedTuple
+
+import numpy as np
+from scipy.optimize import minimize_scalar
+
+from stablesam.validation import check_choice, check_integer, check_nonnegative, check_positive
+from theory.uniform_stability import METHODS, SETTINGS, _resolve_stablesam, stability_bound
+
+__all__ = [
+    "ExcessRisk",
+    "MaxLr",
+    "bound_function",
+    "convex_sgd_excess_risk",
+    "convex_sgd_optimal_lr",
+    "excess_risk",
+    "excess_risk_function",
+    "lr_limit",
+    "max_lr_for_target",
+    "optimal_lr",
+    "optimization_error",
+    "regimes",
+]
+
+
+class ExcessRisk(NamedTuple):
+    optimization: float
+    generalization: float
+    total: float
+
+
+def convex_sgd_excess_risk(lr: float, *, L: float, D: float, n: int, T: int, beta: float | None = None) -> ExcessRisk:
+    """Convex SGD: ``D^2/(2 eta T) + eta L^2/2`` (optimization) ``+ 2 eta T L^2/n`` (generalization, HRS 3.8).
+
+    With ``beta`` the stability term's condition ``eta <= 2/beta`` is checked.
+    """
+    lr, L, D = check_positive("lr", lr), check_positive("L", L), check_positive("D", D)
+    n, T = check_integer("n", n, minimum=1), check_integer("T", T, minimum=1)
+    if beta is not None and lr > 2.0 / check_positive("beta", beta) * (1 + 1e-12):
+        raise ValueError(f"lr={lr:.6g} violates eta <= 2/beta = {2.0 / beta:.6g} required by the convex theorem (Hardt et al. 2016, Thm 3.8)")
+    optimization = D**2 / (2.0 * lr * T) + lr * L**2 / 2.0
+    generalization = 2.0 * lr * T * L**2 / n
+    return ExcessRisk(optimization, generalization, optimization + generalization)
+
+
+def convex_sgd_optimal_lr(*, L: float, D: float, n: int, T: int) -> tuple[float, float]:
+    """``eta* = D / (L sqrt(T (1 + 4T/n)))`` and ``excess(eta*) = D L sqrt((1 + 4T/n) / T)`` (THEORY.md section 5).
+
+    Unconstrained: compare ``eta*`` with ``2/beta`` (the bound is convex in ``eta``, so the constrained
+    optimum is ``min(eta*, 2/beta)``).
+    """
+    L, D = check_positive("L", L), check_positive("D", D)
+    n, T = check_integer("n", n, minimum=1), check_integer("T", T, minimum=1)
+    k = 1.0 + 4.0 * T / n
+    return D / (L * math.sqrt(T * k)), D * L * math.sqrt(k / T)
+
+
+def lr_limit(method: str, setting: str, *, beta: float, gamma: float | None = None, assumption: str | None = None) -> float:
+    """Largest learning rate the bound of ``(method, setting)`` accepts: ``2/beta`` convex, ``1/beta`` strongly
+    convex (divided by ``gamma`` for StableSAM under ``shared-gamma``), ``inf`` non-convex (``eta_t = c/t``)."""
+    check_choice("method", method, METHODS)
+    check_choice("setting", setting, SETTINGS)
+    beta = check_positive("beta", beta)
+    _, gamma_factor = _resolve_stablesam(method, gamma, assumption)
+    return {"convex": 2.0 / beta, "strongly-convex": 1.0 / beta, "nonconvex": math.inf}[setting] / gamma_factor
+
+
+def optimization_error(
+    method: str, lr: float, *, L: float, D: float, T: int, rho: float = 0.0, gamma: float | None = None, assumption: str | None = None
+) -> float:
+    """Convex averaged-iterate optimization term: SGD ``D^2/(2 eta T) + eta L^2/2``; USAM ``+ rho L^2`` and SAM
+    ``+ rho L`` (derived); StableSAM-U / -N: USAM / SAM with ``eta -> gamma eta`` (derived, ``shared-gamma``)."""
+    check_choice("method", method, METHODS)
+    lr, L, D = check_positive("lr", lr), check_positive("L", L), check_positive("D", D)
+    T = check_integer("T", T, minimum=1)
+    rho = check_nonnegative("rho", rho)
+    base, gamma_factor = _resolve_stablesam(method, gamma, assumption)
+    eta = gamma_factor * lr
+    extra = {"sgd": 0.0, "usam": rho * L**2, "sam": rho * L}[base]
+    return D**2 / (2.0 * eta * T) + eta * L**2 / 2.0 + extra
+
+
+def excess_risk(
+    method: str,
+    lr: float,
+    *,
+    L: float,
+    beta: float,
+    D: float,
+    n: int,
+    T: int,
+    rho: float = 0.0,
+    gamma: float | None = None,
+    assumption: str | None = None,
+) -> ExcessRisk:
+    """Convex excess-risk bound of ``method`` at a constant ``lr``: :func:`optimization_error` + ``eps_stab``
+    (:func:`theory.uniform_stability.stability_bound`). Derived for every method but SGD."""
+    optimization = optimization_error(method, lr, L=L, D=D, T=T, rho=rho, gamma=gamma, assumption=assumption)
+    generalization = stability_bound(
+        method, "convex", L=L, beta=beta, n=n, T=T, lr=lr, rho=rho, gamma=gamma, assumption=assumption
+    ).eps
+    return ExcessRisk(optimization, generalization, optimization + generalization)
+
+
+def _guarded(fn: Callable[[float], float], limit: float) -> Callable[[float], float]:
+    def bound(lr: float) -> float:
+        return math.inf if lr > limit * (1 + 1e-12) else fn(lr)
+
+    return bound
+
+
+def bound_function(method: str, setting: str, *, beta: float, gamma: float | None = None, assumption: str | None = None, **constants) -> Callable[[float], float]:
+    """``eta -> eps_stab`` for ``(method, setting)`` (``eta`` is ``c`` in the non-convex setting), ``inf`` beyond
+    the theorem's learning-rate condition. ``constants``: ``L, n, T`` and as needed ``rho, mu``."""
+    limit = lr_limit(method, setting, beta=beta, gamma=gamma, assumption=assumption)
+    key = "c" if setting == "nonconvex" else "lr"
+
+    def eps(lr: float) -> float:
+        return stability_bound(method, setting, beta=beta, gamma=gamma, assumption=assumption, **{key: lr}, **constants).eps
+
+    return _guarded(eps, limit)
+
+
+def excess_risk_function(method: str, *, beta: float, gamma: float | None = None, assumption: str | None = None, **constants) -> Callable[[float], float]:
+    """``eta -> excess_risk(...).total`` (convex), ``inf`` beyond ``eta <= 2/beta`` (``gamma eta`` for StableSAM)."""
+    limit = lr_limit(method, "convex", beta=beta, gamma=gamma, assumption=assumption)
+    return _guarded(lambda lr: excess_risk(method, lr, beta=beta, gamma=gamma, assumption=assumption, **constants).total, limit)
+
+
+def optimal_lr(objective: Callable[[float], float], lr_min: float, lr_max: float, *, num: int = 200) -> tuple[float, float]:
+    """Minimise ``objective`` over ``[lr_min, lr_max]``: a log-spaced grid, then bounded Brent around the best point.
+
+    Returns ``(eta, objective(eta))``. Works for any bound, with or without a closed-form optimum.
+    """
+    lr_min, lr_max = check_positive("lr_min", lr_min), check_positive("lr_max", lr_max)
+    if lr_min >= lr_max:
+        raise ValueError(f"lr_min={lr_min:.6g} must be < lr_max={lr_max:.6g}")
+    grid = np.geomspace(lr_min, lr_max, check_integer("num", num, minimum=3))
+    values = np.array([objective(x) for x in grid])
+    if not np.any(np.isfinite(values)):
+        raise ValueError(f"the bound is infinite on the whole range [{lr_min:.6g}, {lr_max:.6g}]")
+    i = int(np.nanargmin(values))
+    lo, hi = math.log(grid[max(i - 1, 0)]), math.log(grid[min(i + 1, len(grid) - 1)])
+    result = minimize_scalar(lambda s: objective(math.exp(s)), bounds=(lo, hi), method="bounded", options={"xatol": 1e-12})
+    best_lr, best = (math.exp(result.x), float(result.fun)) if result.fun <= values[i] else (float(grid[i]), float(values[i]))
+    return best_lr, best
+
+
+def _bisect(predicate: Callable[[float], bool], lo: float, hi: float, *, rtol: float = 1e-13) -> float:
+    """Boundary between ``predicate(lo)`` and ``not predicate(lo)`` within ``[lo, hi]``, by bisection in log space."""
+    side = predicate(lo)
+    while hi - lo > rtol * hi:
+        mid = math.sqrt(lo * hi)
+        if mid <= lo or mid >= hi:
+            break
+        if predicate(mid) == side:
+            lo = mid
+        else:
+            hi = mid
+    return 0.5 * (lo + hi)
+
+
+def regimes(
+    bound_a: Callable[[float], float], bound_b: Callable[[float], float], lr_min: float, lr_max: float, *, num: int = 400
+) -> list[tuple[float, float]]:
+    """Learning-rate intervals in ``[lr_min, lr_max]`` where ``bound_a(eta) < bound_b(eta)``.
+
+    A log-spaced grid finds the sign changes, bisection refines each boundary to relative ``1e-13``.
+    Intervals narrower than the grid spacing can be missed: raise ``num`` for fine structure.
+    """
+    lr_min, lr_max = check_positive("lr_min", lr_min), check_positive("lr_max", lr_max)
+    if lr_min >= lr_max:
+        raise ValueError(f"lr_min={lr_min:.6g} must be < lr_max={lr_max:.6g}")
+
+    def better(lr: float) -> bool:
+        a, b = bound_a(lr), bound_b(lr)
+        return bool(a < b)
+
+    grid = np.geomspace(lr_min, lr_max, check_integer("num", num, minimum=2))
+    flags = [better(x) for x in grid]
+    intervals, start = [], (lr_min if flags[0] else None)
+    for k in range(1, len(grid)):
+        if flags[k] != flags[k - 1]:
+            edge = _bisect(better, float(grid[k - 1]), float(grid[k]))
+            if flags[k]:
+                start = edge
+            else:
+                intervals.append((start, edge))
+                start = None
+    if start is not None:
+        intervals.append((start, lr_max))
+    return intervals
+
+
+class MaxLr(NamedTuple):
+    lr: float
+    bound: float  # the bound at ``lr``
+    binding: str  # "target" (the bound reaches eps) or "condition" (the theorem's learning-rate limit)
+
+
+def max_lr_for_target(bound: Callable[[float], float], eps: float, lr_max: float, *, lr_min: float = 1e-12) -> MaxLr:
+    """Largest ``eta <= lr_max`` with ``bound(eta) <= eps``, for a bound that grows with ``eta``.
+
+    ``binding`` says whether the target or the theorem's condition (``lr_max``) stops it. ``lr = 0.0`` when
+    even ``lr_min`` misses the target.
+    """
+    eps = check_positive("eps", eps)
+    lr_max, lr_min = check_positive("lr_max", lr_max), check_positive("lr_min", lr_min)
+    at_max = bound(lr_max)
+    if at_max <= eps:
+        return MaxLr(lr_max, at_max, "condition")
+    if bound(lr_min) > eps:
+        return MaxLr(0.0, 0.0, "target")
+    lr = _bisect(lambda x: bound(x) <= eps, lr_min, lr_max, rtol=1e-14)
+    while bound(lr) > eps:  # land on the feasible side of the boundary
+        lr = math.nextafter(lr, 0.0) * (1 - 1e-15)
+    return MaxLr(lr, bound(lr), "target")

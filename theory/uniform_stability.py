@@ -1,0 +1,388 @@
+"""Uniform-stability bounds for SGD (Hardt, Recht and Singer 2016) and for the SAM family (derived).
+
+Source: M. Hardt, B. Recht, Y. Singer, "Train faster, generalize better: stability of stochastic gradient
+descent", ICML 2016, arXiv:1509.01240 ("HRS" below). Per-example loss ``l(w; z)``, ``L``-Lipschitz and
+``beta``-smooth in ``w``; ``n`` training examples sampled uniformly with replacement; ``T`` steps.
+
+Published (SGD):
+
+- HRS Theorem 3.8, convex, ``eta_t <= 2/beta``:      ``eps <= (2 L^2 / n) sum_{t=1}^T eta_t``
+- HRS Theorem 3.9, ``mu``-strongly convex, constant ``eta <= 1/beta``: ``eps <= 2 L^2 / (mu n)``
+- HRS Theorem 3.12, non-convex, ``0 <= l <= 1``, ``eta_t <= c/t``:
+  ``eps <= (1 + 1/(beta c)) / (n - 1) * (2 c L^2)^(1/(beta c + 1)) * T^(beta c / (beta c + 1))``
+
+Derived in the same framework (not published; **derived** by this toolkit, THEORY.md section 4):
+
+- USAM, ``w <- w - eta grad l(w + rho grad l(w))``. Its Jacobian is ``I - eta H(w~)(I + rho H(w))``, so the
+  step is ``(1 + eta beta (1 + rho beta))``-expansive (non-convex: HRS 3.12 with ``beta' = beta (1 + rho beta)``)
+  and, for convex ``C^2`` losses with ``eta <= 2/beta``, ``(1 + eta rho beta^2)``-expansive (``||I - eta H|| <= 1``
+  plus ``eta rho ||H(w~) H(w)|| <= eta rho beta^2``; not 1-expansive, the two Hessians need not commute).
+  With the differing-example step bounded by ``delta + 2 eta L``:
+  ``eps <= (2 L^2 / (n rho beta^2)) ((1 + eta rho beta^2)^T - 1)``  (tends to HRS 3.8 as ``rho -> 0``).
+  Strongly convex, ``eta <= 1/beta``: ``(1 - eta mu + eta rho beta^2)``-expansive (recursion).
+- SAM, ``w~ = w + rho g/||g||``: the normalised ascent is not Lipschitz, so the same-example step obeys an
+  *affine* bound ``delta' <= alpha delta + tau``: convex ``alpha = 1, tau = 4 rho`` (write the step as the
+  1-expansive gradient step at ``w~`` minus ``rho g/||g||``); strongly convex ``alpha = 1 - eta mu``,
+  ``tau = 2 rho (2 - eta mu)``; non-convex ``alpha = 1 + eta beta``, ``tau = 2 eta beta rho``. The convex
+  closed form is ``eps <= L T ((1 - 1/n) 4 rho + 2 eta L / n)``: SAM's bound keeps an ``n``-independent term.
+- StableSAM (``gamma g~``, ``gamma = ||g|| / ||g~||``): every step is ``eta L``-bounded (its length is
+  ``eta ||g||``) but ``gamma`` is not Lipschitz where gradients vanish, so no expansiveness bound holds without
+  an assumption. The caller must name one:
+
+  ``assumption="shared-gamma"``: both runs apply the same factor ``gamma_t <= gamma`` at step ``t`` (a
+  step-size factor, as if ``gamma_t`` were a schedule). StableSAM-U then has USAM's constants and
+  StableSAM-N SAM's, with ``eta -> gamma eta``. For convex losses ``gamma_t <= 1`` always (convexity gives
+  ``<grad l(w + rho g), g> >= ||g||^2``, hence ``||g~|| >= ||g||``), so ``gamma = 1`` is a valid choice.
+
+Every function validates the theorem's condition and raises ``ValueError`` naming it. The generic
+:func:`stability_bound` dispatches on ``(method, setting)``; it uses a closed form where one exists and the
+growth recursion (:mod:`theory.growth_recursion`) otherwise.
+
+Example
+-------
+>>> from theory.uniform_stability import sgd_convex, usam_convex
+>>> round(sgd_convex(0.1, L=1.0, beta=1.0, n=100, T=1000), 12)   # 2 * 1 * 0.1 * 1000 / 100
+2.0
+>>> round(usam_convex(0.1, L=1.0, beta=1.0, rho=1e-9, n=100, T=1000), 6)
+2.0
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import numpy as np
+
+from stablesam.validation import check_choice, check_integer, check_nonnegative, check_positive
+from theory.growth_recursion import expected_distance, nonconvex_stability
+from theory.schedules import as_schedule, inverse_time
+
+__all__ = [
+    "ASSUMPTIONS",
+    "CURVATURES",
+    "METHODS",
+    "SETTINGS",
+    "StabilityBound",
+    "StepConstants",
+    "max_nonexpansive_lr",
+    "sam_convex",
+    "sgd_convex",
+    "sgd_nonconvex",
+    "sgd_strongly_convex",
+    "stability_bound",
+    "step_constants",
+    "usam_convex",
+    "usam_nonconvex",
+]
+
+METHODS = ("sgd", "usam", "sam", "stablesam-u", "stablesam-n")
+SETTINGS = ("convex", "strongly-convex", "nonconvex")
+ASSUMPTIONS = ("shared-gamma",)
+CURVATURES = ("general", "quadratic")
+_HRS = "Hardt et al. 2016"
+
+
+def _common(L: float, beta: float, n: int, *, n_min: int = 1) -> tuple[float, float, int]:
+    return check_positive("L", L), check_positive("beta", beta), check_integer("n", n, minimum=n_min)
+
+
+def _check_lr_limit(lr: np.ndarray, limit: float, condition: str, theorem: str, *, name: str = "lr") -> None:
+    """Raise naming the first step whose learning rate breaks ``eta_t <= limit``."""
+    bad = np.flatnonzero(lr > limit * (1 + 1e-12))
+    if bad.size:
+        t = int(bad[0])
+        where = f"{name}={lr[t]:.6g}" if lr.size == 1 or np.all(lr == lr[0]) else f"{name.replace('lr', 'eta')}_t={lr[t]:.6g} at step t={t + 1}"
+        raise ValueError(f"{where} violates {condition} = {limit:.6g} required by {theorem}")
+
+
+def _schedule(lr, T) -> np.ndarray:
+    if np.ndim(lr) == 0:
+        if T is None:
+            raise ValueError("T is required with a constant learning rate")
+        return as_schedule(check_positive("lr", lr), T)
+    return as_schedule(lr, len(np.asarray(lr)) if T is None else T)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Published closed forms (SGD)
+# ---------------------------------------------------------------------------------------------------
+
+
+def sgd_convex(lr, *, L: float, beta: float, n: int, T: int | None = None) -> float:
+    """HRS Theorem 3.8: convex, ``L``-Lipschitz, ``beta``-smooth, ``eta_t <= 2/beta``: ``eps <= (2 L^2/n) sum_t eta_t``.
+
+    ``lr`` is a constant (with ``T``) or the schedule ``eta_1..eta_T``.
+    """
+    L, beta, n = _common(L, beta, n)
+    eta = _schedule(lr, T)
+    _check_lr_limit(eta, 2.0 / beta, "eta <= 2/beta", f"the convex theorem ({_HRS}, Thm 3.8)")
+    return float(2.0 * L**2 / n * eta.sum())
+
+
+def sgd_strongly_convex(lr: float, *, L: float, beta: float, mu: float, n: int) -> float:
+    """HRS Theorem 3.9: ``mu``-strongly convex, ``beta``-smooth, constant ``eta <= 1/beta``: ``eps <= 2 L^2 / (mu n)``.
+
+    Independent of ``T`` and ``eta``: the recursion ``E delta_t <= (1 - eta mu) E delta_{t-1} + 2 eta L / n``
+    (the step is ``(1 - eta mu)``-expansive for ``eta <= 1/beta``) sums to at most ``2 L / (mu n)``.
+    """
+    L, beta, n = _common(L, beta, n)
+    if mu is None:
+        raise ValueError("setting 'strongly-convex' needs mu > 0")
+    mu = check_positive("mu", mu)
+    if mu > beta:
+        raise ValueError(f"mu={mu:.6g} violates mu <= beta = {beta:.6g} (a mu-strongly convex, beta-smooth loss)")
+    lr = check_positive("lr", lr)
+    _check_lr_limit(np.array([lr]), 1.0 / beta, "eta <= 1/beta", f"the strongly convex theorem ({_HRS}, Thm 3.9)")
+    return 2.0 * L**2 / (mu * n)
+
+
+def sgd_nonconvex(c: float, *, L: float, beta: float, n: int, T: int) -> float:
+    """HRS Theorem 3.12: ``0 <= l <= 1``, ``L``-Lipschitz, ``beta``-smooth, ``eta_t <= c/t``, ``n >= 2``:
+
+    ``eps <= (1 + 1/(beta c)) / (n - 1) * (2 c L^2)^(1/(beta c + 1)) * T^(beta c / (beta c + 1))``.
+
+    It is the minimum over a real ``t0`` of ``t0/(n-1) + 2 L^2/(beta (n-1)) (T/t0)^(beta c)``, an upper bound
+    on the recursion started at ``t0`` (HRS Lemma 3.11); see :func:`theory.growth_recursion.nonconvex_stability`.
+    """
+    L, beta, n = _common(L, beta, n, n_min=2)
+    c = check_positive("c", c)
+    T = check_integer("T", T, minimum=0)
+    q = beta * c
+    return (1.0 + 1.0 / q) / (n - 1) * (2.0 * c * L**2) ** (1.0 / (q + 1.0)) * T ** (q / (q + 1.0))
+
+
+# ---------------------------------------------------------------------------------------------------
+# Derived closed forms (SAM family) -- derived by this toolkit, not published
+# ---------------------------------------------------------------------------------------------------
+
+
+def usam_convex(lr: float, *, L: float, beta: float, rho: float, n: int, T: int) -> float:
+    """Derived: USAM, convex ``C^2`` loss, constant ``eta <= 2/beta``:
+
+    ``eps <= (2 L^2 / (n rho beta^2)) ((1 + eta rho beta^2)^T - 1)``, and ``(2 L^2/n) eta T`` at ``rho = 0``
+    (HRS 3.8). Upper bound on the recursion with ``alpha = 1 + eta rho beta^2``, ``sigma = eta L`` (it replaces
+    the recursion's factor ``1 + (1 - 1/n) eta rho beta^2`` by ``1 + eta rho beta^2``).
+    """
+    L, beta, n = _common(L, beta, n)
+    rho = check_nonnegative("rho", rho)
+    lr = check_positive("lr", lr)
+    T = check_integer("T", T, minimum=0)
+    _check_lr_limit(np.array([lr]), 2.0 / beta, "eta <= 2/beta", "the convex USAM bound (derived, HRS Thm 3.8 framework)")
+    x = lr * rho * beta**2
+    growth = T if x == 0 else math.expm1(T * math.log1p(x)) / x  # ((1 + x)^T - 1) / x, exact as x -> 0
+    return 2.0 * L**2 * lr / n * growth
+
+
+def usam_nonconvex(c: float, *, L: float, beta: float, rho: float, n: int, T: int) -> float:
+    """Derived: USAM, non-convex, ``0 <= l <= 1``, ``eta_t <= c/t``: HRS Theorem 3.12 with ``beta' = beta (1 + rho beta)``."""
+    rho = check_nonnegative("rho", rho)
+    beta = check_positive("beta", beta)
+    return sgd_nonconvex(c, L=L, beta=beta * (1.0 + rho * beta), n=n, T=T)
+
+
+def sam_convex(lr, *, L: float, beta: float, rho: float, n: int, T: int | None = None) -> float:
+    """Derived: SAM (normalised ascent), convex, ``eta_t <= 2/beta``: ``eps <= L sum_t ((1 - 1/n) 4 rho + 2 eta_t L / n)``."""
+    L, beta, n = _common(L, beta, n)
+    rho = check_nonnegative("rho", rho)
+    eta = _schedule(lr, T)
+    _check_lr_limit(eta, 2.0 / beta, "eta <= 2/beta", "the convex SAM bound (derived, HRS Thm 3.8 framework)")
+    return float(L * np.sum((1.0 - 1.0 / n) * 4.0 * rho + 2.0 * eta * L / n))
+
+
+# ---------------------------------------------------------------------------------------------------
+# Per-step constants and the generic bound
+# ---------------------------------------------------------------------------------------------------
+
+
+class StepConstants(NamedTuple):
+    """Per-step ``alpha_t`` (expansiveness), ``sigma_t`` (boundedness) and ``tau_t`` (additive term), each (T,)."""
+
+    alpha: np.ndarray
+    sigma: np.ndarray
+    tau: np.ndarray
+
+
+def _resolve_stablesam(method: str, gamma, assumption) -> tuple[str, float]:
+    """StableSAM's base method and step-size factor under the named assumption."""
+    if method not in ("stablesam-u", "stablesam-n"):
+        return method, 1.0
+    if assumption is None:
+        raise ValueError(
+            f"method {method!r} has no stability bound without an assumption: pass assumption='shared-gamma' "
+            "(both runs share gamma_t <= gamma) and gamma"
+        )
+    check_choice("assumption", assumption, ASSUMPTIONS)
+    if gamma is None:
+        raise ValueError("assumption 'shared-gamma' needs gamma, an upper bound on gamma_t (gamma <= 1 for convex losses)")
+    gamma = check_positive("gamma", gamma)
+    return ("usam" if method == "stablesam-u" else "sam"), gamma
+
+
+def step_constants(
+    method: str,
+    setting: str,
+    lr,
+    *,
+    L: float,
+    beta: float,
+    rho: float = 0.0,
+    mu: float | None = None,
+    gamma: float | None = None,
+    assumption: str | None = None,
+    T: int | None = None,
+) -> StepConstants:
+    """Per-step constants of ``method`` in ``setting`` for the schedule ``lr`` (see the module docstring).
+
+    SGD's are from HRS Lemma 3.7 and, strongly convex, from the proof of HRS Thm 3.9: writing
+    ``l = r + mu/2 ||w||^2`` (``r`` convex, ``(beta - mu)``-smooth), the step is ``(1 - eta mu)``-expansive for
+    ``eta <= 1/beta``. Every other method's are derived. StableSAM needs ``assumption``.
+    The learning-rate conditions are checked here (``eta_t`` scaled by ``gamma`` for StableSAM).
+    """
+    check_choice("method", method, METHODS)
+    check_choice("setting", setting, SETTINGS)
+    L, beta = check_positive("L", L), check_positive("beta", beta)
+    rho = check_nonnegative("rho", rho)
+    base, gamma_factor = _resolve_stablesam(method, gamma, assumption)
+    eta = gamma_factor * _schedule(lr, T)
+    stable = method.startswith("stablesam")
+    source = "HRS Lemma 3.7" if base == "sgd" else "derived" + (", assumption shared-gamma" if stable else "")
+    theorem = f"the {setting} {method} bound ({source})"
+    name = "gamma*lr" if stable else "lr"
+    if setting == "convex":
+        _check_lr_limit(eta, 2.0 / beta, "gamma*eta <= 2/beta" if stable else "eta <= 2/beta", theorem, name=name)
+        alpha = {"sgd": np.ones_like(eta), "usam": 1.0 + eta * rho * beta**2, "sam": np.ones_like(eta)}[base]
+        tau = 4.0 * rho * np.ones_like(eta) if base == "sam" else np.zeros_like(eta)
+    elif setting == "strongly-convex":
+        if mu is None:
+            raise ValueError("setting 'strongly-convex' needs mu > 0")
+        mu = check_positive("mu", mu)
+        if mu > beta:
+            raise ValueError(f"mu={mu:.6g} violates mu <= beta = {beta:.6g} (a mu-strongly convex, beta-smooth loss)")
+        _check_lr_limit(eta, 1.0 / beta, "gamma*eta <= 1/beta" if stable else "eta <= 1/beta", theorem, name=name)
+        contraction = 1.0 - eta * mu
+        alpha = {"sgd": contraction, "usam": contraction + eta * rho * beta**2, "sam": contraction}[base]
+        tau = 2.0 * rho * (1.0 + contraction) if base == "sam" else np.zeros_like(eta)
+    else:
+        alpha = 1.0 + eta * beta * ((1.0 + rho * beta) if base == "usam" else 1.0)
+        tau = 2.0 * eta * beta * rho if base == "sam" else np.zeros_like(eta)
+    # A StableSAM step has length eta ||g|| <= eta L whatever gamma_t is, and gamma eta ||g~|| <= gamma eta L.
+    sigma = np.minimum(eta, eta / gamma_factor) * L
+    return StepConstants(np.asarray(alpha, dtype=np.float64), sigma, np.asarray(tau, dtype=np.float64))
+
+
+class StabilityBound(NamedTuple):
+    eps: float
+    method: str
+    setting: str
+    source: str  # which theorem / derivation, and whether closed form or recursion
+    derived: bool
+    assumption: str | None
+    t0: int | None  # non-convex recursion: the minimising start step
+
+
+def stability_bound(
+    method: str,
+    setting: str,
+    *,
+    L: float,
+    beta: float,
+    n: int,
+    T: int,
+    lr=None,
+    c: float | None = None,
+    rho: float = 0.0,
+    mu: float | None = None,
+    gamma: float | None = None,
+    assumption: str | None = None,
+) -> StabilityBound:
+    """``eps_stab`` for ``method`` in ``setting``: closed form where one exists, growth recursion otherwise.
+
+    Convex and strongly convex take ``lr`` (a constant or the schedule ``eta_1..eta_T``); non-convex takes
+    ``c`` (``eta_t = c/t``, losses in ``[0, 1]``). ``rho`` is ignored by SGD. StableSAM needs
+    ``assumption="shared-gamma"`` and ``gamma`` (see the module docstring).
+    """
+    check_choice("method", method, METHODS)
+    check_choice("setting", setting, SETTINGS)
+    L, beta = check_positive("L", L), check_positive("beta", beta)
+    rho = check_nonnegative("rho", rho)
+    n = check_integer("n", n, minimum=2 if setting == "nonconvex" else 1)
+    T = check_integer("T", T, minimum=0)
+    derived = method != "sgd"
+    used_assumption = assumption if method.startswith("stablesam") else None
+    base, gamma_factor = _resolve_stablesam(method, gamma, assumption)
+    tag = "derived, " if derived else ""
+    if setting == "nonconvex":
+        if c is None:
+            raise ValueError("setting 'nonconvex' needs c (eta_t = c/t); --lr is not used")
+        c = check_positive("c", c)
+        if base == "sgd":
+            eps = sgd_nonconvex(c, L=L, beta=beta, n=n, T=T)
+            return StabilityBound(eps, method, setting, f"{_HRS}, Thm 3.12 (closed form)", False, None, None)
+        if base == "usam":
+            eps = usam_nonconvex(gamma_factor * c, L=L, beta=beta, rho=rho, n=n, T=T)
+            return StabilityBound(eps, method, setting, "derived: Thm 3.12 with beta' = beta (1 + rho beta)", True, used_assumption, None)
+        k = step_constants(method, setting, inverse_time(c, T), L=L, beta=beta, rho=rho, gamma=gamma, assumption=assumption)
+        eps, t0 = nonconvex_stability(k.alpha, k.sigma, n=n, T=T, L=L, tau=k.tau)
+        return StabilityBound(eps, method, setting, "derived: recursion from t0 (HRS Lemma 3.11)", True, used_assumption, t0)
+    if lr is None:
+        raise ValueError(f"setting {setting!r} needs lr (a constant or a schedule)")
+    eta = _schedule(lr, T)
+    constant_lr = bool(np.all(eta == eta[0])) if eta.size else True
+    if setting == "strongly-convex" and not constant_lr:
+        raise ValueError("the strongly convex bound (HRS Thm 3.9) needs a constant learning rate")
+    if base == "sgd" and setting == "convex":
+        return StabilityBound(sgd_convex(eta, L=L, beta=beta, n=n), method, setting, f"{_HRS}, Thm 3.8 (closed form)", False, None, None)
+    if base == "sgd" and setting == "strongly-convex":
+        eps = sgd_strongly_convex(float(eta[0]) if T else check_positive("lr", lr), L=L, beta=beta, mu=mu, n=n)
+        return StabilityBound(eps, method, setting, f"{_HRS}, Thm 3.9 (closed form)", False, None, None)
+    if setting == "convex" and base == "usam" and constant_lr and T:
+        _ = step_constants(method, setting, eta, L=L, beta=beta, rho=rho, gamma=gamma, assumption=assumption)  # checks
+        eps = usam_convex(gamma_factor * float(eta[0]), L=L, beta=beta, rho=rho, n=n, T=T)
+        return StabilityBound(eps, method, setting, f"{tag}closed form (1 + eta rho beta^2)-expansive", True, used_assumption, None)
+    if setting == "convex" and base == "sam":
+        _ = step_constants(method, setting, eta, L=L, beta=beta, rho=rho, gamma=gamma, assumption=assumption)
+        eps = sam_convex(gamma_factor * eta, L=L, beta=beta, rho=rho, n=n) if T else 0.0
+        return StabilityBound(eps, method, setting, f"{tag}closed form (affine same-example bound)", True, used_assumption, None)
+    k = step_constants(method, setting, eta, L=L, beta=beta, rho=rho, mu=mu, gamma=gamma, assumption=assumption)
+    eps = float(L * expected_distance(k.alpha, k.sigma, n=n, T=T, tau=k.tau)[-1])
+    return StabilityBound(eps, method, setting, f"{tag}growth recursion", derived, used_assumption, None)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Largest non-expansive learning rate
+# ---------------------------------------------------------------------------------------------------
+
+
+def max_nonexpansive_lr(
+    method: str,
+    *,
+    beta: float,
+    rho: float = 0.0,
+    curvature: str = "general",
+    gamma: float | None = None,
+    assumption: str | None = None,
+) -> float:
+    """Largest ``eta`` for which the convex expansiveness constant of ``method``'s step is ``<= 1``.
+
+    - SGD: ``2/beta`` (HRS Lemma 3.7.2), for any convex ``beta``-smooth loss.
+    - USAM (derived): ``curvature="quadratic"`` (constant or commuting Hessians, spectrum in ``[0, beta]``):
+      the step is ``I - eta H - eta rho H^2``, non-expansive iff ``eta <= 2 / (beta (1 + rho beta))``.
+      ``curvature="general"``: the certified constant ``1 + eta rho beta^2`` exceeds 1 for every ``eta > 0``
+      when ``rho > 0``, so the answer is ``0.0`` (no positive learning rate is certified).
+    - SAM (derived): ``0.0`` for ``rho > 0`` in either case: the map jumps by ``2 eta rho lambda`` across a
+      critical point (1-D quadratic), so it is not non-expansive for any ``eta > 0``.
+    - StableSAM-U / -N: only under ``assumption="shared-gamma"``: the base method's value divided by ``gamma``.
+    """
+    check_choice("method", method, METHODS + ("gd",))
+    beta = check_positive("beta", beta)
+    rho = check_nonnegative("rho", rho)
+    check_choice("curvature", curvature, CURVATURES)
+    base, gamma_factor = _resolve_stablesam(method, gamma, assumption)
+    if base in ("sgd", "gd") or rho == 0.0:
+        limit = 2.0 / beta
+    elif base == "usam":
+        limit = 2.0 / (beta * (1.0 + rho * beta)) if curvature == "quadratic" else 0.0
+    else:
+        limit = 0.0
+    return limit / gamma_factor
