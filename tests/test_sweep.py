@@ -94,7 +94,7 @@ def test_failing_trial_is_recorded_and_the_others_go_on(tmp_path):
     table = pd.read_parquet(result.metrics)
     assert sorted(table["trial"].unique()) == sorted(r["name"] for r in result.trials if r["status"] == "finished")
     # a rerun retries only the failed trial
-    again = run_sweep(spec, tmp_path, runner=ToyTrial(), workers=1)
+    again = run_sweep(spec, tmp_path, runner=ToyTrial(), workers=0)  # in this process
     assert again.ran == [bad.name] and calls(bad) == 2
 
 
@@ -109,28 +109,29 @@ def test_interrupted_sweep_keeps_finished_trials_and_resumes_only_the_missing(tm
     assert {"lr=0.1", "lr=0.2"} <= finished and "lr=0.3" not in finished
     assert {t["name"] for t in manifest["trials"] if t["status"] == "finished"} == finished
 
-    result = run_sweep(spec, tmp_path, runner=ToyTrial(), workers=2)
+    result = run_sweep(spec, tmp_path, runner=ToyTrial(), workers=0)
     assert sorted(result.ran) == sorted({f"lr={lr}" for lr in (0.1, 0.2, 0.3, 0.4, 0.5, 0.6)} - finished)
     assert all(calls(trials / name) == 1 for name in finished)
     assert result.counts == {"finished": 6, "failed": 0, "pending": 0}
     # nothing left: a third run runs nothing
-    assert run_sweep(spec, tmp_path, runner=ToyTrial()).ran == []
+    assert run_sweep(spec, tmp_path, runner=ToyTrial(), workers=0).ran == []
 
 
 def test_a_changed_sweep_does_not_reuse_trials_of_another_config(tmp_path):
-    run_sweep(SweepSpec.from_dict({"base": {"epochs": 1}, "axes": {"lr": [0.1]}}), tmp_path, runner=ToyTrial())
+    first = SweepSpec.from_dict({"base": {"epochs": 1}, "axes": {"lr": [0.1]}})
+    run_sweep(first, tmp_path, runner=ToyTrial(), workers=0)
     changed = SweepSpec.from_dict({"base": {"epochs": 2}, "axes": {"lr": [0.1]}})
     with pytest.raises(ValueError, match="already holds trial lr=0.1 with a different config"):
         plan_sweep(changed, tmp_path, runner=ToyTrial())
     # extending an axis is fine: only the new point runs
     extended = SweepSpec.from_dict({"base": {"epochs": 1}, "axes": {"lr": [0.1, 0.2]}})
-    assert run_sweep(extended, tmp_path, runner=ToyTrial()).ran == ["lr=0.2"]
+    assert run_sweep(extended, tmp_path, runner=ToyTrial(), workers=0).ran == ["lr=0.2"]
 
 
 def test_aggregate_table_and_summary_across_seeds(tmp_path, monkeypatch):
     monkeypatch.setattr(aggregate_module, "has_pyarrow", lambda: False)  # the CSV fallback
     spec = SweepSpec.from_dict({"base": {"epochs": 3, "rho": 0.05}, "axes": {"lr": [0.1, 0.5], "seed": [0, 1, 2]}})
-    result = run_sweep(spec, tmp_path, runner=ToyTrial(), workers=2)
+    result = run_sweep(spec, tmp_path, runner=ToyTrial(), workers=0)
     assert result.metrics == tmp_path / "metrics.csv" and not (tmp_path / "metrics.parquet").exists()
     table = pd.read_csv(result.metrics)
     assert len(table) == 6 * 3 and {"trial", "seed", "lr", "epoch", "metric", "value"} <= set(table.columns)

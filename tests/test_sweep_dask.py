@@ -31,7 +31,7 @@ def cluster():
 
 
 def test_dask_sweep_matches_the_local_executor(cluster, tmp_path):
-    local = run_sweep(SPEC, tmp_path / "local", runner=ToyTrial(), workers=2)
+    local = run_sweep(SPEC, tmp_path / "local", runner=ToyTrial(), workers=0)  # the twin test below uses the pool
     dask = run_sweep(SPEC, tmp_path / "dask", runner=ToyTrial(), engine="dask", scheduler=cluster.scheduler_address)
     assert dask.counts == local.counts == {"finished": 8, "failed": 0, "pending": 0}
     pd.testing.assert_frame_equal(pd.read_parquet(dask.metrics), pd.read_parquet(local.metrics))
@@ -58,7 +58,7 @@ def test_gpu_trials_need_workers_offering_a_gpu(cluster, tmp_path):
 def test_gpu_trials_hold_one_gpu_each_on_their_own_local_cluster(tmp_path):
     # No scheduler: run_sweep starts a LocalCluster on loopback whose workers offer one GPU each.
     spec = SweepSpec.from_dict({"base": {"device": "cuda"}, "axes": {"lr": [0.1, 0.2]}})
-    result = run_sweep(spec, tmp_path, runner=ResourceProbe(), engine="dask", workers=2)
+    result = run_sweep(spec, tmp_path, runner=ResourceProbe(), engine="dask", workers=1)
     assert result.counts["finished"] == 2
     for trial in ("lr=0.1", "lr=0.2"):
         resources = json.loads((tmp_path / "trials" / trial / "resources.json").read_text())

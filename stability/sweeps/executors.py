@@ -4,7 +4,7 @@ Both executors call :func:`stability.sweeps.trial.execute_trial` with the same a
 trial gives the same results on either; they yield each trial's result record as it completes.
 
 - ``local``: a process pool on this machine (``concurrent.futures.ProcessPoolExecutor``, spawn
-  context: each worker is a fresh interpreter, as on a cluster).
+  context: each worker is a fresh interpreter, as on a cluster); with no workers, this process.
 - ``dask``: a Dask cluster, the one at ``scheduler`` (an address such as ``tcp://10.0.0.1:8786``)
   or a ``LocalCluster`` of worker processes on 127.0.0.1 with the dashboard off. A trial whose
   runner asks for resources (``{"GPU": 1}`` for a CUDA twin run) is only given to a worker that
@@ -44,8 +44,16 @@ def default_workers(jobs: Sequence[Job]) -> int:
 
 
 def run_local(runner: TrialRunner, jobs: Sequence[Job], *, workers: int | None = None) -> Iterator[dict[str, Any]]:
-    """Run ``jobs`` on a pool of ``workers`` processes; yield each result record as it completes."""
+    """Run ``jobs`` on a pool of ``workers`` processes; yield each result record as it completes.
+
+    ``workers=0`` runs them one after another in this process instead (for a debugger or a
+    profiler; the runner's settings, such as torch's thread count, then apply to this process).
+    """
     if not jobs:
+        return
+    if workers == 0:
+        for name, config, path in jobs:
+            yield execute_trial(runner, name, config, path)
         return
     pool = ProcessPoolExecutor(
         max_workers=workers or default_workers(jobs),

@@ -131,14 +131,15 @@ def run_sweep(
 ) -> SweepResult:
     """Run the trials of ``spec`` that are not finished in ``out_dir``; aggregate the finished ones.
 
-    ``engine`` is ``"local"`` (a process pool of ``workers`` processes) or ``"dask"`` (the cluster
+    ``engine`` is ``"local"`` (a process pool of ``workers`` processes; ``workers=0``: one trial
+    after another in this process) or ``"dask"`` (the cluster
     at ``scheduler``, or a LocalCluster of ``workers`` processes on loopback). ``runner`` runs one
     trial (default :class:`TwinTrial`). ``progress`` shows a tqdm bar over trials (default: when
     stderr is a terminal). Every trial is validated before anything is written.
     """
     check_choice("engine", engine, ENGINES)
     if workers is not None:
-        check_integer("workers", workers, minimum=1)
+        check_integer("workers", workers, minimum=0 if engine == "local" else 1)
     if scheduler is not None and engine != "dask":
         raise ValueError(f"scheduler {scheduler!r} needs engine 'dask', got engine {engine!r}")
     if scheduler is not None and workers is not None:

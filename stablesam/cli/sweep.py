@@ -29,7 +29,10 @@ def register(subparsers) -> None:
         help="address of a running Dask scheduler (with --engine dask); default: a LocalCluster on 127.0.0.1",
     )
     parser.add_argument(
-        "--workers", type=int, metavar="N", help="worker processes (default: one per core, at most one per trial)"
+        "--workers",
+        type=int,
+        metavar="N",
+        help="worker processes (default: one per core, at most one per trial); 0: run the trials in this process",
     )
     parser.add_argument("--out", type=Path, metavar="DIR", help="output directory (default: runs/sweeps/<file stem>)")
     parser.add_argument(
