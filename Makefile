@@ -17,8 +17,12 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q -e ".[dev]"
 	touch $@
 
+# The headline twin experiment (README, "Twin stability experiments"): about 1.5 minutes on 2 CPU cores.
 run: setup
-	$(BIN)/stablesam train
+	$(BIN)/stablesam twin --dataset digits --model mlp \
+	  --optimizer sgd sam stablesam-n usam stablesam-u --lr 0.1 1.0 --rho 0.1 \
+	  --seeds 0 1 2 --epochs 15 --batch-size 64 \
+	  --out runs/headline --overwrite --figure runs/headline/twin_headline.png
 
 test: setup
 	$(BIN)/python -m pytest -m "not slow" -q

@@ -6,7 +6,11 @@
    float32 rtol 2e-4, atol 1e-6 (parameters and last_stats).
 2. No host sync: the steps run under ``torch.cuda.set_sync_debug_mode("error")`` (SGD bases; torch.s
    Adam reads a CPU step counter, which is not a device sync but would be flagged by nothing here).
-3. Timing: ``benchmarks/optimizer_step.py`` on CUDA, each block of steps timed between two
+3. fp16 autocast with ``torch.amp.GradScaler("cuda")`` (``step(closure, grad_scaler=scaler)``): from
+   an initial scale of 2^30 the first steps overflow and must be skipped (``w`` unchanged, ``found_inf``
+   1, ``gamma`` finite), the scale backs off, then steps are taken; a power-of-two scale on a float32
+   problem without autocast must give the same parameters as no scaler (both passes unscaled exactly once).
+4. Timing: ``benchmarks/optimizer_step.py`` on CUDA, each block of steps timed between two
    ``torch.cuda.synchronize()`` calls (synchronisation around the timing only).
 
     python benchmarks/gpu_optimizer_check.py        # exits 0 with a message when CUDA is absent
@@ -24,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from optimizer_step import make_problem, measure, report  # noqa: E402
 
-from stability import SAM  # noqa: E402
+from stability import SAM, StableSAM  # noqa: E402
 
 TOLERANCES = {torch.float64: dict(rtol=1e-9, atol=1e-12), torch.float32: dict(rtol=2e-4, atol=1e-6)}
 BASES = {
@@ -98,6 +102,68 @@ def check_agreement() -> int:
     return failures
 
 
+def check_grad_scaler() -> int:
+    failures = 0
+    gen = torch.Generator().manual_seed(1)
+    model = torch.nn.Sequential(torch.nn.Linear(64, 256), torch.nn.Tanh(), torch.nn.Linear(256, 8)).cuda()
+    x, y = torch.randn(128, 64, generator=gen).cuda(), torch.randn(128, 8, generator=gen).cuda()
+    opt = StableSAM(torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9), rho=0.05)
+    scaler = torch.amp.GradScaler("cuda", init_scale=2.0**30)
+
+    def closure():
+        opt.zero_grad()
+        with torch.autocast("cuda", dtype=torch.float16):
+            loss = torch.nn.functional.mse_loss(model(x).float(), y)
+        scaler.scale(loss).backward()
+        return loss
+
+    skipped, taken = 0, 0
+    for _ in range(40):
+        before = [p.detach().clone() for p in model.parameters()]
+        opt.step(closure, grad_scaler=scaler)
+        scaler.update()
+        stats = {k: v.cpu() for k, v in opt.last_stats.items()}
+        unchanged = all(torch.equal(p.detach(), b) for p, b in zip(model.parameters(), before))
+        if not (torch.isfinite(stats["gamma"]) and torch.isfinite(stats["applied_gamma"])):
+            print(f"  FAIL fp16 GradScaler: non-finite gamma {stats}")
+            failures += 1
+        if float(stats["found_inf"]):
+            skipped += 1
+            failures += not unchanged
+        else:
+            taken += 1
+            failures += unchanged
+    if skipped == 0 or taken == 0:
+        print(f"  FAIL fp16 GradScaler: {skipped} skipped and {taken} taken steps (expected some of each)")
+        failures += 1
+    print(f"  fp16 autocast + GradScaler: {skipped} overflowed steps skipped with w unchanged, {taken} taken, "
+          f"final scale {scaler.get_scale():g}")
+
+    runs = []
+    for scale in (None, 2.0**16):
+        gen = torch.Generator().manual_seed(2)
+        params = [torch.randn(s, generator=gen).cuda().requires_grad_() for s in [(32, 16), (32,), (4, 32), (4,)]]
+        xs, ys = torch.randn(64, 16, generator=gen).cuda(), torch.randn(64, 4, generator=gen).cuda()
+        sam = StableSAM(torch.optim.SGD(params, lr=0.1, momentum=0.9), rho=0.1, ascent="unnormalized")
+        grad_scaler = torch.amp.GradScaler("cuda", init_scale=scale, enabled=scale is not None)
+
+        def plain_closure():
+            sam.zero_grad()
+            loss = ((torch.tanh(xs @ params[0].T + params[1]) @ params[2].T + params[3] - ys) ** 2).mean()
+            grad_scaler.scale(loss).backward()
+            return loss
+
+        for _ in range(3):
+            sam.step(plain_closure, grad_scaler=grad_scaler)
+            grad_scaler.update()
+        runs.append([p.detach().cpu() for p in params])
+    identical = all(torch.equal(a, b) for a, b in zip(*runs))
+    failures += not identical
+    print(f"  power-of-two scale without autocast: parameters {'identical' if identical else 'DIFFER'} "
+          f"to the unscaled run after 3 steps")
+    return failures
+
+
 def main() -> int:
     if not torch.cuda.is_available():
         print("gpu_optimizer_check: no CUDA device here; nothing to check (exit 0)")
@@ -105,9 +171,11 @@ def main() -> int:
     print(f"device: {torch.cuda.get_device_name()}, torch {torch.__version__}, CUDA {torch.version.cuda}")
     print("1-2. CUDA vs CPU agreement (3 steps each) and no host sync:")
     failures = check_agreement()
+    print("3. fp16 autocast with GradScaler:")
+    failures += check_grad_scaler()
     for depth, width, batch in ((25, 64, 64), (25, 1024, 256)):
         initial, x, y = make_problem(depth, width, batch, seed=0, device="cuda")
-        print(f"3. step time on CUDA: MLP {depth} x ({width}x{width} + bias) = {len(initial)} tensors, batch {batch}; "
+        print(f"4. step time on CUDA: MLP {depth} x ({width}x{width} + bias) = {len(initial)} tensors, batch {batch}; "
               f"median over 15 interleaved blocks of 20 steps")
         report(measure(initial, x, y, rounds=15, steps_per_block=20, synchronize=torch.cuda.synchronize))
     return 1 if failures else 0

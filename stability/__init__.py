@@ -1,5 +1,6 @@
 """Optimizers of the SAM family (with StableSAM renormalization) and the twin-model harness."""
 
+from stability.batchnorm import freeze_running_stats
 from stability.data import DATASETS, Dataset, NeighbouringPair, flip_labels, load_dataset, neighbouring, shuffle_labels
 from stability.functional import (
     ASCENTS,
@@ -23,6 +24,7 @@ __all__ = [
     "ascent_direction",
     "build_model",
     "flip_labels",
+    "freeze_running_stats",
     "global_norm",
     "load_dataset",
     "neighbouring",

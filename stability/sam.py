@@ -37,7 +37,8 @@ Example (both ways to step)::
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from contextlib import AbstractContextManager, nullcontext
+from typing import Any, NamedTuple
 
 import torch
 from torch import Tensor
@@ -50,6 +51,7 @@ from stability.functional import (
     renormalization_factor,
     safe_divisor,
     surrogate_norm,
+    weighted_global_norm,
 )
 from stablesam.validation import check_choice, check_nonnegative, check_positive
 
@@ -57,7 +59,17 @@ __all__ = ["SAM", "StableSAM"]
 
 # Constructor arguments saved in ``state_dict()["sam"]`` and checked on load; per-group ``rho`` travels
 # with the base optimizer's param_groups (like ``lr``).
-_CONFIG_KEYS = ("ascent", "stable", "gamma_cap", "adaptive_eta", "stacked")
+_CONFIG_KEYS = ("ascent", "stable", "gamma_cap", "adaptive_eta", "stacked", "max_grad_norm")
+
+
+class _Pending(NamedTuple):
+    """What first_step leaves for second_step."""
+
+    params: list[Tensor]
+    origins: list[Tensor]
+    grad_norm: Tensor
+    found_inf: Tensor | None  # > 0: the pass at w had a non-finite gradient (GradScaler only)
+    grad_mean: tuple[Any, Tensor] | None  # in-flight average of g over the replicas (distributed only)
 
 
 def _check_bool(name: str, value: object) -> bool:
@@ -91,6 +103,15 @@ class SAM(torch.optim.Optimizer):
         adaptive_eta: ASAM's ``eta_a >= 0`` in ``T = diag(|w| + eta_a)``.
         stacked: every parameter is a stack of independent models along dim 0 (``torch.func``
             ``stack_module_state`` + ``vmap``): norms, ascent and ``gamma`` are per model.
+        max_grad_norm: if given (``> 0``), clip the *descent* gradient: the base optimizer steps with
+            ``c gamma g~``, ``c = min(1, max_grad_norm / ||gamma g~||)`` (plain Euclidean norm, after the
+            renormalization and the cap). The ascent uses the raw ``g``. Off by default.
+        distributed: data-parallel training (``DistributedDataParallel``, default process group). Run the
+            backward at ``w`` under ``model.no_sync()``: each replica ascends along its own gradient
+            ``g_r`` (m-sharpness), DDP averages ``g~`` in the backward at ``w~``, and ``gamma`` uses
+            ``||mean_r g_r||`` (a flat copy of ``g`` is averaged asynchronously during the pass at ``w~``),
+            so the step has the length of an SGD step on the global batch and every replica computes the
+            same ``gamma``. ASAM averages ``||T_w~ g~||`` over the replicas (their ``w~`` differ).
 
     After each step, ``last_stats`` holds tensors on the parameters' device (shape ``()``, or
     ``(n_models,)`` when stacked), never synchronised with the host:
@@ -99,7 +120,12 @@ class SAM(torch.optim.Optimizer):
     * ``surrogate_grad_norm``: ``||g~||`` (ASAM: ``||T_w~ g~||``);
     * ``gamma``: ``grad_norm / surrogate_grad_norm`` (1 where the surrogate norm is 0), computed for
       SAM too so that its runs can log the ratio;
-    * ``applied_gamma``: the factor applied to ``g~``: ``min(gamma, gamma_cap)`` when ``stable``, else 1.
+    * ``applied_gamma``: the factor applied to ``g~``: ``min(gamma, gamma_cap)`` when ``stable``, else 1;
+    * ``clip_factor`` (with ``max_grad_norm`` only): ``c`` above;
+    * ``found_inf`` (with a ``grad_scaler`` only): 1 when a pass had a non-finite gradient and the step
+      was skipped (``gamma`` is then logged as 1), else 0.
+
+    With ``distributed=True``, ``grad_norm`` is ``n(w, mean_r g_r)`` (``first_step`` returns the local one).
 
     Each step makes a fresh dict of fresh tensors, so keeping references across steps is safe.
 
@@ -107,6 +133,11 @@ class SAM(torch.optim.Optimizer):
     the loss; ``step`` returns the loss at ``w``), or with ``first_step()`` / ``second_step()`` around
     your own backward passes. The point ``w`` is restored by copying from buffers allocated once (never
     by subtracting the perturbation). Gradients hold ``gamma g~`` after a stable step.
+
+    Integrations (README, "Optimizers"): gradient accumulation (accumulate every micro-batch into
+    ``.grad`` before each of the two calls), mixed precision (bf16 autocast unchanged; fp16 with
+    ``grad_scaler=``), BatchNorm (:func:`stability.freeze_running_stats` around the pass at ``w~``),
+    clipping (``max_grad_norm``) and weight decay (the base optimizer's), DDP (``distributed``).
     """
 
     def __init__(
@@ -118,6 +149,8 @@ class SAM(torch.optim.Optimizer):
         gamma_cap: float | None = None,
         adaptive_eta: float = 0.01,
         stacked: bool = False,
+        max_grad_norm: float | None = None,
+        distributed: bool = False,
     ) -> None:
         if not isinstance(base_optimizer, torch.optim.Optimizer):
             raise TypeError(
@@ -131,10 +164,16 @@ class SAM(torch.optim.Optimizer):
         self.gamma_cap = None if gamma_cap is None else check_positive("gamma_cap", gamma_cap)
         self.adaptive_eta = check_nonnegative("adaptive_eta", adaptive_eta)
         self.stacked = _check_bool("stacked", stacked)
+        self.max_grad_norm = None if max_grad_norm is None else check_positive("max_grad_norm", max_grad_norm)
+        self.distributed = _check_bool("distributed", distributed)
+        if self.distributed and self.stacked:
+            raise ValueError(
+                "distributed=True and stacked=True cannot be combined: stacked models train in one process"
+            )
         self.base_optimizer = base_optimizer
         self.n_models: int | None = None
         self.last_stats: dict[str, Tensor] = {}
-        self._pending: tuple[list[Tensor], list[Tensor], Tensor] | None = None
+        self._pending: _Pending | None = None
         self._origin_cache: tuple[tuple[int, ...], list[Tensor], list[Tensor]] | None = None
         # Optimizer.__init__ resets param_groups (that is, the base's list, see the property) and
         # re-adds each group through add_param_group, which sets and checks "rho".
@@ -191,12 +230,52 @@ class SAM(torch.optim.Optimizer):
             self._origin_cache = (key, origins, params)
         return self._origin_cache[1]
 
+    def _unscale(self, scaler: torch.amp.GradScaler) -> Tensor:
+        """Unscale the gradients in place with ``scaler``; return its non-finite flag (> 0: found), no host sync."""
+        scaler.unscale_(self.base_optimizer)
+        # GradScaler's found-inf flags, one per device, are the scaler's private state: SAM needs two
+        # unscales (one per pass) before the single scaler.step, which its public API forbids.
+        flags = list(scaler._found_inf_per_device(self.base_optimizer).values())
+        device = flags[0].device
+        return torch.stack([f.to(device) for f in flags]).sum()
+
+    def _mean_over_replicas(self, value: Tensor) -> Tensor:
+        import torch.distributed as dist
+
+        value = value.clone()
+        dist.all_reduce(value)
+        return value.div_(dist.get_world_size())
+
+    def _start_grad_mean(self, grads: list[Tensor]) -> tuple[Any, Tensor]:
+        """Start averaging a flat copy of ``g`` over the replicas; it overlaps the pass at ``w~``."""
+        import torch.distributed as dist
+
+        flat = torch.cat([g.reshape(-1) for g in grads])
+        flat.div_(dist.get_world_size())  # divide first, as DDP does: exact for a power-of-two world size
+        return dist.all_reduce(flat, async_op=True), flat
+
+    def _finish_grad_mean(self, params: list[Tensor], reduction: tuple[Any, Tensor]) -> Tensor:
+        """``n(w, mean_r g_r)``: the norm of the replicas' mean gradient, identical on every replica."""
+        handle, flat = reduction
+        handle.wait()
+        views = [v.view_as(p) for v, p in zip(flat.split([p.numel() for p in params]), params)]
+        if self.ascent == "adaptive":
+            return weighted_global_norm(params, views, self.adaptive_eta)
+        return global_norm(views)
+
     @torch.no_grad()
-    def first_step(self, zero_grad: bool = False) -> Tensor:
+    def first_step(self, zero_grad: bool = False, grad_scaler: torch.amp.GradScaler | None = None) -> Tensor:
         r"""Save ``w`` and move to the ascent point ``w~ = w + rho d``; return ``n(w, g)``.
 
-        Uses the gradients now stored in ``.grad`` (``g`` at ``w``). Parameters without a gradient are
-        not moved. ``zero_grad`` clears the gradients afterwards, ready for the backward pass at ``w~``.
+        Uses the gradients now stored in ``.grad`` (``g`` at ``w``: with gradient accumulation, all the
+        micro-batches' backward passes come first). Parameters without a gradient are not moved.
+        ``zero_grad`` clears the gradients afterwards, ready for the backward pass at ``w~``.
+
+        ``grad_scaler``: the enabled ``torch.amp.GradScaler`` that scaled this backward pass; ``g`` is
+        unscaled in place and checked for non-finite values (the flag stays on the device). Pass the same
+        scaler to :meth:`second_step`. With ``distributed=True``, ``g`` is this replica's local gradient
+        (run its backward under ``model.no_sync()``), the ascent and the returned norm are local, and the
+        average of ``g`` over the replicas (for ``gamma``) starts here and overlaps the pass at ``w~``.
         """
         if self._pending is not None:
             raise RuntimeError("first_step() called twice: call second_step() to restore w before the next ascent")
@@ -213,8 +292,16 @@ class SAM(torch.optim.Optimizer):
             group_ranges.append((group["rho"], start, len(params)))
         if not params:
             raise RuntimeError("first_step() found no gradient: run backward at w before the ascent")
+        found_inf = None
+        if grad_scaler is not None and grad_scaler.is_enabled():
+            found_inf = self._unscale(grad_scaler)
+            # Let the scaler unscale the second pass too; the first flag is added to the second's there.
+            grad_scaler._per_optimizer_states.pop(id(self.base_optimizer), None)
+            if self.distributed:  # one replica's overflow must skip the step on all of them
+                found_inf = self._mean_over_replicas(found_inf)
         origins = self._origins(params)
         torch._foreach_copy_(origins, params)
+        grad_mean = self._start_grad_mean(grads) if self.distributed else None
 
         if self.ascent == "normalized" and params[0].device.type == "cpu":
             # CPU runs foreach ops tensor by tensor, so one fused w += rho g / ||g|| (addcdiv) beats
@@ -233,21 +320,36 @@ class SAM(torch.optim.Optimizer):
             for rho, start, stop in group_ranges:
                 if rho != 0 and stop > start:
                     torch._foreach_add_(params[start:stop], direction[start:stop], alpha=rho)
-        self._pending = (params, origins, grad_norm)
+        self._pending = _Pending(params, origins, grad_norm, found_inf, grad_mean)
         if zero_grad:
             self.zero_grad()
         return grad_norm
 
     @torch.no_grad()
-    def second_step(self, zero_grad: bool = False) -> Tensor:
-        r"""Restore ``w``, rescale ``g~`` by ``gamma`` if ``stable``, and take the base optimizer's step.
+    def second_step(self, zero_grad: bool = False, grad_scaler: torch.amp.GradScaler | None = None) -> Tensor:
+        r"""Restore ``w``, rescale ``g~`` by ``gamma`` if ``stable``, clip, and take the base optimizer's step.
 
-        Uses the gradients now stored in ``.grad`` (``g~`` at ``w~``). Returns the applied factor.
+        Uses the gradients now stored in ``.grad`` (``g~`` at ``w~``, all micro-batches accumulated).
+        Returns the applied factor. The descent gradient is ``c gamma g~`` with the clip factor
+        ``c = min(1, max_grad_norm / ||gamma g~||)`` (``c = 1`` without ``max_grad_norm``); the base
+        optimizer adds its own weight decay (coupled, as SGD's, or decoupled, as AdamW's) at ``w``.
+
+        ``grad_scaler``: the scaler given to :meth:`first_step`. ``g~`` is unscaled in place, and the base
+        step goes through ``grad_scaler.step``, which skips it when either pass had a non-finite gradient
+        (``w`` is restored in every case); call ``grad_scaler.update()`` afterwards, as usual.
         """
         if self._pending is None:
             raise RuntimeError("second_step() needs a first_step() before it")
-        params, origins, grad_norm = self._pending
+        scaler = grad_scaler if grad_scaler is not None and grad_scaler.is_enabled() else None
+        if (scaler is None) != (self._pending.found_inf is None):
+            raise ValueError("pass the same enabled grad_scaler to first_step() and second_step() (or to neither)")
+        params, origins, grad_norm, found_inf, grad_mean = self._pending
         self._pending = None
+        if scaler is not None:
+            second_found = self._unscale(scaler)
+            for flag in scaler._found_inf_per_device(self.base_optimizer).values():
+                flag.add_(found_inf.to(flag.device))  # scaler.step and scaler.update see both passes
+            found_inf = found_inf + second_found
         surrogate_params: list[Tensor] = []
         surrogate_grads: list[Tensor] = []
         for group in self.param_groups:
@@ -260,48 +362,77 @@ class SAM(torch.optim.Optimizer):
                 surrogate_params, surrogate_grads,
                 ascent=self.ascent, adaptive_eta=self.adaptive_eta, stacked=self.stacked,
             )
+            if self.distributed and self.ascent == "adaptive":  # T_w~ differs between replicas
+                s_norm = self._mean_over_replicas(s_norm)
         else:
             s_norm = torch.zeros_like(grad_norm)
         torch._foreach_copy_(params, origins)
+        if grad_mean is not None:
+            grad_norm = self._finish_grad_mean(params, grad_mean)
 
         gamma = renormalization_factor(grad_norm, s_norm)
+        if found_inf is not None:  # a skipped step logs gamma = 1, not a ratio of overflowed norms
+            gamma = torch.where(found_inf > 0, torch.ones_like(gamma), gamma)
+        stats = {"grad_norm": grad_norm, "surrogate_grad_norm": s_norm, "gamma": gamma}
         if self.stable:
             applied = gamma if self.gamma_cap is None else gamma.clamp(max=self.gamma_cap)
-            if surrogate_grads:
-                torch._foreach_mul_(surrogate_grads, per_model(applied, surrogate_grads, stacked=self.stacked))
+            factor: Tensor | None = applied
         else:
             applied = torch.ones_like(gamma)
-        self.base_optimizer.step()
-        self.last_stats = {
-            "grad_norm": grad_norm,
-            "surrogate_grad_norm": s_norm,
-            "gamma": gamma,
-            "applied_gamma": applied,
-        }
+            factor = None
+        if self.max_grad_norm is not None and surrogate_grads:
+            plain_norm = global_norm(surrogate_grads, stacked=self.stacked) if self.ascent == "adaptive" else s_norm
+            clip = (self.max_grad_norm / safe_divisor(applied * plain_norm)).clamp(max=1.0)
+            factor = clip if factor is None else factor * clip
+            stats["clip_factor"] = clip
+        if factor is not None and surrogate_grads:
+            torch._foreach_mul_(surrogate_grads, per_model(factor, surrogate_grads, stacked=self.stacked))
+        if scaler is not None:
+            scaler.step(self.base_optimizer)  # skips the step on a non-finite flag (GradScaler's one host sync)
+            stats["found_inf"] = (found_inf > 0).to(gamma.dtype)
+        else:
+            self.base_optimizer.step()
+        stats["applied_gamma"] = applied
+        self.last_stats = stats
         if zero_grad:
             self.zero_grad()
         return applied
 
     @torch.no_grad()
-    def step(self, closure: Callable[[], Tensor] | None = None) -> Tensor:  # type: ignore[override]
+    def step(  # type: ignore[override]
+        self,
+        closure: Callable[[], Tensor] | None = None,
+        *,
+        grad_scaler: torch.amp.GradScaler | None = None,
+        first_pass: Callable[[], AbstractContextManager[Any]] | None = None,
+        second_pass: Callable[[], AbstractContextManager[Any]] | None = None,
+    ) -> Tensor:
         r"""One full step: ``closure()`` at ``w``, ascent, ``closure()`` at ``w~``, restore, base step.
 
-        The closure must zero the gradients, run forward and backward, and return the loss.
-        Returns the loss at ``w`` (the first evaluation).
+        The closure must zero the gradients, run forward and backward (``grad_scaler.scale(loss).backward()``
+        with a scaler; accumulating micro-batches if you like), and return the loss. Returns the loss at
+        ``w`` (the first evaluation). ``first_pass`` / ``second_pass``: functions returning a context
+        manager entered around the closure at ``w`` / at ``w~``, e.g. ``first_pass=ddp_model.no_sync`` and
+        ``second_pass=functools.partial(freeze_running_stats, model)``. ``grad_scaler`` is passed to
+        :meth:`first_step` and :meth:`second_step`.
         """
         if closure is None:
             raise TypeError(
                 "SAM.step needs a closure (zero_grad, forward, backward, return loss); "
                 "without one, use first_step() and second_step()"
             )
-        with torch.enable_grad():
+        for name, factory in (("first_pass", first_pass), ("second_pass", second_pass)):
+            # A @contextmanager object is callable too (as a decorator), but can be entered only once.
+            if factory is not None and (not callable(factory) or isinstance(factory, AbstractContextManager)):
+                raise TypeError(f"{name} must be a function returning a context manager, got {type(factory).__name__}")
+        with torch.enable_grad(), first_pass() if first_pass is not None else nullcontext():
             loss = closure()
         if loss is None:
             raise TypeError("the closure must return the loss, got None")
-        self.first_step()
-        with torch.enable_grad():
+        self.first_step(grad_scaler=grad_scaler)
+        with torch.enable_grad(), second_pass() if second_pass is not None else nullcontext():
             closure()
-        self.second_step()
+        self.second_step(grad_scaler=grad_scaler)
         return loss
 
     def state_dict(self) -> dict[str, Any]:
@@ -348,5 +479,9 @@ class StableSAM(SAM):
         gamma_cap: float | None = None,
         adaptive_eta: float = 0.01,
         stacked: bool = False,
+        max_grad_norm: float | None = None,
+        distributed: bool = False,
     ) -> None:
-        super().__init__(base_optimizer, rho, ascent, stable, gamma_cap, adaptive_eta, stacked)
+        super().__init__(
+            base_optimizer, rho, ascent, stable, gamma_cap, adaptive_eta, stacked, max_grad_norm, distributed
+        )

@@ -20,12 +20,15 @@ from stablesam import __version__
 # Subcommand modules, in the order ``stablesam --help`` lists them.
 COMMANDS: tuple[str, ...] = (
     "train",
+    "twin",
     "lr_max",
     "edge",
     "quadratic",
     "bounds",
     "excess_risk",
     "lr_max_bound",
+    "sharpness",
+    "lr_scan",
     "figures",
     "sweep",
 )

@@ -1,0 +1,136 @@
+"""``stablesam sharpness``: top Hessian eigenvalues, trace, gradient norm and maximal stable learning rates."""
+
+from __future__ import annotations
+
+import argparse
+
+from stablesam.cli.output import add_json_flag, emit
+
+
+def add_model_arguments(parser: argparse.ArgumentParser) -> None:
+    """The freshly initialised model and its data (shared with ``stablesam lr-scan``)."""
+    parser.add_argument("--dataset", default="digits", help="data set of stability.data (default: digits)")
+    parser.add_argument("--model", default="mlp", help="model of stability.models: linear, mlp, cnn, resnet20 (default: mlp)")
+    parser.add_argument("--hidden", default=None, help="comma-separated hidden widths of the mlp (default: the model's)")
+    parser.add_argument("--checkpoint", default=None,
+                        help="a saved state_dict of this model (torch.save; read with weights_only=True) to load "
+                        "instead of the fresh initialisation; a dict holding it under 'model' works too")
+    parser.add_argument("--n-train", type=int, default=None, help="training examples (default: the data set's)")
+    parser.add_argument("--data-dir", default=None, help="folder with the files of mnist / cifar10")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the data split, the initialisation and the solvers")
+    parser.add_argument("--rho", type=float, default=0.05, help="SAM radius of the thresholds (default: 0.05)")
+    parser.add_argument("--dtype", choices=("float64", "float32"), default="float64")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "sharpness",
+        help="top Hessian eigenvalues, trace and maximal stable learning rates of a model",
+        description="Measure the top-k Hessian eigenvalues (Lanczos, with residuals), the Hutchinson trace, the "
+        "gradient norm and loss of a freshly initialised model on its full training set, and the maximal stable "
+        "learning rate of GD, USAM, SAM and StableSAM-U/-N at radius rho (THEORY.md section 3).",
+    )
+    add_model_arguments(parser)
+    parser.add_argument("--k", type=int, default=1, help="number of top eigenvalues (default: 1)")
+    parser.add_argument("--trace-probes", type=int, default=0, help="Rademacher probes of the trace (0: no trace)")
+    parser.add_argument("--backend", choices=("double-backward", "func"), default=None, help="Hessian-vector product")
+    parser.add_argument("--bn-mode", choices=("eval", "train"), default="eval", help="BatchNorm statistics")
+    parser.add_argument("--chunk-size", type=int, default=None, help="examples per forward pass (default: all)")
+    add_json_flag(parser)
+    parser.set_defaults(handler=run)
+
+
+def build(args: argparse.Namespace):
+    """``(model, loss_fn, (x, y))`` from the arguments, validated."""
+    import numpy as np
+    import torch
+    import torch.nn.functional as F
+
+    from stability.data import load_dataset
+    from stability.models import build_model
+    from stablesam.validation import check_integer
+
+    seed = check_integer("--seed", args.seed, minimum=0)
+    dtype = getattr(torch, args.dtype)
+    data = load_dataset(args.dataset, generator=np.random.default_rng(seed), data_dir=args.data_dir,
+                        n_train=args.n_train, dtype=dtype)
+    options = {}
+    if args.hidden is not None:
+        if args.model != "mlp":
+            raise ValueError(f"--hidden applies to --model mlp only, got --model {args.model!r}")
+        try:
+            options["hidden"] = tuple(int(w) for w in args.hidden.split(","))
+        except ValueError:
+            raise ValueError(f"--hidden must be comma-separated integers, got {args.hidden!r}") from None
+    model = build_model(args.model, data.input_shape, data.num_outputs, generator=torch.Generator().manual_seed(seed),
+                        dtype=dtype, **options)
+    if args.checkpoint is not None:
+        load_checkpoint(model, args.checkpoint)
+    if data.task == "classification":
+        loss_fn = F.cross_entropy
+    else:
+        def loss_fn(outputs, targets):
+            return 0.5 * torch.mean((outputs.squeeze(-1) - targets) ** 2)
+    return model, loss_fn, (data.x_train, data.y_train)
+
+
+def load_checkpoint(model, path: str) -> None:
+    """Load a state_dict (``torch.load(weights_only=True)``) into ``model``; a clear error if it does not fit."""
+    import os
+
+    import torch
+
+    if not os.path.isfile(path):
+        raise ValueError(f"--checkpoint {path!r} is not a file")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # unpickling errors come in many types
+        raise ValueError(f"--checkpoint {path!r} is not a weights-only torch file: {str(error).splitlines()[0]}") from None
+    if isinstance(state, dict) and isinstance(state.get("model"), dict):
+        state = state["model"]
+    if not isinstance(state, dict):
+        raise ValueError(f"--checkpoint {path!r} holds a {type(state).__name__}, not a state_dict")
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as error:
+        raise ValueError(f"--checkpoint {path!r} does not fit the model: {str(error).splitlines()[0]}") from None
+
+
+def run(args: argparse.Namespace) -> int:
+    import numpy as np
+    import torch
+
+    from analysis.hessian import DEFAULT_BACKEND
+    from analysis.thresholds import measure_curvature
+    from stablesam.validation import check_integer, check_nonnegative
+
+    rho = check_nonnegative("--rho", args.rho)
+    k = check_integer("--k", args.k, minimum=1)
+    probes = check_integer("--trace-probes", args.trace_probes, minimum=0)
+    if args.chunk_size is not None:
+        check_integer("--chunk-size", args.chunk_size, minimum=1)
+    model, loss_fn, data = build(args)
+    report = measure_curvature(
+        model, loss_fn, data, rho=rho, k=k, trace_probes=probes, generator=np.random.default_rng(args.seed),
+        backend=args.backend or DEFAULT_BACKEND, dtype=getattr(torch, args.dtype), bn_mode=args.bn_mode,
+        chunk_size=args.chunk_size,
+    )
+    result = {
+        "dataset": args.dataset,
+        "model": args.model,
+        "checkpoint": args.checkpoint,
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "examples": int(data[0].shape[0]),
+        "loss": report.loss,
+        "grad_norm": report.grad_norm,
+        "eigenvalues": report.eigenvalues,
+        "residuals": report.residuals,
+        "converged": report.converged,
+        "hvps": report.num_hvps,
+        "trace": report.trace,
+        "trace_standard_error": report.trace_standard_error,
+        "rho": rho,
+        "max_stable_lr": [{"method": m, "max_stable_lr": lr} for m, lr in report.max_stable_lr.items()],
+    }
+    emit(result, as_json=args.json, rows_key="max_stable_lr")
+    return 0

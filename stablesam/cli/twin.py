@@ -1,0 +1,153 @@
+"""``stablesam twin``: train twin models on neighbouring datasets and report their stability.
+
+Several ``--optimizer`` and ``--lr`` values run every combination, each in its own run directory
+``OUT/<optimizer>_lr<lr>`` (a single combination writes to ``OUT`` itself). ``--config FILE.toml``
+holds any TwinConfig key (``optimizer`` and ``lr`` may be lists there too); flags override it.
+Everything (flags, file, datasets, indices, output directories) is validated before anything is
+written. Examples::
+
+    stablesam twin --optimizer sgd sam stablesam-n --lr 0.05 0.5 --seeds 0 1 2 --epochs 20 --out runs/twin
+    stablesam twin --config configs/twin_headline.toml --epochs 5 --json
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from stablesam.cli.output import add_json_flag, emit
+
+# flag dest -> TwinConfig key (flags not listed map to the key of the same name)
+_KEYS = {"replaced_index": "replaced_indices", "seed": "seeds"}
+_SUMMARY_COLUMNS = ("optimizer", "lr", "rho", "seed", "replaced_index", "distance", "gen_gap", "loss_diff_max",
+                    "gamma_mean", "diverged")
+
+
+def register(subparsers) -> None:
+    from stability.twin.config import BASE_OPTIMIZERS, DEVICES, DTYPES, METHODS, SCHEDULES
+
+    p = subparsers.add_parser(
+        "twin", help="twin models on neighbouring datasets: parameter distance, gap, stability estimate",
+        description=__doc__.split("Examples::")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    none = dict(default=None)
+    p.add_argument("--config", metavar="FILE.toml", help="TOML file of TwinConfig settings (flags override it)")
+    p.add_argument("--dataset", **none, help="dataset name (default digits)")
+    p.add_argument("--data-dir", **none, help="directory holding the files of a file-based dataset (mnist, cifar10)")
+    p.add_argument("--model", **none, help="linear, mlp, cnn or resnet20 (default mlp)")
+    p.add_argument("--optimizer", nargs="+", choices=list(METHODS), **none, help="method key(s) (default sgd)")
+    p.add_argument("--base-optimizer", choices=BASE_OPTIMIZERS, **none, help="base optimizer (default sgd)")
+    p.add_argument("--lr", nargs="+", type=float, **none, help="learning rate(s) (default 0.1)")
+    p.add_argument("--momentum", type=float, **none, help="momentum of --base-optimizer momentum (default 0.9)")
+    p.add_argument("--weight-decay", type=float, **none, help="weight decay (default 0)")
+    p.add_argument("--schedule", choices=SCHEDULES, **none, help="learning-rate schedule (default constant)")
+    p.add_argument("--rho", type=float, **none, help="SAM radius (default 0.05)")
+    p.add_argument("--gamma-cap", type=float, **none, help="StableSAM: gamma <- min(cap, gamma) (default off)")
+    p.add_argument("--epochs", type=int, **none, help="epochs (default 10)")
+    p.add_argument("--batch-size", type=int, **none, help="mini-batch size (default 64)")
+    p.add_argument("--seed", "--seeds", dest="seed", nargs="+", type=int, **none, help="seeds, one pair each (default 0)")
+    p.add_argument("--replaced-index", nargs="+", type=int, **none, help="replaced training index(es) (default 0)")
+    p.add_argument("--label-noise", type=float, **none, help="rate of symmetric label flips (default 0)")
+    p.add_argument("--shuffled-labels", action="store_true", default=None, help="shuffle all training labels")
+    p.add_argument("--control", action="store_true", default=None, help="control mode: S' = S (distance must stay 0)")
+    p.add_argument("--n-train", type=int, **none, help="training-set size (default: the dataset's)")
+    p.add_argument("--device", choices=DEVICES, **none, help="auto (CUDA when available), cpu or cuda")
+    p.add_argument("--dtype", choices=DTYPES, **none, help="float32 (default) or float64")
+    p.add_argument("--sequential", action="store_false", dest="vectorize", default=None,
+                   help="train the models one after another instead of as one vmapped stack")
+    p.add_argument("--log-every-steps", type=int, **none, help="also log every K updates (default: per epoch)")
+    p.add_argument("--checkpoint-every", type=int, **none, help="checkpoint every N epochs (default 1)")
+    p.add_argument("--out", default="runs/twin", help="output directory (default runs/twin)")
+    p.add_argument("--overwrite", action="store_true", help="replace finished runs in the output directory")
+    p.add_argument("--no-resume", action="store_false", dest="resume", help="refuse to continue an unfinished run")
+    p.add_argument("--figure", metavar="FILE.png", help="also write a figure of distance and gap (PNG and PDF)")
+    add_json_flag(p)
+    p.set_defaults(handler=run)
+
+
+def _settings(args) -> dict:
+    from stability.twin.config import read_toml
+
+    settings = read_toml(args.config) if args.config else {}
+    if not isinstance(settings, dict):
+        raise ValueError(f"config file {args.config!r} must hold key = value settings")
+    skip = {"config", "out", "overwrite", "resume", "figure", "json", "command", "handler"}
+    for dest, value in vars(args).items():
+        if dest not in skip and value is not None:
+            settings[_KEYS.get(dest, dest)] = value
+    return settings
+
+
+def _grid(settings: dict) -> list[dict]:
+    """One settings dict per (optimizer, lr) combination."""
+    as_list = lambda v: list(v) if isinstance(v, (list, tuple)) else [v]  # noqa: E731
+    optimizers = as_list(settings.pop("optimizer", "sgd"))
+    lrs = as_list(settings.pop("lr", 0.1))
+    if not optimizers or not lrs:
+        raise ValueError("optimizer and lr need at least one value each")
+    return [{**settings, "optimizer": o, "lr": lr} for o in optimizers for lr in lrs]
+
+
+def run(args) -> int:
+    from stability.twin import TwinConfig, prepare_twin
+    from stability.twin.run import run_name
+
+    configs = [TwinConfig.from_dict(s) for s in _grid(_settings(args))]
+    names = [run_name(c) for c in configs]
+    if len(set(names)) != len(names):
+        raise ValueError("optimizer and lr values must not repeat")
+    out = Path(args.out)
+    dirs = [out] if len(configs) == 1 else [out / name for name in names]
+    prepared = [prepare_twin(c, d, overwrite=args.overwrite, resume=args.resume) for c, d in zip(configs, dirs)]
+    if args.figure and Path(args.figure).suffix.lower() not in (".png", ".pdf"):
+        raise ValueError(f"--figure must end in .png or .pdf, got {args.figure!r}")
+    for job in prepared:
+        job.execute()
+    rows = summary_rows(dirs)
+    result = {"runs": [str(d) for d in dirs], "rows": rows}
+    if args.figure:
+        result["figure"] = write_figure(dirs, args.figure)
+    emit(result, as_json=args.json, rows_key="rows")
+    return 0
+
+
+def summary_rows(dirs: list[Path]) -> list[dict]:
+    """One row per pair of every run: final distance, gap, stability estimate, mean gamma, divergence."""
+    import json
+
+    rows = []
+    for directory in dirs:
+        summary = json.loads((directory / "summary.json").read_text())
+        config = summary["config"]
+        diverged = {(d["pair"], d["twin"]) for d in summary["divergences"]}
+        for pair in summary["pairs"]:
+            twins = [t for t in ("S", "S'") if (pair["pair"], t) in diverged]
+            rows.append({
+                "optimizer": config["optimizer"], "lr": config["lr"],
+                "rho": 0.0 if config["optimizer"] == "sgd" else config["rho"],
+                "seed": pair["seed"], "replaced_index": pair["replaced_index"],
+                "distance": pair.get("distance"), "gen_gap": pair.get("gen_gap"),
+                "loss_diff_max": pair.get("loss_diff_max"), "gamma_mean": pair.get("gamma_mean", float("nan")),
+                "diverged": ",".join(twins) if twins else "no",
+            })
+    return [{c: r[c] for c in _SUMMARY_COLUMNS} for r in rows]
+
+
+def write_figure(dirs: list[Path], path: str) -> list[str]:
+    """Distance and generalization gap over epochs of every run (``analysis.plots_twin``)."""
+    import pandas as pd
+
+    from analysis.plots_twin import plot_twin_curves
+    from stablesam.io import atomic_path
+
+    frame = pd.concat([pd.read_csv(d / "metrics.csv") for d in dirs], ignore_index=True)
+    figure = plot_twin_curves(frame)
+    written = []
+    for suffix in (".png", ".pdf"):
+        target = Path(path).with_suffix(suffix)
+        with atomic_path(target) as tmp:
+            figure.savefig(tmp, format=suffix[1:])
+        written.append(str(target))
+    import matplotlib.pyplot as plt
+
+    plt.close(figure)
+    return written

@@ -1,0 +1,71 @@
+"""Loading run directories into one tidy table and summarising across seeds."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from analysis.aggregate import TIDY_COLUMNS, find_run_dirs, load_runs, load_summaries, summarise
+
+
+def _write_run(path, seed, optimizer, values):
+    path.mkdir(parents=True)
+    rows = [
+        {"run": path.name, "seed": seed, "optimizer": optimizer, "rho": 0.05, "lr": 0.1, "epoch": e, "step": 10 * e,
+         "metric": "gap", "value": v}
+        for e, v in enumerate(values)
+    ]
+    pd.DataFrame(rows).to_csv(path / "metrics.csv", index=False)
+    (path / "config.json").write_text(json.dumps({"optimizer": {"name": optimizer}, "seed": seed}))
+    (path / "summary.json").write_text(json.dumps({"diverged": False, "final": {"gap": values[-1]}}))
+
+
+def test_load_runs_concatenates_and_adds_config_fields(tmp_path):
+    _write_run(tmp_path / "a" / "s0", 0, "sam", [1.0, 2.0])
+    _write_run(tmp_path / "b" / "s1", 1, "sgd", [3.0, float("nan")])
+    assert [p.name for p in find_run_dirs(tmp_path)] == ["s0", "s1"]
+    table = load_runs(tmp_path, config_fields=["optimizer.name", "absent"])
+    assert len(table) == 4 and set(TIDY_COLUMNS) <= set(table.columns)
+    assert table["optimizer.name"].tolist() == ["sam", "sam", "sgd", "sgd"] and table["absent"].isna().all()
+    summaries = load_summaries(tmp_path)
+    assert summaries["final.gap"].iloc[0] == 2.0 and summaries["config.seed"].tolist() == [0, 1]
+
+
+def test_summarise_mean_sem_and_bootstrap_interval():
+    rng = np.random.default_rng(0)
+    values = rng.normal(3.0, 2.0, size=40)
+    table = pd.DataFrame({"optimizer": "sam", "metric": "gap", "seed": range(42), "value": [*values, np.nan, np.inf]})
+    summary = summarise(table, by=["optimizer", "metric"], generator=np.random.default_rng(1)).iloc[0]
+    assert summary["n"] == 40 and summary["n_nonfinite"] == 2
+    assert summary["mean"] == pytest.approx(values.mean(), rel=1e-14)
+    assert summary["sem"] == pytest.approx(values.std(ddof=1) / np.sqrt(40), rel=1e-14)
+    # For 40 normal draws the percentile interval is close to mean +- 1.96 SE.
+    assert summary["ci_low"] < summary["mean"] < summary["ci_high"]
+    assert (summary["ci_high"] - summary["ci_low"]) / (2 * 1.96 * summary["sem"]) == pytest.approx(1.0, abs=0.12)
+    again = summarise(table, by=["optimizer", "metric"], generator=np.random.default_rng(1)).iloc[0]
+    assert again["ci_low"] == summary["ci_low"]
+
+
+def test_single_value_groups_have_no_spread():
+    table = pd.DataFrame({"optimizer": ["sgd", "sam", "sam"], "metric": "gap", "value": [1.0, 2.0, 4.0]})
+    summary = summarise(table, by=["optimizer"], generator=np.random.default_rng(0)).set_index("optimizer")
+    assert np.isnan(summary.loc["sgd", "sem"]) and summary.loc["sam", "mean"] == 3.0
+
+
+def test_bad_inputs(tmp_path):
+    with pytest.raises(ValueError, match="does not exist"):
+        load_runs(tmp_path / "missing")
+    with pytest.raises(ValueError, match="no run directory"):
+        load_runs(tmp_path)
+    (tmp_path / "bad").mkdir()
+    pd.DataFrame({"metric": ["gap"], "value": [1.0]}).to_csv(tmp_path / "bad" / "metrics.csv", index=False)
+    with pytest.raises(ValueError, match="lacks the tidy column"):
+        load_runs(tmp_path)
+    table = pd.DataFrame({"metric": ["gap"], "value": [1.0]})
+    with pytest.raises(ValueError, match="lacks the column"):
+        summarise(table, by=["optimizer"], generator=np.random.default_rng(0))
+    with pytest.raises(ValueError, match="confidence"):
+        summarise(table, by=["metric"], confidence=1.0, generator=np.random.default_rng(0))
+    with pytest.raises(TypeError, match="generator"):
+        summarise(table, by=["metric"], generator=0)

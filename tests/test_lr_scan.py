@@ -1,0 +1,122 @@
+"""Observed divergence thresholds (bisection with the actual optimizers) vs the exact least-squares ones."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from analysis.hessian import HessianOperator
+from analysis.lr_scan import (
+    bisect_threshold,
+    diverges,
+    least_squares_problem,
+    least_squares_thresholds,
+    make_optimizer,
+    thresholds_along_training,
+)
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Thousands of tiny full-batch steps: intra-op threads only add contention on a shared 2-core machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_bisection_brackets_a_known_threshold_from_either_side():
+    for start in [(1e-3, 1e-2), (0.5, 0.9), (2.0, 5.0)]:
+        result = bisect_threshold(lambda lr: lr > 0.3173, lr_low=start[0], lr_high=start[1], rel_tol=1e-4)
+        assert result.low <= 0.3173 < result.high
+        assert result.high / result.low - 1 <= 1e-4
+
+
+def test_the_least_squares_hessian_is_exactly_xtx_over_n():
+    problem = least_squares_problem(generator=np.random.default_rng(0))
+    design = np.hstack([problem.x.numpy(), np.ones((len(problem.x), 1))])
+    np.testing.assert_allclose(problem.hessian, design.T @ design / len(design), rtol=1e-14)
+    op = HessianOperator(problem.model, problem.loss_fn, (problem.x, problem.y))
+    np.testing.assert_allclose(op.dense(), problem.hessian, rtol=0, atol=1e-12)
+    start = np.concatenate([problem.model.weight.detach().numpy().ravel(), problem.model.bias.detach().numpy()])
+    assert abs((start - problem.w_star) @ problem.top_vector) > 0.5  # a component along the top eigenvector
+
+
+def test_gd_diverges_just_above_two_over_lambda_and_not_below():
+    problem = least_squares_problem(generator=np.random.default_rng(1))
+    eta = 2 / problem.lambda_max
+    for factor, expected in [(0.97, False), (1.03, True)]:
+        model = nn.Linear(64, 1, dtype=torch.float64)
+        model.load_state_dict(problem.model.state_dict())
+        diverged, _ = diverges(model, problem.loss_fn, (problem.x, problem.y), "gd", factor * eta, rho=0.0, steps=300, blowup=100.0)
+        assert diverged is expected
+
+
+def test_least_squares_thresholds_agree_with_the_exact_formulas_within_two_percent():
+    # Exact thresholds on a quadratic (THEORY.md §2, computed here by hand from lambda_max of X~^T X~ / n):
+    # GD and StableSAM-U/-N: 2/lambda; USAM: 2/(lambda (1 + rho lambda)). Horizon 300 steps, blow-up 100 of
+    # the loss (10 of the top component): the finite-horizon overestimate is about ln(10)/(2*300) = 0.4%.
+    rho = 0.05
+    table = least_squares_thresholds(
+        ["gd", "usam", "stablesam-u", "stablesam-n"], rho=rho, steps=300, blowup=100.0, rel_tol=3e-3, lr_low=0.05, lr_high=1.0,
+        generator=np.random.default_rng(0),
+    ).set_index("method")
+    lam = least_squares_problem(generator=np.random.default_rng(0)).lambda_max
+    exact = {"gd": 2 / lam, "usam": 2 / (lam * (1 + rho * lam)), "stablesam-u": 2 / lam, "stablesam-n": 2 / lam}
+    assert exact["usam"] < 0.8 * exact["gd"]  # rho lambda is large enough to tell USAM from GD
+    for method, eta in exact.items():
+        assert table.loc[method, "predicted_lr"] == pytest.approx(eta, rel=1e-12)
+        assert abs(table.loc[method, "observed_lr"] / eta - 1) < 0.02, method
+        assert table.loc[method, "observed_high"] > eta  # diverged above the exact threshold
+
+
+def test_make_optimizer_builds_the_right_variant():
+    params = [nn.Parameter(torch.zeros(2))]
+    assert type(make_optimizer("gd", params, lr=0.1, rho=0.05)) is torch.optim.SGD
+    sam = make_optimizer("stablesam-u", params, lr=0.1, rho=0.05)
+    assert sam.ascent == "unnormalized" and sam.stable
+    sam = make_optimizer("sam", params, lr=0.1, rho=0.05)
+    assert sam.ascent == "normalized" and not sam.stable
+    with pytest.raises(ValueError, match="method must be one of"):
+        make_optimizer("adam", params, lr=0.1, rho=0.05)
+
+
+def test_thresholds_along_training_on_a_small_network_is_a_tidy_table():
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.randn(64, 5, generator=g, dtype=torch.float64), torch.randint(0, 3, (64,), generator=g)
+    model = nn.Sequential(nn.Linear(5, 8), nn.Tanh(), nn.Linear(8, 3)).double()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.copy_(torch.randn(p.shape, generator=g, dtype=torch.float64))
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    table = thresholds_along_training(
+        model, F.cross_entropy, (x, y), ["gd", "usam"], rho=0.05, train_lr=0.5, checkpoints=[0, 10], steps=20,
+        rel_tol=0.1, generator=np.random.default_rng(0),
+    )
+    assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())
+    assert set(table.columns) == {"checkpoint", "rho", "method", "metric", "value"}
+    pivot = table[table.method != ""].pivot_table(index=["checkpoint", "method"], columns="metric", values="value")
+    assert len(pivot) == 4 and np.all(pivot.observed_low < pivot.observed_high)
+    assert np.all(np.isfinite(pivot.predicted_lr)) and np.all(pivot.predicted_lr > 0)
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"lr_low": 0.0, "lr_high": 1.0}, "lr_low must be > 0"),
+        ({"lr_low": 1.0, "lr_high": 0.5}, "lr_low must be below lr_high"),
+        ({"lr_low": 0.1, "lr_high": 1.0, "rel_tol": -1.0}, "rel_tol must be > 0"),
+    ],
+)
+def test_bisection_rejects_bad_brackets(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        bisect_threshold(lambda lr: lr > 0.5, **kwargs)
+
+
+def test_bisection_gives_up_when_nothing_diverges():
+    with pytest.raises(ValueError, match="max_evaluations"):
+        bisect_threshold(lambda lr: False, lr_low=0.1, lr_high=1.0, max_evaluations=10)
+    assert math.isfinite(bisect_threshold(lambda lr: lr > 50, lr_low=0.1, lr_high=1.0).estimate)

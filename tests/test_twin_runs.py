@@ -1,0 +1,126 @@
+"""Run directories: layout, bit-exact resume, refusal to overwrite, validation before writing."""
+
+import json
+
+import pandas as pd
+import pytest
+import torch
+
+from stability.twin import TwinConfig, TwinTrainer, load_checkpoint, prepare_twin, run_twin
+
+CONFIG = TwinConfig(dataset="digits", model="mlp", optimizer="stablesam-n", base_optimizer="momentum", lr=0.1,
+                    epochs=3, batch_size=50, n_train=150, n_test=50, seeds=(0, 1), replaced_indices=(7,),
+                    log_every_steps=2, keep_checkpoints=0)
+
+
+def test_run_directory_layout_and_contents(tmp_path):
+    out = run_twin(CONFIG, tmp_path / "run", progress=False)
+    assert TwinConfig.from_dict(json.loads((out / "config.json").read_text())) == CONFIG
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["status"] == "finished" and summary["epochs_completed"] == 3 and summary["divergences"] == []
+    assert [p["pair"] for p in summary["pairs"]] == [0, 1]
+    metrics = pd.read_csv(out / "metrics.csv", keep_default_na=False)
+    for column in ("run", "seed", "optimizer", "rho", "lr", "epoch", "step", "metric", "value", "pair", "twin"):
+        assert column in metrics.columns
+    expected = {"distance", "distance_normalized", "layer_distance", "train_loss", "test_loss", "train_accuracy",
+                "test_accuracy", "gen_gap", "loss_diff_max", "loss_diff_mean", "grad_norm", "surrogate_grad_norm",
+                "gamma_mean", "gamma_min", "gamma_max", "applied_gamma_mean", "diverged"}
+    assert expected <= set(metrics["metric"])
+    assert sorted(metrics["epoch"].unique())[-1] == 3.0
+    checkpoints = sorted(p.name for p in (out / "checkpoints").iterdir())
+    assert checkpoints == ["epoch_0001.pt", "epoch_0002.pt", "epoch_0003.pt"]
+    state = load_checkpoint(out / "checkpoints" / "epoch_0003.pt")  # weights_only=True
+    assert state["step"] == 9 and set(state["population"]) == {"params", "buffers", "optimizer"}
+    assert not list(out.glob(".*"))  # no temporary files left behind
+
+
+def test_resume_after_a_kill_is_bit_identical(tmp_path, monkeypatch):
+    whole = run_twin(CONFIG, tmp_path / "whole", progress=False)
+
+    original = TwinTrainer.train_epoch
+
+    def killed_after_two_epochs(self, *args, **kwargs):
+        if self.epoch == 2:
+            raise KeyboardInterrupt
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(TwinTrainer, "train_epoch", killed_after_two_epochs)
+    with pytest.raises(KeyboardInterrupt):
+        run_twin(CONFIG, tmp_path / "resumed", progress=False)
+    assert json.loads((tmp_path / "resumed" / "summary.json").read_text())["status"] == "running"
+    monkeypatch.setattr(TwinTrainer, "train_epoch", original)
+    resumed = run_twin(CONFIG, tmp_path / "resumed", progress=False)
+
+    assert (whole / "metrics.csv").read_bytes() == (resumed / "metrics.csv").read_bytes()
+    a = load_checkpoint(whole / "checkpoints" / "epoch_0003.pt")
+    b = load_checkpoint(resumed / "checkpoints" / "epoch_0003.pt")
+    assert a["rows"] == b["rows"]
+    for name in a["population"]["params"]:
+        assert torch.equal(a["population"]["params"][name], b["population"]["params"][name])
+    momentum_a = [s["momentum_buffer"] for s in a["population"]["optimizer"]["state"].values()]
+    momentum_b = [s["momentum_buffer"] for s in b["population"]["optimizer"]["state"].values()]
+    assert all(torch.equal(x, y) for x, y in zip(momentum_a, momentum_b))
+
+
+def test_finished_runs_are_not_overwritten_without_overwrite(tmp_path):
+    config = CONFIG.replace(epochs=1)
+    out = run_twin(config, tmp_path / "run", progress=False)
+    before = (out / "metrics.csv").read_bytes()
+    with pytest.raises(ValueError, match="finished run; pass --overwrite"):
+        run_twin(config, out, progress=False)
+    assert (out / "metrics.csv").read_bytes() == before
+    run_twin(config.replace(lr=0.2), out, overwrite=True, progress=False)
+    assert json.loads((out / "config.json").read_text())["lr"] == 0.2
+
+
+def test_unfinished_run_of_another_config_is_refused(tmp_path, monkeypatch):
+    monkeypatch.setattr(TwinTrainer, "train_epoch", lambda self, **kw: (_ for _ in ()).throw(KeyboardInterrupt))
+    with pytest.raises(KeyboardInterrupt):
+        run_twin(CONFIG, tmp_path / "run", progress=False)
+    with pytest.raises(ValueError, match="different config"):
+        prepare_twin(CONFIG.replace(lr=0.3), tmp_path / "run")
+
+
+@pytest.mark.parametrize("changes,message", [
+    (dict(replaced_indices=(150,)), "replaced index 150 is out of range"),
+    (dict(data_dir="/nonexistent/data"), "not an existing directory"),
+    (dict(dataset="no-such-dataset"), "no-such-dataset"),
+])
+def test_bad_runs_are_refused_before_anything_is_written(tmp_path, changes, message):
+    with pytest.raises(ValueError, match=message):
+        run_twin(CONFIG.replace(**changes), tmp_path / "run", progress=False)
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_foreign_directory_is_refused(tmp_path):
+    (tmp_path / "notes.txt").write_text("mine")
+    with pytest.raises(ValueError, match="not a twin run directory"):
+        run_twin(CONFIG, tmp_path, progress=False)
+    assert [p.name for p in tmp_path.iterdir()] == ["notes.txt"]
+
+
+@pytest.mark.parametrize("values,message", [
+    (dict(optimizer="adamw"), "optimizer must be one of"),
+    (dict(label_noise=-0.1), "label_noise must lie in"),
+    (dict(lr=0.0), "lr must be > 0"),
+    (dict(rho=-1.0), "rho must be >= 0"),
+    (dict(epochs=0), "epochs must be an integer >= 1"),
+    (dict(seeds=[0, 0]), "seeds must not repeat"),
+    (dict(replaced_indices=[-1]), "replaced_indices must be an integer >= 0"),
+    (dict(device="tpu"), "device must be one of"),
+    (dict(learning_rate=0.1), "unknown twin config key"),
+    (dict(label_noise=0.2, shuffled_labels=True), "label_noise must be 0 when shuffled_labels"),
+])
+def test_bad_config_values_name_the_value(values, message):
+    with pytest.raises((ValueError, TypeError), match=message):
+        TwinConfig.from_dict(values)
+
+
+def test_config_round_trips_through_dict_and_toml(tmp_path):
+    assert TwinConfig.from_dict(CONFIG.to_dict()) == CONFIG
+    (tmp_path / "c.toml").write_text('optimizer = "usam"\nlr = 0.3\nseeds = [1, 2]\nbetas = [0.8, 0.9]\n')
+    config = TwinConfig.from_toml(tmp_path / "c.toml")
+    assert (config.optimizer, config.lr, config.seeds, config.betas) == ("usam", 0.3, (1, 2), (0.8, 0.9))
+    (tmp_path / "bad.toml").write_text("lr = = 0.1\n")
+    with pytest.raises(ValueError, match="is not valid TOML"):
+        TwinConfig.from_toml(tmp_path / "bad.toml")
