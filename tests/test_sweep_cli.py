@@ -64,6 +64,8 @@ def test_bad_workers_and_scheduler_without_dask(tmp_path, capsys):
         ('optimizer = ["sam", "adamw"]', "'adamw'"),  # unknown method key
         ("lr = [0.1, -0.5]", "-0.5"),  # invalid value
         ("replaced_indices = [0, 100000]", "100000"),  # out of the training set
+        ('lr = [0.1]\n[[include]]\nmodel = "transformer"', "transformer"),  # unknown model, data of a good trial
+        ("n_train = [0]", "n_train"),
     ],
 )
 def test_invalid_trial_configs_exit_2_naming_the_trial_and_value(tmp_path, capsys, axes, expected):

@@ -57,7 +57,7 @@ class TwinTrial:
         return TwinConfig.from_dict(dict(config))
 
     def validate(self, config: Mapping[str, Any]) -> object:
-        """Check the config and, once per data set, the data (its directory, the replaced indices)."""
+        """Check the config, and its data and model (once per setting), as ``prepare_twin`` would."""
         twin = self.config(config)
         size = _training_set_size(twin)
         for index in twin.replaced_indices:
@@ -80,27 +80,29 @@ class TwinTrial:
         return {"GPU": 1} if config.get("device") == "cuda" else {}
 
 
-# The settings that determine the training set, and the sizes already loaded in this process.
-_DATA_FIELDS = ("dataset", "data_dir", "data_seed", "n_train", "n_test", "n_pool")
+# The settings that ``prepare_twin`` checks beyond the config itself (data, model, label noise), and
+# the training-set sizes already found for them in this process.
+_DATA_FIELDS = ("dataset", "data_dir", "data_seed", "n_train", "n_test", "n_pool", "dtype", "model")
 _TRAINING_SET_SIZES: dict[tuple, int] = {}
 
 
 def _training_set_size(twin) -> int:
-    """The size of ``twin``'s training set, loaded once per distinct data setting.
+    """The size of ``twin``'s training set, checked by ``prepare_twin`` once per data and model setting.
 
-    ``prepare_twin`` checks the data (directory, files) and writes nothing; it runs on CPU, since
-    the process that plans a sweep need not have the GPU of its workers.
+    ``prepare_twin`` checks the data (directory, files), the model and the label noise, and writes
+    nothing; it runs on CPU, since the process that plans a sweep need not have its workers' GPU.
     """
     import dataclasses
 
     from stability.twin import prepare_twin
 
-    key = tuple(getattr(twin, name) for name in _DATA_FIELDS)
+    noisy = twin.label_noise > 0 or twin.shuffled_labels
+    key = (*(getattr(twin, name) for name in _DATA_FIELDS), noisy)
     if key not in _TRAINING_SET_SIZES:
         probe = dataclasses.replace(twin, device="cpu", replaced_indices=(0,))
         with tempfile.TemporaryDirectory() as scratch:
             prepared = prepare_twin(probe, Path(scratch) / "absent")
-        _TRAINING_SET_SIZES[key] = len(prepared.dataset.y_train)
+        _TRAINING_SET_SIZES[key] = prepared.dataset.n_train
     return _TRAINING_SET_SIZES[key]
 
 
