@@ -1,35 +1,40 @@
-"""Optimizers of the SAM family (with StableSAM renormalization) and the twin-model harness."""
+"""Optimizers of the SAM family (with StableSAM renormalization) and the twin-model harness.
 
-from stability.batchnorm import freeze_running_stats
-from stability.data import DATASETS, Dataset, NeighbouringPair, flip_labels, load_dataset, neighbouring, shuffle_labels
-from stability.functional import (
-    ASCENTS,
-    ascent_direction,
-    global_norm,
-    renormalization_factor,
-    surrogate_norm,
-    weighted_global_norm,
-)
-from stability.models import MODELS, build_model
-from stability.sam import SAM, StableSAM
+The names below load on first use (PEP 562), so light submodules such as :mod:`stability.methods`
+and :mod:`stability.twin.config` import without torch, and ``stablesam --help`` stays fast.
+"""
 
-__all__ = [
-    "ASCENTS",
-    "DATASETS",
-    "Dataset",
-    "MODELS",
-    "NeighbouringPair",
-    "SAM",
-    "StableSAM",
-    "ascent_direction",
-    "build_model",
-    "flip_labels",
-    "freeze_running_stats",
-    "global_norm",
-    "load_dataset",
-    "neighbouring",
-    "renormalization_factor",
-    "shuffle_labels",
-    "surrogate_norm",
-    "weighted_global_norm",
-]
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+# Public name -> the module that defines it.
+_EXPORTS = {
+    "freeze_running_stats": "stability.batchnorm",
+    **dict.fromkeys(
+        ("DATASETS", "Dataset", "NeighbouringPair", "flip_labels", "load_dataset", "neighbouring", "shuffle_labels"),
+        "stability.data",
+    ),
+    **dict.fromkeys(
+        ("ASCENTS", "ascent_direction", "global_norm", "renormalization_factor", "surrogate_norm", "weighted_global_norm"),
+        "stability.functional",
+    ),
+    "METHODS": "stability.methods",
+    **dict.fromkeys(("MODELS", "build_model"), "stability.models"),
+    **dict.fromkeys(("SAM", "StableSAM"), "stability.sam"),
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'stability' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_EXPORTS[name]), name)
+    globals()[name] = value  # later look-ups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))

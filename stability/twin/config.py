@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from stability.methods import METHODS
 from stablesam.validation import (
     check_choice,
     check_integer,
@@ -37,16 +38,6 @@ __all__ = [
     "TwinConfig",
 ]
 
-# Method key -> (ascent of the SAM wrapper, StableSAM renormalisation); ``sgd`` uses no wrapper.
-METHODS: dict[str, tuple[str, bool] | None] = {
-    "sgd": None,
-    "sam": ("normalized", False),
-    "usam": ("unnormalized", False),
-    "asam": ("adaptive", False),
-    "stablesam-n": ("normalized", True),
-    "stablesam-u": ("unnormalized", True),
-    "stablesam-a": ("adaptive", True),
-}
 BASE_OPTIMIZERS = ("sgd", "momentum", "adam")
 SCHEDULES = ("constant", "cosine", "step", "linear")
 DEVICES = ("auto", "cpu", "cuda")

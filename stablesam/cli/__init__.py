@@ -30,6 +30,7 @@ COMMANDS: tuple[str, ...] = (
     "sharpness",
     "lr_scan",
     "figures",
+    "sweep",
 )
 
 

@@ -20,16 +20,6 @@ import time
 from stablesam.cli.output import add_json_flag, emit
 from stablesam.validation import check_choice, check_in_range, check_integer, check_nonnegative, check_positive
 
-# method key -> (ascent, stable); None: plain SGD (the base optimizer alone).
-METHODS: dict[str, tuple[str, bool] | None] = {
-    "sgd": None,
-    "sam": ("normalized", False),
-    "usam": ("unnormalized", False),
-    "asam": ("adaptive", False),
-    "stablesam-n": ("normalized", True),
-    "stablesam-u": ("unnormalized", True),
-    "stablesam-a": ("adaptive", True),
-}
 DEFAULT_OPTIMIZERS = "sgd,sam,usam,asam,stablesam-n,stablesam-u,stablesam-a"
 COLUMNS = ("optimizer", "train_acc", "test_acc", "train_loss", "test_loss", "mean_gamma", "mean_norm_ratio",
            "diverged_epoch", "seconds")
@@ -42,7 +32,7 @@ def register(subparsers) -> None:
         description=__doc__.split("\n\n")[0] + " Prints one row per optimizer.",
     )
     parser.add_argument("--optimizers", default=DEFAULT_OPTIMIZERS,
-                        help=f"comma-separated method keys among {', '.join(METHODS)} (default: all)")
+                        help=f"comma-separated method keys among {DEFAULT_OPTIMIZERS.replace(',', ', ')} (default: all)")
     parser.add_argument("--epochs", type=int, default=10, help="passes over the training split (default 10)")
     parser.add_argument("--batch-size", type=int, default=32, help="mini-batch size (default 32)")
     parser.add_argument("--lr", type=float, default=0.1, help="learning rate of the SGD base (default 0.1)")
@@ -68,6 +58,8 @@ def register(subparsers) -> None:
 
 
 def _parse_optimizers(text: str) -> list[str]:
+    from stability.methods import METHODS
+
     keys = [key.strip() for key in text.split(",") if key.strip()]
     if not keys:
         raise ValueError(f"--optimizers must name at least one of {', '.join(METHODS)}; got {text!r}")
@@ -153,6 +145,7 @@ def _train(optimizers, epochs, batch_size, lr, rho, adaptive_eta, gamma_cap, mom
     from tqdm import tqdm
 
     from stability import SAM
+    from stability.methods import METHODS
 
     (x_train, y_train), (x_test, y_test) = _load_digits(test_fraction, split_seed)
     if len(y_train) < batch_size:
