@@ -94,3 +94,24 @@ def test_sharpness_cli_on_bad_run_directories_exits_2(tmp_path, capsys):
         checkpoint.unlink()
     assert main(["sharpness", "--run", str(run)]) == 2
     assert "no checkpoint" in capsys.readouterr().err
+
+
+def test_resume_with_tracking_is_bit_identical(tmp_path, monkeypatch):
+    from stability.twin import TwinTrainer
+
+    config = CONFIG.replace(sharpness_every=1)
+    whole = run_twin(config, tmp_path / "whole", progress=False)
+    original = TwinTrainer.train_epoch
+
+    def killed_after_one_epoch(self, *args, **kwargs):
+        if self.epoch == 1:
+            raise KeyboardInterrupt
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(TwinTrainer, "train_epoch", killed_after_one_epoch)
+    with pytest.raises(KeyboardInterrupt):
+        run_twin(config, tmp_path / "resumed", progress=False)
+    monkeypatch.setattr(TwinTrainer, "train_epoch", original)
+    resumed = run_twin(config, tmp_path / "resumed", progress=False)
+    assert (whole / "metrics.csv").read_bytes() == (resumed / "metrics.csv").read_bytes()
+    assert (pd.read_csv(whole / "metrics.csv")["metric"] == "sharpness").sum() == 6  # 2 models x epochs 0, 1, 2
