@@ -67,6 +67,10 @@ class TwinConfig:
     Learning-rate schedules, as a factor on ``lr`` at update ``t`` of ``T``: ``constant`` 1;
     ``cosine`` ``(1 + cos(pi t / T)) / 2``; ``step`` 0.1 from 50 % and 0.01 from 75 % of ``T``;
     ``linear`` ``1 - t / T``.
+
+    Sharpness tracking (off when ``sharpness_every`` is 0): at epoch 0 and every ``sharpness_every``
+    epochs, the top Hessian eigenvalue of every model's mean loss on its own full training set
+    (Lanczos, :mod:`analysis.eigen`) is logged as metric ``sharpness``, with ``lr_max_gd`` = ``2 / sharpness``.
     """
 
     dataset: str = "digits"
@@ -102,6 +106,7 @@ class TwinConfig:
     keep_checkpoints: int = 1
     divergence_threshold: float = 1e6
     eval_batch_size: int = 1024
+    sharpness_every: int = 0
     name: str = field(default="")
 
     def __post_init__(self) -> None:
@@ -157,6 +162,7 @@ class TwinConfig:
         put("keep_checkpoints", check_integer("keep_checkpoints", self.keep_checkpoints, minimum=0))
         put("divergence_threshold", check_positive("divergence_threshold", self.divergence_threshold))
         put("eval_batch_size", check_integer("eval_batch_size", self.eval_batch_size, minimum=1))
+        put("sharpness_every", check_integer("sharpness_every", self.sharpness_every, minimum=0))
 
     # ------------------------------------------------------------------ derived views
     @property

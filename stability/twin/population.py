@@ -6,7 +6,8 @@ Both implementations expose the same interface to the trainer:
 - ``train_step(x, y, alive, lr)`` -> per-model losses ``(M,)`` at the current weights and the
   optimizer statistics (vectors of length ``M``), without a host synchronisation,
 - ``outputs(x)``: eval-mode outputs ``(M, B, out)`` of inputs ``(M, B, *input_shape)``,
-- ``state_dict()`` / ``load_state_dict()`` (plain tensors and dicts, ``weights_only``-loadable).
+- ``state_dict()`` / ``load_state_dict()`` (plain tensors and dicts, ``weights_only``-loadable),
+- ``module(m)``: a standalone copy of model ``m`` (for curvature measurements; not trained further).
 
 :class:`StackedPopulation` holds every parameter as one tensor with a leading model axis
 (``torch.func.stack_module_state``) and evaluates all models in one call of
@@ -136,6 +137,14 @@ class StackedPopulation:
             stats = dict(self.sam.last_stats)
         return losses.detach(), stats
 
+    def module(self, m: int) -> nn.Module:
+        """A standalone ``nn.Module`` holding copies of model ``m``'s parameters and buffers."""
+        device = next(iter(self.params.values())).device
+        module = copy.deepcopy(self.base).to_empty(device=device)
+        module.load_state_dict({**{k: v[m].detach() for k, v in self.params.items()},
+                                **{k: v[m] for k, v in self.buffers.items()}})
+        return module
+
     def state_dict(self) -> dict:
         return {"params": {k: v.detach().clone() for k, v in self.params.items()},
                 "buffers": {k: v.clone() for k, v in self.buffers.items()},
@@ -197,6 +206,10 @@ class SequentialPopulation:
                 stats.append(dict(sam.last_stats))
             losses.append(loss.detach())
         return torch.stack(losses), {k: torch.stack([s[k] for s in stats]) for k in stats[0]}
+
+    def module(self, m: int) -> nn.Module:
+        """A standalone copy of model ``m``."""
+        return copy.deepcopy(self.modules[m])
 
     def state_dict(self) -> dict:
         return {"modules": [{k: v.clone() for k, v in m.state_dict().items()} for m in self.modules],

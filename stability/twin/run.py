@@ -35,7 +35,7 @@ import numpy as np
 from stability.twin.config import TwinConfig
 from stablesam.io import atomic_path, atomic_write_json, atomic_write_text
 
-__all__ = ["PreparedRun", "prepare_twin", "run_twin", "load_checkpoint", "run_name"]
+__all__ = ["PreparedRun", "RunModel", "load_run_model", "prepare_twin", "run_twin", "load_checkpoint", "run_name"]
 
 OWN_FILES = ("config.json", "metrics.csv", "metrics.parquet", "summary.json")
 CHECKPOINTS = "checkpoints"
@@ -85,6 +85,64 @@ def load_checkpoint(path: str | Path) -> dict:
     import torch
 
     return torch.load(path, map_location="cpu", weights_only=True)
+
+
+@dataclass
+class RunModel:
+    """One model of a run directory at its latest checkpoint, with its own training set and loss."""
+
+    module: object
+    loss_fn: object
+    data: tuple
+    config: TwinConfig
+    info: dict
+
+
+def load_run_model(out_dir: str | Path, model_index: int) -> RunModel:
+    """Model ``model_index`` (``2p``: pair ``p`` on ``S``, ``2p + 1``: on ``S'``) of the run in ``out_dir``.
+
+    Rebuilds the run's data and population from ``config.json`` exactly as the harness does (on the CPU),
+    loads the latest checkpoint (``weights_only=True``) and extracts the model from the stacked (or
+    sequential) state. ``data`` is the model's own training set; ``loss_fn`` the harness's mean loss.
+    """
+    from stability.twin.trainer import TWINS, TwinTrainer
+    from stablesam.validation import check_integer
+
+    out_dir = Path(out_dir)
+    if not (out_dir / "config.json").is_file():
+        raise ValueError(f"run directory {str(out_dir)!r} has no config.json (not a twin run directory)")
+    try:
+        config = TwinConfig.from_dict(json.loads((out_dir / "config.json").read_text()))
+    except (ValueError, TypeError) as error:
+        raise ValueError(f"{str(out_dir / 'config.json')!r} is not a valid twin config: {error}") from None
+    checkpoint = latest_checkpoint(out_dir)
+    if checkpoint is None:
+        raise ValueError(f"run directory {str(out_dir)!r} has no checkpoint (checkpoints/epoch_*.pt)")
+    n_models = 2 * len(config.pairs)
+    model_index = check_integer("model index", model_index, minimum=0)
+    if model_index >= n_models:
+        raise ValueError(f"model index {model_index} is out of range: the run has {n_models} models "
+                         f"(allowed 0..{n_models - 1}; 2p is pair p on S, 2p+1 on S')")
+    try:
+        state = load_checkpoint(checkpoint)
+    except Exception as error:  # unpickling errors come in many types
+        raise ValueError(f"checkpoint {str(checkpoint)!r} is not a weights-only torch file: "
+                         f"{str(error).splitlines()[0]}") from None
+    trainer = TwinTrainer(config.replace(device="cpu"), _load_dataset(config), run_name=run_name(config))
+    if state.get("vectorized") != trainer.population.vectorized:
+        raise ValueError(f"checkpoint {str(checkpoint)!r} was written by the other (vectorised/sequential) "
+                         "implementation than this machine rebuilds")
+    trainer.population.load_state_dict(state["population"])
+    if not bool(state["alive"][model_index]):
+        raise ValueError(f"model {model_index} of {str(out_dir)!r} diverged at step "
+                         f"{int(state['divergence_step'][model_index])}; its weights are not finite to measure")
+    pair = model_index // 2
+    seed, index = config.pairs[pair]
+    info = {"run": run_name(config), "run_dir": str(out_dir), "checkpoint": str(checkpoint), "epoch": state["epoch"],
+            "step": state["step"], "model_index": model_index, "pair": pair, "seed": seed, "replaced_index": index,
+            "twin": TWINS[model_index % 2], "optimizer": config.optimizer, "lr": config.lr}
+    return RunModel(trainer.population.module(model_index), trainer.population.loss,
+                    trainer.training_set(model_index), config, info)
 
 
 @dataclass

@@ -10,6 +10,12 @@ The training step has no host synchronisation: losses, divergence flags and opti
 stay on the device and are accumulated there; :meth:`TwinTrainer.log` syncs once per logging point
 (every epoch, and every ``log_every_steps`` updates when set).
 
+Sharpness tracking (``config.sharpness_every``): at those epoch ends (and at epoch 0), after the
+evaluation, the top Hessian eigenvalue ``lambda_max`` of every live model's mean loss on its own full
+training set (``S`` or ``S'``, with its labels) is measured by Lanczos (``analysis.eigen``, in the run's
+dtype, Lanczos start vector seeded by ``(seed, model, step)``) and logged as ``sharpness`` and
+``lr_max_gd`` = ``2 / lambda_max``. It reads copies of the weights only, so training is unchanged.
+
 Divergence: a model whose mini-batch loss is non-finite or above ``divergence_threshold`` is
 marked at that step (``step`` = number of updates done before the loss was computed) with its
 reason; its loss is masked out of the summed objective from then on and the run goes on.
@@ -165,6 +171,9 @@ class TwinTrainer:
             host[key], start = flat[start:start + size], start + size
         self._reset_stats()
         epoch = self.step / self.steps_per_epoch
+        every = self.config.sharpness_every
+        if every and self.step % self.steps_per_epoch == 0 and self.epoch % every == 0:
+            host.update(self.sharpness())
         pairs = self.config.pairs
         for key, vals in host.items():
             if len(vals) == len(pairs):  # one value per pair
@@ -174,6 +183,30 @@ class TwinTrainer:
             else:
                 for m, value in enumerate(vals):
                     self._add_row(m // 2, TWINS[m % 2], "", epoch, key, value)
+
+    def training_set(self, m: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Inputs and labels of model ``m``'s own training set (``S`` for even ``m``, ``S'`` for odd)."""
+        return self.data.x[self.data.rows[m]], self.data.y[m]
+
+    def sharpness(self) -> dict[str, list[float]]:
+        """``{"sharpness": [lambda_max per model], "lr_max_gd": [2 / lambda_max]}`` (NaN for diverged models)."""
+        import numpy as np
+
+        from analysis.eigen import lanczos_top_eigenpairs
+        from analysis.hessian import HessianOperator
+
+        alive = self.alive.cpu().tolist()
+        values = []
+        for m in range(self.n_models):
+            if not alive[m]:
+                values.append(math.nan)
+                continue
+            operator = HessianOperator(self.population.module(m), self.population.loss, self.training_set(m),
+                                       dtype=getattr(torch, self.config.dtype), chunk_size=self.config.eval_batch_size)
+            generator = np.random.default_rng([self.config.pairs[m // 2][0], m, self.step])
+            eigenvalues = lanczos_top_eigenpairs(operator, k=1, generator=generator).eigenvalues
+            values.append(float(eigenvalues[0]) if len(eigenvalues) else math.nan)  # no Ritz pair converged
+        return {"sharpness": values, "lr_max_gd": [2.0 / v if v > 0 else math.inf if v <= 0 else math.nan for v in values]}
 
     def _add_row(self, pair: int, twin: str, layer: str, epoch: float, metric: str, value: float) -> None:
         config = self.config

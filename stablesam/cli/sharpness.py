@@ -27,10 +27,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "sharpness",
         help="top Hessian eigenvalues, trace and maximal stable learning rates of a model",
         description="Measure the top-k Hessian eigenvalues (Lanczos, with residuals), the Hutchinson trace, the "
-        "gradient norm and loss of a freshly initialised model on its full training set, and the maximal stable "
+        "gradient norm and loss of a freshly initialised model, a saved state_dict, or one model of a twin run directory "
+        "(--run) on its full training set, and the maximal stable "
         "learning rate of GD, USAM, SAM and StableSAM-U/-N at radius rho (THEORY.md section 3).",
     )
     add_model_arguments(parser)
+    parser.add_argument("--run", default=None, metavar="DIR",
+                        help="a twin run directory: measure one of its models at the latest checkpoint on that model's "
+                        "own training set (its config decides data and model; --rho defaults to the run's rho)")
+    parser.add_argument("--model-index", type=int, default=0,
+                        help="with --run: model 2p is pair p trained on S, 2p+1 its twin on S' (default 0)")
+    parser.set_defaults(rho=None)
     parser.add_argument("--k", type=int, default=1, help="number of top eigenvalues (default: 1)")
     parser.add_argument("--trace-probes", type=int, default=0, help="Rademacher probes of the trace (0: no trace)")
     parser.add_argument("--backend", choices=("double-backward", "func"), default=None, help="Hessian-vector product")
@@ -104,21 +111,31 @@ def run(args: argparse.Namespace) -> int:
     from analysis.thresholds import measure_curvature
     from stablesam.validation import check_integer, check_nonnegative
 
-    rho = check_nonnegative("--rho", args.rho)
+    rho = None if args.rho is None else check_nonnegative("--rho", args.rho)
     k = check_integer("--k", args.k, minimum=1)
     probes = check_integer("--trace-probes", args.trace_probes, minimum=0)
     if args.chunk_size is not None:
         check_integer("--chunk-size", args.chunk_size, minimum=1)
-    model, loss_fn, data = build(args)
+    if args.run is not None:
+        from stability.twin.run import load_run_model
+
+        if args.checkpoint is not None:
+            raise ValueError("--checkpoint and --run are exclusive: a run directory names its own checkpoint")
+        loaded = load_run_model(args.run, args.model_index)
+        model, loss_fn, data = loaded.module, loaded.loss_fn, loaded.data
+        rho = loaded.config.rho if args.rho is None else rho
+        source = {"dataset": loaded.config.dataset, "model": loaded.config.model, **loaded.info}
+    else:
+        model, loss_fn, data = build(args)
+        rho = 0.05 if args.rho is None else rho
+        source = {"dataset": args.dataset, "model": args.model, "checkpoint": args.checkpoint}
     report = measure_curvature(
         model, loss_fn, data, rho=rho, k=k, trace_probes=probes, generator=np.random.default_rng(args.seed),
         backend=args.backend or DEFAULT_BACKEND, dtype=getattr(torch, args.dtype), bn_mode=args.bn_mode,
         chunk_size=args.chunk_size,
     )
     result = {
-        "dataset": args.dataset,
-        "model": args.model,
-        "checkpoint": args.checkpoint,
+        **source,
         "parameters": sum(p.numel() for p in model.parameters()),
         "examples": int(data[0].shape[0]),
         "loss": report.loss,

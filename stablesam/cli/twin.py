@@ -55,6 +55,8 @@ def register(subparsers) -> None:
     p.add_argument("--sequential", action="store_false", dest="vectorize", default=None,
                    help="train the models one after another instead of as one vmapped stack")
     p.add_argument("--log-every-steps", type=int, **none, help="also log every K updates (default: per epoch)")
+    p.add_argument("--sharpness-every", type=int, **none,
+                   help="log the top Hessian eigenvalue of every model every N epochs and at epoch 0 (default 0: off)")
     p.add_argument("--checkpoint-every", type=int, **none, help="checkpoint every N epochs (default 1)")
     p.add_argument("--out", default="runs/twin", help="output directory (default runs/twin)")
     p.add_argument("--overwrite", action="store_true", help="replace finished runs in the output directory")
