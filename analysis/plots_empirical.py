@@ -7,8 +7,9 @@ stability ``max_z |l(w_t; z) - l(w'_t; z)|`` over test points, and StableSAM's `
 
 - :func:`twin_metrics` runs one :class:`stability.twin.TwinConfig` per (optimizer, label noise) and returns
   the tidy metrics of all of them (columns of ``metrics.csv``).
-- :func:`plot_twin_metrics` draws chosen metrics against the epoch: colour = method, line style = label noise,
-  line = mean over pairs, band = min..max over pairs.
+- :func:`plot_twin_metrics` draws chosen metrics against the epoch: colour = method, line style = label noise
+  (or learning rate, or rho), line = mean over pairs, band = min..max over pairs; ``stablesam twin`` draws its
+  figure with it too.
 - :func:`figure_twin_comparison` and :func:`figure_label_noise` run and draw (the catalogue entries).
 
 Everything here is *observed*: no bound is drawn (see :mod:`analysis.plots_bounds` for those). Runs use the
@@ -45,6 +46,7 @@ METRIC_LABELS = {
     "test_accuracy": ("test accuracy", "test accuracy", False),
 }
 _LINESTYLES = ("-", "--", ":", "-.")
+_VARIANT_NAMES = {"label_noise": "noise", "lr": r"$\eta$ =", "rho": r"$\rho$ ="}  # legend names of a line style
 
 
 def twin_metrics(optimizers: Sequence[str] = ("sgd", "sam", "stablesam-u"), *, label_noises: Sequence[float] = (0.0,),
@@ -76,10 +78,12 @@ def twin_metrics(optimizers: Sequence[str] = ("sgd", "sam", "stablesam-u"), *, l
 
 
 def plot_twin_metrics(metrics, *, metrics_to_plot: Sequence[str] = ("distance", "gen_gap", "loss_diff_max",
-                                                                    "gamma_mean")):
+                                                                    "gamma_mean"),
+                      linestyle_by: str = "label_noise"):
     r"""One panel per metric against the epoch: mean over pairs (line) and min..max (band).
 
-    Colour and marker: the method; line style: the label noise. Pair metrics (``distance``,
+    Colour and marker: the method; line style: the column ``linestyle_by`` (``label_noise``, ``lr`` or
+    ``rho``), named in the legend when it takes more than one value. Pair metrics (``distance``,
     ``loss_diff_*``) come from the ``pair`` rows, per-model ones (``gen_gap``, ``gamma_mean``) from the run on
     ``S``. Non-finite values (a diverged twin) are left out of the mean. ``gamma`` panels draw the SGD line
     ``gamma = 1`` for reference (SGD has no surrogate gradient).
@@ -89,7 +93,9 @@ def plot_twin_metrics(metrics, *, metrics_to_plot: Sequence[str] = ("distance", 
     frame = metrics[(metrics["layer"].fillna("") == "") & metrics["metric"].isin(metrics_to_plot)
                     & metrics["twin"].isin(["pair", "S"])]
     frame = frame.replace([np.inf, -np.inf], np.nan)
-    noises = sorted(frame["label_noise"].unique())
+    if linestyle_by not in _VARIANT_NAMES:
+        raise ValueError(f"linestyle_by must be one of {', '.join(map(repr, _VARIANT_NAMES))}; got {linestyle_by!r}")
+    variants = sorted(frame[linestyle_by].unique())
     ncols = min(len(metrics_to_plot), 4)
     nrows = -(-len(metrics_to_plot) // ncols)
     with figure_style():
@@ -98,15 +104,15 @@ def plot_twin_metrics(metrics, *, metrics_to_plot: Sequence[str] = ("distance", 
         for ax, metric in zip(axes.flat, metrics_to_plot):
             title, ylabel, log = METRIC_LABELS.get(metric, (metric, metric, False))
             sub = frame[frame["metric"] == metric]
-            for (optimizer, noise), group in sub.groupby(["optimizer", "label_noise"], sort=False):
+            for (optimizer, variant), group in sub.groupby(["optimizer", linestyle_by], sort=False):
                 stats = group.groupby("epoch")["value"].agg(["mean", "min", "max"]).dropna()
                 if log:
                     stats = stats[stats["min"] > 0]
                 if stats.empty:
                     continue
                 color = METHOD_COLORS.get(optimizer, "#777777")
-                name = label(optimizer) + (f", noise {noise:g}" if len(noises) > 1 else "")
-                ax.plot(stats.index, stats["mean"], _LINESTYLES[noises.index(noise) % 4], color=color,
+                name = label(optimizer) + (f", {_VARIANT_NAMES[linestyle_by]} {variant:g}" if len(variants) > 1 else "")
+                ax.plot(stats.index, stats["mean"], _LINESTYLES[variants.index(variant) % 4], color=color,
                         marker=METHOD_MARKERS.get(optimizer), markersize=2.5, markevery=max(1, len(stats) // 8),
                         label=name)
                 ax.fill_between(stats.index, stats["min"], stats["max"], color=color, alpha=0.15, lw=0)

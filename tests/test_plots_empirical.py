@@ -3,6 +3,7 @@
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+import pytest
 
 from analysis.plots_empirical import plot_twin_metrics, twin_metrics
 
@@ -42,3 +43,17 @@ def test_twin_metrics_runs_every_optimizer(tmp_path):
     assert {"distance", "gen_gap", "loss_diff_max"} <= set(metrics["metric"])
     assert "gamma_mean" in set(metrics.loc[metrics["optimizer"] == "stablesam-u", "metric"])
     assert sorted(p.name for p in tmp_path.iterdir()) == ["sgd_noise0", "stablesam-u_noise0"]
+
+
+def test_line_style_can_follow_the_learning_rate_and_the_legend_names_it():
+    frame = _tidy().rename(columns={"label_noise": "lr"})
+    fig = plot_twin_metrics(frame, metrics_to_plot=("distance",), linestyle_by="lr")
+    (distance,) = [ax for ax in fig.axes if ax.get_visible()]
+    labels = {ln.get_label() for ln in distance.get_lines()}
+    assert {r"SGD, $\eta$ = 0", r"SGD, $\eta$ = 0.3"} <= labels
+    plt.close(fig)
+
+
+def test_unknown_line_style_column_is_refused():
+    with pytest.raises(ValueError, match="linestyle_by must be one of .*; got 'seed'"):
+        plot_twin_metrics(_tidy(), linestyle_by="seed")

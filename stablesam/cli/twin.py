@@ -135,14 +135,14 @@ def summary_rows(dirs: list[Path]) -> list[dict]:
 
 
 def write_figure(dirs: list[Path], path: str) -> list[str]:
-    """Distance and generalization gap over epochs of every run (``analysis.plots_twin``)."""
+    """Distance and generalization gap over epochs of every run, one line style per learning rate."""
     import pandas as pd
 
-    from analysis.plots_twin import plot_twin_curves
+    from analysis.plots_empirical import plot_twin_metrics
     from stablesam.io import atomic_path
 
     frame = pd.concat([pd.read_csv(d / "metrics.csv") for d in dirs], ignore_index=True)
-    figure = plot_twin_curves(frame)
+    figure = plot_twin_metrics(frame, metrics_to_plot=("distance", "gen_gap"), linestyle_by="lr")
     written = []
     for suffix in (".png", ".pdf"):
         target = Path(path).with_suffix(suffix)
