@@ -73,6 +73,8 @@ def test_text_output_is_readable(capsys):
     [
         (["bounds", "--setting", "convex", "--method", "sgd", "--L", "1", "--beta", "4", "--n", "10", "--T", "5", "--lr", "0.6"], "lr=0.6 violates eta <= 2/beta = 0.5 required by the convex theorem"),
         (["bounds", "--setting", "nonconvex", "--method", "sgd", "--L", "1", "--beta", "1", "--n", "1", "--T", "5", "--c", "1"], "n must be an integer >= 2"),
+        (["bounds", "--setting", "convex", "--method", "sgd", "--L", "1", "--beta", "1", "--n", "1", "--T", "5", "--lr", "0.1"], "n must be an integer >= 2"),
+        (["excess-risk", "--method", "sgd", "--L", "1", "--beta", "1", "--D", "1", "--n", "1", "--T", "5"], "n must be an integer >= 2"),
         (["bounds", "--setting", "convex", "--method", "sgd", "--L", "-1", "--beta", "1", "--n", "10", "--T", "5", "--lr", "0.1"], "L must be > 0"),
         (["bounds", "--setting", "strongly-convex", "--method", "sgd", "--L", "1", "--beta", "1", "--n", "10", "--T", "5", "--lr", "0.1"], "needs mu"),
         (["bounds", "--setting", "convex", "--method", "stablesam-n", "--L", "1", "--beta", "1", "--n", "10", "--T", "5", "--lr", "0.1"], "assumption"),

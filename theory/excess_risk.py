@@ -70,7 +70,7 @@ def convex_sgd_excess_risk(lr: float, *, L: float, D: float, n: int, T: int, bet
     With ``beta`` the stability term's condition ``eta <= 2/beta`` is checked.
     """
     lr, L, D = check_positive("lr", lr), check_positive("L", L), check_positive("D", D)
-    n, T = check_integer("n", n, minimum=1), check_integer("T", T, minimum=1)
+    n, T = check_integer("n", n, minimum=2), check_integer("T", T, minimum=1)
     if beta is not None and lr > 2.0 / check_positive("beta", beta) * (1 + 1e-12):
         raise ValueError(f"lr={lr:.6g} violates eta <= 2/beta = {2.0 / beta:.6g} required by the convex theorem (Hardt et al. 2016, Thm 3.8)")
     optimization = D**2 / (2.0 * lr * T) + lr * L**2 / 2.0
@@ -85,7 +85,7 @@ def convex_sgd_optimal_lr(*, L: float, D: float, n: int, T: int) -> tuple[float,
     optimum is ``min(eta*, 2/beta)``).
     """
     L, D = check_positive("L", L), check_positive("D", D)
-    n, T = check_integer("n", n, minimum=1), check_integer("T", T, minimum=1)
+    n, T = check_integer("n", n, minimum=2), check_integer("T", T, minimum=1)
     k = 1.0 + 4.0 * T / n
     return D / (L * math.sqrt(T * k)), D * L * math.sqrt(k / T)
 

@@ -62,7 +62,7 @@ def _per_step(name: str, value: ArrayLike, T: int) -> np.ndarray:
 
 def step_coefficients(alpha: ArrayLike, sigma: ArrayLike, *, n: int, T: int, tau: ArrayLike = 0.0):
     """Return ``(a_t, b_t)``, each (..., T): ``E delta_t <= a_t E delta_{t-1} + b_t`` (see module docstring)."""
-    n = check_integer("n", n, minimum=1)
+    n = check_integer("n", n, minimum=2)
     T = check_integer("T", T, minimum=0)
     alpha, sigma, tau = (_per_step(k, v, T) for k, v in (("alpha", alpha), ("sigma", sigma), ("tau", tau)))
     p = 1.0 / n

@@ -83,8 +83,9 @@ CURVATURES = ("general", "quadratic")
 _HRS = "Hardt et al. 2016"
 
 
-def _common(L: float, beta: float, n: int, *, n_min: int = 1) -> tuple[float, float, int]:
-    return check_positive("L", L), check_positive("beta", beta), check_integer("n", n, minimum=n_min)
+def _common(L: float, beta: float, n: int) -> tuple[float, float, int]:
+    # n >= 2: neighbouring datasets share n - 1 examples, and the non-convex bound divides by n - 1.
+    return check_positive("L", L), check_positive("beta", beta), check_integer("n", n, minimum=2)
 
 
 def _check_lr_limit(lr: np.ndarray, limit: float, condition: str, theorem: str, *, name: str = "lr") -> None:
@@ -145,7 +146,7 @@ def sgd_nonconvex(c: float, *, L: float, beta: float, n: int, T: int) -> float:
     It is the minimum over a real ``t0`` of ``t0/(n-1) + 2 L^2/(beta (n-1)) (T/t0)^(beta c)``, an upper bound
     on the recursion started at ``t0`` (HRS Lemma 3.11); see :func:`theory.growth_recursion.nonconvex_stability`.
     """
-    L, beta, n = _common(L, beta, n, n_min=2)
+    L, beta, n = _common(L, beta, n)
     c = check_positive("c", c)
     T = check_integer("T", T, minimum=0)
     q = beta * c
@@ -306,7 +307,7 @@ def stability_bound(
     check_choice("setting", setting, SETTINGS)
     L, beta = check_positive("L", L), check_positive("beta", beta)
     rho = check_nonnegative("rho", rho)
-    n = check_integer("n", n, minimum=2 if setting == "nonconvex" else 1)
+    n = check_integer("n", n, minimum=2)
     T = check_integer("T", T, minimum=0)
     derived = method != "sgd"
     used_assumption = assumption if method.startswith("stablesam") else None

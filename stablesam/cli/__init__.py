@@ -4,8 +4,9 @@ Each subcommand lives in its own module of this package and exposes ``register(s
 which adds its parser and sets ``handler``, the function that runs it. Modules import their heavy
 dependencies (torch, sympy) inside the handler so that ``stablesam --help`` stays fast.
 
-Bad input (``ValueError``/``TypeError`` from the validation at the boundary) becomes one line on
-stderr and exit status 2, like argparse's own usage errors.
+Bad input (``ValueError``/``TypeError`` from the validation at the boundary, or a path the operating
+system refuses, such as an output directory that cannot be created) becomes one line on stderr and exit
+status 2, like argparse's own usage errors.
 """
 
 from __future__ import annotations
@@ -54,6 +55,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ValueError, TypeError) as error:
         message = str(error).splitlines()[0] if str(error) else type(error).__name__
         print(f"stablesam {args.command}: error: {message}", file=sys.stderr)
+        return 2
+    except OSError as error:
+        if error.filename is None:  # not about a path the user named: a real failure, keep the traceback
+            raise
+        reason = error.strerror or type(error).__name__
+        print(f"stablesam {args.command}: error: cannot use path {str(error.filename)!r}: {reason}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"stablesam {args.command}: interrupted", file=sys.stderr)

@@ -1,0 +1,35 @@
+"""The command line's error contract: a path the operating system refuses is one line and exit status 2."""
+
+import pytest
+
+from stablesam.cli import main
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["figures", "--quick", "--out", "{blocker}/figures"],
+        ["twin", "--epochs", "1", "--n-train", "20", "--out", "{blocker}/run"],
+    ],
+    ids=["figures", "twin"],
+)
+def test_an_output_directory_that_cannot_be_created_is_one_line_and_exit_2(tmp_path, capsys, argv):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    argv = [a.format(blocker=blocker) for a in argv]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert err.startswith(f"stablesam {argv[0]}: error: cannot use path ") and str(blocker) in err
+    assert blocker.read_text() == "not a directory"
+
+
+def test_an_error_without_a_path_is_not_disguised_as_bad_input(monkeypatch):
+    import stablesam.cli.edge as edge
+
+    def fail(args):
+        raise OSError("device lost")
+
+    monkeypatch.setattr(edge, "run", fail)
+    with pytest.raises(OSError, match="device lost"):
+        main(["edge", "--method", "gd", "--lr", "1"])
