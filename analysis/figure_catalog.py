@@ -33,7 +33,7 @@ FIGURES: tuple[FigureSpec, ...] = (
         "simulating the exact map (converges / cycles / diverges); dashed: the exact edge (2/eta; USAM: "
         "Agarwala and Dauphin 2023).",
         function="analysis.plots_quadratic:plot_stability_phase_diagram",
-        params={"rho": 0.1, "n_lr": 60, "n_sharpness": 60, "steps": 1500},
+        params={"rho": 0.1, "n_lr": 60, "n_sharpness": 60, "steps": 5000},
         quick_params={"n_lr": 12, "n_sharpness": 12, "steps": 200},
     ),
     FigureSpec(

@@ -32,7 +32,7 @@ _LR_LABEL = r"learning rate $\eta$"
 _SHARPNESS_LABEL = r"sharpness $\lambda_{\max}$"
 
 
-def classify_outcomes(method: str, lr, sharpness, *, rho: float, ratio: float = 0.1, steps: int = 1500,
+def classify_outcomes(method: str, lr, sharpness, *, rho: float, ratio: float = 0.1, steps: int = 5000,
                       cycle_tol: float = 1e-6) -> np.ndarray:
     r"""Outcome index (into :data:`OUTCOMES`) of ``method`` on the spectrum ``(lambda, ratio * lambda)``.
 
@@ -53,7 +53,7 @@ def classify_outcomes(method: str, lr, sharpness, *, rho: float, ratio: float = 
 
 
 def plot_stability_phase_diagram(*, rho: float = 0.1, lr_range=(2e-2, 1.0), sharpness_range=(1.0, 100.0),
-                                 n_lr: int = 60, n_sharpness: int = 60, ratio: float = 0.1, steps: int = 1500,
+                                 n_lr: int = 60, n_sharpness: int = 60, ratio: float = 0.1, steps: int = 5000,
                                  methods=PHASE_METHODS):
     r"""Stability phase diagram: learning rate x sharpness, one panel per method (simulated), exact edges overlaid.
 

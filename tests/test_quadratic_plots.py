@@ -1,5 +1,7 @@
 """Figures of the quadratic-model theory (analysis.plots_quadratic): they build, with the expected axes."""
 
+import inspect
+
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
@@ -19,6 +21,19 @@ def test_classify_outcomes_matches_exact_regions():
     np.testing.assert_array_equal(classify_outcomes("gd", lr, 1.0, rho=0.1, steps=300), [0, 0, 2])
     np.testing.assert_array_equal(classify_outcomes("sam", lr, 1.0, rho=0.1, steps=300), [1, 1, 2])
     np.testing.assert_array_equal(classify_outcomes("stablesam-n", lr, 1.0, rho=0.1, steps=300), [0, 0, 2])
+
+
+def test_catalogued_phase_diagram_never_shows_sam_converging():
+    # SAM never converges from a generic start (THEORY.md section 2): at the catalogue's grid and horizon
+    # every stable cell must have reached its 2-cycle, including the slowest corner (small eta lambda).
+    from analysis.figure_catalog import FIGURES
+
+    params = next(spec.params for spec in FIGURES if spec.name == "quadratic-phase-diagram")
+    defaults = {k: v.default for k, v in inspect.signature(plot_stability_phase_diagram).parameters.items()}
+    lrs = np.geomspace(*params.get("lr_range", defaults["lr_range"]), params["n_lr"])
+    sharpness = np.geomspace(*params.get("sharpness_range", defaults["sharpness_range"]), params["n_sharpness"])
+    outcome = classify_outcomes("sam", *np.meshgrid(lrs, sharpness), rho=params["rho"], steps=params["steps"])
+    assert not np.any(outcome == 0)
 
 
 def test_phase_diagram_figure():
