@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import logging
 import os
 import shlex
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -82,6 +84,19 @@ def figure_data_digest(fig) -> str:
     return digest.hexdigest()
 
 
+@contextmanager
+def _quiet_font_subsetting():
+    """Silence fontTools' warnings while a PDF embeds its fonts: it reports the bundled DejaVu fonts'
+    zero 'created'/'modified' timestamps once per font, which says nothing about the figure."""
+    logger = logging.getLogger("fontTools")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
 def write_figures(
     out_dir: str | os.PathLike[str],
     *,
@@ -118,7 +133,7 @@ def write_figures(
             files = []
             for fmt in formats:
                 target = out / f"{spec.name}.{fmt}"
-                with atomic_path(target) as tmp:
+                with atomic_path(target) as tmp, _quiet_font_subsetting():
                     # Fixed metadata: no timestamps, so reruns write the same bytes where the backend allows.
                     metadata = {"CreationDate": None} if fmt == "pdf" else {"Software": None} if fmt == "png" else None
                     fig.savefig(tmp, format=fmt, metadata=metadata)
