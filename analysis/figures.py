@@ -86,8 +86,9 @@ def figure_data_digest(fig) -> str:
 
 @contextmanager
 def _quiet_font_subsetting():
-    """Silence fontTools' warnings while a PDF embeds its fonts: it reports the bundled DejaVu fonts'
-    zero 'created'/'modified' timestamps once per font, which says nothing about the figure."""
+    """Silence fontTools' warnings while a PDF embeds its fonts: matplotlib's bundled Computer Modern fonts
+    (``cm*.ttf``, used by mathtext) carry header timestamps so low that fontTools warns each time it reads
+    one; the warning says nothing about the figure."""
     logger = logging.getLogger("fontTools")
     level = logger.level
     logger.setLevel(logging.ERROR)

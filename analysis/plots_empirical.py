@@ -90,11 +90,11 @@ def plot_twin_metrics(metrics, *, metrics_to_plot: Sequence[str] = ("distance", 
     """
     import matplotlib.pyplot as plt
 
+    if linestyle_by not in _VARIANT_NAMES:
+        raise ValueError(f"linestyle_by must be one of {', '.join(map(repr, _VARIANT_NAMES))}; got {linestyle_by!r}")
     frame = metrics[(metrics["layer"].fillna("") == "") & metrics["metric"].isin(metrics_to_plot)
                     & metrics["twin"].isin(["pair", "S"])]
     frame = frame.replace([np.inf, -np.inf], np.nan)
-    if linestyle_by not in _VARIANT_NAMES:
-        raise ValueError(f"linestyle_by must be one of {', '.join(map(repr, _VARIANT_NAMES))}; got {linestyle_by!r}")
     variants = sorted(frame[linestyle_by].unique())
     ncols = min(len(metrics_to_plot), 4)
     nrows = -(-len(metrics_to_plot) // ncols)

@@ -1,7 +1,7 @@
 """Growth recursion: vectorised over t (cumulative log-products) vs the plain loop over steps.
 
 Both start from the same coefficients ``(a_t, b_t)`` and return ``E delta_t`` for every t. Prints the
-median times (of 5 calls each, so first-touch page faults do not count) and their ratio measured in this
+median times (of 5 calls each: the first call of a run is several times slower, a one-off cost) and their ratio measured in this
 run, for one schedule and for 16 schedules at once; not a test.
 """
 

@@ -305,9 +305,8 @@ def stability_bound(
     """
     check_choice("method", method, METHODS)
     check_choice("setting", setting, SETTINGS)
-    L, beta = check_positive("L", L), check_positive("beta", beta)
+    L, beta, n = _common(L, beta, n)
     rho = check_nonnegative("rho", rho)
-    n = check_integer("n", n, minimum=2)
     T = check_integer("T", T, minimum=0)
     derived = method != "sgd"
     used_assumption = assumption if method.startswith("stablesam") else None

@@ -8,6 +8,7 @@ Both implementations expose the same interface to the trainer:
 - ``outputs(x)``: eval-mode outputs ``(M, B, out)`` of inputs ``(M, B, *input_shape)``,
 - ``state_dict()`` / ``load_state_dict()`` (plain tensors and dicts, ``weights_only``-loadable),
 - ``module(m)``: a standalone copy of model ``m`` (for curvature measurements; not trained further).
+- ``loss``: the mean loss of one model, ``loss(outputs, y)`` (for curvature measurements of ``module(m)``).
 
 :class:`StackedPopulation` holds every parameter as one tensor with a leading model axis
 (``torch.func.stack_module_state``) and evaluates all models in one call of
@@ -91,30 +92,33 @@ class StackedPopulation:
         self.names = list(self.params)
         self.optimizer, self.sam = make_optimizer(list(self.params.values()), config, stacked=True)
 
-    def _losses(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    def _stacked_outputs(self, params: dict, buffers: dict, x: torch.Tensor) -> torch.Tensor:
+        """Outputs ``(M, B, out)`` of every model on its own inputs, one ``vmap(functional_call)``."""
         from torch.func import functional_call, vmap
 
-        outputs = vmap(lambda p, b, xm: functional_call(self.base, (p, b), (xm,)))(self.params, self.buffers, x)
+        return vmap(lambda p, b, xm: functional_call(self.base, (p, b), (xm,)))(params, buffers, x)
+
+    def _losses(self, x: torch.Tensor, y: torch.Tensor, params: dict | None = None,
+                buffers: dict | None = None) -> torch.Tensor:
+        """Per-model mean mini-batch losses ``(M,)`` (at ``self.params`` unless ``params`` is given)."""
+        outputs = self._stacked_outputs(self.params if params is None else params,
+                                        self.buffers if buffers is None else buffers, x)
         # The loss on the stacked outputs, outside vmap: vmap runs cross-entropy through a slow decomposition.
         return example_losses(self.task, outputs, y).mean(dim=1)
 
     def outputs(self, x: torch.Tensor) -> torch.Tensor:
-        from torch.func import functional_call, vmap
-
         self.base.eval()
         try:
             with torch.no_grad():
-                return vmap(lambda p, b, xm: functional_call(self.base, (p, b), (xm,)))(self.params, self.buffers, x)
+                return self._stacked_outputs(self.params, self.buffers, x)
         finally:
             self.base.train()
 
     def probe(self, x: torch.Tensor, y: torch.Tensor) -> None:
-        """One forward and backward on copies of the buffers; raises if ``vmap`` cannot run the model."""
-        from torch.func import functional_call, grad, vmap
-
+        """The training step's forward and backward on detached copies; raises if ``vmap`` cannot run the model."""
+        params = {k: v.detach().requires_grad_() for k, v in self.params.items()}
         buffers = {k: v.clone() for k, v in self.buffers.items()}
-        params = {k: v.detach() for k, v in self.params.items()}
-        vmap(grad(lambda p, b, xm, ym: self.loss(functional_call(self.base, (p, b), (xm,)), ym)))(params, buffers, x, y)
+        self._losses(x, y, params, buffers).sum().backward()
 
     def _grad_norms(self) -> torch.Tensor:
         grads = [p.grad for p in self.params.values()]
