@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from stablesam.validation import check_in_range, check_integer
+from core.validation import check_in_range, check_integer
 
 __all__ = ["TIDY_COLUMNS", "find_run_dirs", "load_runs", "load_summaries", "summarise"]
 

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from stablesam.validation import check_choice, check_integer, check_nonnegative
+from core.validation import check_choice, check_integer, check_nonnegative
 
 __all__ = ["EigenResult", "TraceResult", "hutchinson_trace", "lanczos_top_eigenpairs", "power_iteration"]
 

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from stablesam.io import atomic_path, atomic_write_json
+from core.io import atomic_path, atomic_write_json
 
 __all__ = ["FigureSpec", "catalog", "figure_data_digest", "quick_mode", "write_figures"]
 

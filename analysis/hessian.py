@@ -51,7 +51,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from stablesam.validation import check_choice, check_integer
+from core.validation import check_choice, check_integer
 
 __all__ = ["BACKENDS", "BN_MODES", "DEFAULT_BACKEND", "HessianOperator"]
 

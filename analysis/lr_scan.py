@@ -39,7 +39,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from stablesam.validation import check_choice, check_integer, check_positive
+from core.validation import check_choice, check_integer, check_positive
 
 __all__ = [
     "SCAN_METHODS",

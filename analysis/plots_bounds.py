@@ -40,7 +40,7 @@ def plot_bounds_vs_lr(
     """
     import matplotlib.pyplot as plt
 
-    from stablesam.validation import check_choice
+    from core.validation import check_choice
     from theory.excess_risk import bound_function, excess_risk_function, lr_limit, regimes
 
     check_choice("quantity", quantity, ("stability", "excess-risk"))

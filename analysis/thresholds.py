@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from stablesam.validation import check_choice, check_finite, check_integer, check_nonnegative
+from core.validation import check_choice, check_finite, check_integer, check_nonnegative
 
 __all__ = ["CurvatureReport", "THRESHOLD_METHODS", "max_stable_learning_rates", "measure_curvature"]
 

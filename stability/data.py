@@ -34,7 +34,7 @@ from stability.datasets.synthetic import (
     load_linear_regression,
     load_logistic_regression,
 )
-from stablesam.validation import check_choice
+from core.validation import check_choice
 
 __all__ = [
     "CIFAR10_FILES",

@@ -40,7 +40,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from stablesam.validation import check_choice, check_integer
+from core.validation import check_choice, check_integer
 
 __all__ = ["MODELS", "MODEL_OPTIONS", "build_model", "count_parameters"]
 

@@ -53,7 +53,7 @@ from stability.functional import (
     surrogate_norm,
     weighted_global_norm,
 )
-from stablesam.validation import check_choice, check_nonnegative, check_positive
+from core.validation import check_choice, check_nonnegative, check_positive
 
 __all__ = ["SAM", "StableSAM"]
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from stablesam.validation import check_choice, check_integer, check_positive
+from core.validation import check_choice, check_integer, check_positive
 
 ALLOWED = ("optimizer", "lr", "rho", "seed", "epochs", "fail", "device")
 

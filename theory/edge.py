@@ -42,7 +42,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from stablesam.validation import check_choice
+from core.validation import check_choice
 
 __all__ = ["EDGE_METHODS", "max_stable_lr", "max_stable_sharpness"]
 

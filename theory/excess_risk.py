@@ -39,7 +39,7 @@ from typing import NamedTuple
 import numpy as np
 from scipy.optimize import minimize_scalar
 
-from stablesam.validation import check_choice, check_integer, check_nonnegative, check_positive
+from core.validation import check_choice, check_integer, check_nonnegative, check_positive
 from theory.uniform_stability import METHODS, SETTINGS, _resolve_stablesam, stability_bound
 
 __all__ = [

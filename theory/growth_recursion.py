@@ -36,7 +36,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from stablesam.validation import check_integer, check_nonnegative, check_positive
+from core.validation import check_integer, check_nonnegative, check_positive
 
 __all__ = ["NonconvexStability", "expected_distance", "nonconvex_stability", "stability_from_start", "step_coefficients"]
 

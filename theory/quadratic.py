@@ -34,7 +34,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from stablesam.validation import check_choice
+from core.validation import check_choice
 
 __all__ = [
     "METHODS",

@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from stablesam.validation import check_choice
+from core.validation import check_choice
 
 __all__ = [
     "flat_dominated_multiplier",

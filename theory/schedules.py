@@ -25,7 +25,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from stablesam.validation import check_in_range, check_integer, check_nonnegative, check_positive
+from core.validation import check_in_range, check_integer, check_nonnegative, check_positive
 
 __all__ = ["SCHEDULES", "as_schedule", "constant", "cosine", "inverse_time", "make_schedule", "step_decay"]
 

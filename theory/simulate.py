@@ -41,7 +41,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from stablesam.validation import check_integer, check_positive
+from core.validation import check_integer, check_positive
 from theory.quadratic import _STEPS, Quadratic, _norm, canonical_method
 
 __all__ = ["SimulationResult", "observed_lr_max", "simulate"]

@@ -54,7 +54,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from stablesam.validation import check_choice, check_integer, check_nonnegative, check_positive
+from core.validation import check_choice, check_integer, check_nonnegative, check_positive
 from theory.growth_recursion import expected_distance, nonconvex_stability
 from theory.schedules import as_schedule, inverse_time
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, fields, replace
 import numpy as np
 import torch
 
-from stablesam.validation import check_integer
+from core.validation import check_integer
 
 __all__ = ["Dataset", "TASKS", "check_numpy_generator"]
 

@@ -6,7 +6,7 @@ import numpy as np
 import torch
 
 from stability.datasets.dataset import check_numpy_generator
-from stablesam.validation import check_integer, check_probability
+from core.validation import check_integer, check_probability
 
 __all__ = ["flip_labels", "shuffle_labels"]
 

@@ -13,7 +13,7 @@ import torch
 
 from stability.datasets.dataset import Dataset, check_numpy_generator
 from stability.datasets.label_noise import flip_labels, shuffle_labels
-from stablesam.validation import check_integer, check_probability
+from core.validation import check_integer, check_probability
 
 __all__ = ["NeighbouringPair", "neighbouring"]
 

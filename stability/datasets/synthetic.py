@@ -21,7 +21,7 @@ import torch
 from scipy.special import expit, ndtr
 
 from stability.datasets.dataset import Dataset
-from stablesam.validation import check_integer, check_nonnegative
+from core.validation import check_integer, check_nonnegative
 
 __all__ = ["SYNTHETIC_OPTIONS", "load_gaussian_mixture", "load_linear_regression", "load_logistic_regression"]
 

@@ -28,7 +28,7 @@ import pandas as pd
 from stability.sweeps.naming import format_value
 from stability.sweeps.spec import Trial
 from stability.sweeps.trial import FINISHED, trial_state
-from stablesam.io import atomic_path
+from core.io import atomic_path
 
 __all__ = ["REPLICATES", "aggregate_sweep", "collect_metrics", "read_table", "summarize_over_seeds"]
 

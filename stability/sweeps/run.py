@@ -30,8 +30,8 @@ from stability.sweeps.aggregate import aggregate_sweep
 from stability.sweeps.executors import ENGINES, run_dask, run_local
 from stability.sweeps.spec import SweepSpec, Trial, expand
 from stability.sweeps.trial import FAILED, FINISHED, PENDING, TrialRunner, TwinTrial, read_error, trial_state
-from stablesam.io import atomic_write_json
-from stablesam.validation import check_choice, check_integer
+from core.io import atomic_write_json
+from core.validation import check_choice, check_integer
 
 __all__ = ["SweepResult", "plan_sweep", "run_sweep"]
 

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from stablesam.io import atomic_write_json
+from core.io import atomic_write_json
 
 __all__ = ["TrialRunner", "TwinTrial", "execute_trial", "read_error", "record_error", "trial_state"]
 

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from stability.methods import METHODS
-from stablesam.validation import (
+from core.validation import (
     check_choice,
     check_integer,
     check_nonnegative,

@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from stability.twin.config import TwinConfig
-from stablesam.io import atomic_path, atomic_write_json, atomic_write_text
+from core.io import atomic_path, atomic_write_json, atomic_write_text
 
 __all__ = ["PreparedRun", "RunModel", "load_run_model", "prepare_twin", "run_twin", "load_checkpoint", "run_name"]
 
@@ -106,7 +106,7 @@ def load_run_model(out_dir: str | Path, model_index: int) -> RunModel:
     sequential) state. ``data`` is the model's own training set; ``loss_fn`` the harness's mean loss.
     """
     from stability.twin.trainer import TWINS, TwinTrainer
-    from stablesam.validation import check_integer
+    from core.validation import check_integer
 
     out_dir = Path(out_dir)
     if not (out_dir / "config.json").is_file():

@@ -31,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
 
     from analysis.lr_scan import SCAN_METHODS, least_squares_thresholds, thresholds_along_training
-    from stablesam.validation import check_choice, check_integer, check_nonnegative, check_positive
+    from core.validation import check_choice, check_integer, check_nonnegative, check_positive
 
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     if not methods:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 
 from stablesam.cli.output import add_json_flag, emit
-from stablesam.validation import check_integer, check_nonnegative, check_positive
+from core.validation import check_integer, check_nonnegative, check_positive
 
 METHOD_CHOICES = ("gd", "sgd", "usam", "sam", "stablesam-u", "stablesam-n")
 

@@ -55,7 +55,7 @@ def build(args: argparse.Namespace):
 
     from stability.data import load_dataset
     from stability.models import build_model
-    from stablesam.validation import check_integer
+    from core.validation import check_integer
 
     seed = check_integer("--seed", args.seed, minimum=0)
     dtype = getattr(torch, args.dtype)
@@ -109,7 +109,7 @@ def run(args: argparse.Namespace) -> int:
 
     from analysis.hessian import DEFAULT_BACKEND
     from analysis.thresholds import measure_curvature
-    from stablesam.validation import check_integer, check_nonnegative
+    from core.validation import check_integer, check_nonnegative
 
     rho = None if args.rho is None else check_nonnegative("--rho", args.rho)
     k = check_integer("--k", args.k, minimum=1)

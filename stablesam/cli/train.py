@@ -18,7 +18,7 @@ import sys
 import time
 
 from stablesam.cli.output import add_json_flag, emit
-from stablesam.validation import check_choice, check_in_range, check_integer, check_nonnegative, check_positive
+from core.validation import check_choice, check_in_range, check_integer, check_nonnegative, check_positive
 
 DEFAULT_OPTIMIZERS = "sgd,sam,usam,asam,stablesam-n,stablesam-u,stablesam-a"
 COLUMNS = ("optimizer", "train_acc", "test_acc", "train_loss", "test_loss", "mean_gamma", "mean_norm_ratio",
@@ -232,7 +232,7 @@ def _train(optimizers, epochs, batch_size, lr, rho, adaptive_eta, gamma_cap, mom
     if out is not None:
         import pandas as pd
 
-        from stablesam.io import atomic_path
+        from core.io import atomic_path
 
         with atomic_path(out) as tmp:
             pd.DataFrame(tidy).to_csv(tmp, index=False)

@@ -139,7 +139,7 @@ def write_figure(dirs: list[Path], path: str) -> list[str]:
     import pandas as pd
 
     from analysis.plots_empirical import plot_twin_metrics
-    from stablesam.io import atomic_path
+    from core.io import atomic_path
 
     frame = pd.concat([pd.read_csv(d / "metrics.csv") for d in dirs], ignore_index=True)
     figure = plot_twin_metrics(frame, metrics_to_plot=("distance", "gen_gap"), linestyle_by="lr")

@@ -1,8 +1,9 @@
 """Validation at the boundary: one clear message naming the bad value and what is allowed.
 
-Every public entry point validates its arguments with these helpers, which raise ``ValueError``
-(or ``TypeError`` for a wrong type). The command line turns either into one line on stderr and
-exit status 2.
+Every public entry point validates its arguments with these helpers, which raise
+:class:`UsageError` (a subclass of both ``ValueError`` and ``TypeError``, as scikit-learn's
+``InvalidParameterError``). The command line turns a ``UsageError``, and nothing else, into one line on
+stderr and exit status 2: a ``ValueError`` raised by a bug keeps its traceback.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from collections.abc import Iterable
 from numbers import Real
 
 __all__ = [
+    "UsageError",
     "check_choice",
     "check_finite",
     "check_in_range",
@@ -22,9 +24,13 @@ __all__ = [
 ]
 
 
+class UsageError(ValueError, TypeError):
+    """Bad input from the user: the message names the bad value and what is allowed."""
+
+
 def _as_real(name: str, value: object) -> float:
     if isinstance(value, bool) or not isinstance(value, Real):
-        raise TypeError(f"{name} must be a real number, got {value!r}")
+        raise UsageError(f"{name} must be a real number, got {value!r}")
     return float(value)
 
 
@@ -32,7 +38,7 @@ def check_finite(name: str, value: object) -> float:
     """Return ``value`` as a float; raise unless it is a finite real number."""
     x = _as_real(name, value)
     if not math.isfinite(x):
-        raise ValueError(f"{name} must be finite, got {value!r}")
+        raise UsageError(f"{name} must be finite, got {value!r}")
     return x
 
 
@@ -40,7 +46,7 @@ def check_positive(name: str, value: object) -> float:
     """Return ``value`` as a float; raise unless it is finite and > 0."""
     x = check_finite(name, value)
     if x <= 0:
-        raise ValueError(f"{name} must be > 0, got {value!r}")
+        raise UsageError(f"{name} must be > 0, got {value!r}")
     return x
 
 
@@ -48,7 +54,7 @@ def check_nonnegative(name: str, value: object) -> float:
     """Return ``value`` as a float; raise unless it is finite and >= 0."""
     x = check_finite(name, value)
     if x < 0:
-        raise ValueError(f"{name} must be >= 0, got {value!r}")
+        raise UsageError(f"{name} must be >= 0, got {value!r}")
     return x
 
 
@@ -56,7 +62,7 @@ def check_probability(name: str, value: object) -> float:
     """Return ``value`` as a float; raise unless 0 <= value <= 1."""
     x = check_finite(name, value)
     if not 0.0 <= x <= 1.0:
-        raise ValueError(f"{name} must lie in [0, 1], got {value!r}")
+        raise UsageError(f"{name} must lie in [0, 1], got {value!r}")
     return x
 
 
@@ -69,7 +75,7 @@ def check_in_range(
     above = x >= high if high_open else x > high
     if below or above:
         interval = f"{'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}"
-        raise ValueError(f"{name} must lie in {interval}, got {value!r}")
+        raise UsageError(f"{name} must lie in {interval}, got {value!r}")
     return x
 
 
@@ -84,9 +90,9 @@ def check_integer(name: str, value: object, *, minimum: int | None = None) -> in
             else:
                 raise TypeError
         except TypeError:
-            raise TypeError(f"{name} must be an integer, got {value!r}") from None
+            raise UsageError(f"{name} must be an integer, got {value!r}") from None
     if minimum is not None and value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+        raise UsageError(f"{name} must be an integer >= {minimum}, got {value!r}")
     return int(value)
 
 
@@ -94,5 +100,5 @@ def check_choice(name: str, value: object, allowed: Iterable[str]) -> str:
     """Return ``value``; raise unless it is one of ``allowed``."""
     allowed = tuple(allowed)
     if value not in allowed:
-        raise ValueError(f"{name} must be one of {', '.join(map(repr, allowed))}; got {value!r}")
+        raise UsageError(f"{name} must be one of {', '.join(map(repr, allowed))}; got {value!r}")
     return value  # type: ignore[return-value]
