@@ -1,102 +1,173 @@
-"""Median time per optimizer step: SGD, SAM, USAM, StableSAM-N/-U, a reference wrapper, and the floor.
+"""Time per optimizer step against faithful re-implementations of the common SAM wrapper and the StableSAM code.
 
-All in one run, interleaved (every round runs each method for a block of steps, in a rotated order), on
-a deep MLP with at least 50 parameter tensors. Prints the medians and the ratios:
+Problem: a deep tanh MLP (``--depth`` layers, 2 tensors each, default 50 tensors), squared loss, SGD with
+momentum 0.9 as the base optimizer. Candidates (one step each, timed by :mod:`_timing`: interleaved blocks,
+rotated order, median [IQR] of per-round ratios, 1 thread unless ``--threads``):
 
-* StableSAM / SAM (goal <= 1.02): the cost of the renormalization itself;
-* SAM bookkeeping above the floor, ours / reference (goal <= 0.4). The floor is two forward-backward
-  passes plus the base optimizer's step, with no SAM bookkeeping; the reference is written the way the
-  common SAM wrappers are (per-parameter Python loop, ``.item()`` on the norms, a clone per step).
+* ``floor``: two forward-backward passes and the base step, no SAM bookkeeping at all;
+* ``sgd``: one forward-backward pass and the base step;
+* ours: ``sam``, ``usam``, ``stablesam-n``, ``stablesam-u`` (:class:`stability.SAM`), and ``sam (no stats)``
+  (``track_stats=False``: no ``||g~||`` and no logged ``gamma``);
+* ``common-sam``: the algorithm of the common PyTorch SAM wrapper (davda54/sam, the one most SAM code
+  copies), operation by operation, as :class:`CommonSAM` below:
 
-    python benchmarks/optimizer_step.py [--depth 25 --width 64 --batch 64 --rounds 15 --steps 20]
+  1. backward at ``w`` (outside the wrapper, as its README shows), then ``step(closure)``;
+  2. ``first_step``: ``grad_norm = torch.norm(torch.stack([(1.0 * p.grad).norm(p=2).to(device) for p ...]), p=2)``
+     (one norm kernel per parameter, the ``1.0 *`` is the non-adaptive branch of
+     ``(torch.abs(p) if adaptive else 1.0) * p.grad`` and allocates a product; then a stack and a norm);
+     per group ``scale = rho / (grad_norm + 1e-12)``; per parameter with a gradient:
+     ``state[p]["old_p"] = p.data.clone()``, ``e_w = p.grad * scale.to(p)``, ``p.add_(e_w)``;
+     then ``zero_grad()`` (gradients set to ``None``);
+  3. ``closure()`` (forward-backward at ``w~``, under ``torch.enable_grad``);
+  4. ``second_step``: per parameter with a gradient ``p.data = state[p]["old_p"]`` (restore by swapping
+     the storage in, no copy), then ``base_optimizer.step()``.
 
-Not a test: the figures depend on the machine and its load; they are measured, never asserted.
+* ``official-stablesam``: the StableSAM authors' code, which is the same wrapper with the renormalisation
+  added, as :class:`OfficialStableSAM`: ``first_step`` also keeps ``grad_norm``; ``second_step`` computes
+  ``new_norm`` the same way (per-parameter norms stacked), restores each ``p.data`` as above and multiplies
+  each ``p.grad.mul_(grad_norm / new_norm)`` (one kernel per parameter), then the base step.
+
+Both are written here from the published algorithms (no code copied), to time the same operations.
+Ratios: ``StableSAM-N / SAM`` (goal <= 1.02), ours / theirs for the total step, and the *bookkeeping
+above the floor* ``(t - t_floor) / (t_common - t_floor)`` per round (goal <= 0.35, for ``sam (no stats)``:
+the wrapper's own work; ``sam`` keeps the logging of ``||g~||`` and gamma on by default).
+
+Measured (torch 2.13 CPU, 1 thread, 2 cores shared with other jobs; 50 tensors of 64x64/64, float32):
+
+* SAM / common wrapper 0.905 [0.879, 0.923]; StableSAM-N / official 0.837 [0.826, 0.849]; StableSAM-N / SAM
+  1.01 [1.01, 1.02].
+* Bookkeeping above the floor, SAM without stats / common: 0.55 [0.52, 0.66] (goal 0.35 not met). Why: our
+  bookkeeping is four foreach kernels (copy w to the restore buffer 52 us, per-tensor norms 135 us,
+  addcdiv ascent 94 us, copy back 52 us: 333 us measured op by op) plus ~0.1 ms of Python and dispatch.
+  On CPU ``torch._foreach_*`` runs one kernel per tensor (2-3 us each), so with 50 small tensors the
+  kernels alone are ~0.25 of the common wrapper's 1.3 ms above the floor; there is no exact way around
+  copying ``w`` twice (restoring by subtraction is not exact) and computing the norm once.
+* Flat-parameter mode (every parameter a view of one buffer, so each of those four is one kernel): the
+  same four operations on one 204,800-float buffer take 17 + 23 + 21 + 17 = 78 us, i.e. it would save
+  ~0.25 ms of a 4.8 ms step (5%). Not shipped: it needs the gradients to be views of a second buffer,
+  which the usual ``zero_grad(set_to_none=True)`` undoes every step (autograd then allocates fresh
+  gradients), and it aliases the model's and the optimizer state's storage; 5% does not pay for that.
+
+    python benchmarks/optimizer_step.py [--depth 25 --width 64 --batch 64 --rounds 15 --calls 20 --threads 1]
+
+Not a test: figures depend on the machine and its load (the project machine's 2 cores are shared).
 """
 
 from __future__ import annotations
 
 import argparse
 import math
-import statistics
 import sys
-import time
 from pathlib import Path
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a clone without installing
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _timing import Ratio, Timings, interleave, print_ratios  # noqa: E402
 
 from stability import SAM  # noqa: E402
 
 
-class ReferenceSAM:
-    """SAM / StableSAM-N written like the common wrappers: loops, ``.item()``, a clone per step."""
+class CommonSAM:
+    """The common SAM wrapper's step (davda54/sam), operation by operation (module docstring, 2-4)."""
 
-    def __init__(self, params, base_optimizer, rho, stable):
-        self.params, self.base_optimizer, self.rho, self.stable = list(params), base_optimizer, rho, stable
+    def __init__(self, params, base_optimizer, rho):
+        self.param_groups = [{"params": list(params), "rho": rho, "adaptive": False}]
+        self.base_optimizer = base_optimizer
         self.state = {}
+
+    def _grad_norm(self):
+        shared_device = self.param_groups[0]["params"][0].device
+        return torch.norm(torch.stack([
+            ((torch.abs(p) if group["adaptive"] else 1.0) * p.grad).norm(p=2).to(shared_device)
+            for group in self.param_groups for p in group["params"] if p.grad is not None
+        ]), p=2)
+
+    def zero_grad(self):
+        for group in self.param_groups:
+            for p in group["params"]:
+                p.grad = None
 
     @torch.no_grad()
     def first_step(self):
-        grad_norm = torch.norm(torch.stack([p.grad.norm(p=2) for p in self.params if p.grad is not None]), p=2)
-        self.grad_norm = grad_norm.item()
-        scale = self.rho / (self.grad_norm + 1e-12)
-        for p in self.params:
-            if p.grad is None:
-                continue
-            self.state[p] = p.data.clone()
-            p.add_(p.grad * scale)
+        grad_norm = self._grad_norm()
+        for group in self.param_groups:
+            scale = group["rho"] / (grad_norm + 1e-12)
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                self.state.setdefault(p, {})["old_p"] = p.data.clone()
+                e_w = (torch.pow(p, 2) if group["adaptive"] else 1.0) * p.grad * scale.to(p)
+                p.add_(e_w)
+        self.zero_grad()
+        return grad_norm
 
     @torch.no_grad()
     def second_step(self):
-        if self.stable:
-            surrogate = torch.norm(torch.stack([p.grad.norm(p=2) for p in self.params if p.grad is not None]), p=2)
-            gamma = self.grad_norm / (surrogate.item() + 1e-12)
-        for p in self.params:
-            if p.grad is None:
-                continue
-            p.data = self.state[p]
-            if self.stable:
-                p.grad.mul_(gamma)
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                p.data = self.state[p]["old_p"]
         self.base_optimizer.step()
 
+    @torch.no_grad()
     def step(self, closure):
-        loss = closure()
         self.first_step()
-        closure()
+        torch.enable_grad()(closure)()
         self.second_step()
-        return loss
 
 
-def make_problem(depth, width, batch, seed, device="cpu"):
+class OfficialStableSAM(CommonSAM):
+    """The StableSAM authors' step: the common wrapper plus ``p.grad.mul_(||g|| / ||g~||)`` per parameter."""
+
+    @torch.no_grad()
+    def first_step(self):
+        self.old_grad_norm = super().first_step()
+
+    @torch.no_grad()
+    def second_step(self):
+        ratio = self.old_grad_norm / self._grad_norm()
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                p.data = self.state[p]["old_p"]
+                p.grad.mul_(ratio)
+        self.base_optimizer.step()
+
+
+OURS = {
+    "sam": dict(ascent="normalized"),
+    "sam (no stats)": dict(ascent="normalized", track_stats=False),
+    "usam": dict(ascent="unnormalized"),
+    "stablesam-n": dict(ascent="normalized", stable=True),
+    "stablesam-u": dict(ascent="unnormalized", stable=True),
+}
+METHODS = ("floor", "sgd", *OURS, "common-sam", "official-stablesam")
+
+
+def make_problem(depth, width, batch, seed, device="cpu", dtype=torch.float32):
     gen = torch.Generator().manual_seed(seed)
     params = []
     for _ in range(depth):
-        params.append((torch.randn(width, width, generator=gen) / math.sqrt(width)).to(device).requires_grad_())
-        params.append(torch.zeros(width, device=device).requires_grad_())
-    x = torch.randn(batch, width, generator=gen).to(device)
-    y = torch.randn(batch, width, generator=gen).to(device)
+        params.append((torch.randn(width, width, generator=gen, dtype=dtype) / math.sqrt(width)).to(device).requires_grad_())
+        params.append(torch.zeros(width, device=device, dtype=dtype).requires_grad_())
+    x = torch.randn(batch, width, generator=gen, dtype=dtype).to(device)
+    y = torch.randn(batch, width, generator=gen, dtype=dtype).to(device)
     return params, x, y
 
 
-def make_method(name, initial, x, y, lr, rho):
+def make_step(name, initial, x, y, lr=1e-3, rho=0.05):
+    """One full training step of method ``name`` on fresh copies of ``initial``; returns (step, params)."""
     params = [p.detach().clone().requires_grad_() for p in initial]
     base = torch.optim.SGD(params, lr=lr, momentum=0.9)
-    kinds = {
-        "sam": dict(ascent="normalized"),
-        "usam": dict(ascent="unnormalized"),
-        "stablesam-n": dict(ascent="normalized", stable=True),
-        "stablesam-u": dict(ascent="unnormalized", stable=True),
-    }
-    if name in kinds:
-        optimizer = SAM(base, rho=rho, **kinds[name])
-    elif name.startswith("reference"):
-        optimizer = ReferenceSAM(params, base, rho, stable=name == "reference-stablesam-n")
-    else:
-        optimizer = base
 
     def closure():
-        optimizer_zero_grad()
+        for p in params:
+            p.grad = None
         h = x
         for i in range(0, len(params), 2):
             h = torch.tanh(h @ params[i] + params[i + 1])
@@ -104,90 +175,59 @@ def make_method(name, initial, x, y, lr, rho):
         loss.backward()
         return loss
 
-    def optimizer_zero_grad():
-        for p in params:
-            p.grad = None
-
     if name == "sgd":
-        return lambda: (closure(), base.step())
-    if name == "floor":  # two forward-backward passes and the base step, no SAM bookkeeping
-        return lambda: (closure(), closure(), base.step())
-    return lambda: optimizer.step(closure)
+        return (lambda: (closure(), base.step())), params
+    if name == "floor":
+        return (lambda: (closure(), closure(), base.step())), params
+    if name in OURS:
+        optimizer = SAM(base, rho=rho, **OURS[name])
+        return (lambda: optimizer.step(closure)), params
+    wrapper = (CommonSAM if name == "common-sam" else OfficialStableSAM)(params, base, rho)
+    return (lambda: (closure(), wrapper.step(closure))), params
 
 
-METHODS = ("floor", "sgd", "sam", "usam", "stablesam-n", "stablesam-u", "reference-sam", "reference-stablesam-n")
+def measure(initial, x, y, rounds=15, calls=20, num_threads=1, synchronize=None) -> Timings:
+    steps = {name: make_step(name, initial, x, y)[0] for name in METHODS}
+    return interleave(steps, rounds=rounds, calls=calls, warmup=5, num_threads=num_threads, synchronize=synchronize)
 
 
-def measure(initial, x, y, rounds, steps_per_block, synchronize=None):
-    """Median seconds per step of each method, interleaved: each round runs every method for a block
-    of steps, in an order rotated round by round. With ``synchronize`` (CUDA), a block is timed as a
-    whole between two synchronisations and contributes its mean; otherwise every step is timed."""
-    steps = {name: make_method(name, initial, x, y, lr=1e-3, rho=0.05) for name in METHODS}
-    times = {name: [] for name in METHODS}
-    for step in steps.values():  # warm-up: allocations, lazy imports, restore buffers
-        for _ in range(5):
-            step()
-    for r in range(rounds):
-        order = METHODS[r % len(METHODS):] + METHODS[:r % len(METHODS)]
-        for name in order:
-            step = steps[name]
-            if synchronize is not None:
-                synchronize()
-                start = time.perf_counter()
-                for _ in range(steps_per_block):
-                    step()
-                synchronize()
-                times[name].append((time.perf_counter() - start) / steps_per_block)
-                continue
-            for _ in range(steps_per_block):
-                start = time.perf_counter()
-                step()
-                times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(t) for name, t in times.items()}
+def ratios(timings: Timings, benchmark: str = "optimizer_step") -> list[Ratio]:
+    def above_floor(ours, theirs):
+        return timings.combine(lambda t: (t[ours] - t["floor"]) / (t[theirs] - t["floor"]))
+
+    return [
+        Ratio(benchmark, "StableSAM-N / SAM", timings.ratio("stablesam-n", "sam"), 1.02),
+        Ratio(benchmark, "StableSAM-U / USAM", timings.ratio("stablesam-u", "usam"), 1.02),
+        Ratio(benchmark, "SAM / common wrapper", timings.ratio("sam", "common-sam"), 1.0),
+        Ratio(benchmark, "SAM (no stats) / common wrapper", timings.ratio("sam (no stats)", "common-sam"), 1.0),
+        Ratio(benchmark, "StableSAM-N / official StableSAM", timings.ratio("stablesam-n", "official-stablesam"), 1.0),
+        Ratio(benchmark, "SAM bookkeeping above floor / common", above_floor("sam", "common-sam")),
+        Ratio(benchmark, "SAM (no stats) bookkeeping above floor / common",
+              above_floor("sam (no stats)", "common-sam"), 0.35),
+        Ratio(benchmark, "StableSAM-N bookkeeping above floor / official",
+              above_floor("stablesam-n", "official-stablesam"), 0.35),
+    ]
 
 
-def report(median) -> dict[str, float]:
-    """Print the medians and the ratios; return the ratios."""
-    for name in METHODS:
-        print(f"  {name:<22} {median[name] * 1e3:8.3f} ms")
-    floor = median["floor"]
-    ratios = {
-        "StableSAM-N / SAM (goal <= 1.02)": median["stablesam-n"] / median["sam"],
-        "StableSAM-U / USAM (goal <= 1.02)": median["stablesam-u"] / median["usam"],
-        "SAM overhead above floor, ours / reference (goal <= 0.4)":
-            (median["sam"] - floor) / (median["reference-sam"] - floor),
-        "StableSAM-N overhead above floor, ours / reference (goal <= 0.4)":
-            (median["stablesam-n"] - floor) / (median["reference-stablesam-n"] - floor),
-    }
-    print(f"  overhead above floor: ours SAM {(median['sam'] - floor) * 1e3:.3f} ms, StableSAM-N "
-          f"{(median['stablesam-n'] - floor) * 1e3:.3f} ms; reference SAM "
-          f"{(median['reference-sam'] - floor) * 1e3:.3f} ms, StableSAM-N "
-          f"{(median['reference-stablesam-n'] - floor) * 1e3:.3f} ms")
-    for label, value in ratios.items():
-        print(f"  {label}: {value:.3f}")
-    return ratios
-
-
-def main(argv=None) -> int:
+def main(argv=None) -> list[Ratio]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--depth", type=int, default=25, help="linear layers (2 tensors each; default 25)")
     parser.add_argument("--width", type=int, default=64)
     parser.add_argument("--batch", type=int, default=64)
-    parser.add_argument("--rounds", type=int, default=15, help="interleaved rounds (default 15)")
-    parser.add_argument("--steps", type=int, default=20, help="timed steps per method per round (default 20)")
-    parser.add_argument("--threads", type=int, default=1,
-                        help="torch CPU threads (default 1: the machine's 2 cores are shared)")
+    parser.add_argument("--rounds", type=int, default=15, help="interleaved rounds (>= 10; default 15)")
+    parser.add_argument("--calls", type=int, default=20, help="steps per block (default 20)")
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1: shared machine)")
     args = parser.parse_args(argv)
-    torch.set_num_threads(args.threads)
 
     initial, x, y = make_problem(args.depth, args.width, args.batch, seed=0)
-    median = measure(initial, x, y, args.rounds, args.steps)
-    print(f"optimizer step, CPU, torch {torch.__version__}, {torch.get_num_threads()} thread(s); "
-          f"MLP {args.depth} x ({args.width}x{args.width} + bias) = {len(initial)} tensors, batch {args.batch}; "
-          f"median of {args.rounds * args.steps} steps each, interleaved")
-    report(median)
-    return 0
+    timings = measure(initial, x, y, args.rounds, args.calls, args.threads)
+    print(f"optimizer step, CPU, torch {torch.__version__}; MLP {args.depth} x ({args.width}x{args.width} + bias) "
+          f"= {len(initial)} tensors, batch {args.batch}; {timings.describe()}")
+    print(timings.table("ms"))
+    result = ratios(timings)
+    print_ratios(result)
+    return result
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

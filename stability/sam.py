@@ -106,6 +106,11 @@ class SAM(torch.optim.Optimizer):
         max_grad_norm: if given (``> 0``), clip the *descent* gradient: the base optimizer steps with
             ``c gamma g~``, ``c = min(1, max_grad_norm / ||gamma g~||)`` (plain Euclidean norm, after the
             renormalization and the cap). The ascent uses the raw ``g``. Off by default.
+        track_stats: compute ``||g~||`` and ``gamma`` for logging even when they are not applied (SAM,
+            USAM, ASAM without ``stable``). ``False`` saves one norm of ``g~`` per step (measured in
+            ``benchmarks/optimizer_step.py``); ``last_stats`` then holds ``grad_norm`` and
+            ``applied_gamma`` only (plus ``clip_factor``/``found_inf`` when enabled). StableSAM and
+            clipping need the norm anyway, so there it changes nothing. Default ``True``.
         distributed: data-parallel training (``DistributedDataParallel``, default process group). Run the
             backward at ``w`` under ``model.no_sync()``: each replica ascends along its own gradient
             ``g_r`` (m-sharpness), DDP averages ``g~`` in the backward at ``w~``, and ``gamma`` uses
@@ -119,7 +124,7 @@ class SAM(torch.optim.Optimizer):
     * ``grad_norm``: ``||g||`` (ASAM: ``||T_w g||``);
     * ``surrogate_grad_norm``: ``||g~||`` (ASAM: ``||T_w~ g~||``);
     * ``gamma``: ``grad_norm / surrogate_grad_norm`` (1 where the surrogate norm is 0), computed for
-      SAM too so that its runs can log the ratio;
+      SAM too so that its runs can log the ratio (not with ``track_stats=False``);
     * ``applied_gamma``: the factor applied to ``g~``: ``min(gamma, gamma_cap)`` when ``stable``, else 1;
     * ``clip_factor`` (with ``max_grad_norm`` only): ``c`` above;
     * ``found_inf`` (with a ``grad_scaler`` only): 1 when a pass had a non-finite gradient and the step
@@ -151,6 +156,7 @@ class SAM(torch.optim.Optimizer):
         stacked: bool = False,
         max_grad_norm: float | None = None,
         distributed: bool = False,
+        track_stats: bool = True,
     ) -> None:
         if not isinstance(base_optimizer, torch.optim.Optimizer):
             raise TypeError(
@@ -166,6 +172,7 @@ class SAM(torch.optim.Optimizer):
         self.stacked = _check_bool("stacked", stacked)
         self.max_grad_norm = None if max_grad_norm is None else check_positive("max_grad_norm", max_grad_norm)
         self.distributed = _check_bool("distributed", distributed)
+        self.track_stats = _check_bool("track_stats", track_stats)
         if self.distributed and self.stacked:
             raise ValueError(
                 "distributed=True and stacked=True cannot be combined: stacked models train in one process"
@@ -325,6 +332,12 @@ class SAM(torch.optim.Optimizer):
             self.zero_grad()
         return grad_norm
 
+    def _base_step(self, scaler: torch.amp.GradScaler | None) -> None:
+        if scaler is not None:
+            scaler.step(self.base_optimizer)  # skips the step on a non-finite flag (GradScaler's one host sync)
+        else:
+            self.base_optimizer.step()
+
     @torch.no_grad()
     def second_step(self, zero_grad: bool = False, grad_scaler: torch.amp.GradScaler | None = None) -> Tensor:
         r"""Restore ``w``, rescale ``g~`` by ``gamma`` if ``stable``, clip, and take the base optimizer's step.
@@ -357,6 +370,17 @@ class SAM(torch.optim.Optimizer):
                 if p.grad is not None:
                     surrogate_params.append(p)
                     surrogate_grads.append(p.grad)
+        if not (self.stable or self.track_stats or self.max_grad_norm is not None):
+            torch._foreach_copy_(params, origins)
+            if grad_mean is not None:
+                grad_norm = self._finish_grad_mean(params, grad_mean)
+            self._base_step(scaler)
+            self.last_stats = {"grad_norm": grad_norm, "applied_gamma": torch.ones_like(grad_norm)}
+            if scaler is not None:
+                self.last_stats["found_inf"] = (found_inf > 0).to(grad_norm.dtype)
+            if zero_grad:
+                self.zero_grad()
+            return self.last_stats["applied_gamma"]
         if surrogate_grads:  # ASAM's T_w~ needs the parameters still at w~
             s_norm = surrogate_norm(
                 surrogate_params, surrogate_grads,
@@ -387,11 +411,9 @@ class SAM(torch.optim.Optimizer):
             stats["clip_factor"] = clip
         if factor is not None and surrogate_grads:
             torch._foreach_mul_(surrogate_grads, per_model(factor, surrogate_grads, stacked=self.stacked))
+        self._base_step(scaler)
         if scaler is not None:
-            scaler.step(self.base_optimizer)  # skips the step on a non-finite flag (GradScaler's one host sync)
             stats["found_inf"] = (found_inf > 0).to(gamma.dtype)
-        else:
-            self.base_optimizer.step()
         stats["applied_gamma"] = applied
         self.last_stats = stats
         if zero_grad:
@@ -481,7 +503,9 @@ class StableSAM(SAM):
         stacked: bool = False,
         max_grad_norm: float | None = None,
         distributed: bool = False,
+        track_stats: bool = True,
     ) -> None:
         super().__init__(
-            base_optimizer, rho, ascent, stable, gamma_cap, adaptive_eta, stacked, max_grad_norm, distributed
+            base_optimizer, rho, ascent, stable, gamma_cap, adaptive_eta, stacked, max_grad_norm, distributed,
+            track_stats,
         )

@@ -123,6 +123,35 @@ def test_gamma_is_global_and_logged_for_sam_too():
     assert loss.ndim == 0
 
 
+@pytest.mark.parametrize("ascent", ("normalized", "unnormalized", "adaptive"))
+@pytest.mark.parametrize("stable", (False, True))
+@pytest.mark.parametrize("stacked", (False, True))
+def test_track_stats_off_changes_the_logged_stats_only(ascent, stable, stacked):
+    # The skipped norm of g~ is never used by the step of SAM/USAM/ASAM: the parameters must be bit for
+    # bit those of the tracked run (the same kernels run in the same order on the same values).
+    runs = []
+    for track in (True, False):
+        if stacked:
+            gen = torch.Generator().manual_seed(7)
+            params = [torch.randn(s, generator=gen, dtype=torch.float64).requires_grad_() for s in [(2, 3, 3), (2, 3)]]
+            x, y = torch.randn(8, 3, generator=gen, dtype=torch.float64), torch.randn(8, 3, generator=gen, dtype=torch.float64)
+            loss_fn = lambda ps: ((torch.tanh(torch.einsum("ni,kji->knj", x, ps[0]) + ps[1][:, None]) - y) ** 2).sum()
+        else:
+            params, loss_fn = problem(7)
+        sam = SAM(torch.optim.SGD(params, lr=0.1, momentum=0.9), rho=0.1, ascent=ascent, stable=stable,
+                  stacked=stacked, track_stats=track)
+        closure = closure_for(params, loss_fn, sam)
+        for _ in range(3):
+            sam.step(closure)
+        runs.append((params, sam.last_stats))
+    (tracked, full), (untracked, stats) = runs
+    assert all(torch.equal(a, b) for a, b in zip(tracked, untracked))
+    expected = set(full) if stable else {"grad_norm", "applied_gamma"}
+    assert set(stats) == expected
+    for key in expected:
+        assert torch.equal(stats[key], full[key])
+
+
 def test_gamma_cap_clips_the_applied_factor_only():
     w = torch.tensor([1.0, 0.0], dtype=torch.float64, requires_grad=True)
     # A concave direction makes ||g~|| < ||g||, so gamma > 1 and the cap acts.
