@@ -15,7 +15,14 @@ the full-data Hessian-vector product (up to floating-point summation order):
 Two implementations of the product, selectable by ``backend``:
 
 - ``"double-backward"``: reverse-over-reverse. Form ``g = grad F_C`` with ``create_graph=True``, then
-  ``grad <g, v>`` (Pearlmutter 1994's trick through autograd).
+  ``grad <g, v>`` (Pearlmutter 1994's trick through autograd). With ``reuse_graph`` the forward pass and
+  the ``create_graph`` backward run once per chunk, on the first product, and every later product is
+  only the second backward through that retained graph (``retain_graph=True``): the same kernels on the
+  same values as rebuilding it, about half the cost (``benchmarks/hessian_eigs.py``), at the price of
+  keeping each chunk's graph (its activations and first-backward intermediates) in memory for the life of
+  the operator. Default: reuse when the data is one chunk (``chunk_size=None`` or ``>= n``), the case
+  where that memory is already spent by a single product; with several chunks the graphs of all chunks
+  would be alive at once, so the default rebuilds them (pass ``reuse_graph=True`` if they fit).
 - ``"func"``: forward-over-reverse, ``torch.func.jvp(torch.func.grad(F_C), (w,), (v,))``: a directional
   derivative of the gradient, usually cheaper in memory and time.
 
@@ -45,7 +52,7 @@ Example::
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 
 import numpy as np
 import torch
@@ -104,6 +111,9 @@ class HessianOperator:
         full-data product whatever the chunking, except with ``bn_mode="train"`` where each chunk is a batch.
     backend, dtype, bn_mode:
         ``"double-backward"`` or ``"func"``; ``torch.float32`` or ``torch.float64``; ``"eval"`` or ``"train"``.
+    reuse_graph:
+        Keep each chunk's gradient graph for all products (double-backward only; see the module docstring).
+        ``None``: reuse when the data is a single chunk.
     device:
         Where to compute (default: the model's device).
 
@@ -124,6 +134,7 @@ class HessianOperator:
         dtype: torch.dtype = torch.float64,
         bn_mode: str = "eval",
         device: torch.device | str | None = None,
+        reuse_graph: bool | None = None,
     ):
         if not isinstance(model, nn.Module):
             raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
@@ -164,6 +175,10 @@ class HessianOperator:
         x = inputs.to(self.device, dtype) if inputs.is_floating_point() else inputs.to(self.device)
         y = targets.to(self.device, dtype) if targets.is_floating_point() else targets.to(self.device)
         self.chunks = [(x[i : i + chunk], y[i : i + chunk], min(chunk, n - i) / n) for i in range(0, n, chunk)]
+        if reuse_graph is not None and not isinstance(reuse_graph, bool):
+            raise TypeError(f"reuse_graph must be True, False or None, got {reuse_graph!r}")
+        self.reuse_graph = (len(self.chunks) == 1 if reuse_graph is None else reuse_graph) and self.backend == "double-backward"
+        self._graphs: dict[int, tuple[list[torch.Tensor], list[tuple[int, torch.Tensor]]]] = {}
         self.num_hvps = 0
 
     # -- flat <-> per-tensor -------------------------------------------------------------------------
@@ -202,31 +217,49 @@ class HessianOperator:
 
     # -- Hessian-vector products -------------------------------------------------------------------------
 
-    def _hvp_double_backward(self, v: dict[str, torch.Tensor], x, y) -> list[torch.Tensor]:
+    def _gradient_graph(self, index: int) -> tuple[list[torch.Tensor], list[tuple[int, torch.Tensor]]]:
+        """Chunk ``index``'s leaves ``w`` and its gradient ``g = grad F_C(w)`` built with ``create_graph``:
+        ``(leaves, [(i, g_i)])`` for the parameters the gradient depends on; cached with ``reuse_graph``."""
+        if index in self._graphs:
+            return self._graphs[index]
+        x, y, _ = self.chunks[index]
         params = {k: p.clone().requires_grad_(True) for k, p in self.params.items()}
         leaves = [params[k] for k in self.names]
         grads = torch.autograd.grad(self._chunk_loss(params, x, y), leaves, create_graph=True, allow_unused=True)
-        used = [(leaf, g, v[k]) for leaf, g, k in zip(leaves, grads, self.names) if g is not None and g.requires_grad]
+        graph = leaves, [(i, g) for i, g in enumerate(grads) if g is not None and g.requires_grad]
+        if self.reuse_graph:
+            self._graphs[index] = graph
+        return graph
+
+    def _hvp_double_backward(self, v: list[torch.Tensor], index: int) -> list[torch.Tensor]:
+        leaves, used = self._gradient_graph(index)
         if not used:  # the loss is affine in w
             return [torch.zeros_like(p) for p in leaves]
-        hv = torch.autograd.grad([g for _, g, _ in used], leaves, grad_outputs=[u for _, _, u in used], allow_unused=True)
+        hv = torch.autograd.grad([g for _, g in used], leaves, grad_outputs=[v[i] for i, _ in used],
+                                 retain_graph=self.reuse_graph, allow_unused=True)
         return [torch.zeros_like(p) if h is None else h for p, h in zip(leaves, hv)]
 
-    def _hvp_func(self, v: dict[str, torch.Tensor], x, y) -> list[torch.Tensor]:
+    def _hvp_func(self, v: list[torch.Tensor], index: int) -> list[torch.Tensor]:
+        x, y, _ = self.chunks[index]
         gradient = torch.func.grad(lambda p: self._chunk_loss(p, x, y))
-        _, hv = torch.func.jvp(gradient, (self.params,), (v,))
+        _, hv = torch.func.jvp(gradient, (self.params,), (dict(zip(self.names, v)),))
         return [hv[k] for k in self.names]
 
     def matvec(self, vector: torch.Tensor) -> torch.Tensor:
         """``H v`` for a flat vector ``v`` of length :attr:`dim` (a torch tensor, cast to ``dtype``)."""
         if vector.shape != (self.dim,):
             raise ValueError(f"vector must have shape ({self.dim},), got {tuple(vector.shape)}")
-        v = self.unflatten(vector.to(self.device, self.dtype))
+        v = list(self.unflatten(vector.to(self.device, self.dtype)).values())
         product = self._hvp_func if self.backend == "func" else self._hvp_double_backward
-        out = torch.zeros(self.dim, dtype=self.dtype, device=self.device)
-        with _function_mode(self.model, self.bn_mode):
-            for x, y, weight in self.chunks:
-                out += weight * self.flatten(product(v, x, y))
+        out = None
+        # Once every chunk's graph is kept, a product never calls the model: no mode to set.
+        cached = len(self._graphs) == len(self.chunks)
+        with nullcontext() if cached else _function_mode(self.model, self.bn_mode):
+            for index, (_, _, weight) in enumerate(self.chunks):
+                term = self.flatten(product(v, index))
+                if weight != 1.0:  # one chunk: weight 1, the product itself
+                    term = term.mul_(weight)
+                out = term if out is None else out.add_(term)
         self.num_hvps += 1
         return out.detach()
 

@@ -140,3 +140,32 @@ def test_bad_data_and_vectors_are_rejected():
         HessianOperator(model, F.cross_entropy, x)
     with pytest.raises(ValueError, match="shape"):
         HessianOperator(model, F.cross_entropy, (x, y)).matvec(torch.zeros(3, dtype=torch.float64))
+
+
+@pytest.mark.parametrize("bn_mode", ["eval", "train"])
+@pytest.mark.parametrize("chunk_size", [None, 7])
+def test_reused_graph_gives_the_rebuilt_products_bit_for_bit(bn_mode, chunk_size):
+    # Reuse runs the same second backward on the same retained graph as a rebuild: the same kernels on
+    # the same values, so the products are identical, not merely close; the model stays untouched.
+    model, (x, y) = _bn_net(), _data()
+    model.train()
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    reused = HessianOperator(model, F.cross_entropy, (x, y), bn_mode=bn_mode, chunk_size=chunk_size, reuse_graph=True)
+    rebuilt = HessianOperator(model, F.cross_entropy, (x, y), bn_mode=bn_mode, chunk_size=chunk_size, reuse_graph=False)
+    g = torch.Generator().manual_seed(4)
+    for _ in range(3):
+        v = torch.randn(reused.dim, generator=g, dtype=torch.float64)
+        assert torch.equal(reused.matvec(v), rebuilt.matvec(v))
+    assert len(reused._graphs) == len(reused.chunks) and not rebuilt._graphs
+    assert model.training and all(torch.equal(v, state[k]) for k, v in model.state_dict().items())
+
+
+def test_graph_reuse_default_is_one_chunk_and_double_backward():
+    model, (x, y) = _mlp(), _data()
+    assert HessianOperator(model, F.cross_entropy, (x, y)).reuse_graph
+    assert HessianOperator(model, F.cross_entropy, (x, y), chunk_size=24).reuse_graph
+    assert not HessianOperator(model, F.cross_entropy, (x, y), chunk_size=7).reuse_graph
+    assert HessianOperator(model, F.cross_entropy, (x, y), chunk_size=7, reuse_graph=True).reuse_graph
+    assert not HessianOperator(model, F.cross_entropy, (x, y), backend="func").reuse_graph
+    with pytest.raises(TypeError, match="reuse_graph"):
+        HessianOperator(model, F.cross_entropy, (x, y), reuse_graph="yes")
