@@ -4,8 +4,11 @@ the time of one product with each backend on the GPU.
 1. Agreement: ``HessianOperator`` on CUDA vs CPU (float64), both backends, a digits MLP (eval) and a digits
    CNN with BatchNorm in batch-statistics mode, chunked; tolerance rtol 1e-10 relative to ``||Hv||``.
 2. Lanczos top-3 eigenvalues on CUDA vs CPU (relative difference < 1e-8).
-3. Timing: median of one full-batch product per backend, float32 and float64, CUDA synchronised around each
-   timed product only.
+3. Timing (``benchmarks/_timing.py``: interleaved rounds, median [IQR] of per-round ratios, CUDA
+   synchronised around each timed block only): one full-batch product with the double-backward backend
+   reusing its graph (the default), rebuilding it (``reuse_graph=False``), and the ``func`` backend,
+   float32 and float64; also the reused graph against the rebuilt one for agreement (rtol 1e-12: the same
+   kernels, up to GPU reduction order).
 
     python benchmarks/gpu_hessian_check.py            # exits 0 with a message when CUDA is absent
     python benchmarks/gpu_hessian_check.py --device cpu   # the same code path on the CPU (a dry run)
@@ -14,9 +17,7 @@ the time of one product with each backend on the GPU.
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +25,9 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _timing import interleave  # noqa: E402
 
 from analysis.eigen import lanczos_top_eigenpairs  # noqa: E402
 from analysis.hessian import BACKENDS, HessianOperator  # noqa: E402
@@ -80,26 +84,22 @@ def main() -> int:
         failures += not ok
         print(f"2. {name} Lanczos top-3 {np.round(lanczos[1], 6).tolist()} device vs CPU {error:.2e} {'ok' if ok else 'FAIL'}")
 
-    print(f"3. one full-batch product on {device} (median seconds of {args.repeats})")
+    print(f"3. one full-batch product on {device}")
     for name, options in [("mlp", {"hidden": (512, 512)}), ("cnn", {"channels": (32, 64)})]:
         for dtype in (torch.float32, torch.float64):
             model, data = problem(name, dtype, None, **options)
-            times = {}
-            for backend in BACKENDS:
-                op = HessianOperator(model, F.cross_entropy, data, backend=backend, dtype=dtype, device=device)
-                v = torch.randn(op.dim, generator=torch.Generator().manual_seed(2), dtype=dtype).to(device)
-                for _ in range(3):
-                    op.matvec(v)
-                samples = []
-                for _ in range(args.repeats):
-                    sync(device)
-                    start = time.perf_counter()
-                    op.matvec(v)
-                    sync(device)
-                    samples.append(time.perf_counter() - start)
-                times[backend] = statistics.median(samples)
-            print(f"  {name} {str(dtype)[6:]:8s} double-backward {times['double-backward']:.2e}  func {times['func']:.2e}  "
-                  f"ratio double-backward/func {times['double-backward'] / times['func']:.2f}")
+            ops = {"reused": HessianOperator(model, F.cross_entropy, data, dtype=dtype, device=device),
+                   "rebuilt": HessianOperator(model, F.cross_entropy, data, dtype=dtype, device=device, reuse_graph=False),
+                   "func": HessianOperator(model, F.cross_entropy, data, backend="func", dtype=dtype, device=device)}
+            v = torch.randn(ops["reused"].dim, generator=torch.Generator().manual_seed(2), dtype=dtype).to(device)
+            same = float((ops["reused"].matvec(v) - ops["rebuilt"].matvec(v)).norm() / ops["rebuilt"].matvec(v).norm())
+            ok = same < (1e-12 if dtype == torch.float64 else 1e-5)
+            failures += not ok
+            timings = interleave({key: (lambda op=op: op.matvec(v)) for key, op in ops.items()}, rounds=max(10, args.repeats),
+                                 calls=5, warmup=3, synchronize=lambda: sync(device))
+            print(f"  {name} {str(dtype)[6:]:8s} reused vs rebuilt {same:.1e} {'ok' if ok else 'FAIL'}; {timings.describe()}")
+            print(timings.table("ms"))
+            print(f"    rebuilt / reused {timings.ratio('rebuilt', 'reused')}   func / reused {timings.ratio('func', 'reused')}")
     print("all checks passed" if not failures else f"{failures} check(s) FAILED")
     return 1 if failures else 0
 

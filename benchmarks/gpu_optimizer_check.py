@@ -10,8 +10,9 @@
    an initial scale of 2^30 the first steps overflow and must be skipped (``w`` unchanged, ``found_inf``
    1, ``gamma`` finite), the scale backs off, then steps are taken; a power-of-two scale on a float32
    problem without autocast must give the same parameters as no scaler (both passes unscaled exactly once).
-4. Timing: ``benchmarks/optimizer_step.py`` on CUDA, each block of steps timed between two
-   ``torch.cuda.synchronize()`` calls (synchronisation around the timing only).
+4. Timing: ``benchmarks/optimizer_step.py`` on CUDA (its faithful common-wrapper and official-StableSAM
+   re-implementations included), through ``benchmarks/_timing.py``: each block of steps timed between two
+   ``torch.cuda.synchronize()`` calls (synchronisation around the timing only), median [IQR] of ratios.
 
     python benchmarks/gpu_optimizer_check.py        # exits 0 with a message when CUDA is absent
 """
@@ -26,7 +27,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from optimizer_step import make_problem, measure, report  # noqa: E402
+from _timing import print_ratios  # noqa: E402
+from optimizer_step import make_problem, measure, ratios  # noqa: E402
 
 from stability import SAM, StableSAM  # noqa: E402
 
@@ -175,9 +177,11 @@ def main() -> int:
     failures += check_grad_scaler()
     for depth, width, batch in ((25, 64, 64), (25, 1024, 256)):
         initial, x, y = make_problem(depth, width, batch, seed=0, device="cuda")
+        timings = measure(initial, x, y, rounds=15, calls=20, synchronize=torch.cuda.synchronize)
         print(f"4. step time on CUDA: MLP {depth} x ({width}x{width} + bias) = {len(initial)} tensors, batch {batch}; "
-              f"median over 15 interleaved blocks of 20 steps")
-        report(measure(initial, x, y, rounds=15, steps_per_block=20, synchronize=torch.cuda.synchronize))
+              f"{timings.describe()}, each block between two synchronisations")
+        print(timings.table("ms"))
+        print_ratios(ratios(timings, f"optimizer_step cuda {width}"))
     return 1 if failures else 0
 
 

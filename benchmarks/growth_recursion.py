@@ -1,16 +1,28 @@
 """Growth recursion: vectorised over t (cumulative log-products) vs the plain loop over steps.
 
-Both start from the same coefficients ``(a_t, b_t)`` and return ``E delta_t`` for every t. Prints the
-median times (of 5 calls each: the first call of a run is several times slower, a one-off cost) and their ratio measured in this
-run, for one schedule and for 16 schedules at once; not a test.
+Both start from the same coefficients ``(a_t, b_t)`` and return ``E delta_t`` for every t (checked equal to
+rtol 1e-8: both accumulate ~T eps of rounding in the products). Timed by :mod:`_timing` (interleaved rounds,
+rotated order, median [IQR] of per-round ratios; the first call of a run pays page faults, so one warm-up
+call each), for one schedule and for 16 schedules at once. No goal is set: the ratio is reported.
+Not a test; the project machine's 2 cores are shared.
+
+    python benchmarks/growth_recursion.py [--steps 100000] [--rounds 10]
 """
 
-import statistics
-import time
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
 
 import numpy as np
 
-from theory.growth_recursion import _forward, step_coefficients
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _timing import Ratio, interleave, print_ratios  # noqa: E402
+
+from theory.growth_recursion import _forward, step_coefficients  # noqa: E402
 
 
 def loop(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -22,26 +34,24 @@ def loop(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return out
 
 
-def median_time(function, *args, repeats: int = 5):
-    """Median seconds of ``repeats`` calls, and the last result."""
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        result = function(*args)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times), result
-
-
-def main() -> None:
-    T = 100_000
+def main(argv=None) -> list[Ratio]:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=100_000)
+    parser.add_argument("--rounds", type=int, default=10)
+    args = parser.parse_args(argv)
+    T = args.steps
+    ratios = []
     for rows in (1, 16):
         eta = np.geomspace(1e-3, 1e-1, rows)[:, None] * np.ones(T)
         a, b = step_coefficients(1.0 + 0.01 * eta, eta, n=1000, T=T)  # USAM-like convex constants
-        vectorised, fast = median_time(_forward, a, b)
-        looped, slow = median_time(loop, a, b)
-        assert np.allclose(fast, slow, rtol=1e-8)  # both accumulate ~T eps of rounding in the products
-        print(f"growth recursion, {rows} x {T} steps: vectorised {vectorised * 1e3:.1f} ms, loop {looped * 1e3:.1f} ms, "
-              f"loop/vectorised = {looped / vectorised:.1f}")
+        np.testing.assert_allclose(_forward(a, b), loop(a, b), rtol=1e-8)
+        timings = interleave({"vectorised": lambda: _forward(a, b), "loop": lambda: loop(a, b)}, rounds=args.rounds)
+        print(f"growth recursion, {rows} x {T} steps; {timings.describe()}")
+        print(timings.table("ms"))
+        ratios.append(Ratio("growth_recursion", f"{rows} schedule(s): loop / vectorised",
+                            timings.ratio("loop", "vectorised")))
+    print_ratios(ratios)
+    return ratios
 
 
 if __name__ == "__main__":

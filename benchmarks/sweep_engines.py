@@ -1,24 +1,32 @@
 """Sweep engines: the same 4-trial twin sweep on the local process pool and on a Dask LocalCluster.
 
-Prints, from one run, each engine's wall time (start-up included), their ratio, and whether the two
-metric tables are identical. With ``--device cuda`` the trials run on the GPU (each Dask worker
+Each call is one whole sweep (start-up included) into a fresh directory; the two engines alternate in
+interleaved rounds (:mod:`_timing`, rotated order, median [IQR] of the per-round ratio dask / local; the
+torch thread count of this process is stated, each worker process sets its own). Prints whether the
+metric tables of the two engines are identical. Not a test; the project machine's 2 cores are shared. With ``--device cuda`` the trials run on the GPU (each Dask worker
 offers one ``GPU`` resource) and a CPU run of the same trials is compared too: the largest relative
 difference of the pair distance, a float32 quantity trained for 3 epochs, so expect ~1e-4, not 0.
 
-    python benchmarks/sweep_engines.py [--device cpu|cuda] [--workers 2]
+    python benchmarks/sweep_engines.py [--device cpu|cuda] [--workers 2] [--rounds 10]
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
+import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from stability.sweeps import SweepSpec, run_sweep
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _timing import Ratio, interleave, print_ratios  # noqa: E402
+
+from stability.sweeps import SweepSpec, run_sweep  # noqa: E402
 
 
 def spec(device: str) -> SweepSpec:
@@ -30,13 +38,11 @@ def spec(device: str) -> SweepSpec:
     )
 
 
-def timed(**kwargs) -> tuple[float, pd.DataFrame]:
-    start = time.perf_counter()
-    result = run_sweep(**kwargs)
-    seconds = time.perf_counter() - start
+def sweep(out: Path, **kwargs) -> pd.DataFrame:
+    result = run_sweep(out_dir=out, **kwargs)
     if result.counts["finished"] != len(result.trials):
         raise SystemExit(f"trials failed: {[t['error'] for t in result.trials if t['error']]}")
-    return seconds, pd.read_parquet(result.metrics)
+    return pd.read_parquet(result.metrics)
 
 
 def max_relative_distance_difference(a: pd.DataFrame, b: pd.DataFrame) -> float:
@@ -48,23 +54,30 @@ def max_relative_distance_difference(a: pd.DataFrame, b: pd.DataFrame) -> float:
     return float(np.max(np.abs(merged["value_a"] - merged["value_b"]) / merged["value_b"]))
 
 
-def main() -> None:
+def main(argv=None) -> list[Ratio]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     parser.add_argument("--workers", type=int, default=2)
-    args = parser.parse_args()
+    parser.add_argument("--rounds", type=int, default=10)
+    args = parser.parse_args(argv)
+    counter = itertools.count()
+    tables = {}
     with tempfile.TemporaryDirectory() as scratch:
-        out = Path(scratch)
-        local_s, local = timed(spec=spec(args.device), out_dir=out / "local", workers=args.workers)
-        dask_s, dask = timed(spec=spec(args.device), out_dir=out / "dask", engine="dask", workers=args.workers)
-        print(f"device {args.device}, 4 trials, {args.workers} workers")
-        print(f"local pool   {local_s:7.2f} s")
-        print(f"dask cluster {dask_s:7.2f} s   ratio dask/local {dask_s / local_s:.2f}")
-        print(f"identical metric tables: {dask.equals(local)}")
+        def run(engine):
+            tables[engine] = sweep(Path(scratch) / f"{engine}-{next(counter)}", spec=spec(args.device),
+                                   engine=engine, workers=args.workers)
+
+        timings = interleave({"local": lambda: run("local"), "dask": lambda: run("dask")}, rounds=args.rounds, warmup=0)
+        print(f"device {args.device}, 4 trials, {args.workers} workers; {timings.describe()}")
+        print(timings.table("s"))
+        print(f"identical metric tables: {tables['dask'].equals(tables['local'])}")
         if args.device == "cuda":
-            _, cpu = timed(spec=spec("cpu"), out_dir=out / "cpu", workers=args.workers)
-            difference = max_relative_distance_difference(local, cpu)
+            cpu = sweep(Path(scratch) / "cpu", spec=spec("cpu"), workers=args.workers)
+            difference = max_relative_distance_difference(tables["local"], cpu)
             print(f"cuda vs cpu, max relative difference of the pair distance: {difference:.2e}")
+    ratios = [Ratio("sweep_engines", "dask / local pool (4 trials)", timings.ratio("dask", "local"))]
+    print_ratios(ratios)
+    return ratios
 
 
 if __name__ == "__main__":

@@ -1,56 +1,83 @@
 """Twin harness throughput: 8 pairs batched into one vmapped stack vs the same 16 models one by one.
 
-Same config (digits, MLP, 8 pairs = 8 seeds x 1 replaced index), same data and the same number of
-steps; the only difference is ``vectorize``. Times whole epochs (training steps plus the epoch-end
-evaluation), after one warm-up epoch, and prints the ratio batched / sequential (goal <= 0.33 on CPU).
+Same config (digits, MLP, 8 pairs = 8 seeds x 1 replaced index), same data and the same number of steps;
+the only difference is ``vectorize``. A call is one whole epoch (training steps plus the epoch-end
+evaluation) of a trainer built and warmed up (one epoch) beforehand; the two trainers alternate in
+interleaved rounds (:mod:`_timing`), 1 thread unless ``--threads``. Ratio batched / one by one per round,
+median [IQR] (goal <= 0.33).
 
-    python benchmarks/twin_throughput.py [--epochs 2] [--optimizer stablesam-n sgd] [--device cpu]
+    python benchmarks/twin_throughput.py [--rounds 10] [--optimizer stablesam-n sgd] [--device cpu] [--profile]
+
+``--profile`` prints the top functions of one batched epoch (cProfile, cumulative), the profile behind
+the changes to the training step. Not a test: figures depend on the machine and its load (the project
+machine's 2 cores are shared).
 """
 
 from __future__ import annotations
 
 import argparse
-import time
+import sys
+from pathlib import Path
 
 import numpy as np
 import torch
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-def time_epochs(config, dataset, epochs: int) -> float:
-    from stability.twin import TwinTrainer
+from _timing import Ratio, interleave, print_ratios  # noqa: E402
 
-    trainer = TwinTrainer(config, dataset)
-    trainer.train_epoch()  # warm-up (allocations, vmap tracing)
-    if trainer.device.type == "cuda":
-        torch.cuda.synchronize()
-    start = time.perf_counter()
-    for _ in range(epochs):
-        trainer.train_epoch()
-    if trainer.device.type == "cuda":
-        torch.cuda.synchronize()
-    return (time.perf_counter() - start) / epochs
+PAIRS = 8
 
 
-def main() -> None:
+def trainer_for(method: str, dataset, *, vectorize: bool, device: str):
+    from stability.twin import TwinConfig, TwinTrainer
+
+    config = TwinConfig(dataset="digits", model="mlp", optimizer=method, lr=0.1, rho=0.05, epochs=1000,
+                        batch_size=64, seeds=tuple(range(PAIRS)), replaced_indices=(0,), device=device,
+                        vectorize=vectorize)
+    return TwinTrainer(config, dataset)
+
+
+def profile_epoch(trainer, lines: int = 25) -> None:
+    import cProfile
+    import pstats
+
+    profiler = cProfile.Profile()
+    profiler.enable()
+    trainer.train_epoch()
+    profiler.disable()
+    pstats.Stats(profiler).sort_stats("tottime").print_stats(lines)
+
+
+def main(argv=None) -> list[Ratio]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--optimizer", nargs="+", default=["stablesam-n", "sgd"])
     parser.add_argument("--device", default="cpu")
-    args = parser.parse_args()
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--profile", action="store_true", help="print a cProfile of one batched epoch per method")
+    args = parser.parse_args(argv)
 
     from stability.data import load_dataset
-    from stability.twin import TwinConfig
 
     dataset = load_dataset("digits", generator=np.random.default_rng(0))
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {args.device}; "
-          f"digits MLP, 8 pairs (16 models), batch 64, {args.epochs} timed epochs")
+    sync = torch.cuda.synchronize if args.device.startswith("cuda") else None
+    ratios = []
     for method in args.optimizer:
-        config = TwinConfig(dataset="digits", model="mlp", optimizer=method, lr=0.1, rho=0.05, epochs=args.epochs + 1,
-                            batch_size=64, seeds=tuple(range(8)), replaced_indices=(0,), device=args.device)
-        batched = time_epochs(config, dataset, args.epochs)
-        sequential = time_epochs(config.replace(vectorize=False), dataset, args.epochs)
-        print(f"{method:12s} batched {batched:7.3f} s/epoch   one by one {sequential:7.3f} s/epoch   "
-              f"ratio {batched / sequential:.3f} (goal <= 0.33)")
+        trainers = {"batched": trainer_for(method, dataset, vectorize=True, device=args.device),
+                    "one by one": trainer_for(method, dataset, vectorize=False, device=args.device)}
+        if args.profile:
+            profile_epoch(trainers["batched"])
+        timings = interleave({name: t.train_epoch for name, t in trainers.items()},
+                             rounds=args.rounds, warmup=1, num_threads=args.threads, synchronize=sync)
+        spread = timings.ratio("batched", "one by one")
+        print(f"{method}: digits MLP, {PAIRS} pairs ({2 * PAIRS} models), batch 64, device {args.device}; "
+              f"{timings.describe()}, one epoch per call")
+        print(timings.table("s"))
+        ratios.append(Ratio("twin_throughput", f"{method}: batched / one by one", spread, 0.33))
+    print_ratios(ratios)
+    return ratios
 
 
 if __name__ == "__main__":
