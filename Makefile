@@ -33,8 +33,9 @@ test-slow: setup
 figures: setup
 	$(BIN)/stablesam figures --out figures
 
+# Every CPU benchmark, then one table of all ratios against their goals (about 10 minutes on 2 cores).
 bench: setup
-	for b in benchmarks/*.py; do $(BIN)/python $$b || exit 1; done
+	$(BIN)/python benchmarks/run_all.py
 
 lab: setup
 	$(BIN)/pip install -q -e ".[dev,lab]"

@@ -12,7 +12,8 @@ Without CUDA it prints a message and exits 0. With CUDA (about 3-5 minutes on on
 3. **No host sync.** Training steps of every optimizer (momentum and Adam bases) run under
    ``torch.cuda.set_sync_debug_mode("error")``.
 4. **Throughput.** 8 and 32 pairs batched, MLP on digits and ResNet-20 on random CIFAR-shaped data;
-   seconds per epoch batched, and (8 pairs) the same models one by one.
+   seconds per epoch batched, and (8 pairs) the same models one by one, interleaved rounds through
+   ``benchmarks/_timing.py`` (median, and the ratio's median [IQR]).
 
 Writes ``gpu_twin_check.json`` to ``$OUT`` (or the working directory). Exit status 1 if a check fails.
 
@@ -25,11 +26,12 @@ import dataclasses
 import json
 import os
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/_timing.py
 
 FIRST_STEP_RTOL = 5e-4
 LATE_LOSS_RTOL = 2e-2
@@ -150,38 +152,38 @@ def cifar_shaped(n_train: int, n_test: int, seed: int = 0):
 
 
 def time_throughput(digits, report: dict) -> None:
+    """Seconds per epoch, batched vs one by one (8 pairs) or batched alone (32 pairs), through
+    ``benchmarks/_timing.py``: interleaved rounds of one epoch per trainer, synchronised around each epoch."""
+    from _timing import interleave
+
     from stability.twin import TwinConfig, TwinTrainer
 
     cifar = cifar_shaped(n_train=1280, n_test=256)
     cases = [("mlp", "digits", digits, 60, 8), ("mlp", "digits", digits, 60, 32),
              ("resnet20", "random-cifar", cifar, 64, 8), ("resnet20", "random-cifar", cifar, 64, 32)]
     for model, name, dataset, batch, pairs in cases:
-        config = TwinConfig(dataset=name, model=model, optimizer="stablesam-n", lr=0.05, rho=0.05, epochs=3,
+        config = TwinConfig(dataset=name, model=model, optimizer="stablesam-n", lr=0.05, rho=0.05, epochs=1000,
                             batch_size=batch, seeds=tuple(range(pairs)), replaced_indices=(0,), device="cuda",
                             eval_batch_size=256)
         record = {"model": model, "pairs": pairs, "batch_size": batch, "n_train": len(dataset.y_train)}
-        for vectorize in ((True, False) if pairs == 8 else (True,)):
-            try:
-                trainer = TwinTrainer(config.replace(vectorize=vectorize), dataset)
-                trainer.train_epoch()  # warm-up
-                torch.cuda.synchronize()
-                start = time.perf_counter()
-                trainer.train_epoch()
-                torch.cuda.synchronize()
-                seconds = time.perf_counter() - start
-                key = "batched" if vectorize else "one_by_one"
-                record[f"{key}_s_per_epoch"] = seconds
+        try:
+            trainers = {key: TwinTrainer(config.replace(vectorize=vectorize), dataset)
+                        for key, vectorize in (("batched", True), ("one_by_one", False))[: 2 if pairs == 8 else 1]}
+            timings = interleave({key: t.train_epoch for key, t in trainers.items()}, rounds=10, warmup=1,
+                                 synchronize=torch.cuda.synchronize)
+            for key, trainer in trainers.items():
+                record[f"{key}_s_per_epoch"] = timings.spread(key).median
                 record[f"{key}_vectorized"] = trainer.population.vectorized
                 record["steps_per_epoch"] = trainer.steps_per_epoch
-                record["peak_memory_gib"] = torch.cuda.max_memory_allocated() / 2**30
-                del trainer
-                torch.cuda.empty_cache()
-                torch.cuda.reset_peak_memory_stats()
-            except torch.cuda.OutOfMemoryError as error:
-                record["error"] = f"out of memory: {str(error).splitlines()[0]}"
-                torch.cuda.empty_cache()
-        if "batched_s_per_epoch" in record and "one_by_one_s_per_epoch" in record:
-            record["ratio"] = record["batched_s_per_epoch"] / record["one_by_one_s_per_epoch"]
+            record["peak_memory_gib"] = torch.cuda.max_memory_allocated() / 2**30
+            if len(trainers) == 2:
+                spread = timings.ratio("batched", "one_by_one")
+                record["ratio"], record["ratio_iqr"] = spread.median, [spread.q1, spread.q3]
+            del trainers
+        except torch.cuda.OutOfMemoryError as error:
+            record["error"] = f"out of memory: {str(error).splitlines()[0]}"
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats()
         report["throughput"].append(record)
         print("  " + ", ".join(f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}" for k, v in record.items()))
 
