@@ -16,8 +16,13 @@ run() {  # name, timeout seconds, command...
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee -a "$log"
 $py -c "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda, torch.cuda.get_device_name(0))" | tee -a "$log"
 run "pytest: CUDA-marked tests" 150 $py -m pytest -q -m cuda -p no:cacheprovider tests
-# Scripts to run: the arguments, or every benchmarks/gpu_*.py.
+# Scripts to run: the arguments, or every benchmarks/gpu_*.py. All time through benchmarks/_timing.py
+# (interleaved rounds, median [IQR], synchronised around each block): gpu_optimizer_check (ours, with
+# and without track_stats, against the common wrapper and the official StableSAM algorithm),
+# gpu_hessian_check (graph reused vs rebuilt: agreement and time), gpu_twin_check (10 interleaved epochs
+# batched vs one by one). The twin check trains the most, so it gets the longest limit.
 scripts=("$@"); [ ${#scripts[@]} -gt 0 ] || scripts=(benchmarks/gpu_*.py)
 for script in "${scripts[@]}"; do
-  run "$script" 150 $py "$script"
+  limit=150; [ "$(basename "$script")" = gpu_twin_check.py ] && limit=240
+  run "$script" "$limit" $py "$script"
 done
