@@ -156,7 +156,7 @@ def lanczos(model, data, k, tol, seed):
 
 def power(model, data, k, tol, seed):
     tool = GraphReusingPowerIteration(model, F.cross_entropy, data)
-    return tool.eigenvalues(k, tol, max_iter=10_000, generator=torch.Generator().manual_seed(seed))
+    return tool.eigenvalues(k, tol, max_iter=2_000, generator=torch.Generator().manual_seed(seed))
 
 
 def loosest(solve, reference, target):
@@ -202,7 +202,9 @@ def main(argv=None) -> list[Ratio]:
     for k in (1, 5):
         for target in TARGETS:
             tol_l = loosest(lambda t: lanczos(model, data, k, t, 0), reference, target)
-            tol_p = loosest(lambda t: power(model, data, k, t, 0), reference, target)
+            # Below its normalisation bias (2e-6 absolute, module docstring) the tool cannot get: not searched.
+            reachable = target > 2e-6 / abs(reference[0])
+            tol_p = loosest(lambda t: power(model, data, k, t, 0), reference, target) if reachable else None
             label = f"top-{k} at error {target:g}: lanczos / power"
             if tol_l is None or tol_p is None:
                 print(f"  {label}: unreachable (lanczos tol {tol_l}, power tol {tol_p})")

@@ -7,7 +7,7 @@ metric tables of the two engines are identical. Not a test; the project machine'
 offers one ``GPU`` resource) and a CPU run of the same trials is compared too: the largest relative
 difference of the pair distance, a float32 quantity trained for 3 epochs, so expect ~1e-4, not 0.
 
-    python benchmarks/sweep_engines.py [--device cpu|cuda] [--workers 2] [--rounds 10]
+    python benchmarks/sweep_engines.py [--device cpu|cuda] [--workers 2] [--rounds 10] [--epochs 3]
 """
 
 from __future__ import annotations
@@ -29,10 +29,11 @@ from _timing import Ratio, interleave, print_ratios  # noqa: E402
 from stability.sweeps import SweepSpec, run_sweep  # noqa: E402
 
 
-def spec(device: str) -> SweepSpec:
+def spec(device: str, epochs: int = 3) -> SweepSpec:
     return SweepSpec.from_dict(
         {
-            "base": {"dataset": "digits", "model": "mlp", "epochs": 3, "batch_size": 64, "rho": 0.05, "device": device},
+            "base": {"dataset": "digits", "model": "mlp", "epochs": epochs, "batch_size": 64, "rho": 0.05,
+                     "device": device},
             "axes": {"optimizer": ["sam", "stablesam-n"], "seeds": [0, 1]},
         }
     )
@@ -59,12 +60,13 @@ def main(argv=None) -> list[Ratio]:
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=10)
+    parser.add_argument("--epochs", type=int, default=3, help="epochs per trial (default 3)")
     args = parser.parse_args(argv)
     counter = itertools.count()
     tables = {}
     with tempfile.TemporaryDirectory() as scratch:
         def run(engine):
-            tables[engine] = sweep(Path(scratch) / f"{engine}-{next(counter)}", spec=spec(args.device),
+            tables[engine] = sweep(Path(scratch) / f"{engine}-{next(counter)}", spec=spec(args.device, args.epochs),
                                    engine=engine, workers=args.workers)
 
         timings = interleave({"local": lambda: run("local"), "dask": lambda: run("dask")}, rounds=args.rounds, warmup=0)
@@ -72,7 +74,7 @@ def main(argv=None) -> list[Ratio]:
         print(timings.table("s"))
         print(f"identical metric tables: {tables['dask'].equals(tables['local'])}")
         if args.device == "cuda":
-            cpu = sweep(Path(scratch) / "cpu", spec=spec("cpu"), workers=args.workers)
+            cpu = sweep(Path(scratch) / "cpu", spec=spec("cpu", args.epochs), workers=args.workers)
             difference = max_relative_distance_difference(tables["local"], cpu)
             print(f"cuda vs cpu, max relative difference of the pair distance: {difference:.2e}")
     ratios = [Ratio("sweep_engines", "dask / local pool (4 trials)", timings.ratio("dask", "local"))]
