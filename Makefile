@@ -33,7 +33,7 @@ test-slow: setup
 figures: setup
 	$(BIN)/stablesam figures --out figures
 
-# Every CPU benchmark, then one table of all ratios against their goals (about 10 minutes on 2 cores).
+# Every CPU benchmark, then one table of all ratios against their goals (tens of minutes on 2 shared cores).
 bench: setup
 	$(BIN)/python benchmarks/run_all.py
 

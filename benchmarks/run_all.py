@@ -1,8 +1,8 @@
 """Run every CPU benchmark in turn and print one table of all their ratios against their goals (``make bench``).
 
 Each benchmark stays runnable alone (``python benchmarks/<name>.py``); here its ``main(argv)`` is called
-with its default arguments (:data:`ARGUMENTS` where not) and returns its :class:`_timing.Ratio` list. The GPU checks (``gpu_*.py``) run
-through ``scripts/gpu_checks.sh`` instead. Not a test: the ratios depend on the machine and its load.
+with its default arguments (:data:`ARGUMENTS` where not) and returns its :class:`_timing.Ratio` list.
+The GPU checks (``gpu_*.py``) run through ``scripts/gpu_checks.sh`` instead. Not a test: the ratios depend on the machine and its load.
 
     python benchmarks/run_all.py [--only optimizer_step hessian_eigs ...]
 """
