@@ -119,8 +119,8 @@ class HessianOperator:
 
     Attributes
     ----------
-    dim: number of parameters ``d``. num_hvps: Hessian-vector products computed so far (each one a full
-    pass over the data).
+    dim: number of parameters ``d``. num_hvps: Hessian-vector products computed so far (each one a pass
+    over the data: a second backward through the kept graph, or forward and both backwards without reuse).
     """
 
     def __init__(
