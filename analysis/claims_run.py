@@ -256,7 +256,7 @@ def verify(claim_ids: Sequence[str], scale: Scale, out_dir: str | Path, *, engin
         except ExperimentFailed as error:
             result = ClaimResult(INCONCLUSIVE, "no result", None, [], [f"not evaluated: {error}"])
         documents.append(_claim_document(claim, result, theory, needed[claim.id], results, scale))
-        figures[claim.id] = result
+        figures[claim.id] = result.figure_data
     document = {
         "schema_version": SCHEMA_VERSION,
         "scale": scale.name,

@@ -15,8 +15,8 @@ Intervals come from :func:`scipy.stats.bootstrap` (BCa; Efron and Tibshirani 199
 statistic is a function of the indices of the units in a resample, so a paired design (two methods run with
 the same seeds, sharing initialisation and batch order) is resampled jointly by passing both arms' values
 through the same indices, and a statistic of a whole table (``sup_z`` of a mean over seeds) is resampled over
-its seeds. When BCa cannot be computed (a degenerate jackknife) the percentile interval is used, and when
-every resample gives the same value the interval is that value.
+its seeds. When BCa cannot be computed (a degenerate jackknife, e.g. every resample gives the same value) the
+percentile interval is used.
 
 Example
 -------
@@ -66,7 +66,7 @@ class Interval:
     high: float
     n: int
     confidence: float
-    method: str  # "BCa", "percentile", "degenerate" (every resample equal) or "none" (fewer than 2 units)
+    method: str  # "BCa", "percentile" (BCa undefined) or "none" (fewer than 2 units, or no finite interval)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -112,9 +112,6 @@ def bootstrap_interval(
         low, high = float(result.confidence_interval.low), float(result.confidence_interval.high)
         if math.isfinite(low) and math.isfinite(high):
             return Interval(estimate, low, high, n_units, confidence, method)
-    distribution = np.asarray(result.bootstrap_distribution, dtype=np.float64)
-    if distribution.size and np.all(distribution == distribution[0]):
-        return Interval(estimate, float(distribution[0]), float(distribution[0]), n_units, confidence, "degenerate")
     return Interval(estimate, math.nan, math.nan, n_units, confidence, "none")
 
 
