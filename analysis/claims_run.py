@@ -28,7 +28,7 @@ from analysis.verdicts import INCONCLUSIVE
 from core.io import atomic_write_json
 from core.validation import check_choice
 
-__all__ = ["ExperimentFailed", "Results", "SCHEMA_VERSION", "provenance", "run_experiments", "verify"]
+__all__ = ["ExperimentFailed", "Results", "SCHEMA_VERSION", "evaluate_claims", "provenance", "run_experiments", "verify"]
 
 SCHEMA_VERSION = 1
 CACHE = "cache"
@@ -211,8 +211,7 @@ def provenance(scale: Scale, *, seconds: float, command: str) -> dict[str, Any]:
     }
 
 
-def _claim_document(claim, result: ClaimResult, theory, experiments: list[Experiment], results: Results,
-                    scale: Scale) -> dict[str, Any]:
+def _claim_document(claim, result: ClaimResult, theory, experiments: list[Experiment], results: Results) -> dict[str, Any]:
     key = None if result.key is None else result.key.to_dict()
     return {
         "id": claim.id,
@@ -234,29 +233,36 @@ def _claim_document(claim, result: ClaimResult, theory, experiments: list[Experi
     }
 
 
-def verify(claim_ids: Sequence[str], scale: Scale, out_dir: str | Path, *, engine: str = "local",
-           workers: int | None = None, progress: bool | None = None, command: str = "") -> tuple[dict[str, Any], dict]:
-    """Run and evaluate the claims ``claim_ids`` at ``scale``; return the verdicts document and the figure data.
-
-    Experiments are cached in ``out_dir/cache``. A claim whose experiment failed gets the verdict
-    ``inconclusive`` with the failure in its notes.
-    """
-    started = time.perf_counter()
-    claims = [CLAIMS[i] for i in claim_ids]
-    needed = {c.id: c.experiments(scale) for c in claims}
-    unique = list({e.key: e for experiments in needed.values() for e in experiments}.values())
-    results = Results(Path(out_dir) / CACHE)
-    results.failures = run_experiments(unique, results, engine=engine, workers=workers, progress=progress)
-    documents, figures = [], {}
-    for claim in claims:
+def evaluate_claims(claim_ids: Sequence[str], scale: Scale, results: Results) -> tuple[list[dict], dict]:
+    """Theory check and verdict of every claim from finished ``results``: the claims' entries of the verdicts
+    document and each claim's figure data. A claim whose experiment failed is ``inconclusive``, with the failure
+    in its notes. Each claim's bootstrap draws from its own generator, so its intervals do not depend on which
+    other claims run."""
+    documents, figure_data = [], {}
+    for claim in (CLAIMS[i] for i in claim_ids):
         theory = claim.theory(scale)
-        generator = np.random.default_rng([0, int(claim.id[1:])])  # the same intervals whichever claims run
+        generator = np.random.default_rng([0, int(claim.id[1:])])
         try:
             result = claim.evaluate(scale, results, generator)
         except ExperimentFailed as error:
             result = ClaimResult(INCONCLUSIVE, "no result", None, [], [f"not evaluated: {error}"])
-        documents.append(_claim_document(claim, result, theory, needed[claim.id], results, scale))
-        figures[claim.id] = result.figure_data
+        documents.append(_claim_document(claim, result, theory, claim.experiments(scale), results))
+        figure_data[claim.id] = result.figure_data
+    return documents, figure_data
+
+
+def verify(claim_ids: Sequence[str], scale: Scale, out_dir: str | Path, *, engine: str = "local",
+           workers: int | None = None, progress: bool | None = None, command: str = "") -> tuple[dict[str, Any], dict]:
+    """Run and evaluate the claims ``claim_ids`` at ``scale``; return the verdicts document and the figure data.
+
+    Experiments are cached in ``out_dir/cache`` (see the module docstring).
+    """
+    started = time.perf_counter()
+    experiments = [e for i in claim_ids for e in CLAIMS[i].experiments(scale)]
+    unique = list({e.key: e for e in experiments}.values())
+    results = Results(Path(out_dir) / CACHE)
+    results.failures = run_experiments(unique, results, engine=engine, workers=workers, progress=progress)
+    documents, figure_data = evaluate_claims(claim_ids, scale, results)
     document = {
         "schema_version": SCHEMA_VERSION,
         "scale": scale.name,
@@ -264,4 +270,4 @@ def verify(claim_ids: Sequence[str], scale: Scale, out_dir: str | Path, *, engin
         "claims": documents,
         "provenance": provenance(scale, seconds=time.perf_counter() - started, command=command),
     }
-    return document, figures
+    return document, figure_data

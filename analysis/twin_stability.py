@@ -29,11 +29,11 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["TestLosses", "loss_diff_max", "stability_estimate", "test_losses"]
+__all__ = ["LossDifferences", "loss_diff_max", "stability_estimate", "test_losses"]
 
 
 @dataclass(frozen=True)
-class TestLosses:
+class LossDifferences:
     """Per-test-point losses of the final twins: ``diff[s, i, z] = l(w_S; z) - l(w_S'; z)``.
 
     Axis 0 runs over ``seeds``, axis 1 over ``replaced_indices``; a pair with a diverged twin is all NaN.
@@ -49,7 +49,7 @@ class TestLosses:
         return np.flatnonzero(np.isfinite(self.diff).all(axis=(1, 2)))
 
 
-def test_losses(run_dir: str | Path) -> TestLosses:
+def test_losses(run_dir: str | Path) -> LossDifferences:
     """Per-test-point loss differences of every pair of the finished twin run in ``run_dir``.
 
     Rebuilds the run's population on the CPU from ``config.json`` with the harness's own classes
@@ -80,16 +80,16 @@ def test_losses(run_dir: str | Path) -> TestLosses:
     losses[~alive] = float("nan")
     diff = (losses[0::2] - losses[1::2]).numpy()
     shape = (len(config.seeds), len(config.replaced_indices), diff.shape[-1])
-    return TestLosses(config.seeds, config.replaced_indices, diff.reshape(shape))  # pairs are seed-major
+    return LossDifferences(config.seeds, config.replaced_indices, diff.reshape(shape))  # pairs are seed-major
 
 
-def stability_estimate(losses: TestLosses, seeds: np.ndarray | None = None) -> float:
+def stability_estimate(losses: LossDifferences, seeds: np.ndarray | None = None) -> float:
     """``max_i sup_z |mean_s D_s(i, z)|`` over the seeds ``seeds`` (indices into ``losses.seeds``; default all)."""
     diff = losses.diff if seeds is None else losses.diff[np.asarray(seeds)]
     return float(np.abs(diff.mean(axis=0)).max())
 
 
-def loss_diff_max(losses: TestLosses, seeds: np.ndarray | None = None) -> float:
+def loss_diff_max(losses: LossDifferences, seeds: np.ndarray | None = None) -> float:
     """``max_i mean_s sup_z |D_s(i, z)|``: the harness's per-pair ``loss_diff_max`` averaged over seeds."""
     diff = losses.diff if seeds is None else losses.diff[np.asarray(seeds)]
     return float(np.abs(diff).max(axis=2).mean(axis=0).max())
