@@ -101,7 +101,7 @@ def make_scale(name: str, *, device: str = "cpu", data_dir: str | None = None) -
             noise_model=("digits", "mlp"), label_noises=(0.0, 0.2, 0.4), noise_lr=0.3, noise_epochs=3,
             trajectory_models=(("digits", "mlp"),), trajectory_lrs=(0.1, 0.3), trajectory_rhos=(0.05, 0.2),
             trajectory_seeds=(0, 1, 2), trajectory_epochs=2, timing_model=("digits", "mlp"), timing_blocks=12,
-            timing_steps=5, data_dir=data_dir)
+            timing_steps=5, data_dir=data_dir, bootstrap_resamples=1000)
     edge = [("digits", "mlp"), ("digits", "cnn"), ("mnist1d", "cnn")]
     if data_dir is not None:
         edge.append(("cifar10", "resnet20"))
