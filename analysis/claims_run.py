@@ -121,7 +121,6 @@ def run_experiments(experiments: Sequence[Experiment], results: Results, *, engi
     ``progress``: a tqdm bar (default: when stderr is a terminal); without one, one line per finished
     experiment on stderr.
     """
-    import torch
     from tqdm.auto import tqdm
 
     from stability.sweeps.executors import run_dask, run_local
@@ -148,7 +147,7 @@ def run_experiments(experiments: Sequence[Experiment], results: Results, *, engi
     try:
         twins = [e for e in todo if e.kind == "twin"]
         if twins:
-            runner = TwinTrial(threads=torch.get_num_threads())
+            runner = TwinTrial()  # one torch thread, as in every sweep: the same results on every executor
             jobs = [(e.key, dict(e.settings), results.path(e)) for e in twins]
             if engine == "local":
                 stream = run_local(runner, jobs, workers=0 if workers is None else workers)

@@ -80,6 +80,11 @@ def run(args) -> int:
         raise UsageError(str(error)) from None
     scale = make_scale(args.scale, device=device, data_dir=args.data_dir)
 
+    import torch
+
+    # One torch thread for every experiment, as the sweep engine's twin trials use: results do not depend on the
+    # executor or on the machine's load, and the trajectories and timings run like the twin runs.
+    torch.set_num_threads(1)
     from analysis.claims_run import verify
     from analysis.report import verdict_table, write_report
 
