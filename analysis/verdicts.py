@@ -5,10 +5,11 @@ of an effect, the boundary the effect must clear (the effect size), the confiden
 number of independent units (seeds). The rule reads a :class:`Interval` (point estimate and a two-sided
 bootstrap confidence interval) and returns
 
-- ``"supported"``: the whole interval lies beyond the boundary in the claimed direction;
+- ``"supported"``: the whole interval lies beyond the boundary in the claimed direction (or, for a rule with an
+  ``equivalence`` margin, "matches or beats", also when it lies wholly within ``null +- equivalence``);
 - ``"not supported"``: the whole interval lies on the other side of ``min(boundary, null)`` (for a claimed
-  increase; ``max`` for a claimed decrease): the data show the effect reversed, or, for a non-inferiority
-  claim (boundary beyond the null, e.g. "matches within 1 point"), a deficit larger than the margin;
+  increase; ``max`` for a claimed decrease): the data show the effect reversed; with an equivalence margin, on
+  the other side of ``null - equivalence`` (a deficit larger than the margin);
 - ``"inconclusive"``: anything else, and whenever there are fewer units than the rule needs.
 
 Intervals come from :func:`scipy.stats.bootstrap` (BCa; Efron and Tibshirani 1993, ch. 14) over *units*: the
@@ -38,7 +39,7 @@ from typing import Literal
 
 import numpy as np
 
-from core.validation import check_choice, check_finite, check_in_range, check_integer
+from core.validation import UsageError, check_choice, check_finite, check_in_range, check_integer
 
 __all__ = [
     "INCONCLUSIVE",
@@ -130,6 +131,7 @@ class DecisionRule:
     null: float = 0.0
     confidence: float = 0.95
     min_units: int = 3
+    equivalence: float | None = None
 
     def __post_init__(self) -> None:
         check_choice("claimed", self.claimed, ("greater", "less"))
@@ -137,32 +139,40 @@ class DecisionRule:
         check_finite("null", self.null)
         check_in_range("confidence", self.confidence, 0.0, 1.0, low_open=True, high_open=True)
         check_integer("min_units", self.min_units, minimum=1)
+        if self.equivalence is not None and check_finite("equivalence", self.equivalence) <= 0:
+            raise UsageError(f"equivalence must be > 0, got {self.equivalence!r}")
+
+    @property
+    def _against(self) -> float:
+        """The value beyond which the whole interval contradicts the claim."""
+        if self.equivalence is not None:
+            return self.null - self.equivalence if self.claimed == "greater" else self.null + self.equivalence
+        return min(self.boundary, self.null) if self.claimed == "greater" else max(self.boundary, self.null)
+
+    def matches(self, interval: Interval) -> bool:
+        """Whether the whole interval lies within ``null +- equivalence`` (false without an equivalence margin)."""
+        return (self.equivalence is not None and interval.low >= self.null - self.equivalence
+                and interval.high <= self.null + self.equivalence)
 
     def decide(self, interval: Interval) -> str:
         """The verdict of ``interval`` under this rule (see the module docstring)."""
         if interval.n < self.min_units or not (math.isfinite(interval.low) and math.isfinite(interval.high)):
             return INCONCLUSIVE
-        if self.claimed == "greater":
-            if interval.low > self.boundary:
-                return SUPPORTED
-            if interval.high < min(self.boundary, self.null):
-                return NOT_SUPPORTED
-        else:
-            if interval.high < self.boundary:
-                return SUPPORTED
-            if interval.low > max(self.boundary, self.null):
-                return NOT_SUPPORTED
-        return INCONCLUSIVE
+        beyond = interval.low > self.boundary if self.claimed == "greater" else interval.high < self.boundary
+        if beyond or self.matches(interval):
+            return SUPPORTED
+        against = interval.high < self._against if self.claimed == "greater" else interval.low > self._against
+        return NOT_SUPPORTED if against else INCONCLUSIVE
 
     def to_dict(self) -> dict:
         return asdict(self)
 
     def __str__(self) -> str:
         sign = ">" if self.claimed == "greater" else "<"
+        matches = (f" or within {self.null:g} +- {self.equivalence:g} (matches)" if self.equivalence is not None else "")
         return (f"{self.description}: supported when the whole {100 * self.confidence:g}% CI is {sign} "
-                f"{self.boundary:g}; not supported when it lies wholly on the other side of "
-                f"{(min if self.claimed == 'greater' else max)(self.boundary, self.null):g}; "
-                f"inconclusive otherwise or with fewer than {self.min_units} seeds")
+                f"{self.boundary:g}{matches}; not supported when it lies wholly on the other side of "
+                f"{self._against:g}; inconclusive otherwise or with fewer than {self.min_units} seeds")
 
 
 def combine_cases(verdicts: list[str], *, require_all: bool) -> str:
