@@ -81,8 +81,8 @@ def plot_claim(claim: dict[str, Any], figure_data: dict[str, Any]):
             for g, group in enumerate(groups):
                 for k, method in enumerate(methods):
                     values = [p["lr_max"] for p in points if (p["dataset"], p["model"]) == group and p["method"] == method]
-                    x = g + 0.8 * (k + 0.5) / len(methods) - 0.4
-                    ax.scatter(np.full(len(values), x), values, s=8, color=METHOD_COLORS[method],
+                    x = g + 0.8 * (k + 0.5) / len(methods) - 0.4 + np.linspace(-0.06, 0.06, len(values))  # seeds
+                    ax.scatter(x, values, s=8, color=METHOD_COLORS[method],
                                label=label(method) if g == 0 else None, alpha=0.7)
             ax.set_xticks(range(len(groups)), ["/".join(g) for g in groups])
             ax.set_yscale("log", base=2)

@@ -296,7 +296,7 @@ def render_html(document: dict[str, Any], figures: dict[str, bytes]) -> str:
 
 def _png(figure) -> bytes:
     buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=150)
+    figure.savefig(buffer, format="png", dpi=150, bbox_inches="tight")
     return buffer.getvalue()
 
 
