@@ -16,7 +16,7 @@ import argparse
 import shlex
 from pathlib import Path
 
-from stablesam.cli.output import add_json_flag, emit
+from stablesam.cli.output import add_json_flag, emit, format_table
 
 _OUTPUTS = {"verdicts.json", "report.md", "report.html", "figures", "cache"}
 
@@ -93,9 +93,12 @@ def run(args) -> int:
                         *(f"--{k.replace('_', '-')} {shlex.quote(str(v))}" for k, v in options.items())])
     document, figure_data = verify(claims, scale, out, engine=args.engine, workers=args.workers, command=command)
     paths = write_report(out, document, figure_data)
-    rows = verdict_table(document)
-    result = {"scale": scale.name, "wall_seconds": round(document["provenance"]["wall_seconds"], 1),
-              "report": str(paths["html"]), "markdown": str(paths["markdown"]), "verdicts": str(paths["verdicts"]),
-              "rows": [{k: v for k, v in r.items() if k != "title"} for r in rows]}
-    emit(result, as_json=args.json, rows_key="rows")
+    rows = [{k: v for k, v in r.items() if k != "title"} for r in verdict_table(document)]
+    if args.json:
+        emit({"scale": scale.name, "wall_seconds": document["provenance"]["wall_seconds"], "report": str(paths["html"]),
+              "markdown": str(paths["markdown"]), "verdicts": str(paths["verdicts"]), "rows": rows}, as_json=True)
+    else:  # the table first, then where the report is (what `make run` ends with)
+        print(format_table(rows))
+        print(f"report: {paths['html']} (also {paths['markdown'].name}, {paths['verdicts'].name}, figures/); "
+              f"{document['provenance']['wall_seconds']:.0f} s")
     return 0
