@@ -24,7 +24,7 @@ from functools import lru_cache
 import numpy as np
 
 from core.methods import method as method_row
-from core.validation import check_integer, check_nonnegative, check_positive
+from core.validation import UsageError, check_integer, check_nonnegative, check_positive
 
 __all__ = ["StepTimes", "gradient_norm_trajectory", "step_times"]
 
@@ -71,7 +71,7 @@ def gradient_norm_trajectory(method: str, *, lr: float, rho: float, epochs: int,
 
     row = method_row(method)
     if not row.uses_rho or row.ascent == "adaptive":
-        raise ValueError(f"method must have a SAM or USAM ascent, got {method!r}")
+        raise UsageError(f"method must have a SAM or USAM ascent (sam, usam, stablesam-n, stablesam-u), got {method!r}")
     lr, rho = check_positive("lr", lr), check_nonnegative("rho", rho)
     epochs = check_integer("epochs", epochs, minimum=1)
     batch_size = check_integer("batch_size", batch_size, minimum=1)
