@@ -88,7 +88,7 @@ class PlantedResults:
 
 @pytest.fixture(scope="module")
 def scale():
-    return dataclasses.replace(make_scale("quick"), bootstrap_resamples=400)
+    return dataclasses.replace(make_scale("quick"), bootstrap_resamples=200)
 
 
 @pytest.fixture(scope="module")
