@@ -32,6 +32,7 @@ COMMANDS: tuple[str, ...] = (
     "lr_scan",
     "figures",
     "sweep",
+    "verify",
 )
 
 

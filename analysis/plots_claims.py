@@ -1,0 +1,122 @@
+"""One figure per claim of ``stablesam verify`` (:mod:`analysis.claims`), from the claim's evaluated cases.
+
+Every function takes the claim's document (``verdicts.json`` entry: cases with intervals) and its figure data
+and returns a :class:`matplotlib.figure.Figure` in the toolkit's style (:mod:`analysis.style`); reference
+lines mark the decision rule's boundary and the value of "no effect".
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from analysis.style import COLUMN_WIDTH, FULL_WIDTH, METHOD_COLORS, figure_style, label
+
+__all__ = ["plot_claim"]
+
+
+def _boundaries(ax, rule: dict[str, Any], *, horizontal: bool = True) -> None:
+    line = ax.axhline if horizontal else ax.axvline
+    line(rule["null"], color="0.5", lw=0.8, ls=":", label="no effect")
+    line(rule["boundary"], color="0.2", lw=0.8, ls="--", label="rule boundary")
+
+
+def _errorbar(ax, x: float, interval: dict[str, Any] | None, color: str, **kwargs) -> None:
+    if interval is None or not math.isfinite(interval["estimate"]):
+        return
+    low, high = interval["low"], interval["high"]
+    err = None
+    if math.isfinite(low) and math.isfinite(high):
+        err = [[max(interval["estimate"] - low, 0.0)], [max(high - interval["estimate"], 0.0)]]
+    ax.errorbar([x], [interval["estimate"]], yerr=err, color=color, fmt="o", ms=3, capsize=2, **kwargs)
+
+
+def _ratio_over_lr(ax, cases: list[dict[str, Any]], rule: dict[str, Any], *, offset_by: str) -> None:
+    methods = sorted({c["setting"][offset_by] for c in cases})
+    for k, method in enumerate(methods):
+        mine = [c for c in cases if c["setting"][offset_by] == method]
+        for c in mine:
+            shift = 1.0 + 0.04 * (k - (len(methods) - 1) / 2)
+            x = c["setting"]["lr"] * shift
+            if c["interval"] is None:
+                ax.annotate(c.get("status", "n/a"), (x, rule["null"]), fontsize=5, rotation=90, ha="center",
+                            color=METHOD_COLORS.get(method, "0.3"))
+                continue
+            _errorbar(ax, x, c["interval"], METHOD_COLORS.get(method, "0.3"),
+                      label=label(method) if c is mine[0] else None)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("learning rate eta")
+    _boundaries(ax, rule)
+    ax.legend(frameon=False)
+
+
+def plot_claim(claim: dict[str, Any], figure_data: dict[str, Any]):
+    """The figure of ``claim`` (a ``verdicts.json`` claim entry) with its evaluation's ``figure_data``."""
+    import matplotlib.pyplot as plt
+
+    cid, cases, rule = claim["id"], claim["cases"], claim["rule"]
+    with figure_style():
+        fig, ax = plt.subplots(figsize=(COLUMN_WIDTH * 1.3, 2.4))
+        if cid == "C1":
+            for name, curve in figure_data.get("curves", {}).items():
+                ax.plot(curve["ratio"], color=METHOD_COLORS[curve["method"]], alpha=0.8, lw=0.8, label=name)
+            ax.set_yscale("log")
+            ax.set_xlabel("step")
+            ax.set_ylabel("||g~|| / ||g|| (median over seeds)")
+            _boundaries(ax, rule)
+            ax.legend(frameon=False, fontsize=5, ncol=2)
+        elif cid == "C2":
+            _ratio_over_lr(ax, cases, rule, offset_by="method")
+            ax.set_ylabel("stability estimate, method / SGD")
+        elif cid == "C4":
+            _ratio_over_lr(ax, cases, rule, offset_by="method")
+            ax.set_ylabel("stability estimate, StableSAM / base")
+        elif cid == "C3":
+            points = figure_data.get("points", [])
+            groups = sorted({(p["dataset"], p["model"]) for p in points})
+            methods = list(dict.fromkeys(p["method"] for p in points))
+            for g, group in enumerate(groups):
+                for k, method in enumerate(methods):
+                    values = [p["lr_max"] for p in points if (p["dataset"], p["model"]) == group and p["method"] == method]
+                    x = g + 0.8 * (k + 0.5) / len(methods) - 0.4 + np.linspace(-0.06, 0.06, len(values))  # seeds
+                    ax.scatter(x, values, s=8, color=METHOD_COLORS[method],
+                               label=label(method) if g == 0 else None, alpha=0.7)
+            ax.set_xticks(range(len(groups)), ["/".join(g) for g in groups])
+            ax.set_yscale("log", base=2)
+            ax.set_ylabel("largest eta reaching the target")
+            ax.legend(frameon=False, fontsize=6)
+        elif cid == "C5":
+            for k, case in enumerate(cases):
+                s = case["setting"]
+                _errorbar(ax, s["label_noise"] + 0.02 * (k % 2), case["interval"], METHOD_COLORS[s["method"]],
+                          label=label(s["method"]) if s["label_noise"] == cases[0]["setting"]["label_noise"] else None)
+            ax.axhspan(-1, 1, color="0.9", zorder=0, label="+-1 point")
+            ax.axhline(0, color="0.5", lw=0.8, ls=":")
+            ax.set_xlabel("label noise")
+            ax.set_ylabel("test accuracy StableSAM - base (points)")
+            ax.legend(frameon=False, fontsize=6)
+        elif cid == "C6":
+            for k, case in enumerate(cases):
+                ratios = case.get("ratios", [])
+                ax.scatter(np.full(len(ratios), k) + np.linspace(-0.15, 0.15, len(ratios)), ratios, s=6,
+                           color=METHOD_COLORS[case["setting"]["method"]])
+                _errorbar(ax, k + 0.3, case["interval"], "0.1")
+            ax.set_xticks(range(len(cases)), [f"{label(c['setting']['method'])}/{label(c['setting']['base'])}"
+                                              for c in cases])
+            ax.set_ylabel("step time ratio per block")
+            _boundaries(ax, rule)
+            ax.legend(frameon=False, fontsize=6)
+        elif cid == "C7":
+            for method, values in figure_data.get("gammas", {}).items():
+                ax.hist(values, bins=60, histtype="step", color=METHOD_COLORS[method], label=label(method))
+            ax.axvline(1.0, color="0.2", lw=0.8, ls="--", label="gamma = 1")
+            ax.set_xlabel("gamma = ||g|| / ||g~|| per step")
+            ax.set_ylabel("steps")
+            ax.legend(frameon=False, fontsize=6)
+        ax.set_title(f"{cid}: {claim['verdict']}")
+        if cid == "C1":
+            fig.set_size_inches(FULL_WIDTH * 0.6, 2.6)
+    return fig

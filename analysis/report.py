@@ -1,0 +1,335 @@
+"""The report of ``stablesam verify``: ``verdicts.json`` (with its JSON Schema), ``report.md`` and ``report.html``.
+
+The verdicts document (:func:`analysis.claims_run.verify`) is checked against :data:`VERDICTS_SCHEMA` before
+anything is written (:func:`schema_errors`, a small checker of the JSON Schema keywords the schema uses, so that
+no extra package is needed; the tests also validate with ``jsonschema`` where it is installed). Both reports are
+rendered from one list of blocks (:func:`report_blocks`): a table of claims with their verdicts and key numbers,
+then one section per claim with its figure, decision rule, theory check, cases, pending parts, settings and what
+would change the verdict, then the settings and the provenance. ``report.html`` is self-contained: its figures
+are embedded as base64 PNG. Non-finite numbers are written as ``null``.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import math
+import re
+from pathlib import Path
+from typing import Any
+
+from analysis.verdicts import VERDICTS
+from core.io import atomic_write_bytes, atomic_write_json, atomic_write_text
+
+__all__ = ["VERDICTS_SCHEMA", "jsonable", "read_verdict_guide", "render_html", "render_markdown", "report_blocks",
+           "schema_errors", "verdict_table", "write_report"]
+
+_NUMBER = {"type": ["number", "null"]}
+_STRINGS = {"type": "array", "items": {"type": "string"}}
+_INTERVAL = {
+    "type": ["object", "null"],
+    "required": ["estimate", "low", "high", "n", "confidence", "method"],
+    "properties": {"estimate": _NUMBER, "low": _NUMBER, "high": _NUMBER, "n": {"type": "integer"},
+                   "confidence": {"type": "number"}, "method": {"enum": ["BCa", "percentile", "none"]}},
+}
+_CLAIM = {
+    "type": "object",
+    "required": ["id", "title", "statement", "source", "verdict", "key", "rule", "quantity", "theory", "pending",
+                 "stronger_than_checked", "would_change", "cases", "notes", "experiments"],
+    "properties": {
+        "id": {"type": "string", "pattern": "^C[0-9]+$"},
+        "title": {"type": "string"}, "statement": {"type": "string"}, "source": {"type": "string"},
+        "verdict": {"enum": list(VERDICTS)},
+        "key": {"type": "object", "required": ["label", "interval"],
+                "properties": {"label": {"type": "string"}, "interval": _INTERVAL}},
+        "rule": {"type": "object",
+                 "required": ["description", "claimed", "boundary", "null", "confidence", "min_units", "text", "combine"],
+                 "properties": {"description": {"type": "string"}, "claimed": {"enum": ["greater", "less"]},
+                                "boundary": {"type": "number"}, "null": {"type": "number"},
+                                "confidence": {"type": "number"}, "min_units": {"type": "integer"},
+                                "text": {"type": "string"}, "combine": {"type": "string"}}},
+        "quantity": {"type": "string"},
+        "theory": {"type": "object", "required": ["status", "summary", "source", "numbers"],
+                   "properties": {"status": {"enum": ["proved", "consistent", "no prediction", "not applicable"]},
+                                  "summary": {"type": "string"}, "source": {"type": "string"},
+                                  "numbers": {"type": "object"}}},
+        "pending": _STRINGS, "stronger_than_checked": {"type": "string"}, "would_change": {"type": "string"},
+        "cases": {"type": "array", "items": {"type": "object", "required": ["setting", "interval", "verdict"],
+                                             "properties": {"setting": {"type": "object"}, "interval": _INTERVAL,
+                                                            "verdict": {"enum": list(VERDICTS)}}}},
+        "notes": _STRINGS,
+        "experiments": {"type": "array", "items": {"type": "object", "required": ["key", "label", "kind", "settings"],
+                                                   "properties": {"key": {"type": "string"}, "label": {"type": "string"},
+                                                                  "kind": {"enum": ["twin", "trajectory", "timing"]},
+                                                                  "settings": {"type": "object"}}}},
+    },
+}
+VERDICTS_SCHEMA: dict[str, Any] = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "title": "stablesam verify: verdicts",
+    "type": "object",
+    "required": ["schema_version", "scale", "settings", "claims", "provenance"],
+    "properties": {
+        "schema_version": {"const": 1},
+        "scale": {"enum": ["quick", "full"]},
+        "settings": {"type": "object"},
+        "claims": {"type": "array", "items": _CLAIM},
+        "provenance": {"type": "object",
+                       "required": ["commit", "dirty", "command", "python", "packages", "device", "torch_threads",
+                                    "seeds", "wall_seconds", "created"],
+                       "properties": {"commit": {"type": ["string", "null"]}, "dirty": {"type": ["boolean", "null"]},
+                                      "packages": {"type": "object"}, "device": {"type": "string"},
+                                      "torch_threads": {"type": "integer"}, "seeds": {"type": "object"},
+                                      "wall_seconds": {"type": "number"}}},
+    },
+}
+
+_TYPES = {"object": dict, "array": list, "string": str, "boolean": bool, "null": type(None)}
+
+
+def _is_type(value: Any, name: str) -> bool:
+    if name == "number":
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if name == "integer":
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, _TYPES[name])
+
+
+def schema_errors(instance: Any, schema: dict[str, Any] = VERDICTS_SCHEMA, path: str = "$") -> list[str]:
+    """Violations of ``schema`` by ``instance``, one line each (keywords: type, const, enum, pattern, required,
+    properties, items)."""
+    errors = []
+    types = schema.get("type")
+    if types is not None:
+        names = [types] if isinstance(types, str) else types
+        if not any(_is_type(instance, n) for n in names):
+            return [f"{path}: expected {' or '.join(names)}, got {type(instance).__name__}"]
+    if "const" in schema and instance != schema["const"]:
+        errors.append(f"{path}: expected {schema['const']!r}, got {instance!r}")
+    if "enum" in schema and instance not in schema["enum"]:
+        errors.append(f"{path}: {instance!r} is not one of {schema['enum']!r}")
+    if "pattern" in schema and isinstance(instance, str) and not re.search(schema["pattern"], instance):
+        errors.append(f"{path}: {instance!r} does not match {schema['pattern']!r}")
+    if isinstance(instance, dict):
+        errors += [f"{path}: missing {key!r}" for key in schema.get("required", ()) if key not in instance]
+        for key, sub in schema.get("properties", {}).items():
+            if key in instance:
+                errors += schema_errors(instance[key], sub, f"{path}.{key}")
+    if isinstance(instance, list) and "items" in schema:
+        for k, item in enumerate(instance):
+            errors += schema_errors(item, schema["items"], f"{path}[{k}]")
+    return errors
+
+
+def jsonable(value: Any) -> Any:
+    """``value`` with numpy scalars/arrays as plain Python, tuples as lists and non-finite floats as ``None``."""
+    if hasattr(value, "tolist"):
+        value = value.tolist()
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    return value
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Rendering
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def read_verdict_guide() -> str:
+    """How to read a verdict (the paragraph under the table of every report, and the README's)."""
+    return ("Each claim is decided by a rule fixed in code before anything runs: an effect, the boundary it must "
+            "clear and a 95% bootstrap confidence interval over seeds. **supported**: the whole interval clears the "
+            "boundary in the claimed direction; **not supported**: the whole interval lies on the other side (the "
+            "effect is reversed, or a deficit exceeds the allowed margin); **inconclusive**: the interval straddles "
+            "the boundary, or too few seeds ran. A verdict covers only the settings listed; 'pending' names evidence "
+            "the toolkit does not have yet.")
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "n/a"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k}: {_fmt(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list):
+        return "[" + ", ".join(_fmt(v) for v in value) + "]"
+    return str(value)
+
+
+def _fmt_interval(interval: dict[str, Any] | None) -> str:
+    if not interval or interval.get("estimate") is None:
+        return "n/a"
+    if interval.get("low") is None or interval.get("high") is None:
+        return f"{_fmt(interval['estimate'])} (no interval, n={interval['n']})"
+    return f"{_fmt(interval['estimate'])} [{_fmt(interval['low'])}, {_fmt(interval['high'])}]"
+
+
+def _fmt_setting(setting: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={_fmt(v)}" for k, v in setting.items())
+
+
+def verdict_table(document: dict[str, Any]) -> list[dict[str, str]]:
+    """One row per claim: id, title, verdict, key number with its interval, pending parts."""
+    return [{"claim": c["id"], "title": c["title"], "verdict": c["verdict"],
+             "key number [95% CI]": f"{c['key']['label']}: {_fmt_interval(c['key']['interval'])}",
+             "pending": str(len(c["pending"])) if c["pending"] else "-"} for c in document["claims"]]
+
+
+_EXTRA_SKIP = {"setting", "interval", "verdict", "ratios"}
+
+
+def report_blocks(document: dict[str, Any]) -> list[tuple[str, Any]]:
+    """The report as blocks: ``("h1"|"h2"|"h3"|"p"|"quote"|"list"|"table"|"figure", content)``."""
+    prov = document["provenance"]
+    commit = (prov["commit"] or "unknown")[:12] + (" (uncommitted changes)" if prov.get("dirty") else "")
+    blocks: list[tuple[str, Any]] = [
+        ("h1", f"StableSAM claims: verification report ({document['scale']})"),
+        ("p", f"Commit {commit}; device {prov['device']}; {prov['torch_threads']} torch threads; "
+              f"wall time {prov['wall_seconds']:.0f} s; created {prov['created']}."),
+        ("table", verdict_table(document)),
+        ("p", read_verdict_guide()),
+    ]
+    for claim in document["claims"]:
+        blocks += [
+            ("h2", f"{claim['id']}: {claim['title']} - {claim['verdict']}"),
+            ("quote", f"{claim['statement']} (source: {claim['source']})"),
+            ("p", f"Verdict: **{claim['verdict']}**. Key number, {claim['key']['label']}: "
+                  f"{_fmt_interval(claim['key']['interval'])}."),
+            ("figure", claim["id"]),
+            ("list", [f"Decision rule: {claim['rule']['text']}. Cases combine as: {claim['rule']['combine']}.",
+                      f"Quantity: {claim['quantity']}.",
+                      f"Theory ({claim['theory']['status']}): {claim['theory']['summary']}"
+                      + (f" [{claim['theory']['source']}]" if claim["theory"]["source"] else ""),
+                      f"Where the paper claims more than is checked: {claim['stronger_than_checked']}",
+                      f"What would change the verdict: {claim['would_change']}"]
+             + [f"Pending: {p}" for p in claim["pending"]] + [f"Note: {n}" for n in claim["notes"]]),
+        ]
+        rows = []
+        for case in claim["cases"]:
+            extra = {k: v for k, v in case.items() if k not in _EXTRA_SKIP}
+            rows.append({"setting": _fmt_setting(case["setting"]), "estimate [95% CI]": _fmt_interval(case["interval"]),
+                         "verdict": case["verdict"], "details": "; ".join(
+                             f"{k}={_fmt_interval(v) if isinstance(v, dict) and 'estimate' in v else _fmt(v)}"
+                             for k, v in extra.items())})
+        if rows:
+            blocks += [("h3", "Cases"), ("table", rows)]
+        blocks += [("h3", "Experiments run"),
+                   ("list", [f"{e['label']} ({e['key']})" for e in claim["experiments"]] or ["none"])]
+    blocks += [("h2", "Settings"), ("list", [f"{k}: {_fmt(v)}" for k, v in document["settings"].items()]),
+               ("h2", "Provenance"),
+               ("list", [f"{k}: {_fmt(v)}" for k, v in prov.items()])]
+    return blocks
+
+
+def _md_cell(text: str) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def render_markdown(document: dict[str, Any], figure_dir: str = "figures") -> str:
+    """``report.md``: figures referenced as ``figure_dir/<claim>.png``."""
+    out = []
+    for kind, content in report_blocks(document):
+        if kind in ("h1", "h2", "h3"):
+            out.append("#" * int(kind[1]) + " " + content)
+        elif kind == "p":
+            out.append(content)
+        elif kind == "quote":
+            out.append("> " + content)
+        elif kind == "list":
+            out.append("\n".join(f"- {item}" for item in content))
+        elif kind == "table":
+            columns = list(content[0]) if content else []
+            lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+            lines += ["| " + " | ".join(_md_cell(row[c]) for c in columns) + " |" for row in content]
+            out.append("\n".join(lines))
+        elif kind == "figure":
+            out.append(f"![{content}]({figure_dir}/{content}.png)")
+        out.append("")
+    return "\n".join(out)
+
+
+_CSS = ("body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;line-height:1.45}"
+        "table{border-collapse:collapse;font-size:.85rem;margin:.5rem 0}td,th{border:1px solid #ccc;padding:.2rem .4rem;"
+        "text-align:left;vertical-align:top}blockquote{color:#444;border-left:3px solid #ccc;margin:0;padding-left:1rem}"
+        "img{max-width:100%}.supported{color:#009E73;font-weight:bold}.not-supported{color:#D55E00;font-weight:bold}"
+        ".inconclusive{color:#555;font-weight:bold}")
+
+
+def _inline(text: str) -> str:
+    escaped = html.escape(str(text))
+    escaped = re.sub(r"\*\*(.+?)\*\*", r"<strong>\1</strong>", escaped)
+    for verdict in VERDICTS:
+        escaped = escaped.replace(f"<strong>{verdict}</strong>",
+                                  f'<strong class="{verdict.replace(" ", "-")}">{verdict}</strong>')
+    return escaped
+
+
+def render_html(document: dict[str, Any], figures: dict[str, bytes]) -> str:
+    """Self-contained ``report.html``: ``figures`` maps a claim id to its PNG bytes (embedded as base64)."""
+    out = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
+           f"<title>StableSAM verification ({html.escape(document['scale'])})</title><style>{_CSS}</style></head><body>"]
+    for kind, content in report_blocks(document):
+        if kind in ("h1", "h2", "h3"):
+            out.append(f"<{kind}>{_inline(content)}</{kind}>")
+        elif kind == "p":
+            out.append(f"<p>{_inline(content)}</p>")
+        elif kind == "quote":
+            out.append(f"<blockquote>{_inline(content)}</blockquote>")
+        elif kind == "list":
+            out.append("<ul>" + "".join(f"<li>{_inline(item)}</li>" for item in content) + "</ul>")
+        elif kind == "table" and content:
+            columns = list(content[0])
+            head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
+            body = "".join("<tr>" + "".join(
+                f'<td class="{html.escape(str(row[c]).replace(" ", "-"))}">{html.escape(str(row[c]))}</td>'
+                if c == "verdict" else f"<td>{html.escape(str(row[c]))}</td>" for c in columns) + "</tr>"
+                for row in content)
+            out.append(f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
+        elif kind == "figure" and content in figures:
+            data = base64.b64encode(figures[content]).decode("ascii")
+            out.append(f'<img alt="figure of {html.escape(content)}" src="data:image/png;base64,{data}">')
+    out.append("</body></html>")
+    return "\n".join(out)
+
+
+def _png(figure) -> bytes:
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=150, bbox_inches="tight")
+    return buffer.getvalue()
+
+
+def write_report(out_dir: str | Path, document: dict[str, Any], figure_data: dict[str, dict[str, Any]]) -> dict[str, Path]:
+    """Validate ``document`` and write ``verdicts.json``, ``figures/<claim>.png``, ``report.md`` and ``report.html``.
+
+    ``figure_data`` maps a claim id to its evaluation's figure data (:class:`analysis.claims.ClaimResult`).
+    Returns the paths written. A document that violates the schema raises ``ValueError`` before any write.
+    """
+    import matplotlib.pyplot as plt
+
+    from analysis.plots_claims import plot_claim
+
+    document = jsonable(document)
+    errors = schema_errors(document)
+    if errors:
+        raise ValueError(f"the verdicts document violates its schema: {errors[0]} ({len(errors)} error(s))")
+    out_dir = Path(out_dir)
+    figures = {}
+    for claim in document["claims"]:
+        figure = plot_claim(claim, jsonable(figure_data.get(claim["id"], {})))
+        try:
+            figures[claim["id"]] = _png(figure)
+        finally:
+            plt.close(figure)
+    paths = {"verdicts": out_dir / "verdicts.json", "markdown": out_dir / "report.md", "html": out_dir / "report.html"}
+    for claim_id, png in figures.items():
+        atomic_write_bytes(out_dir / "figures" / f"{claim_id}.png", png)
+    atomic_write_json(paths["verdicts"], document)
+    atomic_write_text(paths["markdown"], render_markdown(document))
+    atomic_write_text(paths["html"], render_html(document, figures))
+    return paths

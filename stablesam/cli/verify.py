@@ -1,0 +1,104 @@
+"""``stablesam verify``: every claim of the StableSAM paper checked by theory and experiment, with a verdict.
+
+Runs the claims of :mod:`analysis.claims` (C1..C7) at the ``--quick`` scale (about two minutes on two CPU
+cores) or the ``--full`` one (designed for one GPU, under 30 minutes), writes ``verdicts.json``, ``report.md``
+and a self-contained ``report.html`` to ``--out``, and prints the table of verdicts. Experiments are cached
+in ``OUT/cache`` by their settings: a rerun reuses every finished one. Examples::
+
+    stablesam verify --quick --out runs/verify
+    stablesam verify --full --device cuda --data-dir ~/data/cifar10 --out runs/verify-full
+    stablesam verify --claims C1,C7 --out runs/verify
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+from pathlib import Path
+
+from stablesam.cli.output import add_json_flag, emit, format_table
+
+_OUTPUTS = {"verdicts.json", "report.md", "report.html", "figures", "cache"}
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "verify", help="check every claim of the StableSAM paper by theory and experiment; write a report",
+        description=__doc__.split("Examples::")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    scale = p.add_mutually_exclusive_group()
+    scale.add_argument("--quick", dest="scale", action="store_const", const="quick",
+                       help="small scale: digits, MLP and linear models, 3 epochs, 5 seeds (default)")
+    scale.add_argument("--full", dest="scale", action="store_const", const="full",
+                       help="full scale for one GPU: digits and mnist1d MLP/CNN, 20 epochs, 10 seeds "
+                            "(+ ResNet-20 on CIFAR-10 with --data-dir)")
+    p.set_defaults(scale="quick")
+    p.add_argument("--claims", default=None, metavar="C1,C3", help="comma-separated claim ids (default: all)")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
+                   help="torch device of the experiments (default auto: CUDA when available)")
+    p.add_argument("--engine", choices=("local", "dask"), default="local",
+                   help="where the twin runs go: this process (local) or a Dask LocalCluster (default local)")
+    p.add_argument("--workers", type=int, default=None,
+                   help="local: worker processes (default 0: this process); dask: cluster workers")
+    p.add_argument("--data-dir", default=None, help="--full: directory holding the CIFAR-10 binary batches")
+    p.add_argument("--out", default="runs/verify", help="output directory (default runs/verify)")
+    add_json_flag(p)
+    p.set_defaults(handler=run)
+
+
+def _check_out(out: Path) -> None:
+    from core.validation import UsageError
+
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {str(out)!r} exists and is not a directory")
+    if out.is_dir():
+        foreign = sorted(p.name for p in out.iterdir() if p.name not in _OUTPUTS and not p.name.startswith("."))
+        if foreign:
+            raise UsageError(f"--out {str(out)!r} holds other files ({', '.join(foreign[:3])}); "
+                             "choose an empty directory or a previous verify output")
+
+
+def run(args) -> int:
+    from core.validation import UsageError, check_integer
+
+    from analysis.claims import claim_ids, make_scale
+
+    claims = claim_ids(args.claims)
+    if args.workers is not None:
+        check_integer("--workers", args.workers, minimum=0 if args.engine == "local" else 1)
+    if args.data_dir is not None:
+        if args.scale != "full":
+            raise UsageError("--data-dir is read by --full only (ResNet-20 on CIFAR-10)")
+        if not Path(args.data_dir).is_dir():
+            raise UsageError(f"--data-dir {args.data_dir!r} is not an existing directory")
+    out = Path(args.out)
+    _check_out(out)
+    from stability.twin.trainer import resolve_device
+
+    try:
+        device = resolve_device(args.device).type
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+    scale = make_scale(args.scale, device=device, data_dir=args.data_dir)
+
+    import torch
+
+    # One torch thread for every experiment, as the sweep engine's twin trials use: results do not depend on the
+    # executor or on the machine's load, and the trajectories and timings run like the twin runs.
+    torch.set_num_threads(1)
+    from analysis.claims_run import verify
+    from analysis.report import verdict_table, write_report
+
+    options = {k: v for k, v in vars(args).items() if k not in ("handler", "command", "json", "scale") and v is not None}
+    command = " ".join(["stablesam verify", f"--{scale.name}",
+                        *(f"--{k.replace('_', '-')} {shlex.quote(str(v))}" for k, v in options.items())])
+    document, figure_data = verify(claims, scale, out, engine=args.engine, workers=args.workers, command=command)
+    paths = write_report(out, document, figure_data)
+    rows = [{k: v for k, v in r.items() if k != "title"} for r in verdict_table(document)]
+    if args.json:
+        emit({"scale": scale.name, "wall_seconds": document["provenance"]["wall_seconds"], "report": str(paths["html"]),
+              "markdown": str(paths["markdown"]), "verdicts": str(paths["verdicts"]), "rows": rows}, as_json=True)
+    else:  # the table first, then where the report is (what `make run` ends with)
+        print(format_table(rows))
+        print(f"report: {paths['html']} (also {paths['markdown'].name}, {paths['verdicts'].name}, figures/); "
+              f"{document['provenance']['wall_seconds']:.0f} s")
+    return 0
