@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from core.validation import check_in_range, check_integer
+from core.validation import UsageError, check_in_range, check_integer
 
 __all__ = ["TIDY_COLUMNS", "find_run_dirs", "load_runs", "load_summaries", "summarise"]
 
@@ -37,7 +37,7 @@ def find_run_dirs(root: str | os.PathLike[str]) -> list[Path]:
     """Every directory under ``root`` (``root`` included) that holds a ``metrics.csv``, sorted."""
     root = Path(root)
     if not root.is_dir():
-        raise ValueError(f"run directory root {str(root)!r} does not exist or is not a directory")
+        raise UsageError(f"run directory root {str(root)!r} does not exist or is not a directory")
     return sorted(p.parent for p in root.rglob("metrics.csv"))
 
 
@@ -47,7 +47,7 @@ def _as_dirs(runs: str | os.PathLike[str] | Iterable[str | os.PathLike[str]]) ->
     else:
         dirs = [Path(r) for r in runs]
     if not dirs:
-        raise ValueError(f"no run directory (a folder with metrics.csv) found in {runs!r}")
+        raise UsageError(f"no run directory (a folder with metrics.csv) found in {runs!r}")
     return dirs
 
 
@@ -79,11 +79,11 @@ def load_runs(
     for path in _as_dirs(runs):
         file = path / "metrics.csv"
         if not file.is_file():
-            raise ValueError(f"{str(path)!r} is not a run directory: it has no metrics.csv")
+            raise UsageError(f"{str(path)!r} is not a run directory: it has no metrics.csv")
         frame = pd.read_csv(file)
         missing = [c for c in TIDY_COLUMNS if c not in frame.columns]
         if missing:
-            raise ValueError(f"{str(file)!r} lacks the tidy column(s) {', '.join(missing)}")
+            raise UsageError(f"{str(file)!r} lacks the tidy column(s) {', '.join(missing)}")
         frame.insert(0, "run_dir", str(path))
         if config_fields:
             config = _config(path)
@@ -102,7 +102,7 @@ def load_summaries(runs: str | os.PathLike[str] | Iterable[str | os.PathLike[str
     for path in _as_dirs(runs):
         file = path / "summary.json"
         if not file.is_file():
-            raise ValueError(f"{str(path)!r} has no summary.json")
+            raise UsageError(f"{str(path)!r} has no summary.json")
         config = {f"config.{k}": v for k, v in _config(path).items()}
         rows.append({"run_dir": str(path), **_flatten(json.loads(file.read_text())), **config})
     return pd.DataFrame(rows)
@@ -127,13 +127,13 @@ def summarise(
     import pandas as pd
 
     if not isinstance(generator, np.random.Generator):
-        raise TypeError(f"generator must be a numpy.random.Generator, got {type(generator).__name__}")
+        raise UsageError(f"generator must be a numpy.random.Generator, got {type(generator).__name__}")
     confidence = check_in_range("confidence", confidence, 0.0, 1.0, low_open=True, high_open=True)
     n_bootstrap = check_integer("n_bootstrap", n_bootstrap, minimum=1)
     by = list(by)
     missing = [c for c in [*by, value] if c not in table.columns]
     if missing:
-        raise ValueError(f"table lacks the column(s) {', '.join(missing)}; it has {', '.join(map(str, table.columns))}")
+        raise UsageError(f"table lacks the column(s) {', '.join(missing)}; it has {', '.join(map(str, table.columns))}")
     alpha = (1 - confidence) / 2
     rows = []
     for key, group in table.groupby(by, dropna=False, sort=True):

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from core.io import atomic_path, atomic_write_json
+from core.validation import UsageError
 
 __all__ = ["FigureSpec", "catalog", "figure_data_digest", "quick_mode", "write_figures"]
 
@@ -120,7 +121,7 @@ def write_figures(
     if names:
         unknown = sorted(set(names) - set(known))
         if unknown:
-            raise ValueError(f"unknown figure name(s) {', '.join(unknown)}; known: {', '.join(known)}")
+            raise UsageError(f"unknown figure name(s) {', '.join(unknown)}; known: {', '.join(known)}")
         specs = [s for s in specs if s.name in set(names)]
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

@@ -39,7 +39,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from core.validation import check_choice, check_integer, check_positive
+from core.validation import UsageError, check_choice, check_integer, check_positive
 
 __all__ = [
     "SCAN_METHODS",
@@ -142,7 +142,7 @@ def bisect_threshold(
     low = check_positive("lr_low", lr_low)
     high = check_positive("lr_high", lr_high)
     if not low < high:
-        raise ValueError(f"lr_low must be below lr_high, got {lr_low!r} and {lr_high!r}")
+        raise UsageError(f"lr_low must be below lr_high, got {lr_low!r} and {lr_high!r}")
     rel_tol = check_positive("rel_tol", rel_tol)
     max_evaluations = check_integer("max_evaluations", max_evaluations, minimum=2)
     evaluations = 0
@@ -196,7 +196,7 @@ def observed_thresholds(
     steps = check_integer("steps", steps, minimum=1)
     blowup = check_positive("blowup", blowup)
     if blowup <= 1:
-        raise ValueError(f"blowup must be > 1 (a multiple of the initial loss), got {blowup!r}")
+        raise UsageError(f"blowup must be > 1 (a multiple of the initial loss), got {blowup!r}")
     start = copy.deepcopy(model.state_dict())
     work = copy.deepcopy(model)
     out = {}
@@ -252,7 +252,7 @@ def least_squares_problem(*, generator: np.random.Generator) -> LeastSquaresProb
     from sklearn.datasets import load_digits
 
     if not isinstance(generator, np.random.Generator):
-        raise TypeError(f"generator must be a numpy.random.Generator, got {type(generator).__name__}")
+        raise UsageError(f"generator must be a numpy.random.Generator, got {type(generator).__name__}")
     digits = load_digits()
     features = digits.data.astype(np.float64)
     std = features.std(axis=0)

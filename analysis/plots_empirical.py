@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from analysis.style import FULL_WIDTH, METHOD_COLORS, METHOD_MARKERS, figure_style, label
+from core.validation import UsageError
 
 __all__ = ["METRIC_LABELS", "figure_label_noise", "figure_twin_comparison", "plot_twin_metrics", "twin_metrics"]
 
@@ -91,7 +92,7 @@ def plot_twin_metrics(metrics, *, metrics_to_plot: Sequence[str] = ("distance", 
     import matplotlib.pyplot as plt
 
     if linestyle_by not in _VARIANT_NAMES:
-        raise ValueError(f"linestyle_by must be one of {', '.join(map(repr, _VARIANT_NAMES))}; got {linestyle_by!r}")
+        raise UsageError(f"linestyle_by must be one of {', '.join(map(repr, _VARIANT_NAMES))}; got {linestyle_by!r}")
     frame = metrics[(metrics["layer"].fillna("") == "") & metrics["metric"].isin(metrics_to_plot)
                     & metrics["twin"].isin(["pair", "S"])]
     frame = frame.replace([np.inf, -np.inf], np.nan)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import numpy as np
 
 from analysis.style import COLUMN_WIDTH, FULL_WIDTH, METHOD_COLORS, METHOD_MARKERS, figure_style, label
+from core.validation import UsageError
 
 __all__ = ["OUTCOMES", "classify_outcomes", "figure_thresholds", "plot_gamma_vs_grad_norm",
            "plot_stability_phase_diagram", "plot_thresholds", "threshold_table"]
@@ -148,7 +149,7 @@ def threshold_table(spectra, *, methods=PHASE_METHODS, rhos=(0.05, 0.2), steps: 
 
     lam = np.asarray(spectra, dtype=np.float64)
     if lam.ndim != 2:
-        raise ValueError(f"spectra must be a sequence of equal-length eigenvalue lists, got shape {lam.shape}")
+        raise UsageError(f"spectra must be a sequence of equal-length eigenvalue lists, got shape {lam.shape}")
     rho = np.asarray(rhos, dtype=np.float64)[:, None]
     rows = []
     for method in methods:

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from core.validation import check_choice, check_finite, check_integer, check_nonnegative
+from core.validation import UsageError, check_choice, check_finite, check_integer, check_nonnegative
 
 __all__ = ["CurvatureReport", "THRESHOLD_METHODS", "max_stable_learning_rates", "measure_curvature"]
 
@@ -48,7 +48,7 @@ def max_stable_learning_rates(
         check_choice("method", method, THRESHOLD_METHODS)
     if "sam" in methods:
         if grad_norm is None:
-            raise ValueError("grad_norm is required for the SAM threshold (SAM-edge depends on ||g||)")
+            raise UsageError("grad_norm is required for the SAM threshold (SAM-edge depends on ||g||)")
         grad_norm = check_nonnegative("grad_norm", grad_norm)
     if sharpness <= 0:
         return {method: math.inf for method in methods}
@@ -118,7 +118,7 @@ def measure_curvature(
     k = check_integer("k", k, minimum=1)
     trace_probes = check_integer("trace_probes", trace_probes, minimum=0)
     if trace_probes == 1:
-        raise ValueError("trace_probes must be 0 (no trace) or >= 2 (a standard error needs two probes), got 1")
+        raise UsageError("trace_probes must be 0 (no trace) or >= 2 (a standard error needs two probes), got 1")
     operator = HessianOperator(model, loss_fn, data, **operator_options)
     loss, gradient = operator.loss_and_gradient()
     grad_norm = float(gradient.norm())

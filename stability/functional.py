@@ -48,6 +48,8 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
+from core.validation import UsageError
+
 __all__ = [
     "ASCENTS",
     "ascent_direction",
@@ -67,7 +69,7 @@ _REDUCED_PRECISION = (torch.float16, torch.bfloat16)
 def _norms(tensors: Sequence[Tensor], stacked: bool) -> Tensor:
     """Per-tensor norms: shape ``(len(tensors),)``, or ``(len(tensors), n_models)`` when stacked."""
     if not tensors:
-        raise ValueError("a global norm needs at least one tensor; got an empty list")
+        raise UsageError("a global norm needs at least one tensor; got an empty list")
     # Half-precision norms are accumulated and returned in float32, so gamma keeps 7 digits.
     dtype = torch.float32 if tensors[0].dtype in _REDUCED_PRECISION else None
     if stacked:
@@ -148,7 +150,7 @@ def ascent_direction(
         torch._foreach_mul_(scale, weighted_grad)  # T^2 g
         torch._foreach_div_(scale, per_model(safe_divisor(norm), scale, stacked=stacked))
         return list(scale), norm
-    raise ValueError(f"ascent must be one of {', '.join(map(repr, ASCENTS))}; got {ascent!r}")
+    raise UsageError(f"ascent must be one of {', '.join(map(repr, ASCENTS))}; got {ascent!r}")
 
 
 def surrogate_norm(

@@ -53,7 +53,7 @@ from stability.functional import (
     surrogate_norm,
     weighted_global_norm,
 )
-from core.validation import check_choice, check_nonnegative, check_positive
+from core.validation import UsageError, check_choice, check_nonnegative, check_positive
 
 __all__ = ["SAM", "StableSAM"]
 
@@ -74,13 +74,13 @@ class _Pending(NamedTuple):
 
 def _check_bool(name: str, value: object) -> bool:
     if not isinstance(value, bool):
-        raise TypeError(f"{name} must be True or False, got {value!r}")
+        raise UsageError(f"{name} must be True or False, got {value!r}")
     return value
 
 
 def _check_rho(name: str, value: object) -> float:
     if isinstance(value, Tensor):
-        raise TypeError(f"{name} must be a Python real number (a tensor would force a host sync), got a tensor")
+        raise UsageError(f"{name} must be a Python real number (a tensor would force a host sync), got a tensor")
     return check_nonnegative(name, value)
 
 
@@ -153,11 +153,11 @@ class SAM(torch.optim.Optimizer):
         distributed: bool = False,
     ) -> None:
         if not isinstance(base_optimizer, torch.optim.Optimizer):
-            raise TypeError(
+            raise UsageError(
                 f"base_optimizer must be a torch.optim.Optimizer instance, got {type(base_optimizer).__name__}"
             )
         if isinstance(base_optimizer, SAM):
-            raise TypeError("base_optimizer must be a plain optimizer, not another SAM wrapper")
+            raise UsageError("base_optimizer must be a plain optimizer, not another SAM wrapper")
         rho = _check_rho("rho", rho)
         self.ascent = check_choice("ascent", ascent, ASCENTS)
         self.stable = _check_bool("stable", stable)
@@ -167,7 +167,7 @@ class SAM(torch.optim.Optimizer):
         self.max_grad_norm = None if max_grad_norm is None else check_positive("max_grad_norm", max_grad_norm)
         self.distributed = _check_bool("distributed", distributed)
         if self.distributed and self.stacked:
-            raise ValueError(
+            raise UsageError(
                 "distributed=True and stacked=True cannot be combined: stacked models train in one process"
             )
         self.base_optimizer = base_optimizer
@@ -201,11 +201,11 @@ class SAM(torch.optim.Optimizer):
             return
         for p in group["params"]:
             if p.ndim == 0:
-                raise ValueError("stacked=True needs parameters stacked along dim 0; got a 0-d parameter")
+                raise UsageError("stacked=True needs parameters stacked along dim 0; got a 0-d parameter")
             if self.n_models is None:
                 self.n_models = p.shape[0]
             elif p.shape[0] != self.n_models:
-                raise ValueError(
+                raise UsageError(
                     f"stacked=True needs every parameter to stack the same number of models along dim 0; "
                     f"got {p.shape[0]} and {self.n_models}"
                 )
@@ -342,7 +342,7 @@ class SAM(torch.optim.Optimizer):
             raise RuntimeError("second_step() needs a first_step() before it")
         scaler = grad_scaler if grad_scaler is not None and grad_scaler.is_enabled() else None
         if (scaler is None) != (self._pending.found_inf is None):
-            raise ValueError("pass the same enabled grad_scaler to first_step() and second_step() (or to neither)")
+            raise UsageError("pass the same enabled grad_scaler to first_step() and second_step() (or to neither)")
         params, origins, grad_norm, found_inf, grad_mean = self._pending
         self._pending = None
         if scaler is not None:
@@ -417,18 +417,18 @@ class SAM(torch.optim.Optimizer):
         :meth:`first_step` and :meth:`second_step`.
         """
         if closure is None:
-            raise TypeError(
+            raise UsageError(
                 "SAM.step needs a closure (zero_grad, forward, backward, return loss); "
                 "without one, use first_step() and second_step()"
             )
         for name, factory in (("first_pass", first_pass), ("second_pass", second_pass)):
             # A @contextmanager object is callable too (as a decorator), but can be entered only once.
             if factory is not None and (not callable(factory) or isinstance(factory, AbstractContextManager)):
-                raise TypeError(f"{name} must be a function returning a context manager, got {type(factory).__name__}")
+                raise UsageError(f"{name} must be a function returning a context manager, got {type(factory).__name__}")
         with torch.enable_grad(), first_pass() if first_pass is not None else nullcontext():
             loss = closure()
         if loss is None:
-            raise TypeError("the closure must return the loss, got None")
+            raise UsageError("the closure must return the loss, got None")
         self.first_step(grad_scaler=grad_scaler)
         with torch.enable_grad(), second_pass() if second_pass is not None else nullcontext():
             closure()
@@ -449,13 +449,13 @@ class SAM(torch.optim.Optimizer):
         """Load a state dict from :meth:`state_dict`; the wrapper's options must match this instance's."""
         if not isinstance(state_dict, dict) or set(state_dict) != {"base_optimizer", "sam"}:
             found = sorted(state_dict) if isinstance(state_dict, dict) else type(state_dict).__name__
-            raise ValueError(f"state_dict must come from SAM.state_dict() (keys 'base_optimizer', 'sam'); got {found}")
+            raise UsageError(f"state_dict must come from SAM.state_dict() (keys 'base_optimizer', 'sam'); got {found}")
         if self._pending is not None:
             raise RuntimeError("load_state_dict() between first_step() and second_step()")
         for key in _CONFIG_KEYS:
             saved, current = state_dict["sam"].get(key), getattr(self, key)
             if saved != current:
-                raise ValueError(f"state_dict has {key}={saved!r} but this optimizer has {key}={current!r}")
+                raise UsageError(f"state_dict has {key}={saved!r} but this optimizer has {key}={current!r}")
         self.base_optimizer.load_state_dict(state_dict["base_optimizer"])
         for index in range(len(self.param_groups)):
             self._check_group(index)

@@ -42,7 +42,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from core.validation import check_choice
+from core.validation import UsageError, check_choice
 
 __all__ = ["EDGE_METHODS", "max_stable_lr", "max_stable_sharpness"]
 
@@ -53,17 +53,17 @@ _GD_LIKE = ("gd", "sgd", "stablesam-u", "stablesam-n")
 def _as_array(name: str, value, *, positive: bool) -> np.ndarray:
     """``value`` as a float64 array; raise unless every entry is finite and > 0 (or >= 0)."""
     if isinstance(value, bool):
-        raise TypeError(f"{name} must be a real number or array of them, got {value!r}")
+        raise UsageError(f"{name} must be a real number or array of them, got {value!r}")
     try:
         array = np.asarray(value, dtype=np.float64)
     except (TypeError, ValueError):
-        raise TypeError(f"{name} must be a real number or array of them, got {value!r}") from None
+        raise UsageError(f"{name} must be a real number or array of them, got {value!r}") from None
     if not np.all(np.isfinite(array)):
-        raise ValueError(f"{name} must be finite, got {value!r}")
+        raise UsageError(f"{name} must be finite, got {value!r}")
     if positive and np.any(array <= 0):
-        raise ValueError(f"{name} must be > 0, got {value!r}")
+        raise UsageError(f"{name} must be > 0, got {value!r}")
     if not positive and np.any(array < 0):
-        raise ValueError(f"{name} must be >= 0, got {value!r}")
+        raise UsageError(f"{name} must be >= 0, got {value!r}")
     return array
 
 
@@ -72,7 +72,7 @@ def _effective_rho(method: str, rho: np.ndarray, grad_norm) -> np.ndarray:
     if method == "usam":
         return rho
     if grad_norm is None:
-        raise ValueError("method 'sam' needs grad_norm (the current gradient norm ||g|| > 0): its edge depends on it")
+        raise UsageError("method 'sam' needs grad_norm (the current gradient norm ||g|| > 0): its edge depends on it")
     return rho / _as_array("grad_norm", grad_norm, positive=True)
 
 

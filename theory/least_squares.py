@@ -34,7 +34,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from core.validation import check_choice, check_integer, check_nonnegative
+from core.validation import UsageError, check_choice, check_integer, check_nonnegative
 
 __all__ = [
     "LS_METHODS",
@@ -62,11 +62,11 @@ class LinearModel:
         sigma = np.asarray(self.covariance, dtype=np.float64)
         w_star = np.asarray(self.w_star, dtype=np.float64)
         if sigma.ndim != 2 or sigma.shape[0] != sigma.shape[1] or not np.allclose(sigma, sigma.T):
-            raise ValueError(f"covariance must be a symmetric square matrix, got shape {sigma.shape}")
+            raise UsageError(f"covariance must be a symmetric square matrix, got shape {sigma.shape}")
         if np.linalg.eigvalsh(sigma)[0] < -1e-12 * max(1.0, np.abs(sigma).max()):
-            raise ValueError("covariance must be positive semi-definite")
+            raise UsageError("covariance must be positive semi-definite")
         if w_star.shape != (sigma.shape[0],):
-            raise ValueError(f"w_star must have shape ({sigma.shape[0]},), got {w_star.shape}")
+            raise UsageError(f"w_star must have shape ({sigma.shape[0]},), got {w_star.shape}")
         check_nonnegative("noise_std", self.noise_std)
         object.__setattr__(self, "covariance", sigma)
         object.__setattr__(self, "w_star", w_star)

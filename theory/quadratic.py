@@ -34,7 +34,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from core.validation import check_choice
+from core.validation import UsageError, check_choice
 
 __all__ = [
     "METHODS",
@@ -68,7 +68,7 @@ class Quadratic:
         """``H = diag(eigenvalues)``; ``eigenvalues`` has shape ``(..., d)``, finite, any sign (saddles allowed)."""
         lam = np.array(eigenvalues, dtype=np.float64, ndmin=1)
         if lam.shape[-1] == 0 or not np.all(np.isfinite(lam)):
-            raise ValueError(f"eigenvalues must be a non-empty array of finite numbers, got {eigenvalues!r}")
+            raise UsageError(f"eigenvalues must be a non-empty array of finite numbers, got {eigenvalues!r}")
         return cls(lam, True)
 
     @classmethod
@@ -76,12 +76,12 @@ class Quadratic:
         """``H`` given as a symmetric matrix, shape ``(..., d, d)`` (symmetric up to ``atol`` relative)."""
         h = np.array(hessian, dtype=np.float64)
         if h.ndim < 2 or h.shape[-1] != h.shape[-2] or h.shape[-1] == 0:
-            raise ValueError(f"hessian must have shape (..., d, d) with d >= 1, got shape {h.shape}")
+            raise UsageError(f"hessian must have shape (..., d, d) with d >= 1, got shape {h.shape}")
         if not np.all(np.isfinite(h)):
-            raise ValueError("hessian must be finite")
+            raise UsageError("hessian must be finite")
         scale = max(float(np.max(np.abs(h))), 1.0)
         if not np.allclose(h, np.swapaxes(h, -1, -2), rtol=0.0, atol=atol * scale):
-            raise ValueError("hessian must be symmetric")
+            raise UsageError("hessian must be symmetric")
         return cls(h, False)
 
     @property

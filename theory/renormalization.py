@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from core.validation import check_choice
+from core.validation import UsageError, check_choice
 
 __all__ = [
     "flat_dominated_multiplier",
@@ -56,7 +56,7 @@ def _arr(name: str, value, *, positive: bool) -> np.ndarray:
     array = np.asarray(value, dtype=np.float64)
     bad = (array <= 0) if positive else (array < 0)
     if not np.all(np.isfinite(array)) or np.any(bad):
-        raise ValueError(f"{name} must be finite and {'> 0' if positive else '>= 0'}, got {value!r}")
+        raise UsageError(f"{name} must be finite and {'> 0' if positive else '>= 0'}, got {value!r}")
     return array
 
 
@@ -74,7 +74,7 @@ def _weights(method: str, lam: np.ndarray, rho: np.ndarray, grad_norm: np.ndarra
 def _spectrum(eigenvalues) -> np.ndarray:
     lam = np.array(eigenvalues, dtype=np.float64, ndmin=1)
     if not np.all(np.isfinite(lam)) or np.any(lam < 0):
-        raise ValueError(f"eigenvalues must be finite and >= 0 (PSD), got {eigenvalues!r}")
+        raise UsageError(f"eigenvalues must be finite and >= 0 (PSD), got {eigenvalues!r}")
     return lam
 
 
@@ -112,7 +112,7 @@ def gamma_range(method: str, eigenvalues, rho, grad_norm=None):
     rho = _arr("rho", rho, positive=False)
     if method == "stablesam-n":
         if grad_norm is None:
-            raise ValueError("method 'stablesam-n' needs grad_norm (||g|| > 0): its gamma depends on it")
+            raise UsageError("method 'stablesam-n' needs grad_norm (||g|| > 0): its gamma depends on it")
         g = _arr("grad_norm", grad_norm, positive=True)
         return _out(g / (g + rho * lam.max(axis=-1))), _out(g / (g + rho * lam.min(axis=-1)))
     return _out(1.0 / (1.0 + rho * lam.max(axis=-1))), _out(1.0 / (1.0 + rho * lam.min(axis=-1)))
@@ -149,7 +149,7 @@ def flat_dominated_multiplier(method: str, lr, sharp, flat, rho, grad_norm=None)
     rho = _arr("rho", rho, positive=False)
     if method == "stablesam-n":
         if grad_norm is None:
-            raise ValueError("method 'stablesam-n' needs grad_norm (||g|| > 0)")
+            raise UsageError("method 'stablesam-n' needs grad_norm (||g|| > 0)")
         grad_norm = _arr("grad_norm", grad_norm, positive=True)
     return _out(1.0 - lr * sharp * _weights(method, sharp, rho, grad_norm) / _weights(method, flat, rho, grad_norm))
 
@@ -160,11 +160,11 @@ def _two_d(method, lambda1, lambda2, rho, grad_norm):
     l2 = _arr("lambda2", lambda2, positive=True)
     rho = _arr("rho", rho, positive=False)
     if np.any(l1 <= l2):
-        raise ValueError("the 2-D regimes need lambda1 > lambda2 > 0")
+        raise UsageError("the 2-D regimes need lambda1 > lambda2 > 0")
     if method == "stablesam-n" and grad_norm is None:
         # Near-minimum limit ||g|| -> 0: c_i ~ rho lambda_i / ||g||, and c_i / c_j -> lambda_i / lambda_j.
         if np.any(rho <= 0):
-            raise ValueError("the near-minimum limit of 'stablesam-n' needs rho > 0 (at rho = 0 it is GD)")
+            raise UsageError("the near-minimum limit of 'stablesam-n' needs rho > 0 (at rho = 0 it is GD)")
         return l1, l2, l1, l2, l1**2, l2**2
     g = None if grad_norm is None else _arr("grad_norm", grad_norm, positive=True)
     c1, c2 = _weights(method, l1, rho, g), _weights(method, l2, rho, g)

@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from core.validation import UsageError
 from theory.quadratic import canonical_method
 
 __all__ = [
@@ -51,27 +52,27 @@ __all__ = [
 def _spectrum(eigenvalues, *, strictly_positive: bool = False) -> np.ndarray:
     lam = np.array(eigenvalues, dtype=np.float64, ndmin=1)
     if lam.shape[-1] == 0 or not np.all(np.isfinite(lam)):
-        raise ValueError(f"eigenvalues must be a non-empty array of finite numbers, got {eigenvalues!r}")
+        raise UsageError(f"eigenvalues must be a non-empty array of finite numbers, got {eigenvalues!r}")
     if strictly_positive and np.any(lam <= 0):
-        raise ValueError(f"eigenvalues must all be > 0 here, got {eigenvalues!r}")
+        raise UsageError(f"eigenvalues must all be > 0 here, got {eigenvalues!r}")
     if np.any(lam < 0):
-        raise ValueError(f"eigenvalues must be >= 0 (H positive semi-definite; saddles: theory.saddle), got {eigenvalues!r}")
+        raise UsageError(f"eigenvalues must be >= 0 (H positive semi-definite; saddles: theory.saddle), got {eigenvalues!r}")
     if np.any(lam.max(axis=-1) <= 0):
-        raise ValueError(f"the largest eigenvalue must be > 0, got {eigenvalues!r}")
+        raise UsageError(f"the largest eigenvalue must be > 0, got {eigenvalues!r}")
     return lam
 
 
 def _nonneg(name: str, value) -> np.ndarray:
     array = np.asarray(value, dtype=np.float64)
     if not np.all(np.isfinite(array)) or np.any(array < 0):
-        raise ValueError(f"{name} must be finite and >= 0, got {value!r}")
+        raise UsageError(f"{name} must be finite and >= 0, got {value!r}")
     return array
 
 
 def _pos(name: str, value) -> np.ndarray:
     array = np.asarray(value, dtype=np.float64)
     if not np.all(np.isfinite(array)) or np.any(array <= 0):
-        raise ValueError(f"{name} must be finite and > 0, got {value!r}")
+        raise UsageError(f"{name} must be finite and > 0, got {value!r}")
     return array
 
 
@@ -117,7 +118,7 @@ def convergence_rate(method: str, lr, eigenvalues, rho=0.0):
     """
     name = canonical_method(method)
     if name not in ("gd", "usam"):
-        raise ValueError(f"method must be 'gd' or 'usam' (the linear maps), got {method!r}")
+        raise UsageError(f"method must be 'gd' or 'usam' (the linear maps), got {method!r}")
     lam = _spectrum(eigenvalues)
     lr = _pos("lr", lr)[..., None]
     r = _nonneg("rho", rho)[..., None] if name == "usam" else 0.0

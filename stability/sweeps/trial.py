@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from core.io import atomic_write_json
+from core.validation import UsageError
 
 __all__ = ["TrialRunner", "TwinTrial", "execute_trial", "read_error", "record_error", "trial_state"]
 
@@ -62,7 +63,7 @@ class TwinTrial:
         size = _training_set_size(twin)
         for index in twin.replaced_indices:
             if index >= size:
-                raise ValueError(
+                raise UsageError(
                     f"replaced index {index} is out of range: the training set of {twin.dataset!r} "
                     f"has {size} examples (allowed 0..{size - 1})"
                 )

@@ -32,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
+from core.validation import UsageError
 from stability.twin.config import TwinConfig
 from core.io import atomic_path, atomic_write_json, atomic_write_text
 
@@ -50,7 +51,7 @@ def _load_dataset(config: TwinConfig):
     from stability.data import load_dataset
 
     if config.data_dir is not None and not Path(config.data_dir).is_dir():
-        raise ValueError(f"data_dir {config.data_dir!r} is not an existing directory")
+        raise UsageError(f"data_dir {config.data_dir!r} is not an existing directory")
     import torch
 
     return load_dataset(config.dataset, generator=np.random.default_rng(config.data_seed), data_dir=config.data_dir,
@@ -110,31 +111,31 @@ def load_run_model(out_dir: str | Path, model_index: int) -> RunModel:
 
     out_dir = Path(out_dir)
     if not (out_dir / "config.json").is_file():
-        raise ValueError(f"run directory {str(out_dir)!r} has no config.json (not a twin run directory)")
+        raise UsageError(f"run directory {str(out_dir)!r} has no config.json (not a twin run directory)")
     try:
         config = TwinConfig.from_dict(json.loads((out_dir / "config.json").read_text()))
     except (ValueError, TypeError) as error:
-        raise ValueError(f"{str(out_dir / 'config.json')!r} is not a valid twin config: {error}") from None
+        raise UsageError(f"{str(out_dir / 'config.json')!r} is not a valid twin config: {error}") from None
     checkpoint = latest_checkpoint(out_dir)
     if checkpoint is None:
-        raise ValueError(f"run directory {str(out_dir)!r} has no checkpoint (checkpoints/epoch_*.pt)")
+        raise UsageError(f"run directory {str(out_dir)!r} has no checkpoint (checkpoints/epoch_*.pt)")
     n_models = 2 * len(config.pairs)
     model_index = check_integer("model index", model_index, minimum=0)
     if model_index >= n_models:
-        raise ValueError(f"model index {model_index} is out of range: the run has {n_models} models "
+        raise UsageError(f"model index {model_index} is out of range: the run has {n_models} models "
                          f"(allowed 0..{n_models - 1}; 2p is pair p on S, 2p+1 on S')")
     try:
         state = load_checkpoint(checkpoint)
     except Exception as error:  # unpickling errors come in many types
-        raise ValueError(f"checkpoint {str(checkpoint)!r} is not a weights-only torch file: "
+        raise UsageError(f"checkpoint {str(checkpoint)!r} is not a weights-only torch file: "
                          f"{str(error).splitlines()[0]}") from None
     trainer = TwinTrainer(config.replace(device="cpu"), _load_dataset(config), run_name=run_name(config))
     if state.get("vectorized") != trainer.population.vectorized:
-        raise ValueError(f"checkpoint {str(checkpoint)!r} was written by the other (vectorised/sequential) "
+        raise UsageError(f"checkpoint {str(checkpoint)!r} was written by the other (vectorised/sequential) "
                          "implementation than this machine rebuilds")
     trainer.population.load_state_dict(state["population"])
     if not bool(state["alive"][model_index]):
-        raise ValueError(f"model {model_index} of {str(out_dir)!r} diverged at step "
+        raise UsageError(f"model {model_index} of {str(out_dir)!r} diverged at step "
                          f"{int(state['divergence_step'][model_index])}; its weights are not finite to measure")
     pair = model_index // 2
     seed, index = config.pairs[pair]
@@ -264,31 +265,31 @@ def prepare_twin(config: TwinConfig, out_dir: str | Path, *, overwrite: bool = F
     from stability.twin.trainer import resolve_device
 
     if not isinstance(config, TwinConfig):
-        raise TypeError(f"config must be a TwinConfig, got {type(config).__name__}")
+        raise UsageError(f"config must be a TwinConfig, got {type(config).__name__}")
     out_dir = Path(out_dir)
     resolve_device(config.device)
     dataset = _load_dataset(config)
     n = dataset.n_train
     for index in config.replaced_indices:
         if index >= n:
-            raise ValueError(f"replaced index {index} is out of range: the training set of {config.dataset!r} "
+            raise UsageError(f"replaced index {index} is out of range: the training set of {config.dataset!r} "
                              f"has {n} examples (allowed 0..{n - 1})")
     if dataset.task != "classification" and (config.label_noise > 0 or config.shuffled_labels):
-        raise ValueError(f"label noise applies to classification only; dataset {config.dataset!r} is {dataset.task}")
+        raise UsageError(f"label noise applies to classification only; dataset {config.dataset!r} is {dataset.task}")
     _check_model(config, dataset)
     status = _status(out_dir)
     resume_from = None
     if status == "foreign":
-        raise ValueError(f"output directory {str(out_dir)!r} exists and is not a twin run directory; choose another")
+        raise UsageError(f"output directory {str(out_dir)!r} exists and is not a twin run directory; choose another")
     if status == "finished" and not overwrite:
-        raise ValueError(f"output directory {str(out_dir)!r} holds a finished run; pass --overwrite to replace it")
+        raise UsageError(f"output directory {str(out_dir)!r} holds a finished run; pass --overwrite to replace it")
     if status == "running" and not overwrite:
         previous = json.loads((out_dir / "config.json").read_text())
         if previous != config.to_dict():
-            raise ValueError(f"output directory {str(out_dir)!r} holds an unfinished run of a different config; "
+            raise UsageError(f"output directory {str(out_dir)!r} holds an unfinished run of a different config; "
                              "pass --overwrite to replace it")
         if not resume:
-            raise ValueError(f"output directory {str(out_dir)!r} holds an unfinished run; resume it or pass --overwrite")
+            raise UsageError(f"output directory {str(out_dir)!r} holds an unfinished run; resume it or pass --overwrite")
         resume_from = latest_checkpoint(out_dir)
     return PreparedRun(config, out_dir, dataset, resume_from, overwrite=overwrite and status in ("finished", "running"))
 

@@ -30,6 +30,7 @@ from collections.abc import Callable
 
 import torch
 
+from core.validation import UsageError
 from stability.twin.config import TwinConfig
 from stability.twin.metrics import evaluate
 from stability.twin.pairs import STREAM_BATCHES, STREAM_INIT, build_twin_data, stream_seed
@@ -48,7 +49,7 @@ def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device 'cuda' was requested but torch sees no CUDA device; use 'auto' or 'cpu'")
+        raise UsageError("device 'cuda' was requested but torch sees no CUDA device; use 'auto' or 'cpu'")
     return torch.device(name)
 
 
@@ -248,11 +249,11 @@ class TwinTrainer:
 
     def load_state_dict(self, state: dict) -> None:
         if state.get("format") != 1:
-            raise ValueError(f"checkpoint format {state.get('format')!r} is not supported (expected 1)")
+            raise UsageError(f"checkpoint format {state.get('format')!r} is not supported (expected 1)")
         if state["config"] != self.config.to_dict():
-            raise ValueError("the checkpoint was written by a different config; start a new run directory")
+            raise UsageError("the checkpoint was written by a different config; start a new run directory")
         if state["vectorized"] != self.population.vectorized:
-            raise ValueError("the checkpoint was written by the other (vectorised/sequential) implementation")
+            raise UsageError("the checkpoint was written by the other (vectorised/sequential) implementation")
         self.population.load_state_dict(state["population"])
         for generator, generator_state in zip(self.batch_generators, state["batch_generators"]):
             generator.set_state(generator_state)

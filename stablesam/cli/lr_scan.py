@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from core.validation import UsageError
 from stablesam.cli.output import add_json_flag, emit
 from stablesam.cli.sharpness import add_model_arguments
 
@@ -35,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
 
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     if not methods:
-        raise ValueError("--methods must name at least one method")
+        raise UsageError("--methods must name at least one method")
     for method in methods:
         check_choice("--methods entry", method, SCAN_METHODS)
     rho = check_nonnegative("--rho", args.rho)
@@ -44,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
     seed = check_integer("--seed", args.seed, minimum=0)
     blowup = args.blowup if args.blowup is not None else (1e6 if args.problem == "least-squares" else 10.0)
     if check_positive("--blowup", blowup) <= 1:
-        raise ValueError(f"--blowup must be > 1, got {blowup!r}")
+        raise UsageError(f"--blowup must be > 1, got {blowup!r}")
     if args.problem == "least-squares":
         table = least_squares_thresholds(methods, rho=rho, steps=steps, blowup=blowup, rel_tol=rel_tol,
                                          generator=np.random.default_rng(seed))

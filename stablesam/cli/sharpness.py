@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from core.validation import UsageError
 from stablesam.cli.output import add_json_flag, emit
 
 
@@ -64,11 +65,11 @@ def build(args: argparse.Namespace):
     options = {}
     if args.hidden is not None:
         if args.model != "mlp":
-            raise ValueError(f"--hidden applies to --model mlp only, got --model {args.model!r}")
+            raise UsageError(f"--hidden applies to --model mlp only, got --model {args.model!r}")
         try:
             options["hidden"] = tuple(int(w) for w in args.hidden.split(","))
         except ValueError:
-            raise ValueError(f"--hidden must be comma-separated integers, got {args.hidden!r}") from None
+            raise UsageError(f"--hidden must be comma-separated integers, got {args.hidden!r}") from None
     model = build_model(args.model, data.input_shape, data.num_outputs, generator=torch.Generator().manual_seed(seed),
                         dtype=dtype, **options)
     if args.checkpoint is not None:
@@ -88,19 +89,19 @@ def load_checkpoint(model, path: str) -> None:
     import torch
 
     if not os.path.isfile(path):
-        raise ValueError(f"--checkpoint {path!r} is not a file")
+        raise UsageError(f"--checkpoint {path!r} is not a file")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # unpickling errors come in many types
-        raise ValueError(f"--checkpoint {path!r} is not a weights-only torch file: {str(error).splitlines()[0]}") from None
+        raise UsageError(f"--checkpoint {path!r} is not a weights-only torch file: {str(error).splitlines()[0]}") from None
     if isinstance(state, dict) and isinstance(state.get("model"), dict):
         state = state["model"]
     if not isinstance(state, dict):
-        raise ValueError(f"--checkpoint {path!r} holds a {type(state).__name__}, not a state_dict")
+        raise UsageError(f"--checkpoint {path!r} holds a {type(state).__name__}, not a state_dict")
     try:
         model.load_state_dict(state)
     except RuntimeError as error:
-        raise ValueError(f"--checkpoint {path!r} does not fit the model: {str(error).splitlines()[0]}") from None
+        raise UsageError(f"--checkpoint {path!r} does not fit the model: {str(error).splitlines()[0]}") from None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -120,7 +121,7 @@ def run(args: argparse.Namespace) -> int:
         from stability.twin.run import load_run_model
 
         if args.checkpoint is not None:
-            raise ValueError("--checkpoint and --run are exclusive: a run directory names its own checkpoint")
+            raise UsageError("--checkpoint and --run are exclusive: a run directory names its own checkpoint")
         loaded = load_run_model(args.run, args.model_index)
         model, loss_fn, data = loaded.module, loaded.loss_fn, loaded.data
         rho = loaded.config.rho if args.rho is None else rho

@@ -18,7 +18,7 @@ import sys
 import time
 
 from stablesam.cli.output import add_json_flag, emit
-from core.validation import check_choice, check_in_range, check_integer, check_nonnegative, check_positive
+from core.validation import UsageError, check_choice, check_in_range, check_integer, check_nonnegative, check_positive
 
 DEFAULT_OPTIMIZERS = "sgd,sam,usam,asam,stablesam-n,stablesam-u,stablesam-a"
 COLUMNS = ("optimizer", "train_acc", "test_acc", "train_loss", "test_loss", "mean_gamma", "mean_norm_ratio",
@@ -62,7 +62,7 @@ def _parse_optimizers(text: str) -> list[str]:
 
     keys = [key.strip() for key in text.split(",") if key.strip()]
     if not keys:
-        raise ValueError(f"--optimizers must name at least one of {', '.join(METHODS)}; got {text!r}")
+        raise UsageError(f"--optimizers must name at least one of {', '.join(METHODS)}; got {text!r}")
     return [check_choice("--optimizers entry", key, METHODS) for key in keys]
 
 
@@ -120,9 +120,9 @@ def run(args: argparse.Namespace) -> int:
     try:
         device = torch.device(args.device)
     except RuntimeError:
-        raise ValueError(f"--device must be a torch device such as 'cpu' or 'cuda'; got {args.device!r}") from None
+        raise UsageError(f"--device must be a torch device such as 'cpu' or 'cuda'; got {args.device!r}") from None
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"--device {args.device!r} asked for CUDA, which is not available here; use 'cpu'")
+        raise UsageError(f"--device {args.device!r} asked for CUDA, which is not available here; use 'cpu'")
 
     previous_threads = torch.get_num_threads()
     torch.set_num_threads(threads)
@@ -149,7 +149,7 @@ def _train(optimizers, epochs, batch_size, lr, rho, adaptive_eta, gamma_cap, mom
 
     (x_train, y_train), (x_test, y_test) = _load_digits(test_fraction, split_seed)
     if len(y_train) < batch_size:
-        raise ValueError(f"--batch-size must be at most the training split's size {len(y_train)}; got {batch_size}")
+        raise UsageError(f"--batch-size must be at most the training split's size {len(y_train)}; got {batch_size}")
     x_train, x_test = (torch.tensor(a, dtype=torch.float32, device=device) for a in (x_train, x_test))
     y_train, y_test = (torch.tensor(a, dtype=torch.long, device=device) for a in (y_train, y_test))
     n_train = len(y_train)

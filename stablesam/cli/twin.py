@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from core.validation import UsageError
 from stablesam.cli.output import add_json_flag, emit
 
 # flag dest -> TwinConfig key (flags not listed map to the key of the same name)
@@ -71,7 +72,7 @@ def _settings(args) -> dict:
 
     settings = read_toml(args.config) if args.config else {}
     if not isinstance(settings, dict):
-        raise ValueError(f"config file {args.config!r} must hold key = value settings")
+        raise UsageError(f"config file {args.config!r} must hold key = value settings")
     skip = {"config", "out", "overwrite", "resume", "figure", "json", "command", "handler"}
     for dest, value in vars(args).items():
         if dest not in skip and value is not None:
@@ -85,7 +86,7 @@ def _grid(settings: dict) -> list[dict]:
     optimizers = as_list(settings.pop("optimizer", "sgd"))
     lrs = as_list(settings.pop("lr", 0.1))
     if not optimizers or not lrs:
-        raise ValueError("optimizer and lr need at least one value each")
+        raise UsageError("optimizer and lr need at least one value each")
     return [{**settings, "optimizer": o, "lr": lr} for o in optimizers for lr in lrs]
 
 
@@ -96,12 +97,12 @@ def run(args) -> int:
     configs = [TwinConfig.from_dict(s) for s in _grid(_settings(args))]
     names = [run_name(c) for c in configs]
     if len(set(names)) != len(names):
-        raise ValueError("optimizer and lr values must not repeat")
+        raise UsageError("optimizer and lr values must not repeat")
     out = Path(args.out)
     dirs = [out] if len(configs) == 1 else [out / name for name in names]
     prepared = [prepare_twin(c, d, overwrite=args.overwrite, resume=args.resume) for c, d in zip(configs, dirs)]
     if args.figure and Path(args.figure).suffix.lower() not in (".png", ".pdf"):
-        raise ValueError(f"--figure must end in .png or .pdf, got {args.figure!r}")
+        raise UsageError(f"--figure must end in .png or .pdf, got {args.figure!r}")
     for job in prepared:
         job.execute()
     rows = summary_rows(dirs)
