@@ -39,7 +39,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from core.methods import method_keys
 from core.validation import UsageError, check_choice, check_integer, check_positive
+from stability.optimizers import make_optimizer
 
 __all__ = [
     "SCAN_METHODS",
@@ -49,26 +51,12 @@ __all__ = [
     "diverges",
     "least_squares_problem",
     "least_squares_thresholds",
-    "make_optimizer",
     "observed_thresholds",
     "thresholds_along_training",
 ]
 
-SCAN_METHODS = ("gd", "usam", "sam", "stablesam-u", "stablesam-n")
-_ASCENT = {"usam": "unnormalized", "sam": "normalized", "stablesam-u": "unnormalized", "stablesam-n": "normalized"}
-
-
-def make_optimizer(method: str, params, *, lr: float, rho: float) -> torch.optim.Optimizer:
-    """The optimizer of ``method`` on ``params``: ``torch.optim.SGD`` (no momentum) for GD, else
-    :class:`stability.SAM` around it (``ascent`` normalized for SAM / StableSAM-N, unnormalized for USAM /
-    StableSAM-U; ``stable=True`` for the StableSAM variants)."""
-    check_choice("method", method, SCAN_METHODS)
-    base = torch.optim.SGD(list(params), lr=lr)
-    if method == "gd":
-        return base
-    from stability import SAM
-
-    return SAM(base, rho=rho, ascent=_ASCENT[method], stable=method.startswith("stablesam"))
+# Full-batch methods whose divergence threshold has a prediction (an edge formula).
+SCAN_METHODS = method_keys(edge=True, full_batch=True)
 
 
 def diverges(
@@ -88,7 +76,7 @@ def diverges(
     ``step`` is the check at which divergence was seen (``steps`` if it was not).
     """
     x, y = data
-    optimizer = make_optimizer(method, model.parameters(), lr=lr, rho=rho)
+    optimizer = make_optimizer(method, model.parameters(), lr=lr, rho=rho)  # plain SGD base: full-batch GD
 
     def closure():
         optimizer.zero_grad(set_to_none=True)

@@ -21,12 +21,13 @@ from __future__ import annotations
 import numpy as np
 
 from analysis.style import COLUMN_WIDTH, FULL_WIDTH, METHOD_COLORS, METHOD_MARKERS, figure_style, label
+from core.methods import method_keys
 from core.validation import UsageError
 
 __all__ = ["OUTCOMES", "classify_outcomes", "figure_thresholds", "plot_gamma_vs_grad_norm",
            "plot_stability_phase_diagram", "plot_thresholds", "threshold_table"]
 
-PHASE_METHODS = ("gd", "usam", "sam", "stablesam-u", "stablesam-n")
+PHASE_METHODS = method_keys(quadratic=True, full_batch=True)
 OUTCOMES = ("converges", "cycles", "diverges")
 _OUTCOME_COLORS = ("#56B4E9", "#E69F00", "#D55E00")  # Okabe-Ito sky blue, orange, vermillion
 _LR_LABEL = r"learning rate $\eta$"

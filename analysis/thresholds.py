@@ -29,11 +29,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from core.methods import method_keys
 from core.validation import UsageError, check_choice, check_finite, check_integer, check_nonnegative
 
 __all__ = ["CurvatureReport", "THRESHOLD_METHODS", "max_stable_learning_rates", "measure_curvature"]
 
-THRESHOLD_METHODS = ("gd", "usam", "sam", "stablesam-u", "stablesam-n")
+THRESHOLD_METHODS = method_keys(edge=True, full_batch=True)
 
 
 def max_stable_learning_rates(

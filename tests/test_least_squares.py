@@ -7,6 +7,7 @@ c = eta rho lambda / (2 - eta lambda), StableSAM = GD in 1-D).
 import numpy as np
 import pytest
 
+from _rounding import propagated_rounding_bound
 from theory.least_squares import (
     LS_METHODS,
     LinearModel,
@@ -70,41 +71,19 @@ def test_trajectory_ends_at_the_final_iterate_and_gd_training_error_decreases(pr
     assert np.all(np.diff(errors) < 0)  # eta <= 1/lambda_max: monotone descent on the quadratic
 
 
-def _propagated_rounding_bound(method, X, y, lrs, *, rho, T, rng):
-    """Bound on how far two float64 evaluations of ``T`` steps can drift apart, one per learning rate.
-
-    Each step forms d-term dot products and a handful of vector operations, so it rounds every coordinate by
-    at most ~(d + 8) eps |w|. A rounding error made at step t reaches w_T multiplied by the sensitivity of
-    the remaining T - t steps, which we measure by finite differences (three random directions, factor 4
-    of slack for directions not sampled). SAM's normalized ascent makes that sensitivity large where a run
-    passes near g = 0, so a fixed tolerance would be either loose everywhere or wrong there.
-    """
-    d = X.shape[1]
-    local = (d + 8) * np.finfo(np.float64).eps
-    bound = np.zeros(len(lrs))
-    final = np.abs(final_iterates(method, X, y, lrs, rho=rho, T=T)).max(axis=-1)
-    for t in range(T):
-        w_t = final_iterates(method, X, y, lrs, rho=rho, T=t)
-        end = final_iterates(method, X, y, lrs, rho=rho, T=T - t, w0=w_t)
-        scale = np.maximum(np.abs(w_t).max(axis=-1), final)
-        gain = np.zeros(len(lrs))
-        for _ in range(3):
-            delta = 1e-9 * scale[:, None] * rng.standard_normal(w_t.shape)
-            moved = final_iterates(method, X, y, lrs, rho=rho, T=T - t, w0=w_t + delta)
-            gain = np.maximum(gain, np.linalg.norm(moved - end, axis=-1) / np.linalg.norm(delta, axis=-1))
-        bound += 4 * gain * local * scale
-    return bound
-
-
 def test_vectorised_over_learning_rates_equals_one_run_per_rate(problem):
     # The two paths run different BLAS kernels (matrix-matrix vs vector-matrix products), whose summation
-    # order differs between CPUs: they agree up to the propagated rounding, not bit for bit.
+    # order differs between CPUs: they agree up to the propagated rounding (tests/_rounding.py), not bit for bit.
+    # Each step rounds d-term dot products and a handful of vector operations: ops = d + 8.
     _, X, y, *_ = problem
     lrs, T, rng = np.array([0.1, 0.5, 1.3]), 40, np.random.default_rng(3)
     for method in LS_METHODS:
         batched = final_iterates(method, X, y, lrs, rho=0.2, T=T)
         single = np.stack([final_iterates(method, X, y, lr, rho=0.2, T=T) for lr in lrs])
-        bound = _propagated_rounding_bound(method, X, y, lrs, rho=0.2, T=T, rng=rng)
+        bound = propagated_rounding_bound(
+            lambda w, k: final_iterates(method, X, y, lrs, rho=0.2, T=k, w0=w), np.zeros((3, X.shape[1])), T,
+            ops=X.shape[1] + 8, rng=rng,
+        )
         assert np.all(np.abs(batched - single).max(axis=-1) <= bound), (method, bound)
 
 

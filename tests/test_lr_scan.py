@@ -14,7 +14,6 @@ from analysis.lr_scan import (
     diverges,
     least_squares_problem,
     least_squares_thresholds,
-    make_optimizer,
     thresholds_along_training,
 )
 
@@ -71,17 +70,6 @@ def test_least_squares_thresholds_agree_with_the_exact_formulas_within_two_perce
         assert table.loc[method, "predicted_lr"] == pytest.approx(eta, rel=1e-12)
         assert abs(table.loc[method, "observed_lr"] / eta - 1) < 0.02, method
         assert table.loc[method, "observed_high"] > eta  # diverged above the exact threshold
-
-
-def test_make_optimizer_builds_the_right_variant():
-    params = [nn.Parameter(torch.zeros(2))]
-    assert type(make_optimizer("gd", params, lr=0.1, rho=0.05)) is torch.optim.SGD
-    sam = make_optimizer("stablesam-u", params, lr=0.1, rho=0.05)
-    assert sam.ascent == "unnormalized" and sam.stable
-    sam = make_optimizer("sam", params, lr=0.1, rho=0.05)
-    assert sam.ascent == "normalized" and not sam.stable
-    with pytest.raises(ValueError, match="method must be one of"):
-        make_optimizer("adam", params, lr=0.1, rho=0.05)
 
 
 def test_thresholds_along_training_on_a_small_network_is_a_tidy_table():

@@ -42,12 +42,13 @@ from __future__ import annotations
 
 import numpy as np
 
+from core.methods import method as method_row
+from core.methods import method_keys
 from core.validation import UsageError, check_choice
 
 __all__ = ["EDGE_METHODS", "max_stable_lr", "max_stable_sharpness"]
 
-EDGE_METHODS = ("gd", "sgd", "usam", "sam", "stablesam-u", "stablesam-n")
-_GD_LIKE = ("gd", "sgd", "stablesam-u", "stablesam-n")
+EDGE_METHODS = method_keys(edge=True)
 
 
 def _as_array(name: str, value, *, positive: bool) -> np.ndarray:
@@ -67,9 +68,10 @@ def _as_array(name: str, value, *, positive: bool) -> np.ndarray:
     return array
 
 
-def _effective_rho(method: str, rho: np.ndarray, grad_norm) -> np.ndarray:
-    """USAM's radius, or SAM's ``rho / ||g||`` (SAM's local edge is USAM's with this radius)."""
-    if method == "usam":
+def _effective_rho(edge: str, rho: np.ndarray, grad_norm) -> np.ndarray:
+    """USAM's radius, or SAM's ``rho / ||g||`` (SAM's local edge is USAM's with this radius); ``edge`` is the
+    row's :attr:`core.methods.Method.edge`."""
+    if edge == "usam":
         return rho
     if grad_norm is None:
         raise UsageError("method 'sam' needs grad_norm (the current gradient norm ||g|| > 0): its edge depends on it")
@@ -102,9 +104,10 @@ def max_stable_lr(method: str, sharpness, *, rho=0.0, grad_norm=None):
     rho_arr = _as_array("rho", rho, positive=False)
     if grad_norm is not None:
         _as_array("grad_norm", grad_norm, positive=True)
-    if method in _GD_LIKE:
+    edge = method_row(method).edge
+    if edge == "gd":
         return _result(np.broadcast_to(2.0 / lam, np.broadcast_shapes(lam.shape, rho_arr.shape)).copy())
-    r = _effective_rho(method, rho_arr, grad_norm)
+    r = _effective_rho(edge, rho_arr, grad_norm)
     return _result(2.0 / (lam * (1.0 + r * lam)))
 
 
@@ -132,8 +135,9 @@ def max_stable_sharpness(method: str, lr, *, rho=0.0, grad_norm=None):
     rho_arr = _as_array("rho", rho, positive=False)
     if grad_norm is not None:
         _as_array("grad_norm", grad_norm, positive=True)
-    if method in _GD_LIKE:
+    edge = method_row(method).edge
+    if edge == "gd":
         return _result(np.broadcast_to(2.0 / eta, np.broadcast_shapes(eta.shape, rho_arr.shape)).copy())
-    r = _effective_rho(method, rho_arr, grad_norm)
+    r = _effective_rho(edge, rho_arr, grad_norm)
     # (sqrt(1 + 8r/eta) - 1) / (2r) multiplied through by (sqrt(1 + 8r/eta) + 1): exact, and finite at r = 0.
     return _result(4.0 / (eta * (1.0 + np.sqrt(1.0 + 8.0 * r / eta))))

@@ -34,6 +34,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from core.methods import method as method_row
+from core.methods import method_keys
 from core.validation import UsageError, check_choice, check_integer, check_nonnegative
 
 __all__ = [
@@ -47,7 +49,7 @@ __all__ = [
     "trajectory",
 ]
 
-LS_METHODS = ("gd", "usam", "sam", "stablesam-u", "stablesam-n")
+LS_METHODS = method_keys(quadratic=True, full_batch=True)
 
 
 @dataclass(frozen=True)
@@ -110,17 +112,18 @@ def _norm(v: np.ndarray) -> np.ndarray:
 
 def step(method: str, w: np.ndarray, H: np.ndarray, b: np.ndarray, lr, rho: float) -> np.ndarray:
     """One full-batch step of ``method`` on ``F_S(w) = 1/2 w^T H w - b^T w``; ``w`` (..., d), ``lr`` broadcast (...)."""
+    row = method_row(method)
     lr = np.asarray(lr, dtype=np.float64)[..., None]
     g = w @ H - b  # H symmetric
-    if method == "gd":
+    if row.ascent == "none":
         return w - lr * g
     g_norm = _norm(g)
     Hg = g @ H
-    if method in ("usam", "stablesam-u"):
+    if row.ascent == "unnormalized":
         surrogate = g + rho * Hg
     else:  # normalized ascent; g = 0 gives no ascent
         surrogate = g + rho * np.divide(Hg, g_norm, out=np.zeros_like(Hg), where=g_norm > 0)
-    if method in ("usam", "sam"):
+    if not row.stable:
         return w - lr * surrogate
     s_norm = _norm(surrogate)
     gamma = np.divide(g_norm, s_norm, out=np.zeros_like(s_norm), where=s_norm > 0)

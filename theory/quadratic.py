@@ -34,6 +34,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from core.methods import method as method_row
+from core.methods import method_keys
 from core.validation import UsageError, check_choice
 
 __all__ = [
@@ -47,7 +49,8 @@ __all__ = [
     "usam_step",
 ]
 
-METHODS = ("gd", "usam", "sam", "stablesam-u", "stablesam-n")
+# The full-batch methods with a map on quadratics; ``sgd`` is ``gd`` here (the gradient is exact).
+METHODS = method_keys(quadratic=True, full_batch=True)
 _ALIASES = {"sgd": "gd"}
 
 
@@ -165,13 +168,15 @@ def stablesam_n_step(model: Quadratic, w: np.ndarray, lr, rho) -> np.ndarray:
     return w - _col(np.asarray(lr, dtype=np.float64) * gamma) * surrogate
 
 
-_STEPS = {
-    "gd": lambda model, w, lr, rho: gd_step(model, w, lr),
-    "usam": usam_step,
-    "sam": sam_step,
-    "stablesam-u": stablesam_u_step,
-    "stablesam-n": stablesam_n_step,
+# Each map keyed by the fields of its row in core.methods: (ascent, stable).
+_MAPS = {
+    ("none", False): lambda model, w, lr, rho: gd_step(model, w, lr),
+    ("unnormalized", False): usam_step,
+    ("normalized", False): sam_step,
+    ("unnormalized", True): stablesam_u_step,
+    ("normalized", True): stablesam_n_step,
 }
+_STEPS = {key: _MAPS[method_row(key).ascent, method_row(key).stable] for key in METHODS}
 
 
 def canonical_method(method: str) -> str:

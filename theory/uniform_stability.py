@@ -54,6 +54,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from core.methods import method_keys
 from core.validation import UsageError, check_choice, check_integer, check_nonnegative, check_positive
 from theory.growth_recursion import expected_distance, nonconvex_stability
 from theory.schedules import as_schedule, inverse_time
@@ -76,7 +77,7 @@ __all__ = [
     "usam_nonconvex",
 ]
 
-METHODS = ("sgd", "usam", "sam", "stablesam-u", "stablesam-n")
+METHODS = method_keys(quadratic=True, full_batch=False)  # the stochastic methods with a bound
 SETTINGS = ("convex", "strongly-convex", "nonconvex")
 ASSUMPTIONS = ("shared-gamma",)
 CURVATURES = ("general", "quadratic")

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from stability.methods import METHODS
+from core.methods import method_keys
 from core.validation import (
     UsageError,
     check_choice,
@@ -29,6 +29,7 @@ from core.validation import (
     check_positive,
     check_probability,
 )
+from stability.optimizers import BASE_OPTIMIZERS, DEFAULT_RHO, effective_rho
 
 __all__ = [
     "BASE_OPTIMIZERS",
@@ -39,7 +40,8 @@ __all__ = [
     "TwinConfig",
 ]
 
-BASE_OPTIMIZERS = ("sgd", "momentum", "adam")
+# The harness trains with mini-batches: every method of the table but full-batch GD.
+METHODS = method_keys(full_batch=False)
 SCHEDULES = ("constant", "cosine", "step", "linear")
 DEVICES = ("auto", "cpu", "cuda")
 DTYPES = ("float32", "float64")
@@ -84,7 +86,7 @@ class TwinConfig:
     adam_eps: float = 1e-8
     weight_decay: float = 0.0
     schedule: str = "constant"
-    rho: float = 0.05
+    rho: float = DEFAULT_RHO
     adaptive_eta: float = 0.01
     gamma_cap: float | None = None
     epochs: int = 10
@@ -174,7 +176,7 @@ class TwinConfig:
     @property
     def effective_rho(self) -> float:
         """The radius actually used: 0 for ``sgd``, which has no ascent step."""
-        return 0.0 if self.optimizer == "sgd" else self.rho
+        return effective_rho(self.optimizer, self.rho)
 
     def lr_at(self, step: int, total_steps: int) -> float:
         """Learning rate of update ``step`` (0-based) out of ``total_steps`` (see the class docstring)."""

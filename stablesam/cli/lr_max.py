@@ -6,9 +6,10 @@
 
 from __future__ import annotations
 
+from core.methods import method_keys
 from stablesam.cli.output import add_json_flag, emit
 
-METHOD_CHOICES = ("gd", "sgd", "usam", "sam", "stablesam-u", "stablesam-n")
+METHOD_CHOICES = method_keys(quadratic=True)
 
 
 def register(subparsers) -> None:

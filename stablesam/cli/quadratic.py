@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import math
 
-from stablesam.cli.output import add_json_flag, emit
+from core.methods import method_keys
 from core.validation import UsageError, check_integer, check_nonnegative, check_positive
+from stablesam.cli.output import add_json_flag, emit
 
-METHOD_CHOICES = ("gd", "sgd", "usam", "sam", "stablesam-u", "stablesam-n")
+METHOD_CHOICES = method_keys(quadratic=True)
 
 
 def parse_float_list(name: str, text: str) -> list[float]:

@@ -17,10 +17,11 @@ import math
 import sys
 import time
 
-from stablesam.cli.output import add_json_flag, emit
+from core.methods import method_keys
 from core.validation import UsageError, check_choice, check_in_range, check_integer, check_nonnegative, check_positive
+from stablesam.cli.output import add_json_flag, emit
 
-DEFAULT_OPTIMIZERS = "sgd,sam,usam,asam,stablesam-n,stablesam-u,stablesam-a"
+DEFAULT_OPTIMIZERS = ",".join(method_keys(full_batch=False))
 COLUMNS = ("optimizer", "train_acc", "test_acc", "train_loss", "test_loss", "mean_gamma", "mean_norm_ratio",
            "diverged_epoch", "seconds")
 
@@ -58,7 +59,7 @@ def register(subparsers) -> None:
 
 
 def _parse_optimizers(text: str) -> list[str]:
-    from stability.methods import METHODS
+    from stability.twin.config import METHODS
 
     keys = [key.strip() for key in text.split(",") if key.strip()]
     if not keys:
@@ -144,8 +145,8 @@ def _train(optimizers, epochs, batch_size, lr, rho, adaptive_eta, gamma_cap, mom
     import torch
     from tqdm import tqdm
 
-    from stability import SAM
-    from stability.methods import METHODS
+    from core.methods import method
+    from stability.optimizers import effective_rho, make_optimizer
 
     (x_train, y_train), (x_test, y_test) = _load_digits(test_fraction, split_seed)
     if len(y_train) < batch_size:
@@ -160,11 +161,9 @@ def _train(optimizers, epochs, batch_size, lr, rho, adaptive_eta, gamma_cap, mom
     for key in optimizers:
         params = _init_mlp((x_train.shape[1], hidden, 10), torch.Generator().manual_seed(seed), device)
         batch_order = torch.Generator().manual_seed(seed + 1)  # the same batches for every optimizer
-        base = torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
-        method = METHODS[key]
-        optimizer = base if method is None else SAM(
-            base, rho=rho, ascent=method[0], stable=method[1], gamma_cap=gamma_cap, adaptive_eta=adaptive_eta
-        )
+        optimizer = make_optimizer(key, params, lr=lr, rho=rho, base="momentum", momentum=momentum,
+                                   weight_decay=weight_decay, gamma_cap=gamma_cap, adaptive_eta=adaptive_eta)
+        wrapped = method(key).uses_rho  # a SAM wrapper, whose step returns the loss and records statistics
         gammas, ratios = [], []
         diverged_epoch = None
         started = time.perf_counter()
@@ -181,7 +180,7 @@ def _train(optimizers, epochs, batch_size, lr, rho, adaptive_eta, gamma_cap, mom
                     loss.backward()
                     return loss
 
-                if method is None:
+                if not wrapped:
                     losses.append(closure().detach())
                     optimizer.step()
                 else:
@@ -204,7 +203,7 @@ def _train(optimizers, epochs, batch_size, lr, rho, adaptive_eta, gamma_cap, mom
                 values = dict(zip(epoch_metrics, torch.stack(list(epoch_metrics.values())).tolist()))
             tidy += [
                 {"run": f"digits-split{split_seed}", "seed": seed, "optimizer": key,
-                 "rho": 0.0 if method is None else rho, "lr": lr, "epoch": epoch, "step": step,
+                 "rho": effective_rho(key, rho), "lr": lr, "epoch": epoch, "step": step,
                  "metric": metric, "value": value}
                 for metric, value in values.items()
             ]
