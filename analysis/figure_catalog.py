@@ -1,6 +1,6 @@
 """The figures of ``figures/``: name, caption, drawing function and parameters (full and quick)."""
 
-from analysis.figures import FigureSpec
+from analysis.figure_spec import FigureSpec
 
 FIGURES: tuple[FigureSpec, ...] = (
     FigureSpec(

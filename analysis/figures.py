@@ -10,41 +10,23 @@ SHA-256 digest of the data drawn on its axes, so a rerun can be checked to draw 
 from __future__ import annotations
 
 import hashlib
-import importlib
 import logging
 import os
 import shlex
 import sys
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from analysis.figure_catalog import FIGURES
+from analysis.figure_spec import FigureSpec
 from core.io import atomic_path, atomic_write_json
 from core.validation import UsageError
 
 __all__ = ["FigureSpec", "catalog", "figure_data_digest", "quick_mode", "write_figures"]
-
-
-@dataclass(frozen=True)
-class FigureSpec:
-    """One figure: ``function`` is ``"module:attribute"`` of a ``plot_*`` function returning a Figure."""
-
-    name: str
-    caption: str
-    function: str
-    params: Mapping[str, Any] = field(default_factory=dict)
-    quick_params: Mapping[str, Any] = field(default_factory=dict)
-
-    def resolve(self) -> Callable[..., Any]:
-        module, attribute = self.function.split(":")
-        return getattr(importlib.import_module(module), attribute)
-
-    def parameters(self, quick: bool) -> dict[str, Any]:
-        return {**self.params, **(self.quick_params if quick else {})}
 
 
 def quick_mode() -> bool:
@@ -54,8 +36,6 @@ def quick_mode() -> bool:
 
 def catalog() -> list[FigureSpec]:
     """Every figure the toolkit regenerates, in the order of the manifest."""
-    from analysis.figure_catalog import FIGURES
-
     return list(FIGURES)
 
 

@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 import torch
 
+from analysis.sharpness import top_hessian_eigenvalue
 from stability.twin import TwinConfig, load_checkpoint, run_twin
 from stablesam.cli import main
 
@@ -43,7 +44,8 @@ def dense_top_eigenvalue(config, state, m):
 
 
 def test_sharpness_rows_match_a_dense_hessian_and_leave_other_metrics_unchanged(tmp_path):
-    tracked = run_twin(CONFIG.replace(sharpness_every=2), tmp_path / "tracked", progress=False)
+    tracked = run_twin(CONFIG.replace(sharpness_every=2), tmp_path / "tracked", progress=False,
+                       sharpness=top_hessian_eigenvalue)
     plain = run_twin(CONFIG, tmp_path / "plain", progress=False)
     a = pd.read_csv(tracked / "metrics.csv", keep_default_na=False)
     b = pd.read_csv(plain / "metrics.csv", keep_default_na=False)
@@ -65,6 +67,12 @@ def test_sharpness_rows_match_a_dense_hessian_and_leave_other_metrics_unchanged(
 def test_sharpness_every_is_validated():
     with pytest.raises(ValueError, match="sharpness_every"):
         TwinConfig(sharpness_every=-1)
+
+
+def test_tracking_without_a_measurer_is_refused_before_anything_is_written(tmp_path):
+    with pytest.raises(ValueError, match="sharpness_every > 0 needs a sharpness measurer"):
+        run_twin(CONFIG.replace(sharpness_every=1), tmp_path / "run", progress=False)
+    assert not (tmp_path / "run").exists()
 
 
 @pytest.mark.parametrize("vectorize", [True, False])
@@ -100,7 +108,7 @@ def test_resume_with_tracking_is_bit_identical(tmp_path, monkeypatch):
     from stability.twin import TwinTrainer
 
     config = CONFIG.replace(sharpness_every=1)
-    whole = run_twin(config, tmp_path / "whole", progress=False)
+    whole = run_twin(config, tmp_path / "whole", progress=False, sharpness=top_hessian_eigenvalue)
     original = TwinTrainer.train_epoch
 
     def killed_after_one_epoch(self, *args, **kwargs):
@@ -110,8 +118,8 @@ def test_resume_with_tracking_is_bit_identical(tmp_path, monkeypatch):
 
     monkeypatch.setattr(TwinTrainer, "train_epoch", killed_after_one_epoch)
     with pytest.raises(KeyboardInterrupt):
-        run_twin(config, tmp_path / "resumed", progress=False)
+        run_twin(config, tmp_path / "resumed", progress=False, sharpness=top_hessian_eigenvalue)
     monkeypatch.setattr(TwinTrainer, "train_epoch", original)
-    resumed = run_twin(config, tmp_path / "resumed", progress=False)
+    resumed = run_twin(config, tmp_path / "resumed", progress=False, sharpness=top_hessian_eigenvalue)
     assert (whole / "metrics.csv").read_bytes() == (resumed / "metrics.csv").read_bytes()
     assert (pd.read_csv(whole / "metrics.csv")["metric"] == "sharpness").sum() == 6  # 2 models x epochs 0, 1, 2

@@ -20,7 +20,7 @@ import json
 import tempfile
 import time
 import traceback
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -51,6 +51,7 @@ class TwinTrial:
     """
 
     threads: int = 1
+    sharpness: Callable[..., float] | None = None  # the measurer for sharpness_every (see run_twin); picklable
 
     def config(self, config: Mapping[str, Any]):
         from stability.twin import TwinConfig
@@ -75,7 +76,8 @@ class TwinTrial:
         from stability.twin import run_twin
 
         torch.set_num_threads(self.threads)
-        return run_twin(self.config(config), out_dir, overwrite=False, resume=True, progress=False)
+        return run_twin(self.config(config), out_dir, overwrite=False, resume=True, progress=False,
+                        sharpness=self.sharpness)
 
     def resources(self, config: Mapping[str, Any]) -> dict[str, float]:
         return {"GPU": 1} if config.get("device") == "cuda" else {}

@@ -27,6 +27,7 @@ import platform
 import shutil
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -155,6 +156,7 @@ class PreparedRun:
     dataset: object
     resume_from: Path | None
     overwrite: bool
+    sharpness: Callable[..., float] | None = None
 
     def execute(self, *, progress: bool | None = None) -> Path:
         import torch
@@ -162,7 +164,7 @@ class PreparedRun:
         from stability.twin.trainer import TwinTrainer
 
         config, out_dir = self.config, self.out_dir
-        trainer = TwinTrainer(config, self.dataset, run_name=run_name(config))
+        trainer = TwinTrainer(config, self.dataset, run_name=run_name(config), sharpness=self.sharpness)
         if self.overwrite:
             for name in OWN_FILES:
                 (out_dir / name).unlink(missing_ok=True)
@@ -260,8 +262,13 @@ def _check_model(config: TwinConfig, dataset) -> None:
                 dtype=getattr(torch, config.dtype))
 
 
-def prepare_twin(config: TwinConfig, out_dir: str | Path, *, overwrite: bool = False, resume: bool = True) -> PreparedRun:
-    """Validate everything about a run before anything is written (see the module docstring)."""
+def prepare_twin(config: TwinConfig, out_dir: str | Path, *, overwrite: bool = False, resume: bool = True,
+                 sharpness: Callable[..., float] | None = None) -> PreparedRun:
+    """Validate everything about a run before anything is written (see the module docstring).
+
+    ``sharpness``: the measurer of ``lambda_max`` that ``config.sharpness_every > 0`` needs (this layer does not
+    import curvature code; pass :func:`analysis.sharpness.top_hessian_eigenvalue`).
+    """
     from stability.twin.trainer import resolve_device
 
     if not isinstance(config, TwinConfig):
@@ -277,6 +284,9 @@ def prepare_twin(config: TwinConfig, out_dir: str | Path, *, overwrite: bool = F
     if dataset.task != "classification" and (config.label_noise > 0 or config.shuffled_labels):
         raise UsageError(f"label noise applies to classification only; dataset {config.dataset!r} is {dataset.task}")
     _check_model(config, dataset)
+    if config.sharpness_every and sharpness is None:
+        raise UsageError("sharpness_every > 0 needs a sharpness measurer: pass "
+                         "sharpness=analysis.sharpness.top_hessian_eigenvalue (or the CLI's --sharpness-every)")
     status = _status(out_dir)
     resume_from = None
     if status == "foreign":
@@ -291,13 +301,14 @@ def prepare_twin(config: TwinConfig, out_dir: str | Path, *, overwrite: bool = F
         if not resume:
             raise UsageError(f"output directory {str(out_dir)!r} holds an unfinished run; resume it or pass --overwrite")
         resume_from = latest_checkpoint(out_dir)
-    return PreparedRun(config, out_dir, dataset, resume_from, overwrite=overwrite and status in ("finished", "running"))
+    return PreparedRun(config, out_dir, dataset, resume_from, overwrite=overwrite and status in ("finished", "running"),
+                       sharpness=sharpness)
 
 
 def run_twin(config: TwinConfig, out_dir: str | Path, *, overwrite: bool = False, resume: bool = True,
-             progress: bool | None = None) -> Path:
+             progress: bool | None = None, sharpness: Callable[..., float] | None = None) -> Path:
     """Train every pair of ``config`` and write the run directory ``out_dir``; returns ``out_dir``.
 
-    ``progress``: a tqdm bar (None: only when stderr is a terminal).
+    ``progress``: a tqdm bar (None: only when stderr is a terminal). ``sharpness``: see :func:`prepare_twin`.
     """
-    return prepare_twin(config, out_dir, overwrite=overwrite, resume=resume).execute(progress=progress)
+    return prepare_twin(config, out_dir, overwrite=overwrite, resume=resume, sharpness=sharpness).execute(progress=progress)

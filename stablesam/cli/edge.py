@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from stablesam.cli.lr_max import METHOD_CHOICES
+from core.methods import method_keys
 from stablesam.cli.output import add_json_flag, emit
 
 
@@ -19,7 +19,7 @@ def register(subparsers) -> None:
         "(sqrt(1 + 8 rho/eta) - 1)/(2 rho); SAM (Long and Bartlett 2023; needs --grad-norm): "
         "(||g||/(2 rho)) (sqrt(1 + 8 rho/(eta ||g||)) - 1).",
     )
-    parser.add_argument("--method", required=True, choices=METHOD_CHOICES)
+    parser.add_argument("--method", required=True, choices=method_keys(edge=True))
     parser.add_argument("--lr", required=True, type=float, metavar="ETA", help="learning rate (> 0)")
     parser.add_argument("--rho", type=float, default=0.0, metavar="R", help="ascent radius (>= 0; default 0)")
     parser.add_argument("--grad-norm", type=float, default=None, metavar="G", help="gradient norm ||g|| > 0 (SAM only)")

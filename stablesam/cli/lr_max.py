@@ -9,7 +9,7 @@ from __future__ import annotations
 from core.methods import method_keys
 from stablesam.cli.output import add_json_flag, emit
 
-METHOD_CHOICES = method_keys(quadratic=True)
+METHOD_CHOICES = method_keys(edge=True)
 
 
 def register(subparsers) -> None:

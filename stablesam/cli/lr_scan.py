@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 
 from core.validation import UsageError
+from stablesam.cli._models import add_model_arguments, build
 from stablesam.cli.output import add_json_flag, emit
-from stablesam.cli.sharpness import add_model_arguments
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -53,7 +53,6 @@ def run(args: argparse.Namespace) -> int:
         result = {"problem": "least squares on standardised digits (exact Hessian X^T X / n)",
                   "lambda_max": float(table["lambda_max"].iloc[0])}
     else:
-        from stablesam.cli.sharpness import build
 
         model, loss_fn, data = build(args)
         tidy = thresholds_along_training(model, loss_fn, data, methods, rho=rho, train_lr=1e-3, checkpoints=[0],

@@ -100,7 +100,10 @@ def run(args) -> int:
         raise UsageError("optimizer and lr values must not repeat")
     out = Path(args.out)
     dirs = [out] if len(configs) == 1 else [out / name for name in names]
-    prepared = [prepare_twin(c, d, overwrite=args.overwrite, resume=args.resume) for c, d in zip(configs, dirs)]
+    from analysis.sharpness import top_hessian_eigenvalue
+
+    prepared = [prepare_twin(c, d, overwrite=args.overwrite, resume=args.resume, sharpness=top_hessian_eigenvalue)
+                for c, d in zip(configs, dirs)]
     if args.figure and Path(args.figure).suffix.lower() not in (".png", ".pdf"):
         raise UsageError(f"--figure must end in .png or .pdf, got {args.figure!r}")
     for job in prepared:
