@@ -99,10 +99,12 @@ FIGURES: tuple[FigureSpec, ...] = (
     FigureSpec(
         name="curvature-network-thresholds",
         caption="Digits MLP: thresholds predicted from the measured top Hessian eigenvalue and gradient norm vs "
-        "observed divergence thresholds (loss x10 within 200 steps), along a GD trajectory.",
+        "the outcome of each learning rate of a grid (diverged: loss x10 within 200 steps; collapsed: chance "
+        "accuracy; trained), along a GD trajectory; hollow large markers: the outcomes are not monotone in eta.",
         function="analysis.plots_curvature:figure_network_thresholds",
         params={},
-        quick_params={"methods": ["gd", "usam"], "n_train": 100, "checkpoints": [0], "steps": 20, "rel_tol": 0.2, "hidden": [16]},
+        quick_params={"methods": ["gd", "usam"], "n_train": 100, "checkpoints": [0], "steps": 20, "grid": [0.5, 2.0, 4],
+                      "hidden": [16]},
     ),
     FigureSpec(
         name="twin-sgd-sam-stablesam",
