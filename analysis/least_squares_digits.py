@@ -100,7 +100,7 @@ def least_squares_thresholds(
     generator: np.random.Generator,
     progress: bool | None = None,
 ):
-    """Predicted (exact, from ``lambda_max`` of ``X~^T X~ / n`` through :mod:`theory.edge`) vs observed
+    """Predicted (exact, from ``lambda_max`` of ``X~^T X~ / n`` through :mod:`theory.stability_edge`) vs observed
     divergence thresholds on the digits least-squares problem; a pandas DataFrame, one row per method.
 
     Columns: ``method, rho, lambda_max, predicted_lr, observed_lr, observed_low, observed_high,
@@ -111,7 +111,7 @@ def least_squares_thresholds(
     """
     import pandas as pd
 
-    from analysis.thresholds import max_stable_learning_rates
+    from analysis.measured_thresholds import max_stable_learning_rates
 
     problem = least_squares_problem(generator=generator)
     loss = problem.loss_fn(problem.model(problem.x), problem.y)

@@ -163,7 +163,7 @@ def thresholds_along_training(
     import pandas as pd
     from tqdm.auto import tqdm
 
-    from analysis.thresholds import measure_curvature
+    from analysis.measured_thresholds import measure_curvature
 
     for method in methods:
         check_choice("method", method, SCAN_METHODS)

@@ -8,7 +8,7 @@ the largest learning rate at which the top direction does not grow:
 - USAM (Agarwala and Dauphin 2023): ``eta_max = 2 / (lambda (1 + rho lambda))``;
 - SAM (Long and Bartlett 2023, "SAM-edge"): ``eta_max = 2 / (lambda (1 + rho lambda / ||g||))``.
 
-The formulas themselves live in :mod:`theory.edge` (``max_stable_lr``); this module measures ``lambda`` and
+The formulas themselves live in :mod:`theory.stability_edge` (``max_stable_lr``); this module measures ``lambda`` and
 ``||g||`` on a model and evaluates them. They are statements about the quadratic model: a network leaves
 it (the Hessian changes along the trajectory), so the observed thresholds (:mod:`analysis.lr_scan`) are
 the test of how far they carry. For ``lambda <= 0`` no direction is curvature-limited and the threshold is
@@ -41,7 +41,7 @@ def max_stable_learning_rates(
     sharpness: float, *, rho: float, grad_norm: float | None = None, methods: Sequence[str] = THRESHOLD_METHODS
 ) -> dict[str, float]:
     """``{method: eta_max}`` at top eigenvalue ``sharpness`` and radius ``rho`` (``grad_norm`` needed for SAM)."""
-    from theory.edge import max_stable_lr
+    from theory.stability_edge import max_stable_lr
 
     sharpness = check_finite("sharpness", sharpness)
     rho = check_nonnegative("rho", rho)

@@ -68,7 +68,7 @@ def plot_stability_phase_diagram(*, rho: float = 0.1, lr_range=(2e-2, 1.0), shar
     from matplotlib.colors import BoundaryNorm, ListedColormap
     from matplotlib.patches import Patch
 
-    from theory.edge import max_stable_sharpness
+    from theory.stability_edge import max_stable_sharpness
 
     lrs = np.geomspace(*lr_range, n_lr)
     sharps = np.geomspace(*sharpness_range, n_sharpness)
@@ -146,7 +146,7 @@ def threshold_table(spectra, *, methods=PHASE_METHODS, rhos=(0.05, 0.2), steps: 
     import pandas as pd
 
     from theory.simulate import observed_lr_max
-    from theory.thresholds import divergence_threshold
+    from theory.quadratic_divergence import divergence_threshold
 
     lam = np.asarray(spectra, dtype=np.float64)
     if lam.ndim != 2:

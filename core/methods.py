@@ -16,7 +16,7 @@ key              ascent point ``w~``             renormalized    source
 ===============  ==============================  ==============  ======================================
 
 with ``gamma = ||g|| / ||g~||``. Each layer interprets a row with its own code, keyed by the row's
-fields: :mod:`theory.quadratic` its map on quadratics, :mod:`theory.edge` its edge formula,
+fields: :mod:`theory.quadratic` its map on quadratics, :mod:`theory.stability_edge` its edge formula,
 :mod:`stability` its optimizer; this module holds data only, so that it can sit below them all.
 
 >>> from core.methods import method

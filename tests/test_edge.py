@@ -1,11 +1,11 @@
-"""Edge-of-stability formulas (theory.edge): published values, sympy, simulation, validation."""
+"""Edge-of-stability formulas (theory.stability_edge): published values, sympy, simulation, validation."""
 
 import math
 
 import numpy as np
 import pytest
 
-from theory.edge import max_stable_lr, max_stable_sharpness
+from theory.stability_edge import max_stable_lr, max_stable_sharpness
 from theory.sam_cycle import sam_cycle_grad_norm
 from theory.simulate import observed_lr_max, simulate
 from theory.symbolic import derive

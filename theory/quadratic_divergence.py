@@ -27,10 +27,10 @@ The USAM-vs-GD crossover (a "limited regime" that is exact): for ``rho > 0`` and
 
 Example
 -------
->>> from theory.thresholds import divergence_threshold, diverges
+>>> from theory.quadratic_divergence import divergence_threshold, quadratic_map_diverges
 >>> float(divergence_threshold("usam", [4.0, 1.0], rho=0.25))
 0.25
->>> bool(diverges("sam", 0.5, [4.0, 1.0], rho=0.1)), bool(diverges("gd", 0.5, [4.0, 1.0]))
+>>> bool(quadratic_map_diverges("sam", 0.5, [4.0, 1.0], rho=0.1)), bool(quadratic_map_diverges("gd", 0.5, [4.0, 1.0]))
 (True, False)
 """
 
@@ -44,7 +44,7 @@ from theory.quadratic import canonical_method
 __all__ = [
     "convergence_rate",
     "divergence_threshold",
-    "diverges",
+    "quadratic_map_diverges",
     "usam_gd_crossover",
 ]
 
@@ -85,7 +85,7 @@ def divergence_threshold(method: str, eigenvalues, rho=0.0):
 
     ``2 / lambda_max`` for GD and both StableSAM variants (divergence iff ``eta > eta*``), and for SAM
     (divergence iff ``eta >= eta*``: at equality the 1-D iterate grows linearly); USAM:
-    ``2 / (lambda_max (1 + rho lambda_max))`` (divergence iff ``eta > eta*``). Use :func:`diverges` for the
+    ``2 / (lambda_max (1 + rho lambda_max))`` (divergence iff ``eta > eta*``). Use :func:`quadratic_map_diverges` for the
     exact predicate. Broadcasts ``rho`` against the batch axes of ``eigenvalues``.
     """
     name = canonical_method(method)
@@ -96,7 +96,7 @@ def divergence_threshold(method: str, eigenvalues, rho=0.0):
     return _out(np.broadcast_to(2.0 / top, np.broadcast_shapes(top.shape, rho.shape)).copy())
 
 
-def diverges(method: str, lr, eigenvalues, rho=0.0):
+def quadratic_map_diverges(method: str, lr, eigenvalues, rho=0.0):
     """Exact predicate: does ``method`` diverge from a generic start at learning rate ``lr``? (see module table)."""
     name = canonical_method(method)
     lr = _pos("lr", lr)

@@ -10,7 +10,7 @@ eigenvector, with
 Derivation (1-D, ``x > 0``): ``x' = (1 - eta lambda) x - eta rho lambda``; ``x' = -x`` gives ``c``. The two-step
 map has slope ``(1 - eta lambda)^2 < 1``, so the cycle attracts along ``v_1``. The cycle sits exactly on
 Long and Bartlett's (2023) SAM-edge: at ``||g|| = eta rho lambda_1^2 / (2 - eta lambda_1)`` the edge
-``lambda*`` equals ``lambda_1`` (see :func:`theory.edge.max_stable_sharpness`).
+``lambda*`` equals ``lambda_1`` (see :func:`theory.stability_edge.max_stable_sharpness`).
 
 Transverse stability (derived): linearising the SAM map at ``w = c v_1`` in the direction ``v_j``
 (``(Hw)^T H v_j = 0`` there) gives the multiplier

@@ -21,7 +21,7 @@ observed divergence threshold (:func:`observed_lr_max`) *overestimates* the exac
 ``ln(B) / T`` in relative terms (THEORY.md section 2); for a top multiplier ``1 - eta lambda`` (GD, USAM,
 StableSAM), whose modulus grows like ``1 + 2 delta`` at ``eta = (1 + delta) eta*``, the bias is about
 ``ln(B) / (2T)``. Compare with the exact formulas
-(:mod:`theory.thresholds`) or use a long horizon. Growth that is not geometric is never caught:
+(:mod:`theory.quadratic_divergence`) or use a long horizon. Growth that is not geometric is never caught:
 SAM at exactly ``eta lambda = 2`` grows linearly, ``|x_t| = |x_0| + 2 rho t``.
 
 Example
@@ -231,7 +231,7 @@ def observed_lr_max(
 
     The result overestimates the exact threshold by about ``ln(blowup) / steps`` (relative; see the
     module docstring). Divergence is assumed monotone in the learning rate, as it is for every exact
-    threshold of :mod:`theory.thresholds`.
+    threshold of :mod:`theory.quadratic_divergence`.
     """
     model = _model(eigenvalues, hessian)
     rho = _nonnegative_array("rho", rho)

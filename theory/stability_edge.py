@@ -19,7 +19,7 @@ the SAM edge is Long and Bartlett (2023), "Sharpness-Aware Minimization and the 
 (it is USAM's edge with ``rho -> rho / G``, tends to ``2/eta`` as ``rho -> 0`` and is always below it).
 StableSAM's step has the length of a GD step and its renormalization factor is ``<= 1`` on PSD
 quadratics, so its top component grows as soon as ``eta lambda > 2`` and the edge is GD's
-(THEORY.md section 2; derived in the paper's framework, see :mod:`theory.thresholds`). Divergence above
+(THEORY.md section 2; derived in the paper's framework, see :mod:`theory.quadratic_divergence`). Divergence above
 the edge holds in any dimension; convergence below it is proved in 1-D and 2-D and only observed in
 simulation beyond (d <= 10).
 
@@ -29,7 +29,7 @@ analytically, not numerically).
 
 Example
 -------
->>> from theory.edge import max_stable_lr, max_stable_sharpness
+>>> from theory.stability_edge import max_stable_lr, max_stable_sharpness
 >>> float(max_stable_lr("usam", 10.0, rho=0.05))
 0.13333333333333333
 >>> round(float(max_stable_sharpness("usam", 0.13333333333333333, rho=0.05)), 12)

@@ -28,7 +28,7 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
-    from theory.edge import max_stable_sharpness
+    from theory.stability_edge import max_stable_sharpness
 
     sharpness_max = float(max_stable_sharpness(args.method, args.lr, rho=args.rho, grad_norm=args.grad_norm))
     result = {"method": args.method, "lr": args.lr, "rho": args.rho}

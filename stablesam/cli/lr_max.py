@@ -29,7 +29,7 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
-    from theory.edge import max_stable_lr
+    from theory.stability_edge import max_stable_lr
 
     lr_max = float(max_stable_lr(args.method, args.sharpness, rho=args.rho, grad_norm=args.grad_norm))
     result = {"method": args.method, "sharpness": args.sharpness, "rho": args.rho}

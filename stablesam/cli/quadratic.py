@@ -58,7 +58,7 @@ def run(args) -> int:
 
     from theory.sam_cycle import sam_cycle_amplitude
     from theory.simulate import observed_lr_max, simulate
-    from theory.thresholds import divergence_threshold, diverges
+    from theory.quadratic_divergence import divergence_threshold, quadratic_map_diverges
 
     eigenvalues = parse_float_list("--eigenvalues", args.eigenvalues)
     bad = [v for v in eigenvalues if v <= 0]
@@ -93,7 +93,7 @@ def run(args) -> int:
         run_ = simulate(args.method, lam, lr=args.lr, rho=args.rho, start=start, steps=steps, blowup=args.blowup)
         result.update(
             lr=args.lr,
-            predicted_diverged=bool(diverges(args.method, args.lr, lam, rho=args.rho)),
+            predicted_diverged=bool(quadratic_map_diverges(args.method, args.lr, lam, rho=args.rho)),
             diverged=bool(run_.diverged),
             divergence_step=int(run_.divergence_step) if run_.diverged else None,
             rate=float(run_.rate),

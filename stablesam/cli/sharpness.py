@@ -39,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from analysis.hessian import DEFAULT_BACKEND
-    from analysis.thresholds import measure_curvature
+    from analysis.measured_thresholds import measure_curvature
     from core.validation import check_integer, check_nonnegative
 
     rho = None if args.rho is None else check_nonnegative("--rho", args.rho)
