@@ -26,12 +26,7 @@ from analysis.figure_spec import FigureSpec
 from core.io import atomic_path, atomic_write_json
 from core.validation import UsageError
 
-__all__ = ["FigureSpec", "catalog", "figure_data_digest", "quick_mode", "write_figures"]
-
-
-def quick_mode() -> bool:
-    """True when ``STABLESAM_QUICK`` is set to a true value (the tests and CI set it)."""
-    return os.environ.get("STABLESAM_QUICK", "").strip().lower() in {"1", "true", "yes", "on"}
+__all__ = ["FigureSpec", "catalog", "figure_data_digest", "write_figures"]
 
 
 def catalog() -> list[FigureSpec]:
