@@ -20,6 +20,7 @@ from torch import nn
 
 from analysis.blowup_run import SCAN_METHODS, run_until_blowup
 from core.validation import UsageError, check_choice, check_integer, check_positive
+from stability.threads import torch_threads
 
 __all__ = ["SCAN_METHODS", "Threshold", "bisect_threshold", "observed_thresholds"]
 
@@ -112,10 +113,7 @@ def observed_thresholds(
     work = copy.deepcopy(model)
     out = {}
     disable = (not sys.stderr.isatty()) if progress is None else not progress
-    previous_threads = torch.get_num_threads()
-    if threads is not None:
-        torch.set_num_threads(check_integer("threads", threads, minimum=1))
-    try:
+    with torch_threads(threads):
         for method in tqdm(methods, desc="lr-scan", unit="method", disable=disable):
 
             def run(lr: float, method=method) -> bool:
@@ -123,6 +121,4 @@ def observed_thresholds(
                 return run_until_blowup(work, loss_fn, data, method, lr, rho=rho, steps=steps, blowup=blowup, check_every=check_every)[0]
 
             out[method] = bisect_threshold(run, lr_low=lr_low, lr_high=lr_high, rel_tol=rel_tol)
-    finally:
-        torch.set_num_threads(previous_threads)
     return out

@@ -33,6 +33,7 @@ from torch import nn
 
 from analysis.blowup_run import SCAN_METHODS, run_until_blowup
 from core.validation import UsageError, check_choice, check_integer, check_positive, check_probability
+from stability.threads import torch_threads
 
 __all__ = ["OUTCOMES", "SCAN_METHODS", "LearningRateScan", "scan_learning_rates", "thresholds_along_training"]
 
@@ -180,10 +181,7 @@ def thresholds_along_training(
     x, y = data
     done, rows = 0, []
     disable = (not sys.stderr.isatty()) if progress is None else not progress
-    previous_threads = torch.get_num_threads()
-    if threads is not None:
-        torch.set_num_threads(check_integer("threads", threads, minimum=1))
-    try:
+    with torch_threads(threads):
         bar = tqdm(total=len(checkpoints) * len(methods), desc="lr-scan", unit="scan", disable=disable)
         for checkpoint in checkpoints:
             for _ in range(checkpoint - done):
@@ -215,6 +213,4 @@ def thresholds_along_training(
                          for lr, o in zip(scan.lrs, scan.outcomes)]
                 bar.update(1)
         bar.close()
-    finally:
-        torch.set_num_threads(previous_threads)
     return pd.DataFrame(rows, columns=["checkpoint", "method", "rho", "lr", "metric", "value"])

@@ -125,13 +125,11 @@ def run(args: argparse.Namespace) -> int:
     if device.type == "cuda" and not torch.cuda.is_available():
         raise UsageError(f"--device {args.device!r} asked for CUDA, which is not available here; use 'cpu'")
 
-    previous_threads = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
+    from stability.threads import torch_threads
+
+    with torch_threads(threads):
         result = _train(optimizers, epochs, batch_size, lr, rho, adaptive_eta, gamma_cap, momentum, weight_decay,
                         hidden, test_fraction, split_seed, seed, device, args.out)
-    finally:
-        torch.set_num_threads(previous_threads)
     if not args.json:
         result = {k: ("-" if v is None else v) for k, v in result.items()}
         result["rows"] = [{k: ("-" if v is None else v) for k, v in row.items()} for row in result["rows"]]
