@@ -23,6 +23,7 @@ from torch import nn
 
 from analysis.lr_bisection import observed_thresholds
 from core.validation import UsageError
+from stability.optimizers import DEFAULT_RHO
 
 __all__ = ["LeastSquaresProblem", "least_squares_problem", "least_squares_thresholds"]
 
@@ -91,7 +92,7 @@ def least_squares_problem(*, generator: np.random.Generator) -> LeastSquaresProb
 def least_squares_thresholds(
     methods: Sequence[str] = ("gd", "usam", "stablesam-u", "stablesam-n"),
     *,
-    rho: float = 0.05,
+    rho: float = DEFAULT_RHO,
     steps: int = 1000,
     blowup: float = 1e6,
     rel_tol: float = 1e-3,

@@ -33,6 +33,7 @@ from torch import nn
 
 from analysis.blowup_run import SCAN_METHODS, run_until_blowup
 from core.validation import UsageError, check_choice, check_integer, check_positive, check_probability
+from stability.optimizers import DEFAULT_RHO
 from stability.threads import torch_threads
 
 __all__ = ["OUTCOMES", "SCAN_METHODS", "LearningRateScan", "scan_learning_rates", "thresholds_along_training"]
@@ -137,7 +138,7 @@ def thresholds_along_training(
     data: Sequence[torch.Tensor],
     methods: Sequence[str] = SCAN_METHODS,
     *,
-    rho: float = 0.05,
+    rho: float = DEFAULT_RHO,
     train_lr: float,
     checkpoints: Sequence[int] = (0,),
     steps: int = 200,

@@ -12,12 +12,13 @@ from collections.abc import Sequence
 import numpy as np
 
 from analysis.plots_curvature import plot_threshold_comparison, plot_thresholds_along_training
+from stability.optimizers import DEFAULT_RHO
 
 __all__ = ["figure_least_squares_thresholds", "figure_network_thresholds"]
 
 
 def figure_least_squares_thresholds(
-    *, methods: Sequence[str] = ("gd", "usam", "stablesam-u", "stablesam-n"), rho: float = 0.05, steps: int = 2000,
+    *, methods: Sequence[str] = ("gd", "usam", "stablesam-u", "stablesam-n"), rho: float = DEFAULT_RHO, steps: int = 2000,
     rel_tol: float = 1e-3, seed: int = 0,
 ):
     """Digits least squares: observed divergence thresholds vs the exact ones."""
@@ -30,7 +31,7 @@ def figure_least_squares_thresholds(
 
 def figure_network_thresholds(
     *, model: str = "mlp", methods: Sequence[str] = ("gd", "usam", "sam", "stablesam-u", "stablesam-n"),
-    rho: float = 0.05, n_train: int | None = None, train_lr: float = 0.02, checkpoints: Sequence[int] = (0, 100, 300),
+    rho: float = DEFAULT_RHO, n_train: int | None = None, train_lr: float = 0.02, checkpoints: Sequence[int] = (0, 100, 300),
     steps: int = 200, blowup: float = 10.0, grid: Sequence[float] = (0.25, 4.0, 25), seed: int = 0,
     hidden: Sequence[int] = (64,),
 ):

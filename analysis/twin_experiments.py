@@ -20,12 +20,13 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from analysis.plots_empirical import plot_twin_metrics
+from stability.optimizers import DEFAULT_RHO
 
 __all__ = ["figure_label_noise", "figure_twin_comparison", "twin_metrics"]
 
 
 def twin_metrics(optimizers: Sequence[str] = ("sgd", "sam", "stablesam-u"), *, label_noises: Sequence[float] = (0.0,),
-                 lr: float = 0.1, rho: float = 0.05, epochs: int = 12, n_train: int | None = 400,
+                 lr: float = 0.1, rho: float = DEFAULT_RHO, epochs: int = 12, n_train: int | None = 400,
                  n_test: int | None = 200, seeds: Sequence[int] = (0,), replaced_indices: Sequence[int] = (0, 1, 2),
                  model: str = "mlp", dataset: str = "digits", batch_size: int = 64, momentum: float = 0.0,
                  device: str = "cpu", out_dir: str | Path | None = None):
@@ -53,7 +54,7 @@ def twin_metrics(optimizers: Sequence[str] = ("sgd", "sam", "stablesam-u"), *, l
 
 
 def figure_twin_comparison(optimizers: Sequence[str] = ("sgd", "sam", "stablesam-u"), *, lr: float = 0.1,
-                           rho: float = 0.05, epochs: int = 12, n_train: int | None = 400, n_test: int | None = 200,
+                           rho: float = DEFAULT_RHO, epochs: int = 12, n_train: int | None = 400, n_test: int | None = 200,
                            replaced_indices: Sequence[int] = (0, 1, 2), seeds: Sequence[int] = (0,),
                            model: str = "mlp"):
     """SGD vs SAM vs StableSAM on digits: distance, gap, stability estimate and gamma over epochs (observed)."""
@@ -66,7 +67,7 @@ def figure_twin_comparison(optimizers: Sequence[str] = ("sgd", "sam", "stablesam
 
 
 def figure_label_noise(optimizers: Sequence[str] = ("sgd", "sam", "stablesam-u"), *,
-                       label_noises: Sequence[float] = (0.0, 0.3), lr: float = 0.1, rho: float = 0.05,
+                       label_noises: Sequence[float] = (0.0, 0.3), lr: float = 0.1, rho: float = DEFAULT_RHO,
                        epochs: int = 12, n_train: int | None = 400, n_test: int | None = 200,
                        replaced_indices: Sequence[int] = (0, 1, 2), seeds: Sequence[int] = (0,), model: str = "mlp"):
     """Label noise: distance, gap and stability estimate over epochs, clean (solid) vs noisy (dashed) labels."""

@@ -54,6 +54,7 @@ from stability.functional import (
     weighted_global_norm,
 )
 from core.validation import UsageError, check_choice, check_nonnegative, check_positive
+from stability.optimizers import DEFAULT_RHO
 
 __all__ = ["SAM", "StableSAM"]
 
@@ -143,7 +144,7 @@ class SAM(torch.optim.Optimizer):
     def __init__(
         self,
         base_optimizer: torch.optim.Optimizer,
-        rho: float = 0.05,
+        rho: float = DEFAULT_RHO,
         ascent: str = "normalized",
         stable: bool = False,
         gamma_cap: float | None = None,
@@ -473,7 +474,7 @@ class StableSAM(SAM):
     def __init__(
         self,
         base_optimizer: torch.optim.Optimizer,
-        rho: float = 0.05,
+        rho: float = DEFAULT_RHO,
         ascent: str = "normalized",
         stable: bool = True,
         gamma_cap: float | None = None,

@@ -72,8 +72,10 @@ class TwinConfig:
     ``linear`` ``1 - t / T``.
 
     Sharpness tracking (off when ``sharpness_every`` is 0): at epoch 0 and every ``sharpness_every``
-    epochs, the top Hessian eigenvalue of every model's mean loss on its own full training set
-    (Lanczos, :mod:`analysis.eigen`) is logged as metric ``sharpness``, with ``lr_max_gd`` = ``2 / sharpness``.
+    epochs, the top Hessian eigenvalue of every model's mean loss on its own full training set (measured by
+    the injected ``sharpness`` measurer of :func:`stability.twin.run_twin`, e.g. Lanczos,
+    :func:`analysis.sharpness.top_hessian_eigenvalue`) is logged as metric ``sharpness``, with ``lr_max_gd`` =
+    ``2 / sharpness``.
     """
 
     dataset: str = "digits"

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 
 from core.validation import UsageError
+from stability.optimizers import DEFAULT_RHO
 
 
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
@@ -19,7 +20,7 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--n-train", type=int, default=None, help="training examples (default: the data set's)")
     parser.add_argument("--data-dir", default=None, help="folder with the files of mnist / cifar10")
     parser.add_argument("--seed", type=int, default=0, help="seed of the data split, the initialisation and the solvers")
-    parser.add_argument("--rho", type=float, default=0.05, help="SAM radius of the thresholds (default: 0.05)")
+    parser.add_argument("--rho", type=float, default=DEFAULT_RHO, help=f"SAM radius of the thresholds (default: {DEFAULT_RHO})")
     parser.add_argument("--dtype", choices=("float64", "float32"), default="float64")
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from core.validation import UsageError
+from stability.optimizers import DEFAULT_RHO
 from stablesam.cli._models import add_model_arguments, build
 from stablesam.cli.output import add_json_flag, emit
 
@@ -58,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
         source = {"dataset": loaded.config.dataset, "model": loaded.config.model, **loaded.info}
     else:
         model, loss_fn, data = build(args)
-        rho = 0.05 if args.rho is None else rho
+        rho = DEFAULT_RHO if args.rho is None else rho
         source = {"dataset": args.dataset, "model": args.model, "checkpoint": args.checkpoint}
     report = measure_curvature(
         model, loss_fn, data, rho=rho, k=k, trace_probes=probes, generator=np.random.default_rng(args.seed),

@@ -19,6 +19,7 @@ import time
 
 from core.methods import method_keys
 from core.validation import UsageError, check_choice, check_in_range, check_integer, check_nonnegative, check_positive
+from stability.optimizers import DEFAULT_RHO
 from stablesam.cli.output import add_json_flag, emit
 
 DEFAULT_OPTIMIZERS = ",".join(method_keys(full_batch=False))
@@ -37,7 +38,7 @@ def register(subparsers) -> None:
     parser.add_argument("--epochs", type=int, default=10, help="passes over the training split (default 10)")
     parser.add_argument("--batch-size", type=int, default=32, help="mini-batch size (default 32)")
     parser.add_argument("--lr", type=float, default=0.1, help="learning rate of the SGD base (default 0.1)")
-    parser.add_argument("--rho", type=float, default=0.05,
+    parser.add_argument("--rho", type=float, default=DEFAULT_RHO,
                         help="ascent radius, the same for every SAM variant (default 0.05)")
     parser.add_argument("--adaptive-eta", type=float, default=0.01, help="ASAM's eta in T = |w| + eta (default 0.01)")
     parser.add_argument("--gamma-cap", type=float, default=None, help="cap on StableSAM's gamma (default: none)")

@@ -24,41 +24,56 @@ _SUMMARY_COLUMNS = ("optimizer", "lr", "rho", "seed", "replaced_index", "distanc
                     "gamma_mean", "diverged")
 
 
+def _config_defaults() -> dict:
+    """TwinConfig's field defaults: the one place they are written (help texts and the grid read them)."""
+    import dataclasses
+
+    from stability.twin.config import TwinConfig
+
+    return {f.name: f.default for f in dataclasses.fields(TwinConfig)}
+
+
 def register(subparsers) -> None:
     from stability.twin.config import BASE_OPTIMIZERS, DEVICES, DTYPES, METHODS, SCHEDULES
+
+    defaults = _config_defaults()
+
+    def default(key: str) -> str:
+        value = defaults[key]
+        return "(default " + (",".join(map(str, value)) if isinstance(value, tuple) else str(value)) + ")"
 
     p = subparsers.add_parser(
         "twin", help="twin models on neighbouring datasets: parameter distance, gap, stability estimate",
         description=__doc__.split("Examples::")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     none = dict(default=None)
     p.add_argument("--config", metavar="FILE.toml", help="TOML file of TwinConfig settings (flags override it)")
-    p.add_argument("--dataset", **none, help="dataset name (default digits)")
+    p.add_argument("--dataset", **none, help=f"dataset name {default('dataset')}")
     p.add_argument("--data-dir", **none, help="directory holding the files of a file-based dataset (mnist, cifar10)")
-    p.add_argument("--model", **none, help="linear, mlp, cnn or resnet20 (default mlp)")
-    p.add_argument("--optimizer", nargs="+", choices=list(METHODS), **none, help="method key(s) (default sgd)")
-    p.add_argument("--base-optimizer", choices=BASE_OPTIMIZERS, **none, help="base optimizer (default sgd)")
-    p.add_argument("--lr", nargs="+", type=float, **none, help="learning rate(s) (default 0.1)")
-    p.add_argument("--momentum", type=float, **none, help="momentum of --base-optimizer momentum (default 0.9)")
-    p.add_argument("--weight-decay", type=float, **none, help="weight decay (default 0)")
-    p.add_argument("--schedule", choices=SCHEDULES, **none, help="learning-rate schedule (default constant)")
-    p.add_argument("--rho", type=float, **none, help="SAM radius (default 0.05)")
+    p.add_argument("--model", **none, help=f"linear, mlp, cnn or resnet20 {default('model')}")
+    p.add_argument("--optimizer", nargs="+", choices=list(METHODS), **none, help=f"method key(s) {default('optimizer')}")
+    p.add_argument("--base-optimizer", choices=BASE_OPTIMIZERS, **none, help=f"base optimizer {default('base_optimizer')}")
+    p.add_argument("--lr", nargs="+", type=float, **none, help=f"learning rate(s) {default('lr')}")
+    p.add_argument("--momentum", type=float, **none, help=f"momentum of --base-optimizer momentum {default('momentum')}")
+    p.add_argument("--weight-decay", type=float, **none, help=f"weight decay {default('weight_decay')}")
+    p.add_argument("--schedule", choices=SCHEDULES, **none, help=f"learning-rate schedule {default('schedule')}")
+    p.add_argument("--rho", type=float, **none, help=f"SAM radius {default('rho')}")
     p.add_argument("--gamma-cap", type=float, **none, help="StableSAM: gamma <- min(cap, gamma) (default off)")
-    p.add_argument("--epochs", type=int, **none, help="epochs (default 10)")
-    p.add_argument("--batch-size", type=int, **none, help="mini-batch size (default 64)")
-    p.add_argument("--seed", "--seeds", dest="seed", nargs="+", type=int, **none, help="seeds, one pair each (default 0)")
-    p.add_argument("--replaced-index", nargs="+", type=int, **none, help="replaced training index(es) (default 0)")
-    p.add_argument("--label-noise", type=float, **none, help="rate of symmetric label flips (default 0)")
+    p.add_argument("--epochs", type=int, **none, help=f"epochs {default('epochs')}")
+    p.add_argument("--batch-size", type=int, **none, help=f"mini-batch size {default('batch_size')}")
+    p.add_argument("--seed", "--seeds", dest="seed", nargs="+", type=int, **none, help=f"seeds, one pair each {default('seeds')}")
+    p.add_argument("--replaced-index", nargs="+", type=int, **none, help=f"replaced training index(es) {default('replaced_indices')}")
+    p.add_argument("--label-noise", type=float, **none, help=f"rate of symmetric label flips {default('label_noise')}")
     p.add_argument("--shuffled-labels", action="store_true", default=None, help="shuffle all training labels")
     p.add_argument("--control", action="store_true", default=None, help="control mode: S' = S (distance must stay 0)")
     p.add_argument("--n-train", type=int, **none, help="training-set size (default: the dataset's)")
-    p.add_argument("--device", choices=DEVICES, **none, help="auto (CUDA when available), cpu or cuda")
-    p.add_argument("--dtype", choices=DTYPES, **none, help="float32 (default) or float64")
+    p.add_argument("--device", choices=DEVICES, **none, help=f"auto (CUDA when available), cpu or cuda {default('device')}")
+    p.add_argument("--dtype", choices=DTYPES, **none, help=f"float32 or float64 {default('dtype')}")
     p.add_argument("--sequential", action="store_false", dest="vectorize", default=None,
                    help="train the models one after another instead of as one vmapped stack")
     p.add_argument("--log-every-steps", type=int, **none, help="also log every K updates (default: per epoch)")
     p.add_argument("--sharpness-every", type=int, **none,
-                   help="log the top Hessian eigenvalue of every model every N epochs and at epoch 0 (default 0: off)")
-    p.add_argument("--checkpoint-every", type=int, **none, help="checkpoint every N epochs (default 1)")
+                   help=f"log the top Hessian eigenvalue of every model every N epochs and at epoch 0, 0: off {default('sharpness_every')}")
+    p.add_argument("--checkpoint-every", type=int, **none, help=f"checkpoint every N epochs {default('checkpoint_every')}")
     p.add_argument("--out", default="runs/twin", help="output directory (default runs/twin)")
     p.add_argument("--overwrite", action="store_true", help="replace finished runs in the output directory")
     p.add_argument("--no-resume", action="store_false", dest="resume", help="refuse to continue an unfinished run")
@@ -83,8 +98,9 @@ def _settings(args) -> dict:
 def _grid(settings: dict) -> list[dict]:
     """One settings dict per (optimizer, lr) combination."""
     as_list = lambda v: list(v) if isinstance(v, (list, tuple)) else [v]  # noqa: E731
-    optimizers = as_list(settings.pop("optimizer", "sgd"))
-    lrs = as_list(settings.pop("lr", 0.1))
+    defaults = _config_defaults()
+    optimizers = as_list(settings.pop("optimizer", defaults["optimizer"]))
+    lrs = as_list(settings.pop("lr", defaults["lr"]))
     if not optimizers or not lrs:
         raise UsageError("optimizer and lr need at least one value each")
     return [{**settings, "optimizer": o, "lr": lr} for o in optimizers for lr in lrs]
@@ -120,6 +136,8 @@ def summary_rows(dirs: list[Path]) -> list[dict]:
     """One row per pair of every run: final distance, gap, stability estimate, mean gamma, divergence."""
     import json
 
+    from stability.optimizers import effective_rho
+
     rows = []
     for directory in dirs:
         summary = json.loads((directory / "summary.json").read_text())
@@ -129,7 +147,7 @@ def summary_rows(dirs: list[Path]) -> list[dict]:
             twins = [t for t in ("S", "S'") if (pair["pair"], t) in diverged]
             rows.append({
                 "optimizer": config["optimizer"], "lr": config["lr"],
-                "rho": 0.0 if config["optimizer"] == "sgd" else config["rho"],
+                "rho": effective_rho(config["optimizer"], config["rho"]),
                 "seed": pair["seed"], "replaced_index": pair["replaced_index"],
                 "distance": pair.get("distance"), "gen_gap": pair.get("gen_gap"),
                 "loss_diff_max": pair.get("loss_diff_max"), "gamma_mean": pair.get("gamma_mean", float("nan")),
