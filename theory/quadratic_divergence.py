@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from core.validation import UsageError
+from core.validation import UsageError, check_array
 from theory.quadratic import canonical_method
 
 __all__ = [
@@ -62,20 +62,6 @@ def _spectrum(eigenvalues, *, strictly_positive: bool = False) -> np.ndarray:
     return lam
 
 
-def _nonneg(name: str, value) -> np.ndarray:
-    array = np.asarray(value, dtype=np.float64)
-    if not np.all(np.isfinite(array)) or np.any(array < 0):
-        raise UsageError(f"{name} must be finite and >= 0, got {value!r}")
-    return array
-
-
-def _pos(name: str, value) -> np.ndarray:
-    array = np.asarray(value, dtype=np.float64)
-    if not np.all(np.isfinite(array)) or np.any(array <= 0):
-        raise UsageError(f"{name} must be finite and > 0, got {value!r}")
-    return array
-
-
 def _out(value: np.ndarray):
     return value[()] if value.ndim == 0 else value
 
@@ -90,7 +76,7 @@ def divergence_threshold(method: str, eigenvalues, rho=0.0):
     """
     name = canonical_method(method)
     top = _spectrum(eigenvalues).max(axis=-1)
-    rho = _nonneg("rho", rho)
+    rho = check_array("rho", rho, positive=False)
     if name == "usam":
         return _out(2.0 / (top * (1.0 + rho * top)))
     return _out(np.broadcast_to(2.0 / top, np.broadcast_shapes(top.shape, rho.shape)).copy())
@@ -99,9 +85,9 @@ def divergence_threshold(method: str, eigenvalues, rho=0.0):
 def quadratic_map_diverges(method: str, lr, eigenvalues, rho=0.0):
     """Exact predicate: does ``method`` diverge from a generic start at learning rate ``lr``? (see module table)."""
     name = canonical_method(method)
-    lr = _pos("lr", lr)
+    lr = check_array("lr", lr, positive=True)
     top = _spectrum(eigenvalues).max(axis=-1)
-    rho = _nonneg("rho", rho)
+    rho = check_array("rho", rho, positive=False)
     if name == "usam":
         return _out(np.asarray(lr * top * (1.0 + rho * top) > 2.0))
     if name == "sam":
@@ -120,8 +106,8 @@ def convergence_rate(method: str, lr, eigenvalues, rho=0.0):
     if name not in ("gd", "usam"):
         raise UsageError(f"method must be 'gd' or 'usam' (the linear maps), got {method!r}")
     lam = _spectrum(eigenvalues)
-    lr = _pos("lr", lr)[..., None]
-    r = _nonneg("rho", rho)[..., None] if name == "usam" else 0.0
+    lr = check_array("lr", lr, positive=True)[..., None]
+    r = check_array("rho", rho, positive=False)[..., None] if name == "usam" else 0.0
     return _out(np.max(np.abs(1.0 - lr * lam * (1.0 + r * lam)), axis=-1))
 
 
@@ -134,6 +120,6 @@ def usam_gd_crossover(eigenvalues, rho):
     ``eta p_max - 1 < 1 - eta lambda_min`` iff ``eta < eta_c``; above, ``eta p_max - 1 >= 1 - eta lambda_min``.
     """
     lam = _spectrum(eigenvalues, strictly_positive=True)
-    rho = _pos("rho", rho)
+    rho = check_array("rho", rho, positive=True)
     top, bottom = lam.max(axis=-1), lam.min(axis=-1)
     return _out(2.0 / (top * (1.0 + rho * top) + bottom))

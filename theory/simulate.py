@@ -41,7 +41,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from core.validation import UsageError, check_integer, check_positive
+from core.validation import UsageError, check_array, check_integer, check_positive
 from theory.quadratic import _STEPS, Quadratic, _norm, canonical_method
 
 __all__ = ["SimulationResult", "observed_lr_max", "simulate"]
@@ -68,20 +68,6 @@ def _model(eigenvalues, hessian) -> Quadratic:
     if isinstance(eigenvalues, Quadratic):
         return eigenvalues
     return Quadratic.from_spectrum(eigenvalues) if hessian is None else Quadratic.from_matrix(hessian)
-
-
-def _nonnegative_array(name: str, value) -> np.ndarray:
-    array = np.asarray(value, dtype=np.float64)
-    if not np.all(np.isfinite(array)) or np.any(array < 0):
-        raise UsageError(f"{name} must be finite and >= 0, got {value!r}")
-    return array
-
-
-def _positive_array(name: str, value) -> np.ndarray:
-    array = np.asarray(value, dtype=np.float64)
-    if not np.all(np.isfinite(array)) or np.any(array <= 0):
-        raise UsageError(f"{name} must be finite and > 0, got {value!r}")
-    return array
 
 
 def simulate(
@@ -116,8 +102,8 @@ def simulate(
     steps = check_integer("steps", steps, minimum=1)
     if check_positive("blowup", blowup) <= 1:
         raise UsageError(f"blowup must be > 1, got {blowup!r}")
-    lr = _positive_array("lr", lr)
-    rho = _nonnegative_array("rho", rho)
+    lr = check_array("lr", lr, positive=True)
+    rho = check_array("rho", rho, positive=False)
     d = model.dim
     start = np.ones(d) if start is None else np.asarray(start, dtype=np.float64)
     if start.ndim == 0 or start.shape[-1] != d or not np.all(np.isfinite(start)):
@@ -234,7 +220,7 @@ def observed_lr_max(
     threshold of :mod:`theory.quadratic_divergence`.
     """
     model = _model(eigenvalues, hessian)
-    rho = _nonnegative_array("rho", rho)
+    rho = check_array("rho", rho, positive=False)
     check_positive("rel_tol", rel_tol)
     top = np.max(model.eigenvalues, axis=-1)
     if np.any(top <= 0):
@@ -242,7 +228,7 @@ def observed_lr_max(
     d = model.dim
     start_arr = np.ones(d) if start is None else np.asarray(start, dtype=np.float64)
     shape = np.broadcast_shapes(rho.shape, model.batch_shape, start_arr.shape[:-1])
-    high = np.broadcast_to(4.0 / top if lr_high is None else _positive_array("lr_high", lr_high), shape).copy()
+    high = np.broadcast_to(4.0 / top if lr_high is None else check_array("lr_high", lr_high, positive=True), shape).copy()
     low = np.zeros(shape)
 
     def diverges(lr: np.ndarray) -> np.ndarray:
