@@ -94,7 +94,7 @@ def resolve_sizes(
 ) -> tuple[int, int, int]:
     """Sizes of a split of ``available`` examples; train takes what test and pool leave unless given."""
     n_test = default_test if n_test is None else check_integer("n_test", n_test, minimum=1)
-    n_pool = default_pool if n_pool is None else check_integer("n_pool", n_pool, minimum=1)
+    n_pool = default_pool if n_pool is None else check_integer("n_pool", n_pool, minimum=0)
     n_train = available - n_test - n_pool if n_train is None else check_integer("n_train", n_train, minimum=1)
     if n_train < 1 or n_train + n_test + n_pool > available:
         raise UsageError(
@@ -207,7 +207,7 @@ def split_official(
     if n_test > len(test[0]):
         raise UsageError(f"dataset {name!r} has {len(test[0])} test examples; got n_test={n_test}")
     test_order = generator.permutation(len(test[0]))[:n_test]
-    n_pool = default_pool if n_pool is None else check_integer("n_pool", n_pool, minimum=1)
+    n_pool = default_pool if n_pool is None else check_integer("n_pool", n_pool, minimum=0)
     n_train = len(train[0]) - n_pool if n_train is None else check_integer("n_train", n_train, minimum=1)
     if n_train < 1 or n_train + n_pool > len(train[0]):
         raise UsageError(

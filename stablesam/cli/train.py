@@ -1,8 +1,9 @@
 """``stablesam train``: SGD and the SAM family side by side on scikit-learn's digits.
 
-A one-hidden-layer MLP on the 8x8 digits (standardised with the training split's statistics; fixed
-split drawn with an explicit numpy Generator) is trained from the same initialisation, with the same
-mini-batch order, by each optimizer. The table gives the final train/test accuracy and loss, the mean
+A one-hidden-layer MLP (``stability.models.build_model("mlp")``) on the 8x8 digits
+(``stability.data.load_dataset("digits")``: standardised with the training split's statistics, split drawn
+with an explicit numpy Generator) is trained from the same initialisation, with the same mini-batch order,
+by each optimizer (``stability.optimizers.make_optimizer``). The table gives the final train/test accuracy and loss, the mean
 StableSAM factor ``gamma = ||g|| / ||g~||`` and the mean surrogate/exact gradient-norm ratio
 ``||g~|| / ||g||`` over all steps (ASAM variants: the T-weighted norms), and the epoch of divergence if
 the loss became non-finite. Statistics stay on the device during an epoch and are read once per epoch.
@@ -23,6 +24,7 @@ from stability.optimizers import DEFAULT_RHO
 from stablesam.cli.output import add_json_flag, emit
 
 DEFAULT_OPTIMIZERS = ",".join(method_keys(full_batch=False))
+_DIGITS = 1797  # examples in scikit-learn's digits
 COLUMNS = ("optimizer", "train_acc", "test_acc", "train_loss", "test_loss", "mean_gamma", "mean_norm_ratio",
            "diverged_epoch", "seconds")
 
@@ -66,39 +68,6 @@ def _parse_optimizers(text: str) -> list[str]:
     if not keys:
         raise UsageError(f"--optimizers must name at least one of {', '.join(METHODS)}; got {text!r}")
     return [check_choice("--optimizers entry", key, METHODS) for key in keys]
-
-
-def _load_digits(test_fraction: float, split_seed: int):
-    """Digits as float32 tensors, standardised with the training split's mean and standard deviation."""
-    import numpy as np
-    from sklearn.datasets import load_digits
-
-    x, y = load_digits(return_X_y=True)
-    order = np.random.default_rng(split_seed).permutation(len(y))
-    n_test = round(test_fraction * len(y))
-    test, train = order[:n_test], order[n_test:]
-    mean, std = x[train].mean(axis=0), x[train].std(axis=0)
-    std[std == 0] = 1.0  # constant border pixels
-    x = (x - mean) / std
-    return (x[train], y[train]), (x[test], y[test])
-
-
-def _init_mlp(sizes, generator, device):
-    """Weights and biases drawn U(-1/sqrt(fan_in), 1/sqrt(fan_in)) (torch's nn.Linear default) from ``generator``."""
-    import torch
-
-    params = []
-    for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
-        bound = 1.0 / math.sqrt(fan_in)
-        for shape in ((fan_out, fan_in), (fan_out,)):
-            params.append((torch.rand(shape, generator=generator) * 2 - 1).mul_(bound).to(device).requires_grad_())
-    return params
-
-
-def _forward(params, x):
-    import torch
-
-    return torch.relu(x @ params[0].T + params[1]) @ params[2].T + params[3]
 
 
 def run(args: argparse.Namespace) -> int:
@@ -147,18 +116,26 @@ def _train(optimizers, epochs, batch_size, lr, rho, adaptive_eta, gamma_cap, mom
     from core.methods import method
     from stability.optimizers import effective_rho, make_optimizer
 
-    (x_train, y_train), (x_test, y_test) = _load_digits(test_fraction, split_seed)
-    if len(y_train) < batch_size:
-        raise UsageError(f"--batch-size must be at most the training split's size {len(y_train)}; got {batch_size}")
-    x_train, x_test = (torch.tensor(a, dtype=torch.float32, device=device) for a in (x_train, x_test))
-    y_train, y_test = (torch.tensor(a, dtype=torch.long, device=device) for a in (y_train, y_test))
+    import numpy as np
+
+    from stability.data import load_dataset
+    from stability.models import build_model
+
+    # Every example is train or test: no pool (the pool serves neighbouring sets, which train does not use).
+    data = load_dataset("digits", generator=np.random.default_rng(split_seed), n_test=round(test_fraction * _DIGITS),
+                        n_pool=0)
+    if data.n_train < batch_size:
+        raise UsageError(f"--batch-size must be at most the training split's size {data.n_train}; got {batch_size}")
+    x_train, y_train, x_test, y_test = (t.to(device) for t in (data.x_train, data.y_train, data.x_test, data.y_test))
     n_train = len(y_train)
     loss_fn = torch.nn.functional.cross_entropy
 
     rows, tidy = [], []
     progress = tqdm(total=len(optimizers) * epochs, desc="train", disable=not sys.stderr.isatty())
     for key in optimizers:
-        params = _init_mlp((x_train.shape[1], hidden, 10), torch.Generator().manual_seed(seed), device)
+        model = build_model("mlp", data.input_shape, data.num_outputs, hidden=(hidden,),
+                            generator=torch.Generator().manual_seed(seed)).to(device)
+        params = list(model.parameters())
         batch_order = torch.Generator().manual_seed(seed + 1)  # the same batches for every optimizer
         optimizer = make_optimizer(key, params, lr=lr, rho=rho, base="momentum", momentum=momentum,
                                    weight_decay=weight_decay, gamma_cap=gamma_cap, adaptive_eta=adaptive_eta)
@@ -175,7 +152,7 @@ def _train(optimizers, epochs, batch_size, lr, rho, adaptive_eta, gamma_cap, mom
 
                 def closure():
                     optimizer.zero_grad()
-                    loss = loss_fn(_forward(params, x_train[index]), y_train[index])
+                    loss = loss_fn(model(x_train[index]), y_train[index])
                     loss.backward()
                     return loss
 
@@ -193,7 +170,7 @@ def _train(optimizers, epochs, batch_size, lr, rho, adaptive_eta, gamma_cap, mom
             with torch.no_grad():
                 epoch_metrics = {"batch_loss": torch.stack(losses).mean()}
                 for split, x, y in (("train", x_train, y_train), ("test", x_test, y_test)):
-                    logits = _forward(params, x)
+                    logits = model(x)
                     epoch_metrics[f"{split}_loss"] = loss_fn(logits, y)
                     epoch_metrics[f"{split}_acc"] = (logits.argmax(dim=1) == y).float().mean()
                 if gammas:
