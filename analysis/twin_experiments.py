@@ -48,8 +48,7 @@ def twin_metrics(optimizers: Sequence[str] = ("sgd", "sam", "stablesam-u"), *, l
     ]  # built (and validated) before any run starts
     with tempfile.TemporaryDirectory(prefix="twin-") as scratch:
         root = Path(scratch if out_dir is None else out_dir)
-        frames = [pd.read_csv(run_twin(config, root / config.name, progress=False) / "metrics.csv")
-                  for config in configs]
+        frames = [run_twin(config, root / config.name, progress=False).metrics for config in configs]
     return pd.concat(frames, ignore_index=True)
 
 

@@ -30,6 +30,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -37,7 +38,7 @@ from core.validation import UsageError
 from stability.twin.config import TwinConfig
 from core.io import atomic_path, atomic_write_json, atomic_write_text
 
-__all__ = ["PreparedRun", "RunModel", "load_run_model", "prepare_twin", "run_twin", "load_checkpoint", "run_name"]
+__all__ = ["PreparedRun", "RunModel", "TwinResult", "load_run_model", "prepare_twin", "run_twin", "load_checkpoint", "run_name"]
 
 OWN_FILES = ("config.json", "metrics.csv", "metrics.parquet", "summary.json")
 CHECKPOINTS = "checkpoints"
@@ -147,6 +148,16 @@ def load_run_model(out_dir: str | Path, model_index: int) -> RunModel:
                     trainer.training_set(model_index), config, info)
 
 
+@dataclass(frozen=True)
+class TwinResult:
+    """A finished run: its directory, its tidy metrics (the table of ``metrics.csv``) and its summary (the
+    object of ``summary.json``), handed to the caller so that it need not read its own files back."""
+
+    run_dir: Path
+    metrics: Any  # pandas.DataFrame, columns trainer.COLUMNS
+    summary: dict
+
+
 @dataclass
 class PreparedRun:
     """A validated run: ``execute()`` trains and writes; nothing has been written yet."""
@@ -158,7 +169,7 @@ class PreparedRun:
     overwrite: bool
     sharpness: Callable[..., float] | None = None
 
-    def execute(self, *, progress: bool | None = None) -> Path:
+    def execute(self, *, progress: bool | None = None) -> TwinResult:
         import torch
 
         from stability.twin.trainer import TwinTrainer
@@ -188,9 +199,9 @@ class PreparedRun:
                 if trainer.epoch % config.checkpoint_every == 0 or trainer.epoch == config.epochs:
                     self._checkpoint(trainer, torch)
                     self._write_metrics(trainer)
-        self._write_metrics(trainer)
-        self._write_summary(trainer, "finished", time.perf_counter() - started)
-        return out_dir
+        metrics = self._write_metrics(trainer)
+        summary = self._write_summary(trainer, "finished", time.perf_counter() - started)
+        return TwinResult(out_dir, metrics, summary)
 
     def _checkpoint(self, trainer, torch) -> None:
         directory = self.out_dir / CHECKPOINTS
@@ -201,7 +212,8 @@ class PreparedRun:
             for old in sorted(directory.glob("epoch_*.pt"))[:-keep]:
                 old.unlink()
 
-    def _write_metrics(self, trainer) -> None:
+    def _write_metrics(self, trainer):
+        """Write the tidy metrics (CSV, and parquet with pyarrow) and return them as a DataFrame."""
         import pandas as pd
 
         frame = pd.DataFrame(trainer.rows)
@@ -209,14 +221,15 @@ class PreparedRun:
         try:
             import pyarrow  # noqa: F401
         except ImportError:
-            return
+            return frame
         with atomic_path(self.out_dir / "metrics.parquet") as tmp:
             frame.to_parquet(tmp, index=False)
+        return frame
 
-    def _write_summary(self, trainer, status: str, seconds: float) -> None:
+    def _write_summary(self, trainer, status: str, seconds: float) -> dict:
         import torch
 
-        atomic_write_json(self.out_dir / "summary.json", {
+        summary = {
             "status": status,
             "run": run_name(self.config),
             "config": self.config.to_dict(),
@@ -232,7 +245,9 @@ class PreparedRun:
             "seconds_this_session": seconds,
             "pairs": final_values(trainer.rows),
             "divergences": trainer.divergences(),
-        })
+        }
+        atomic_write_json(self.out_dir / "summary.json", summary)
+        return summary
 
 
 def final_values(rows: dict[str, list]) -> list[dict]:
@@ -306,8 +321,9 @@ def prepare_twin(config: TwinConfig, out_dir: str | Path, *, overwrite: bool = F
 
 
 def run_twin(config: TwinConfig, out_dir: str | Path, *, overwrite: bool = False, resume: bool = True,
-             progress: bool | None = None, sharpness: Callable[..., float] | None = None) -> Path:
-    """Train every pair of ``config`` and write the run directory ``out_dir``; returns ``out_dir``.
+             progress: bool | None = None, sharpness: Callable[..., float] | None = None) -> TwinResult:
+    """Train every pair of ``config`` and write the run directory ``out_dir``; returns the :class:`TwinResult`
+    (run directory, tidy metrics, summary).
 
     ``progress``: a tqdm bar (None: only when stderr is a terminal). ``sharpness``: see :func:`prepare_twin`.
     """

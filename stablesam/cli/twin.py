@@ -122,25 +122,23 @@ def run(args) -> int:
                 for c, d in zip(configs, dirs)]
     if args.figure and Path(args.figure).suffix.lower() not in (".png", ".pdf"):
         raise UsageError(f"--figure must end in .png or .pdf, got {args.figure!r}")
-    for job in prepared:
-        job.execute()
-    rows = summary_rows(dirs)
+    results = [job.execute() for job in prepared]
+    rows = summary_rows(results)
     result = {"runs": [str(d) for d in dirs], "rows": rows}
     if args.figure:
-        result["figure"] = write_figure(dirs, args.figure)
+        result["figure"] = write_figure(results, args.figure)
     emit(result, as_json=args.json, rows_key="rows")
     return 0
 
 
-def summary_rows(dirs: list[Path]) -> list[dict]:
-    """One row per pair of every run: final distance, gap, stability estimate, mean gamma, divergence."""
-    import json
-
+def summary_rows(results) -> list[dict]:
+    """One row per pair of every run (:class:`stability.twin.TwinResult`): final distance, gap, stability
+    estimate, mean gamma, divergence."""
     from stability.optimizers import effective_rho
 
     rows = []
-    for directory in dirs:
-        summary = json.loads((directory / "summary.json").read_text())
+    for result in results:
+        summary = result.summary
         config = summary["config"]
         diverged = {(d["pair"], d["twin"]) for d in summary["divergences"]}
         for pair in summary["pairs"]:
@@ -156,14 +154,14 @@ def summary_rows(dirs: list[Path]) -> list[dict]:
     return [{c: r[c] for c in _SUMMARY_COLUMNS} for r in rows]
 
 
-def write_figure(dirs: list[Path], path: str) -> list[str]:
+def write_figure(results, path: str) -> list[str]:
     """Distance and generalization gap over epochs of every run, one line style per learning rate."""
     import pandas as pd
 
     from analysis.plots_empirical import plot_twin_metrics
     from core.io import atomic_path
 
-    frame = pd.concat([pd.read_csv(d / "metrics.csv") for d in dirs], ignore_index=True)
+    frame = pd.concat([result.metrics for result in results], ignore_index=True)
     figure = plot_twin_metrics(frame, metrics_to_plot=("distance", "gen_gap"), linestyle_by="lr")
     written = []
     for suffix in (".png", ".pdf"):
