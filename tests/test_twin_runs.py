@@ -23,7 +23,7 @@ def test_run_directory_layout_and_contents(tmp_path):
     for column in ("run", "seed", "optimizer", "rho", "lr", "epoch", "step", "metric", "value", "pair", "twin"):
         assert column in metrics.columns
     expected = {"distance", "distance_normalized", "layer_distance", "train_loss", "test_loss", "train_accuracy",
-                "test_accuracy", "gen_gap", "loss_diff_max", "loss_diff_mean", "grad_norm", "surrogate_grad_norm",
+                "test_accuracy", "gen_gap", "loss_diff_max", "loss_diff_mean", "grad_norm_mean", "surrogate_grad_norm_mean",
                 "gamma_mean", "gamma_min", "gamma_max", "applied_gamma_mean", "diverged"}
     assert expected <= set(metrics["metric"])
     assert sorted(metrics["epoch"].unique())[-1] == 3.0

@@ -34,7 +34,7 @@ import torch
 
 from core.validation import UsageError
 from stability.twin.config import TwinConfig
-from stability.twin.metrics import evaluate
+from stability.twin.metrics import PAIR_METRICS, evaluate
 from stability.twin.pairs import STREAM_BATCHES, STREAM_INIT, build_twin_data, stream_seed
 from stability.twin.population import SequentialPopulation, StackedPopulation
 
@@ -164,8 +164,8 @@ class TwinTrainer:
         device_values = {**values, **{f"layer:{k}": v for k, v in layers.items()},
                          "diverged": (~self.alive).to(values["train_loss"].dtype)}
         if self._stat_count:
-            for key, total in self._stat_sums.items():
-                device_values[f"{key}_mean" if "gamma" in key else key] = total / self._stat_count
+            for key, total in self._stat_sums.items():  # means over the steps since the last log
+                device_values[f"{key}_mean"] = total / self._stat_count
             if self._gamma_min is not None:
                 device_values["gamma_min"] = self._gamma_min
                 device_values["gamma_max"] = self._gamma_max
@@ -180,10 +180,10 @@ class TwinTrainer:
         every = self.config.sharpness_every
         if every and self.step % self.steps_per_epoch == 0 and self.epoch % every == 0:
             host.update(self.sharpness())
-        pairs = self.config.pairs
+        layer_of = {f"layer:{name}": name for name in layers}
         for key, vals in host.items():
-            if len(vals) == len(pairs):  # one value per pair
-                metric, layer = ("layer_distance", key[6:]) if key.startswith("layer:") else (key, "")
+            if key in PAIR_METRICS or key in layer_of:  # one value per pair; every other key one per model
+                metric, layer = ("layer_distance", layer_of[key]) if key in layer_of else (key, "")
                 for p, value in enumerate(vals):
                     self._add_row(p, "pair", layer, epoch, metric, value)
             else:
