@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from analysis.lr_scan import DEFAULT_GRID
 from analysis.plots_curvature import plot_threshold_comparison, plot_thresholds_along_training
 from stability.optimizers import DEFAULT_RHO
 
@@ -32,7 +33,7 @@ def figure_least_squares_thresholds(
 def figure_network_thresholds(
     *, model: str = "mlp", methods: Sequence[str] = ("gd", "usam", "sam", "stablesam-u", "stablesam-n"),
     rho: float = DEFAULT_RHO, n_train: int | None = None, train_lr: float = 0.02, checkpoints: Sequence[int] = (0, 100, 300),
-    steps: int = 200, blowup: float = 10.0, grid: Sequence[float] = (0.25, 4.0, 25), seed: int = 0,
+    steps: int = 200, blowup: float = 10.0, grid: Sequence[float] = DEFAULT_GRID, seed: int = 0,
     hidden: Sequence[int] = (64,),
 ):
     """Digits network (float64): predicted (curvature) thresholds vs the outcome of each learning rate of a grid,

@@ -17,8 +17,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "gradient norm with what full-batch training does (diverged: loss non-finite or above BLOWUP times its "
         "initial value within STEPS steps). --problem least-squares: the digits least-squares problem, whose Hessian "
         "is exact and where divergence is monotone in the learning rate: bisection to --rel-tol. --problem network: "
-        "a freshly initialised model, where it is not: a grid of --grid-points learning rates from 1/4 to 4 times "
-        "2/lambda, each run classified diverged / collapsed (chance accuracy) / trained; the smallest failing rate "
+        "a freshly initialised model, where it is not: a grid of --grid-points learning rates from 1/4 to 128 times "
+        "2/lambda (analysis.lr_scan.DEFAULT_GRID), each run classified diverged / collapsed (chance accuracy) / trained; the smallest failing rate "
         "and whether the outcomes are monotone are reported.",
     )
     parser.add_argument("--problem", choices=("least-squares", "network"), default="least-squares")
@@ -38,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
 
     from analysis.blowup_run import SCAN_METHODS
     from analysis.least_squares_digits import least_squares_thresholds
-    from analysis.lr_scan import thresholds_along_training
+    from analysis.lr_scan import DEFAULT_GRID, thresholds_along_training
     from core.validation import check_choice, check_integer, check_nonnegative, check_positive
 
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
@@ -64,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
 
         model, loss_fn, data = build(args)
         tidy = thresholds_along_training(model, loss_fn, data, methods, rho=rho, train_lr=1e-3, checkpoints=[0],
-                                         steps=steps, blowup=blowup, grid=(0.25, 4.0, grid_points),
+                                         steps=steps, blowup=blowup, grid=(*DEFAULT_GRID[:2], grid_points),
                                          generator=np.random.default_rng(seed))
         summary = tidy[(tidy.method != "") & (tidy.metric != "outcome")]
         wide = summary.pivot_table(index="method", columns="metric", values="value").reindex(methods)
