@@ -53,6 +53,7 @@ from core.validation import UsageError
 __all__ = [
     "ASCENTS",
     "ascent_direction",
+    "capped_gamma",
     "global_norm",
     "per_model",
     "renormalization_factor",
@@ -181,6 +182,9 @@ def renormalization_factor(
     gamma = torch.where(
         surrogate_grad_norm == 0, torch.ones_like(grad_norm), grad_norm / safe_divisor(surrogate_grad_norm)
     )
-    if gamma_cap is not None:
-        gamma = gamma.clamp(max=gamma_cap)
-    return gamma
+    return capped_gamma(gamma, gamma_cap)
+
+
+def capped_gamma(gamma: Tensor, gamma_cap: float | None) -> Tensor:
+    """The factor StableSAM applies: ``min(gamma, gamma_cap)``, or ``gamma`` without a cap."""
+    return gamma if gamma_cap is None else gamma.clamp(max=gamma_cap)

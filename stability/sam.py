@@ -46,6 +46,7 @@ from torch import Tensor
 from stability.functional import (
     ASCENTS,
     ascent_direction,
+    capped_gamma,
     global_norm,
     per_model,
     renormalization_factor,
@@ -264,6 +265,14 @@ class SAM(torch.optim.Optimizer):
             return weighted_global_norm(params, views, self.adaptive_eta)
         return global_norm(views)
 
+    @staticmethod
+    def _init_group(group: dict[str, Any], params: list[Tensor], grads: list[Tensor]) -> None:
+        """Append the group's parameters that have a gradient, and those gradients (torch.optim's ``_init_group``)."""
+        for p in group["params"]:
+            if p.grad is not None:
+                params.append(p)
+                grads.append(p.grad)
+
     @torch.no_grad()
     def first_step(self, zero_grad: bool = False, grad_scaler: torch.amp.GradScaler | None = None) -> Tensor:
         r"""Save ``w`` and move to the ascent point ``w~ = w + rho d``; return ``n(w, g)``.
@@ -285,11 +294,7 @@ class SAM(torch.optim.Optimizer):
         group_ranges: list[tuple[float, int, int]] = []
         for group in self.param_groups:
             start = len(params)
-            for p in group["params"]:
-                grad = p.grad
-                if grad is not None:
-                    params.append(p)
-                    grads.append(grad)
+            self._init_group(group, params, grads)
             group_ranges.append((group["rho"], start, len(params)))
         if not params:
             raise RuntimeError("first_step() found no gradient: run backward at w before the ascent")
@@ -376,7 +381,7 @@ class SAM(torch.optim.Optimizer):
             gamma = torch.where(found_inf > 0, torch.ones_like(gamma), gamma)
         stats = {"grad_norm": grad_norm, "surrogate_grad_norm": s_norm, "gamma": gamma}
         if self.stable:
-            applied = gamma if self.gamma_cap is None else gamma.clamp(max=self.gamma_cap)
+            applied = capped_gamma(gamma, self.gamma_cap)
             factor: Tensor | None = applied
         else:
             applied = torch.ones_like(gamma)
