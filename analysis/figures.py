@@ -29,6 +29,21 @@ from core.validation import UsageError
 __all__ = ["FigureSpec", "catalog", "figure_data_digest", "write_figures"]
 
 
+def _merged_entries(path: Path, new: list[dict], order: list[str], quick: bool) -> list[dict]:
+    """``new`` entries replacing those of the same name in the manifest at ``path`` (if it is one of the same
+    ``quick`` setting), the others kept; catalogue order."""
+    import json
+
+    try:
+        previous = json.loads(path.read_text())
+    except (OSError, ValueError):
+        previous = {}
+    kept = previous.get("figures", []) if isinstance(previous, dict) and previous.get("quick") == quick else []
+    by_name = {e["name"]: e for e in kept if isinstance(e, dict) and e.get("name") in order}
+    by_name.update({e["name"]: e for e in new})
+    return [by_name[name] for name in order if name in by_name]
+
+
 def catalog() -> list[FigureSpec]:
     """Every figure the toolkit regenerates, in the order of the manifest."""
     return list(FIGURES)
@@ -82,7 +97,11 @@ def write_figures(
     formats: Sequence[str] = ("png", "pdf"),
     progress: bool | None = None,
 ) -> dict[str, Any]:
-    """Render the catalogue (or the figures in ``names``) into ``out_dir``; return the manifest."""
+    """Render the catalogue (or the figures in ``names``) into ``out_dir``; return the manifest.
+
+    With ``names``, the other figures' entries of an existing ``manifest.json`` of the same ``quick`` setting are
+    kept (in catalogue order), so regenerating one figure does not drop the others from the manifest.
+    """
     import matplotlib
 
     matplotlib.use("Agg", force=False)
@@ -128,6 +147,8 @@ def write_figures(
                 "data_sha256": digest,
             }
         )
+    if names:
+        entries = _merged_entries(out / "manifest.json", entries, known, quick)
     manifest = {
         "quick": quick,
         "command": "stablesam figures " + shlex.join(["--out", str(out_dir)] + (["--quick"] if quick else [])),
