@@ -3,16 +3,16 @@
 A run directory (written by the twin harness, ``stability.twin.run_twin``) holds ``metrics.csv``, a tidy long
 table with at least the columns ``run, seed, optimizer, rho, lr, epoch, step, metric, value``, and
 ``config.json``. :func:`load_runs` concatenates the tables of many runs, adding ``run_dir`` and any
-requested ``config.json`` fields as columns; :func:`summarise` reduces over seeds: for each group, the number
-of finite values ``n`` (and of non-finite ones, a diverged run's record), their mean, sample standard
-deviation, standard error ``std / sqrt(n)`` and a percentile bootstrap interval of the mean (Efron and
-Tibshirani 1993, ch. 13) from an explicit generator.
+requested ``config.json`` fields as columns. The summary over seeds is the toolkit's one,
+:func:`stability.sweeps.aggregate.summarize_over_seeds` (re-exported here): for each group, the number of
+finite values ``n`` (and of non-finite ones, a diverged run's record), their mean, sample standard deviation,
+standard error ``std / sqrt(n)`` and a percentile bootstrap interval of the mean from an explicit generator.
 
 Example::
 
     >>> import pandas as pd, numpy as np
     >>> table = pd.DataFrame({"optimizer": ["sgd"] * 3, "metric": ["gap"] * 3, "seed": [0, 1, 2], "value": [1.0, 2.0, 3.0]})
-    >>> summary = summarise(table, by=["optimizer", "metric"], generator=np.random.default_rng(0))
+    >>> summary = summarize_over_seeds(table, by=["optimizer", "metric"], generator=np.random.default_rng(0))
     >>> summary[["n", "mean", "sem"]].round(4).values.tolist()
     [[3.0, 2.0, 0.5774]]
 """
@@ -26,9 +26,10 @@ from pathlib import Path
 
 import numpy as np
 
-from core.validation import check_in_range, check_integer
+from core.validation import UsageError
+from stability.sweeps.aggregate import summarize_over_seeds
 
-__all__ = ["TIDY_COLUMNS", "find_run_dirs", "load_runs", "load_summaries", "summarise"]
+__all__ = ["TIDY_COLUMNS", "find_run_dirs", "load_runs", "load_summaries", "summarize_over_seeds"]
 
 TIDY_COLUMNS = ("run", "seed", "optimizer", "rho", "lr", "epoch", "step", "metric", "value")
 
@@ -37,7 +38,7 @@ def find_run_dirs(root: str | os.PathLike[str]) -> list[Path]:
     """Every directory under ``root`` (``root`` included) that holds a ``metrics.csv``, sorted."""
     root = Path(root)
     if not root.is_dir():
-        raise ValueError(f"run directory root {str(root)!r} does not exist or is not a directory")
+        raise UsageError(f"run directory root {str(root)!r} does not exist or is not a directory")
     return sorted(p.parent for p in root.rglob("metrics.csv"))
 
 
@@ -47,7 +48,7 @@ def _as_dirs(runs: str | os.PathLike[str] | Iterable[str | os.PathLike[str]]) ->
     else:
         dirs = [Path(r) for r in runs]
     if not dirs:
-        raise ValueError(f"no run directory (a folder with metrics.csv) found in {runs!r}")
+        raise UsageError(f"no run directory (a folder with metrics.csv) found in {runs!r}")
     return dirs
 
 
@@ -79,11 +80,11 @@ def load_runs(
     for path in _as_dirs(runs):
         file = path / "metrics.csv"
         if not file.is_file():
-            raise ValueError(f"{str(path)!r} is not a run directory: it has no metrics.csv")
+            raise UsageError(f"{str(path)!r} is not a run directory: it has no metrics.csv")
         frame = pd.read_csv(file)
         missing = [c for c in TIDY_COLUMNS if c not in frame.columns]
         if missing:
-            raise ValueError(f"{str(file)!r} lacks the tidy column(s) {', '.join(missing)}")
+            raise UsageError(f"{str(file)!r} lacks the tidy column(s) {', '.join(missing)}")
         frame.insert(0, "run_dir", str(path))
         if config_fields:
             config = _config(path)
@@ -102,52 +103,8 @@ def load_summaries(runs: str | os.PathLike[str] | Iterable[str | os.PathLike[str
     for path in _as_dirs(runs):
         file = path / "summary.json"
         if not file.is_file():
-            raise ValueError(f"{str(path)!r} has no summary.json")
+            raise UsageError(f"{str(path)!r} has no summary.json")
         config = {f"config.{k}": v for k, v in _config(path).items()}
         rows.append({"run_dir": str(path), **_flatten(json.loads(file.read_text())), **config})
     return pd.DataFrame(rows)
 
-
-def summarise(
-    table,
-    *,
-    by: Sequence[str] = ("optimizer", "rho", "lr", "epoch", "metric"),
-    value: str = "value",
-    confidence: float = 0.95,
-    n_bootstrap: int = 2000,
-    generator: np.random.Generator,
-):
-    """Mean over the rows of each group of ``by`` (the seeds), with spread and a bootstrap interval.
-
-    Columns: ``*by, n, n_nonfinite, mean, std, sem, ci_low, ci_high``. ``std`` is the sample standard
-    deviation (``ddof=1``), ``sem = std / sqrt(n)``; ``ci_*`` the ``confidence`` percentile interval of the
-    mean over ``n_bootstrap`` resamples with replacement. Non-finite values are counted, not averaged;
-    ``std``, ``sem`` and the interval are ``NaN`` below two finite values.
-    """
-    import pandas as pd
-
-    if not isinstance(generator, np.random.Generator):
-        raise TypeError(f"generator must be a numpy.random.Generator, got {type(generator).__name__}")
-    confidence = check_in_range("confidence", confidence, 0.0, 1.0, low_open=True, high_open=True)
-    n_bootstrap = check_integer("n_bootstrap", n_bootstrap, minimum=1)
-    by = list(by)
-    missing = [c for c in [*by, value] if c not in table.columns]
-    if missing:
-        raise ValueError(f"table lacks the column(s) {', '.join(missing)}; it has {', '.join(map(str, table.columns))}")
-    alpha = (1 - confidence) / 2
-    rows = []
-    for key, group in table.groupby(by, dropna=False, sort=True):
-        values = group[value].to_numpy(dtype=np.float64)
-        finite = values[np.isfinite(values)]
-        n = len(finite)
-        row = dict(zip(by, key if isinstance(key, tuple) else (key,)))
-        row.update(n=n, n_nonfinite=len(values) - n, mean=finite.mean() if n else np.nan)
-        if n >= 2:
-            std = finite.std(ddof=1)
-            means = finite[generator.integers(0, n, size=(n_bootstrap, n))].mean(axis=1)
-            low, high = np.quantile(means, [alpha, 1 - alpha])
-            row.update(std=std, sem=std / np.sqrt(n), ci_low=low, ci_high=high)
-        else:
-            row.update(std=np.nan, sem=np.nan, ci_low=np.nan, ci_high=np.nan)
-        rows.append(row)
-    return pd.DataFrame(rows, columns=[*by, "n", "n_nonfinite", "mean", "std", "sem", "ci_low", "ci_high"])

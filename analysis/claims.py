@@ -264,7 +264,7 @@ def c1_experiments(scale: Scale) -> list[Experiment]:
 
 def _least_squares_spectrum() -> tuple[np.ndarray, float]:
     """Eigenvalues of the digits least-squares Hessian and the gradient norm at ``w = 0`` (exact, float64)."""
-    from analysis.lr_scan import least_squares_problem
+    from analysis.least_squares_digits import least_squares_problem
 
     problem = least_squares_problem(generator=np.random.default_rng(0))
     x = np.hstack([problem.x.numpy(), np.ones((len(problem.y), 1))])
@@ -459,7 +459,7 @@ def c3_experiments(scale: Scale) -> list[Experiment]:
 
 
 def c3_theory(scale: Scale) -> TheoryCheck:
-    from theory.edge import max_stable_lr
+    from theory.stability_edge import max_stable_lr
 
     eigenvalues, grad_norm = _least_squares_spectrum()
     lam = float(eigenvalues[-1])
@@ -471,7 +471,7 @@ def c3_theory(scale: Scale) -> TheoryCheck:
         f"Edges of the local quadratic model (digits least squares, lambda_max = {lam:.4g}, ||g|| = {grad_norm:.3g} at "
         f"w = 0, rho = {scale.rho:g}): " + ", ".join(f"{k} {v:.4g}" for k, v in edges.items()) +
         ". StableSAM keeps GD's edge 2/lambda, above USAM's and SAM's for every rho > 0.",
-        "THEORY.md section 3; theory.edge.max_stable_lr", {"lambda_max": lam, "grad_norm": grad_norm, "edges": edges})
+        "THEORY.md section 3; theory.stability_edge.max_stable_lr", {"lambda_max": lam, "grad_norm": grad_norm, "edges": edges})
 
 
 def c3_evaluate(scale: Scale, results, generator: np.random.Generator) -> ClaimResult:

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from core.validation import check_choice, check_integer, check_nonnegative
+from core.validation import UsageError, check_choice, check_integer, check_nonnegative
 
 __all__ = ["EigenResult", "TraceResult", "default_ncv", "hutchinson_trace", "lanczos_top_eigenpairs", "power_iteration"]
 
@@ -76,19 +76,19 @@ class _Counted:
             self._apply, self.dim = operator.matvec_numpy, int(operator.dim)
         elif isinstance(operator, LinearOperator):
             if operator.shape[0] != operator.shape[1]:
-                raise ValueError(f"operator must be square, got shape {operator.shape}")
+                raise UsageError(f"operator must be square, got shape {operator.shape}")
             self._apply, self.dim = operator.matvec, operator.shape[0]
         elif isinstance(operator, np.ndarray):
             if operator.ndim != 2 or operator.shape[0] != operator.shape[1]:
-                raise ValueError(f"operator must be a square matrix, got shape {operator.shape}")
+                raise UsageError(f"operator must be a square matrix, got shape {operator.shape}")
             linear = aslinearoperator(np.asarray(operator, dtype=np.float64))
             self._apply, self.dim = linear.matvec, operator.shape[0]
         else:
-            raise TypeError(
+            raise UsageError(
                 f"operator must be a HessianOperator, a scipy LinearOperator or a square array, got {type(operator).__name__}"
             )
         if self.dim < 1:
-            raise ValueError("operator must have dimension >= 1")
+            raise UsageError("operator must have dimension >= 1")
         self.count = 0
 
     def __call__(self, v: np.ndarray) -> np.ndarray:
@@ -98,7 +98,7 @@ class _Counted:
 
 def _check_generator(generator) -> np.random.Generator:
     if not isinstance(generator, np.random.Generator):
-        raise TypeError(f"generator must be a numpy.random.Generator, got {type(generator).__name__}")
+        raise UsageError(f"generator must be a numpy.random.Generator, got {type(generator).__name__}")
     return generator
 
 
@@ -164,15 +164,15 @@ def lanczos_top_eigenpairs(
     d = matvec.dim
     if v0 is None:
         if generator is None:
-            raise TypeError("lanczos_top_eigenpairs needs a generator or a start vector v0")
+            raise UsageError("lanczos_top_eigenpairs needs a generator or a start vector v0")
         v0 = _check_generator(generator).standard_normal(d)
     else:
         v0 = np.asarray(v0, dtype=np.float64).reshape(-1)
         if v0.shape != (d,) or not np.all(np.isfinite(v0)) or not np.any(v0):
-            raise ValueError(f"v0 must be a finite non-zero vector of length {d}")
+            raise UsageError(f"v0 must be a finite non-zero vector of length {d}")
     k = check_integer("k", k, minimum=1)
     if k > d:
-        raise ValueError(f"k must be at most the dimension {d}, got {k}")
+        raise UsageError(f"k must be at most the dimension {d}, got {k}")
     tol = _default_tol(operator) if tol is None else check_nonnegative("tol", tol)
     if d < k + 2:
         dense = np.column_stack([matvec(e) for e in np.eye(d)])
@@ -229,7 +229,7 @@ def power_iteration(
     d = matvec.dim
     k = check_integer("k", k, minimum=1)
     if k > d:
-        raise ValueError(f"k must be at most the dimension {d}, got {k}")
+        raise UsageError(f"k must be at most the dimension {d}, got {k}")
     tol = check_nonnegative("tol", tol)
     max_iter = check_integer("max_iter", max_iter, minimum=1)
     values, vectors, residuals, converged = [], [], [], True

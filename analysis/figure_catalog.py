@@ -1,6 +1,6 @@
 """The figures of ``figures/``: name, caption, drawing function and parameters (full and quick)."""
 
-from analysis.figures import FigureSpec
+from analysis.figure_spec import FigureSpec
 
 FIGURES: tuple[FigureSpec, ...] = (
     FigureSpec(
@@ -92,24 +92,26 @@ FIGURES: tuple[FigureSpec, ...] = (
         name="curvature-least-squares-thresholds",
         caption="Least squares on standardised digits (exact Hessian X^T X / n): observed divergence thresholds "
         "(bisection with the optimizers) vs 2/lambda_max (GD, StableSAM-U/-N) and 2/(lambda_max (1 + rho lambda_max)) (USAM).",
-        function="analysis.plots_curvature:figure_least_squares_thresholds",
+        function="analysis.threshold_experiments:figure_least_squares_thresholds",
         params={"steps": 2000, "rel_tol": 1e-3},
         quick_params={"methods": ["gd", "usam"], "steps": 100, "rel_tol": 2e-2},
     ),
     FigureSpec(
         name="curvature-network-thresholds",
         caption="Digits MLP: thresholds predicted from the measured top Hessian eigenvalue and gradient norm vs "
-        "observed divergence thresholds (loss x10 within 200 steps), along a GD trajectory.",
-        function="analysis.plots_curvature:figure_network_thresholds",
+        "the outcome of each learning rate of a grid (diverged: loss x10 within 200 steps; collapsed: chance "
+        "accuracy; trained), along a GD trajectory; hollow large markers: the outcomes are not monotone in eta.",
+        function="analysis.threshold_experiments:figure_network_thresholds",
         params={},
-        quick_params={"methods": ["gd", "usam"], "n_train": 100, "checkpoints": [0], "steps": 20, "rel_tol": 0.2, "hidden": [16]},
+        quick_params={"methods": ["gd", "usam"], "n_train": 100, "checkpoints": [0], "steps": 20, "grid": [0.5, 2.0, 4],
+                      "hidden": [16]},
     ),
     FigureSpec(
         name="twin-sgd-sam-stablesam",
         caption="Twin runs on digits (MLP; S and S' differ in one example, same initialisation and batch order): "
         "parameter distance, generalization gap, loss-difference stability estimate and StableSAM's gamma over "
         "epochs for SGD, SAM and StableSAM-U (observed; mean over pairs, band: min..max).",
-        function="analysis.plots_empirical:figure_twin_comparison",
+        function="analysis.twin_experiments:figure_twin_comparison",
         params={"optimizers": ["sgd", "sam", "stablesam-u"], "lr": 0.1, "rho": 0.05, "epochs": 12, "n_train": 400,
                 "n_test": 200, "replaced_indices": [0, 1, 2]},
         quick_params={"epochs": 2, "n_train": 100, "n_test": 100, "replaced_indices": [0, 1]},
@@ -118,7 +120,7 @@ FIGURES: tuple[FigureSpec, ...] = (
         name="twin-label-noise",
         caption="Twin runs with clean (solid) and 30%-noisy (dashed) training labels: distance, generalization gap "
         "and stability estimate over epochs for SGD, SAM and StableSAM-U (observed).",
-        function="analysis.plots_empirical:figure_label_noise",
+        function="analysis.twin_experiments:figure_label_noise",
         params={"optimizers": ["sgd", "sam", "stablesam-u"], "label_noises": [0.0, 0.3], "lr": 0.1, "rho": 0.05,
                 "epochs": 12, "n_train": 400, "n_test": 200, "replaced_indices": [0, 1, 2]},
         quick_params={"optimizers": ["sgd", "stablesam-u"], "epochs": 2, "n_train": 100, "n_test": 100,

@@ -10,51 +10,42 @@ SHA-256 digest of the data drawn on its axes, so a rerun can be checked to draw 
 from __future__ import annotations
 
 import hashlib
-import importlib
 import logging
 import os
 import shlex
 import sys
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from analysis.figure_catalog import FIGURES
+from analysis.figure_spec import FigureSpec
 from core.io import atomic_path, atomic_write_json
+from core.validation import UsageError
 
-__all__ = ["FigureSpec", "catalog", "figure_data_digest", "quick_mode", "write_figures"]
-
-
-@dataclass(frozen=True)
-class FigureSpec:
-    """One figure: ``function`` is ``"module:attribute"`` of a ``plot_*`` function returning a Figure."""
-
-    name: str
-    caption: str
-    function: str
-    params: Mapping[str, Any] = field(default_factory=dict)
-    quick_params: Mapping[str, Any] = field(default_factory=dict)
-
-    def resolve(self) -> Callable[..., Any]:
-        module, attribute = self.function.split(":")
-        return getattr(importlib.import_module(module), attribute)
-
-    def parameters(self, quick: bool) -> dict[str, Any]:
-        return {**self.params, **(self.quick_params if quick else {})}
+__all__ = ["FigureSpec", "catalog", "figure_data_digest", "write_figures"]
 
 
-def quick_mode() -> bool:
-    """True when ``STABLESAM_QUICK`` is set to a true value (the tests and CI set it)."""
-    return os.environ.get("STABLESAM_QUICK", "").strip().lower() in {"1", "true", "yes", "on"}
+def _merged_entries(path: Path, new: list[dict], order: list[str], quick: bool) -> list[dict]:
+    """``new`` entries replacing those of the same name in the manifest at ``path`` (if it is one of the same
+    ``quick`` setting), the others kept; catalogue order."""
+    import json
+
+    try:
+        previous = json.loads(path.read_text())
+    except (OSError, ValueError):
+        previous = {}
+    kept = previous.get("figures", []) if isinstance(previous, dict) and previous.get("quick") == quick else []
+    by_name = {e["name"]: e for e in kept if isinstance(e, dict) and e.get("name") in order}
+    by_name.update({e["name"]: e for e in new})
+    return [by_name[name] for name in order if name in by_name]
 
 
 def catalog() -> list[FigureSpec]:
     """Every figure the toolkit regenerates, in the order of the manifest."""
-    from analysis.figure_catalog import FIGURES
-
     return list(FIGURES)
 
 
@@ -106,7 +97,11 @@ def write_figures(
     formats: Sequence[str] = ("png", "pdf"),
     progress: bool | None = None,
 ) -> dict[str, Any]:
-    """Render the catalogue (or the figures in ``names``) into ``out_dir``; return the manifest."""
+    """Render the catalogue (or the figures in ``names``) into ``out_dir``; return the manifest.
+
+    With ``names``, the other figures' entries of an existing ``manifest.json`` of the same ``quick`` setting are
+    kept (in catalogue order), so regenerating one figure does not drop the others from the manifest.
+    """
     import matplotlib
 
     matplotlib.use("Agg", force=False)
@@ -120,7 +115,7 @@ def write_figures(
     if names:
         unknown = sorted(set(names) - set(known))
         if unknown:
-            raise ValueError(f"unknown figure name(s) {', '.join(unknown)}; known: {', '.join(known)}")
+            raise UsageError(f"unknown figure name(s) {', '.join(unknown)}; known: {', '.join(known)}")
         specs = [s for s in specs if s.name in set(names)]
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -152,6 +147,8 @@ def write_figures(
                 "data_sha256": digest,
             }
         )
+    if names:
+        entries = _merged_entries(out / "manifest.json", entries, known, quick)
     manifest = {
         "quick": quick,
         "command": "stablesam figures " + shlex.join(["--out", str(out_dir)] + (["--quick"] if quick else [])),

@@ -58,7 +58,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from core.validation import check_choice, check_integer
+from core.validation import UsageError, check_choice, check_integer
 
 __all__ = ["BACKENDS", "BN_MODES", "DEFAULT_BACKEND", "HessianOperator"]
 
@@ -137,18 +137,18 @@ class HessianOperator:
         reuse_graph: bool | None = None,
     ):
         if not isinstance(model, nn.Module):
-            raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+            raise UsageError(f"model must be a torch.nn.Module, got {type(model).__name__}")
         if not callable(loss_fn):
-            raise TypeError(f"loss_fn must be callable, got {loss_fn!r}")
+            raise UsageError(f"loss_fn must be callable, got {loss_fn!r}")
         self.backend = check_choice("backend", backend, BACKENDS)
         self.bn_mode = check_choice("bn_mode", bn_mode, BN_MODES)
         if dtype not in (torch.float32, torch.float64):
-            raise ValueError(f"dtype must be torch.float32 or torch.float64, got {dtype!r}")
+            raise UsageError(f"dtype must be torch.float32 or torch.float64, got {dtype!r}")
         if not (isinstance(data, Sequence) and len(data) == 2 and all(isinstance(t, torch.Tensor) for t in data)):
-            raise TypeError("data must be a pair (inputs, targets) of tensors")
+            raise UsageError("data must be a pair (inputs, targets) of tensors")
         inputs, targets = data
         if inputs.shape[0] != targets.shape[0] or inputs.shape[0] == 0:
-            raise ValueError(
+            raise UsageError(
                 f"data must hold the same positive number of inputs and targets, got {inputs.shape[0]} and {targets.shape[0]}"
             )
         n = inputs.shape[0]
@@ -158,7 +158,7 @@ class HessianOperator:
         self.device = torch.device(device) if device is not None else (first.device if first is not None else torch.device("cpu"))
         self.names = [name for name, p in model.named_parameters() if p.requires_grad]
         if not self.names:
-            raise ValueError("model has no parameter with requires_grad=True")
+            raise UsageError("model has no parameter with requires_grad=True")
         params = dict(model.named_parameters())
         self.params = {k: params[k].detach().to(self.device, dtype) for k in self.names}
         self.frozen = {
@@ -176,7 +176,7 @@ class HessianOperator:
         y = targets.to(self.device, dtype) if targets.is_floating_point() else targets.to(self.device)
         self.chunks = [(x[i : i + chunk], y[i : i + chunk], min(chunk, n - i) / n) for i in range(0, n, chunk)]
         if reuse_graph is not None and not isinstance(reuse_graph, bool):
-            raise TypeError(f"reuse_graph must be True, False or None, got {reuse_graph!r}")
+            raise UsageError(f"reuse_graph must be True, False or None, got {reuse_graph!r}")
         self.reuse_graph = (len(self.chunks) == 1 if reuse_graph is None else reuse_graph) and self.backend == "double-backward"
         self._graphs: dict[int, tuple[list[torch.Tensor], list[tuple[int, torch.Tensor]]]] = {}
         self.num_hvps = 0
@@ -248,7 +248,7 @@ class HessianOperator:
     def matvec(self, vector: torch.Tensor) -> torch.Tensor:
         """``H v`` for a flat vector ``v`` of length :attr:`dim` (a torch tensor, cast to ``dtype``)."""
         if vector.shape != (self.dim,):
-            raise ValueError(f"vector must have shape ({self.dim},), got {tuple(vector.shape)}")
+            raise UsageError(f"vector must have shape ({self.dim},), got {tuple(vector.shape)}")
         v = list(self.unflatten(vector.to(self.device, self.dtype)).values())
         product = self._hvp_func if self.backend == "func" else self._hvp_double_backward
         out = None

@@ -10,7 +10,7 @@ what is proved and that the simulation agrees with it.
   learning rate (three regimes: flat, bouncing, sharp), with GD's and USAM's for comparison.
 - :func:`plot_saddle_multipliers`: the one-step multiplier ``x'/x`` at a 1-D saddle of curvature
   ``-a`` against ``rho a`` (USAM, StableSAM-U) and against ``|x| / rho`` (SAM, StableSAM-N).
-- :func:`plot_max_stable_lr`: the edge formulas of :mod:`theory.edge`, ``eta*`` against the sharpness
+- :func:`plot_max_stable_lr`: the edge formulas of :mod:`theory.stability_edge`, ``eta*`` against the sharpness
   for several radii, and SAM's ``eta*`` against the gradient norm.
 
 Every function returns a :class:`matplotlib.figure.Figure`.
@@ -101,7 +101,7 @@ def plot_stablesam_2d_rates(lambda1: float = 2.0, lambda2: float = 1.0, *, rho: 
     Lines: the proved 2-D rates of StableSAM-U and the near-minimum limit of StableSAM-N
     (:func:`theory.renormalization.stablesam_2d_rate`; flat ``1 - eta lambda_2``, bouncing
     ``(p_1 - p_2)/(p_1 + p_2)``, sharp ``|1 - eta lambda_1|``), and GD's and USAM's exact rates
-    (:func:`theory.thresholds.convergence_rate`). Markers: the rate measured on the simulated map
+    (:func:`theory.quadratic_divergence.convergence_rate`). Markers: the rate measured on the simulated map
     (:func:`theory.simulate.simulate`, start ``(1, 1)``). Vertical lines: StableSAM-U's regime boundaries
     and the common threshold ``2 / lambda_1``.
     """
@@ -109,7 +109,7 @@ def plot_stablesam_2d_rates(lambda1: float = 2.0, lambda2: float = 1.0, *, rho: 
 
     from theory.renormalization import stablesam_2d_boundaries, stablesam_2d_rate
     from theory.simulate import simulate
-    from theory.thresholds import convergence_rate
+    from theory.quadratic_divergence import convergence_rate
 
     lam = np.array([lambda1, lambda2], dtype=np.float64)
     lrs = np.linspace(0.02, 1.2, n_lr) * 2.0 / lambda1
@@ -193,7 +193,7 @@ def plot_saddle_multipliers(curvature: float = -2.0, *, lr: float = 0.1, n: int 
 
 def plot_max_stable_lr(*, rhos=(0.01, 0.05, 0.2), sharpness_range=(0.1, 1000.0), grad_norms=(0.01, 0.1, 10.0),
                        sharpness: float = 50.0, rho: float = 0.05, n: int = 200):
-    r"""Maximal stable learning rates from the edge formulas (:func:`theory.edge.max_stable_lr`).
+    r"""Maximal stable learning rates from the edge formulas (:func:`theory.stability_edge.max_stable_lr`).
 
     (a) ``eta*`` against the sharpness ``lambda``: GD and StableSAM (``2/lambda``), USAM
     (``2/(lambda (1 + rho lambda))``) for each radius in ``rhos`` and SAM at each gradient norm in
@@ -203,7 +203,7 @@ def plot_max_stable_lr(*, rhos=(0.01, 0.05, 0.2), sharpness_range=(0.1, 1000.0),
     """
     import matplotlib.pyplot as plt
 
-    from theory.edge import max_stable_lr
+    from theory.stability_edge import max_stable_lr
 
     lam = np.geomspace(*sharpness_range, n)
     g = np.geomspace(1e-4, 1e3, n)

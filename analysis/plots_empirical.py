@@ -5,33 +5,25 @@ Two runs share their initialisation and mini-batch order and are trained on neig
 generalization gap (test minus train loss of the run on ``S``), the loss-difference estimate of uniform
 stability ``max_z |l(w_t; z) - l(w'_t; z)|`` over test points, and StableSAM's ``gamma = ||g|| / ||g~||``.
 
-- :func:`twin_metrics` runs one :class:`stability.twin.TwinConfig` per (optimizer, label noise) and returns
-  the tidy metrics of all of them (columns of ``metrics.csv``).
-- :func:`plot_twin_metrics` draws chosen metrics against the epoch: colour = method, line style = label noise
-  (or learning rate, or rho), line = mean over pairs, band = min..max over pairs; ``stablesam twin`` draws its
-  figure with it too.
-- :func:`figure_twin_comparison` and :func:`figure_label_noise` run and draw (the catalogue entries).
+:func:`plot_twin_metrics` draws chosen metrics against the epoch: colour = method, line style = label noise
+(or learning rate, or rho), line = mean over pairs, band = min..max over pairs; ``stablesam twin`` draws its
+figure with it too. This module draws only: the runs are made by :mod:`analysis.twin_experiments`.
 
 Everything here is *observed*: no bound is drawn (see :mod:`analysis.plots_bounds` for those). Runs use the
 CPU by default, where the harness is bit-reproducible, so a figure's data digest is the same on a rerun.
 
-Example
--------
->>> from analysis.plots_empirical import figure_twin_comparison
->>> fig = figure_twin_comparison(epochs=2, n_train=100)  # doctest: +SKIP
 """
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
 
 from analysis.style import FULL_WIDTH, METHOD_COLORS, METHOD_MARKERS, figure_style, label
+from core.validation import UsageError
 
-__all__ = ["METRIC_LABELS", "figure_label_noise", "figure_twin_comparison", "plot_twin_metrics", "twin_metrics"]
+__all__ = ["METRIC_LABELS", "plot_twin_metrics"]
 
 # metric -> (panel title, y label, log scale)
 METRIC_LABELS = {
@@ -49,34 +41,6 @@ _LINESTYLES = ("-", "--", ":", "-.")
 _VARIANT_NAMES = {"label_noise": "noise", "lr": r"$\eta$ =", "rho": r"$\rho$ ="}  # legend names of a line style
 
 
-def twin_metrics(optimizers: Sequence[str] = ("sgd", "sam", "stablesam-u"), *, label_noises: Sequence[float] = (0.0,),
-                 lr: float = 0.1, rho: float = 0.05, epochs: int = 12, n_train: int | None = 400,
-                 n_test: int | None = 200, seeds: Sequence[int] = (0,), replaced_indices: Sequence[int] = (0, 1, 2),
-                 model: str = "mlp", dataset: str = "digits", batch_size: int = 64, momentum: float = 0.0,
-                 device: str = "cpu", out_dir: str | Path | None = None):
-    """Run one twin experiment per (optimizer, label noise) and return their tidy metrics (one DataFrame).
-
-    Each run goes to ``out_dir/<optimizer>_noise<p>`` (kept, resumable), or to a temporary directory removed
-    afterwards when ``out_dir`` is None. Every other setting is :class:`stability.twin.TwinConfig`'s.
-    """
-    import pandas as pd
-
-    from stability.twin import TwinConfig, run_twin
-
-    configs = [
-        TwinConfig(dataset=dataset, model=model, optimizer=optimizer, lr=lr, rho=rho, momentum=momentum,
-                   epochs=epochs, batch_size=batch_size, seeds=tuple(seeds), replaced_indices=tuple(replaced_indices),
-                   label_noise=noise, n_train=n_train, n_test=n_test, device=device,
-                   name=f"{optimizer}_noise{noise:g}")
-        for noise in label_noises for optimizer in optimizers
-    ]  # built (and validated) before any run starts
-    with tempfile.TemporaryDirectory(prefix="twin-") as scratch:
-        root = Path(scratch if out_dir is None else out_dir)
-        frames = [pd.read_csv(run_twin(config, root / config.name, progress=False) / "metrics.csv")
-                  for config in configs]
-    return pd.concat(frames, ignore_index=True)
-
-
 def plot_twin_metrics(metrics, *, metrics_to_plot: Sequence[str] = ("distance", "gen_gap", "loss_diff_max",
                                                                     "gamma_mean"),
                       linestyle_by: str = "label_noise"):
@@ -91,7 +55,7 @@ def plot_twin_metrics(metrics, *, metrics_to_plot: Sequence[str] = ("distance", 
     import matplotlib.pyplot as plt
 
     if linestyle_by not in _VARIANT_NAMES:
-        raise ValueError(f"linestyle_by must be one of {', '.join(map(repr, _VARIANT_NAMES))}; got {linestyle_by!r}")
+        raise UsageError(f"linestyle_by must be one of {', '.join(map(repr, _VARIANT_NAMES))}; got {linestyle_by!r}")
     frame = metrics[(metrics["layer"].fillna("") == "") & metrics["metric"].isin(metrics_to_plot)
                     & metrics["twin"].isin(["pair", "S"])]
     frame = frame.replace([np.inf, -np.inf], np.nan)
@@ -129,30 +93,4 @@ def plot_twin_metrics(metrics, *, metrics_to_plot: Sequence[str] = ("distance", 
                 handles.setdefault(text, handle)
         fig.legend(handles.values(), handles.keys(), loc="outside lower center", ncol=min(4, len(handles)),
                    frameon=False)
-    return fig
-
-
-def figure_twin_comparison(optimizers: Sequence[str] = ("sgd", "sam", "stablesam-u"), *, lr: float = 0.1,
-                           rho: float = 0.05, epochs: int = 12, n_train: int | None = 400, n_test: int | None = 200,
-                           replaced_indices: Sequence[int] = (0, 1, 2), seeds: Sequence[int] = (0,),
-                           model: str = "mlp"):
-    """SGD vs SAM vs StableSAM on digits: distance, gap, stability estimate and gamma over epochs (observed)."""
-    metrics = twin_metrics(optimizers, lr=lr, rho=rho, epochs=epochs, n_train=n_train, n_test=n_test,
-                           replaced_indices=replaced_indices, seeds=seeds, model=model)
-    fig = plot_twin_metrics(metrics)
-    fig.suptitle(rf"twin runs on digits ({model}), $\eta = {lr:g}$, $\rho = {rho:g}$, "
-                 rf"{len(replaced_indices) * len(seeds)} pairs", fontsize=8)
-    return fig
-
-
-def figure_label_noise(optimizers: Sequence[str] = ("sgd", "sam", "stablesam-u"), *,
-                       label_noises: Sequence[float] = (0.0, 0.3), lr: float = 0.1, rho: float = 0.05,
-                       epochs: int = 12, n_train: int | None = 400, n_test: int | None = 200,
-                       replaced_indices: Sequence[int] = (0, 1, 2), seeds: Sequence[int] = (0,), model: str = "mlp"):
-    """Label noise: distance, gap and stability estimate over epochs, clean (solid) vs noisy (dashed) labels."""
-    metrics = twin_metrics(optimizers, label_noises=label_noises, lr=lr, rho=rho, epochs=epochs, n_train=n_train,
-                           n_test=n_test, replaced_indices=replaced_indices, seeds=seeds, model=model)
-    fig = plot_twin_metrics(metrics, metrics_to_plot=("distance", "gen_gap", "loss_diff_max"))
-    fig.suptitle(rf"label noise {' vs '.join(f'{p:g}' for p in label_noises)} on digits ({model}), "
-                 rf"$\eta = {lr:g}$, $\rho = {rho:g}$", fontsize=8)
     return fig

@@ -21,11 +21,13 @@ from __future__ import annotations
 import numpy as np
 
 from analysis.style import COLUMN_WIDTH, FULL_WIDTH, METHOD_COLORS, METHOD_MARKERS, figure_style, label
+from core.methods import method_keys
+from core.validation import UsageError
 
 __all__ = ["OUTCOMES", "classify_outcomes", "figure_thresholds", "plot_gamma_vs_grad_norm",
            "plot_stability_phase_diagram", "plot_thresholds", "threshold_table"]
 
-PHASE_METHODS = ("gd", "usam", "sam", "stablesam-u", "stablesam-n")
+PHASE_METHODS = method_keys(quadratic=True, full_batch=True)
 OUTCOMES = ("converges", "cycles", "diverges")
 _OUTCOME_COLORS = ("#56B4E9", "#E69F00", "#D55E00")  # Okabe-Ito sky blue, orange, vermillion
 _LR_LABEL = r"learning rate $\eta$"
@@ -66,7 +68,7 @@ def plot_stability_phase_diagram(*, rho: float = 0.1, lr_range=(2e-2, 1.0), shar
     from matplotlib.colors import BoundaryNorm, ListedColormap
     from matplotlib.patches import Patch
 
-    from theory.edge import max_stable_sharpness
+    from theory.stability_edge import max_stable_sharpness
 
     lrs = np.geomspace(*lr_range, n_lr)
     sharps = np.geomspace(*sharpness_range, n_sharpness)
@@ -144,11 +146,11 @@ def threshold_table(spectra, *, methods=PHASE_METHODS, rhos=(0.05, 0.2), steps: 
     import pandas as pd
 
     from theory.simulate import observed_lr_max
-    from theory.thresholds import divergence_threshold
+    from theory.quadratic_divergence import divergence_threshold
 
     lam = np.asarray(spectra, dtype=np.float64)
     if lam.ndim != 2:
-        raise ValueError(f"spectra must be a sequence of equal-length eigenvalue lists, got shape {lam.shape}")
+        raise UsageError(f"spectra must be a sequence of equal-length eigenvalue lists, got shape {lam.shape}")
     rho = np.asarray(rhos, dtype=np.float64)[:, None]
     rows = []
     for method in methods:

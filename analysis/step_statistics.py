@@ -66,7 +66,7 @@ def gradient_norm_trajectory(method: str, *, lr: float, rho: float, epochs: int,
     import torch
     from torch.nn import functional as F
 
-    from analysis.lr_scan import make_optimizer
+    from stability.optimizers import make_optimizer
     from stability.twin.pairs import STREAM_BATCHES, stream_seed
 
     row = method_row(method)
@@ -135,7 +135,7 @@ def step_times(method_a: str, method_b: str, *, model: str = "mlp", dataset: str
     import torch
     from torch.nn import functional as F
 
-    from analysis.lr_scan import make_optimizer
+    from stability.optimizers import make_optimizer
 
     for key in (method_a, method_b):
         method_row(key)

@@ -29,6 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
+from core.validation import UsageError
+
 __all__ = ["LossDifferences", "loss_diff_max", "stability_estimate", "test_losses"]
 
 
@@ -68,7 +70,7 @@ def test_losses(run_dir: str | Path) -> LossDifferences:
     config = TwinConfig.from_dict(json.loads((run_dir / "config.json").read_text()))
     checkpoint = latest_checkpoint(run_dir)
     if checkpoint is None:
-        raise ValueError(f"run directory {str(run_dir)!r} has no checkpoint (checkpoints/epoch_*.pt)")
+        raise UsageError(f"run directory {str(run_dir)!r} has no checkpoint (checkpoints/epoch_*.pt)")
     state = load_checkpoint(checkpoint)
     trainer = TwinTrainer(config.replace(device="cpu"), _load_dataset(config), run_name=run_name(config))
     trainer.population.load_state_dict(state["population"])

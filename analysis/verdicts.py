@@ -96,7 +96,7 @@ def bootstrap_interval(
     confidence = check_in_range("confidence", confidence, 0.0, 1.0, low_open=True, high_open=True)
     n_resamples = check_integer("n_resamples", n_resamples, minimum=10)
     if not isinstance(generator, np.random.Generator):
-        raise TypeError(f"generator must be a numpy.random.Generator, got {type(generator).__name__}")
+        raise UsageError(f"generator must be a numpy.random.Generator, got {type(generator).__name__}")
     units = np.arange(n_units)
     estimate = float(statistic(units))
     if n_units < 2 or not math.isfinite(estimate):
@@ -208,7 +208,7 @@ def only_below(xs, verdicts: list[str]) -> str:
     """
     xs = [check_finite("x", x) for x in xs]
     if len(xs) != len(verdicts):
-        raise ValueError(f"xs and verdicts must have the same length, got {len(xs)} and {len(verdicts)}")
+        raise UsageError(f"xs and verdicts must have the same length, got {len(xs)} and {len(verdicts)}")
     for verdict in verdicts:
         check_choice("verdict", verdict, VERDICTS)
     ordered = [v for _, v in sorted(zip(xs, verdicts), key=lambda pair: pair[0])]

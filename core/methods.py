@@ -7,16 +7,16 @@ by StableSAM's renormalization (``THEORY.md`` section 1):
 key              ascent point ``w~``             renormalized    source
 ===============  ==============================  ==============  ======================================
 ``gd``/``sgd``   none                            no              (full batch / mini-batch)
-``sam``          ``w + rho g/||g||``             no              Foret et al., ICLR 2021
 ``usam``         ``w + rho g``                   no              Andriushchenko & Flammarion, ICML 2022
+``sam``          ``w + rho g/||g||``             no              Foret et al., ICLR 2021
 ``asam``         ``w + rho T^2 g/||T g||``       no              Kwon et al., ICML 2021
-``stablesam-n``  as ``sam``                      ``gamma g~``    Tan et al., arXiv:2401.07250
 ``stablesam-u``  as ``usam``                     ``gamma g~``    Tan et al. (their ``usam.py``)
+``stablesam-n``  as ``sam``                      ``gamma g~``    Tan et al., arXiv:2401.07250
 ``stablesam-a``  as ``asam``                     ``gamma g~``    Tan et al.
 ===============  ==============================  ==============  ======================================
 
 with ``gamma = ||g|| / ||g~||``. Each layer interprets a row with its own code, keyed by the row's
-fields: :mod:`theory.quadratic` its map on quadratics, :mod:`theory.edge` its edge formula,
+fields: :mod:`theory.quadratic` its map on quadratics, :mod:`theory.stability_edge` its edge formula,
 :mod:`stability` its optimizer; this module holds data only, so that it can sit below them all.
 
 >>> from core.methods import method
@@ -87,11 +87,11 @@ METHODS: dict[str, Method] = {
     for m in (
         Method("gd", "GD", _BLACK, "o", "none", False),
         Method("sgd", "SGD", _BLACK, "o", "none", False),
-        Method("sam", "SAM", _VERMILLION, "s", "normalized", False),
         Method("usam", "USAM", _ORANGE, "^", "unnormalized", False),
+        Method("sam", "SAM", _VERMILLION, "s", "normalized", False),
         Method("asam", "ASAM", _PURPLE, "v", "adaptive", False),
-        Method("stablesam-n", "StableSAM-N", _BLUE, "D", "normalized", True),
         Method("stablesam-u", "StableSAM-U", _SKY_BLUE, "P", "unnormalized", True),
+        Method("stablesam-n", "StableSAM-N", _BLUE, "D", "normalized", True),
         Method("stablesam-a", "StableSAM-A", _GREEN, "X", "adaptive", True),
     )
 }

@@ -14,6 +14,7 @@ from numbers import Real
 
 __all__ = [
     "UsageError",
+    "check_array",
     "check_choice",
     "check_finite",
     "check_in_range",
@@ -102,3 +103,20 @@ def check_choice(name: str, value: object, allowed: Iterable[str]) -> str:
     if value not in allowed:
         raise UsageError(f"{name} must be one of {', '.join(map(repr, allowed))}; got {value!r}")
     return value  # type: ignore[return-value]
+
+
+def check_array(name: str, value: object, *, positive: bool):
+    """Return ``value`` as a float64 numpy array; raise unless every entry is finite and > 0 (``positive``) or
+    >= 0. A scalar gives a 0-d array."""
+    import numpy as np
+
+    if isinstance(value, bool):
+        raise UsageError(f"{name} must be a real number or array of them, got {value!r}")
+    try:
+        array = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise UsageError(f"{name} must be a real number or array of them, got {value!r}") from None
+    bad = (array <= 0) if positive else (array < 0)
+    if not np.all(np.isfinite(array)) or np.any(bad):
+        raise UsageError(f"{name} must be finite and {'> 0' if positive else '>= 0'}, got {value!r}")
+    return array

@@ -3,7 +3,7 @@
 # Runs from the repository root with the machine's own python3 (its torch build sees the GPU); every
 # report goes to stdout and, when OUT is set, to $OUT/gpu_checks.log. Each part is bounded in time.
 set -uo pipefail
-export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1 STABLESAM_QUICK=1
+export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
 log="${OUT:-/tmp}/gpu_checks.log"
 py=${PYTHON:-python3}
 run() {  # name, timeout seconds, command...

@@ -1,6 +1,6 @@
 """Optimizers of the SAM family (with StableSAM renormalization) and the twin-model harness.
 
-The names below load on first use (PEP 562), so light submodules such as :mod:`stability.methods`
+The names below load on first use (PEP 562), so light submodules such as :mod:`stability.optimizers`
 and :mod:`stability.twin.config` import without torch, and ``stablesam --help`` stays fast.
 """
 
@@ -20,7 +20,7 @@ _EXPORTS = {
         ("ASCENTS", "ascent_direction", "global_norm", "renormalization_factor", "surrogate_norm", "weighted_global_norm"),
         "stability.functional",
     ),
-    "METHODS": "stability.methods",
+    **dict.fromkeys(("BASE_OPTIMIZERS", "DEFAULT_RHO", "effective_rho", "make_optimizer"), "stability.optimizers"),
     **dict.fromkeys(("MODELS", "build_model"), "stability.models"),
     **dict.fromkeys(("SAM", "StableSAM"), "stability.sam"),
 }

@@ -47,6 +47,8 @@ from contextlib import contextmanager
 import torch
 from torch.nn.modules.batchnorm import _BatchNorm
 
+from core.validation import UsageError
+
 __all__ = ["freeze_running_stats"]
 
 
@@ -60,7 +62,7 @@ def freeze_running_stats(model: torch.nn.Module) -> Iterator[torch.nn.Module]:
     when the body raises.
     """
     if not isinstance(model, torch.nn.Module):
-        raise TypeError(f"freeze_running_stats needs a torch.nn.Module, got {type(model).__name__}")
+        raise UsageError(f"freeze_running_stats needs a torch.nn.Module, got {type(model).__name__}")
     layers = [m for m in model.modules() if isinstance(m, _BatchNorm) and m.track_running_stats]
     for layer in layers:
         layer.track_running_stats = False

@@ -34,7 +34,7 @@ from stability.datasets.synthetic import (
     load_linear_regression,
     load_logistic_regression,
 )
-from core.validation import check_choice
+from core.validation import UsageError, check_choice
 
 __all__ = [
     "CIFAR10_FILES",
@@ -100,12 +100,12 @@ def load_dataset(
     check_choice("dataset", name, DATASETS)
     generator = check_numpy_generator(generator)
     if dtype not in _FLOAT_DTYPES:
-        raise ValueError(f"dtype must be a floating dtype ({', '.join(map(str, _FLOAT_DTYPES))}), got {dtype!r}")
+        raise UsageError(f"dtype must be a floating dtype ({', '.join(map(str, _FLOAT_DTYPES))}), got {dtype!r}")
     allowed = SYNTHETIC_OPTIONS.get(name, {})
     unknown = sorted(set(options) - set(allowed))
     if unknown:
         known = f"; it takes {', '.join(allowed)}" if allowed else "; it takes none"
-        raise ValueError(f"unknown option(s) {', '.join(map(repr, unknown))} for dataset {name!r}{known}")
+        raise UsageError(f"unknown option(s) {', '.join(map(repr, unknown))} for dataset {name!r}{known}")
     sizes = {"n_train": n_train, "n_test": n_test, "n_pool": n_pool}
     if name in _FILE_DATASETS:
         return _LOADERS[name](data_dir, generator=generator, dtype=dtype, **sizes)

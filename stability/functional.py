@@ -48,9 +48,12 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
+from core.validation import UsageError
+
 __all__ = [
     "ASCENTS",
     "ascent_direction",
+    "capped_gamma",
     "global_norm",
     "per_model",
     "renormalization_factor",
@@ -67,7 +70,7 @@ _REDUCED_PRECISION = (torch.float16, torch.bfloat16)
 def _norms(tensors: Sequence[Tensor], stacked: bool) -> Tensor:
     """Per-tensor norms: shape ``(len(tensors),)``, or ``(len(tensors), n_models)`` when stacked."""
     if not tensors:
-        raise ValueError("a global norm needs at least one tensor; got an empty list")
+        raise UsageError("a global norm needs at least one tensor; got an empty list")
     # Half-precision norms are accumulated and returned in float32, so gamma keeps 7 digits.
     dtype = torch.float32 if tensors[0].dtype in _REDUCED_PRECISION else None
     if stacked:
@@ -148,7 +151,7 @@ def ascent_direction(
         torch._foreach_mul_(scale, weighted_grad)  # T^2 g
         torch._foreach_div_(scale, per_model(safe_divisor(norm), scale, stacked=stacked))
         return list(scale), norm
-    raise ValueError(f"ascent must be one of {', '.join(map(repr, ASCENTS))}; got {ascent!r}")
+    raise UsageError(f"ascent must be one of {', '.join(map(repr, ASCENTS))}; got {ascent!r}")
 
 
 def surrogate_norm(
@@ -179,6 +182,9 @@ def renormalization_factor(
     gamma = torch.where(
         surrogate_grad_norm == 0, torch.ones_like(grad_norm), grad_norm / safe_divisor(surrogate_grad_norm)
     )
-    if gamma_cap is not None:
-        gamma = gamma.clamp(max=gamma_cap)
-    return gamma
+    return capped_gamma(gamma, gamma_cap)
+
+
+def capped_gamma(gamma: Tensor, gamma_cap: float | None) -> Tensor:
+    """The factor StableSAM applies: ``min(gamma, gamma_cap)``, or ``gamma`` without a cap."""
+    return gamma if gamma_cap is None else gamma.clamp(max=gamma_cap)

@@ -40,7 +40,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from core.validation import check_choice, check_integer
+from core.validation import UsageError, check_choice, check_integer
 
 __all__ = ["MODELS", "MODEL_OPTIONS", "build_model", "count_parameters"]
 
@@ -145,7 +145,7 @@ def _widths(name: str, value: object, *, allow_empty: bool) -> tuple[int, ...]:
     if isinstance(value, int) and not isinstance(value, bool):
         value = (value,)
     if not isinstance(value, Sequence) or isinstance(value, str) or (not value and not allow_empty):
-        raise ValueError(f"{name} must be a sequence of positive integers, got {value!r}")
+        raise UsageError(f"{name} must be a sequence of positive integers, got {value!r}")
     return tuple(check_integer(f"{name} entry", w, minimum=1) for w in value)
 
 
@@ -160,7 +160,7 @@ def _mlp(input_shape: tuple[int, ...], num_outputs: int, hidden: object) -> nn.M
 def _cnn(input_shape: tuple[int, ...], num_outputs: int, channels: object) -> nn.Module:
     channels = _widths("channels", channels, allow_empty=False)
     if len(input_shape) not in (2, 3) or min(input_shape[1:]) < 2 ** len(channels):
-        raise ValueError(
+        raise UsageError(
             f"cnn needs inputs (C, L) or (C, H, W) with sides >= {2 ** len(channels)} "
             f"({len(channels)} pooling steps), got input_shape {input_shape}"
         )
@@ -169,14 +169,14 @@ def _cnn(input_shape: tuple[int, ...], num_outputs: int, channels: object) -> nn
 
 def _resnet(input_shape: tuple[int, ...], num_outputs: int, width: object, depth: object, norm: object) -> nn.Module:
     if len(input_shape) != 3:
-        raise ValueError(f"resnet20 needs image inputs (C, H, W), got input_shape {input_shape}")
+        raise UsageError(f"resnet20 needs image inputs (C, H, W), got input_shape {input_shape}")
     width = check_integer("width", width, minimum=_GROUPS)
     depth = check_integer("depth", depth, minimum=8)
     norm = check_choice("norm", norm, _NORMS)
     if (depth - 2) % 6:
-        raise ValueError(f"depth must be 6n + 2 (20, 32, 44, 56, ...), got {depth}")
+        raise UsageError(f"depth must be 6n + 2 (20, 32, 44, 56, ...), got {depth}")
     if norm == "group" and width % _GROUPS:
-        raise ValueError(f"width must be a multiple of {_GROUPS} (the GroupNorm groups), got {width}")
+        raise UsageError(f"width must be a multiple of {_GROUPS} (the GroupNorm groups), got {width}")
     return ResNet(input_shape, num_outputs, width, depth, norm)
 
 
@@ -216,21 +216,21 @@ def build_model(
     """
     check_choice("model", name, MODELS)
     if not isinstance(generator, torch.Generator):
-        raise TypeError(f"generator must be a torch.Generator, got {type(generator).__name__}")
+        raise UsageError(f"generator must be a torch.Generator, got {type(generator).__name__}")
     if generator.device.type != "cpu":
-        raise ValueError(
+        raise UsageError(
             f"generator must be a CPU torch.Generator (parameters are drawn on the CPU), got device {generator.device}"
         )
     if not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
-        raise ValueError(f"dtype must be a floating torch dtype, got {dtype!r}")
+        raise UsageError(f"dtype must be a floating torch dtype, got {dtype!r}")
     if isinstance(input_shape, (str, bytes)) or not isinstance(input_shape, Sequence) or not input_shape:
-        raise ValueError(f"input_shape must be a non-empty sequence of positive integers, got {input_shape!r}")
+        raise UsageError(f"input_shape must be a non-empty sequence of positive integers, got {input_shape!r}")
     input_shape = tuple(check_integer("input_shape entry", s, minimum=1) for s in input_shape)
     num_outputs = check_integer("num_outputs", num_outputs, minimum=1)
     unknown = sorted(set(options) - set(MODEL_OPTIONS[name]))
     if unknown:
         takes = ", ".join(MODEL_OPTIONS[name]) or "none"
-        raise ValueError(f"unknown option(s) {', '.join(map(repr, unknown))} for model {name!r}; it takes {takes}")
+        raise UsageError(f"unknown option(s) {', '.join(map(repr, unknown))} for model {name!r}; it takes {takes}")
     with torch.device("meta"):
         model = _BUILDERS[name](input_shape, num_outputs, **{**MODEL_OPTIONS[name], **options})
     model = model.to_empty(device="cpu").to(dtype)

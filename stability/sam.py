@@ -46,6 +46,7 @@ from torch import Tensor
 from stability.functional import (
     ASCENTS,
     ascent_direction,
+    capped_gamma,
     global_norm,
     per_model,
     renormalization_factor,
@@ -53,7 +54,8 @@ from stability.functional import (
     surrogate_norm,
     weighted_global_norm,
 )
-from core.validation import check_choice, check_nonnegative, check_positive
+from core.validation import UsageError, check_choice, check_nonnegative, check_positive
+from stability.optimizers import DEFAULT_RHO
 
 __all__ = ["SAM", "StableSAM"]
 
@@ -74,13 +76,13 @@ class _Pending(NamedTuple):
 
 def _check_bool(name: str, value: object) -> bool:
     if not isinstance(value, bool):
-        raise TypeError(f"{name} must be True or False, got {value!r}")
+        raise UsageError(f"{name} must be True or False, got {value!r}")
     return value
 
 
 def _check_rho(name: str, value: object) -> float:
     if isinstance(value, Tensor):
-        raise TypeError(f"{name} must be a Python real number (a tensor would force a host sync), got a tensor")
+        raise UsageError(f"{name} must be a Python real number (a tensor would force a host sync), got a tensor")
     return check_nonnegative(name, value)
 
 
@@ -148,7 +150,7 @@ class SAM(torch.optim.Optimizer):
     def __init__(
         self,
         base_optimizer: torch.optim.Optimizer,
-        rho: float = 0.05,
+        rho: float = DEFAULT_RHO,
         ascent: str = "normalized",
         stable: bool = False,
         gamma_cap: float | None = None,
@@ -159,11 +161,11 @@ class SAM(torch.optim.Optimizer):
         track_stats: bool = True,
     ) -> None:
         if not isinstance(base_optimizer, torch.optim.Optimizer):
-            raise TypeError(
+            raise UsageError(
                 f"base_optimizer must be a torch.optim.Optimizer instance, got {type(base_optimizer).__name__}"
             )
         if isinstance(base_optimizer, SAM):
-            raise TypeError("base_optimizer must be a plain optimizer, not another SAM wrapper")
+            raise UsageError("base_optimizer must be a plain optimizer, not another SAM wrapper")
         rho = _check_rho("rho", rho)
         self.ascent = check_choice("ascent", ascent, ASCENTS)
         self.stable = _check_bool("stable", stable)
@@ -174,7 +176,7 @@ class SAM(torch.optim.Optimizer):
         self.distributed = _check_bool("distributed", distributed)
         self.track_stats = _check_bool("track_stats", track_stats)
         if self.distributed and self.stacked:
-            raise ValueError(
+            raise UsageError(
                 "distributed=True and stacked=True cannot be combined: stacked models train in one process"
             )
         self.base_optimizer = base_optimizer
@@ -208,11 +210,11 @@ class SAM(torch.optim.Optimizer):
             return
         for p in group["params"]:
             if p.ndim == 0:
-                raise ValueError("stacked=True needs parameters stacked along dim 0; got a 0-d parameter")
+                raise UsageError("stacked=True needs parameters stacked along dim 0; got a 0-d parameter")
             if self.n_models is None:
                 self.n_models = p.shape[0]
             elif p.shape[0] != self.n_models:
-                raise ValueError(
+                raise UsageError(
                     f"stacked=True needs every parameter to stack the same number of models along dim 0; "
                     f"got {p.shape[0]} and {self.n_models}"
                 )
@@ -270,6 +272,14 @@ class SAM(torch.optim.Optimizer):
             return weighted_global_norm(params, views, self.adaptive_eta)
         return global_norm(views)
 
+    @staticmethod
+    def _init_group(group: dict[str, Any], params: list[Tensor], grads: list[Tensor]) -> None:
+        """Append the group's parameters that have a gradient, and those gradients (torch.optim's ``_init_group``)."""
+        for p in group["params"]:
+            if p.grad is not None:
+                params.append(p)
+                grads.append(p.grad)
+
     @torch.no_grad()
     def first_step(self, zero_grad: bool = False, grad_scaler: torch.amp.GradScaler | None = None) -> Tensor:
         r"""Save ``w`` and move to the ascent point ``w~ = w + rho d``; return ``n(w, g)``.
@@ -291,11 +301,7 @@ class SAM(torch.optim.Optimizer):
         group_ranges: list[tuple[float, int, int]] = []
         for group in self.param_groups:
             start = len(params)
-            for p in group["params"]:
-                grad = p.grad
-                if grad is not None:
-                    params.append(p)
-                    grads.append(grad)
+            self._init_group(group, params, grads)
             group_ranges.append((group["rho"], start, len(params)))
         if not params:
             raise RuntimeError("first_step() found no gradient: run backward at w before the ascent")
@@ -355,7 +361,7 @@ class SAM(torch.optim.Optimizer):
             raise RuntimeError("second_step() needs a first_step() before it")
         scaler = grad_scaler if grad_scaler is not None and grad_scaler.is_enabled() else None
         if (scaler is None) != (self._pending.found_inf is None):
-            raise ValueError("pass the same enabled grad_scaler to first_step() and second_step() (or to neither)")
+            raise UsageError("pass the same enabled grad_scaler to first_step() and second_step() (or to neither)")
         params, origins, grad_norm, found_inf, grad_mean = self._pending
         self._pending = None
         if scaler is not None:
@@ -399,7 +405,7 @@ class SAM(torch.optim.Optimizer):
             gamma = torch.where(found_inf > 0, torch.ones_like(gamma), gamma)
         stats = {"grad_norm": grad_norm, "surrogate_grad_norm": s_norm, "gamma": gamma}
         if self.stable:
-            applied = gamma if self.gamma_cap is None else gamma.clamp(max=self.gamma_cap)
+            applied = capped_gamma(gamma, self.gamma_cap)
             factor: Tensor | None = applied
         else:
             applied = torch.ones_like(gamma)
@@ -439,18 +445,18 @@ class SAM(torch.optim.Optimizer):
         :meth:`first_step` and :meth:`second_step`.
         """
         if closure is None:
-            raise TypeError(
+            raise UsageError(
                 "SAM.step needs a closure (zero_grad, forward, backward, return loss); "
                 "without one, use first_step() and second_step()"
             )
         for name, factory in (("first_pass", first_pass), ("second_pass", second_pass)):
             # A @contextmanager object is callable too (as a decorator), but can be entered only once.
             if factory is not None and (not callable(factory) or isinstance(factory, AbstractContextManager)):
-                raise TypeError(f"{name} must be a function returning a context manager, got {type(factory).__name__}")
+                raise UsageError(f"{name} must be a function returning a context manager, got {type(factory).__name__}")
         with torch.enable_grad(), first_pass() if first_pass is not None else nullcontext():
             loss = closure()
         if loss is None:
-            raise TypeError("the closure must return the loss, got None")
+            raise UsageError("the closure must return the loss, got None")
         self.first_step(grad_scaler=grad_scaler)
         with torch.enable_grad(), second_pass() if second_pass is not None else nullcontext():
             closure()
@@ -471,13 +477,13 @@ class SAM(torch.optim.Optimizer):
         """Load a state dict from :meth:`state_dict`; the wrapper's options must match this instance's."""
         if not isinstance(state_dict, dict) or set(state_dict) != {"base_optimizer", "sam"}:
             found = sorted(state_dict) if isinstance(state_dict, dict) else type(state_dict).__name__
-            raise ValueError(f"state_dict must come from SAM.state_dict() (keys 'base_optimizer', 'sam'); got {found}")
+            raise UsageError(f"state_dict must come from SAM.state_dict() (keys 'base_optimizer', 'sam'); got {found}")
         if self._pending is not None:
             raise RuntimeError("load_state_dict() between first_step() and second_step()")
         for key in _CONFIG_KEYS:
             saved, current = state_dict["sam"].get(key), getattr(self, key)
             if saved != current:
-                raise ValueError(f"state_dict has {key}={saved!r} but this optimizer has {key}={current!r}")
+                raise UsageError(f"state_dict has {key}={saved!r} but this optimizer has {key}={current!r}")
         self.base_optimizer.load_state_dict(state_dict["base_optimizer"])
         for index in range(len(self.param_groups)):
             self._check_group(index)
@@ -495,7 +501,7 @@ class StableSAM(SAM):
     def __init__(
         self,
         base_optimizer: torch.optim.Optimizer,
-        rho: float = 0.05,
+        rho: float = DEFAULT_RHO,
         ascent: str = "normalized",
         stable: bool = True,
         gamma_cap: float | None = None,

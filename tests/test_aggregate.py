@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis.aggregate import TIDY_COLUMNS, find_run_dirs, load_runs, load_summaries, summarise
+from analysis.aggregate import TIDY_COLUMNS, find_run_dirs, load_runs, load_summaries, summarize_over_seeds
 
 
 def _write_run(path, seed, optimizer, values):
@@ -36,20 +36,20 @@ def test_summarise_mean_sem_and_bootstrap_interval():
     rng = np.random.default_rng(0)
     values = rng.normal(3.0, 2.0, size=40)
     table = pd.DataFrame({"optimizer": "sam", "metric": "gap", "seed": range(42), "value": [*values, np.nan, np.inf]})
-    summary = summarise(table, by=["optimizer", "metric"], generator=np.random.default_rng(1)).iloc[0]
+    summary = summarize_over_seeds(table, by=["optimizer", "metric"], generator=np.random.default_rng(1)).iloc[0]
     assert summary["n"] == 40 and summary["n_nonfinite"] == 2
     assert summary["mean"] == pytest.approx(values.mean(), rel=1e-14)
     assert summary["sem"] == pytest.approx(values.std(ddof=1) / np.sqrt(40), rel=1e-14)
     # For 40 normal draws the percentile interval is close to mean +- 1.96 SE.
     assert summary["ci_low"] < summary["mean"] < summary["ci_high"]
     assert (summary["ci_high"] - summary["ci_low"]) / (2 * 1.96 * summary["sem"]) == pytest.approx(1.0, abs=0.12)
-    again = summarise(table, by=["optimizer", "metric"], generator=np.random.default_rng(1)).iloc[0]
+    again = summarize_over_seeds(table, by=["optimizer", "metric"], generator=np.random.default_rng(1)).iloc[0]
     assert again["ci_low"] == summary["ci_low"]
 
 
 def test_single_value_groups_have_no_spread():
     table = pd.DataFrame({"optimizer": ["sgd", "sam", "sam"], "metric": "gap", "value": [1.0, 2.0, 4.0]})
-    summary = summarise(table, by=["optimizer"], generator=np.random.default_rng(0)).set_index("optimizer")
+    summary = summarize_over_seeds(table, by=["optimizer"], generator=np.random.default_rng(0)).set_index("optimizer")
     assert np.isnan(summary.loc["sgd", "sem"]) and summary.loc["sam", "mean"] == 3.0
 
 
@@ -64,8 +64,8 @@ def test_bad_inputs(tmp_path):
         load_runs(tmp_path)
     table = pd.DataFrame({"metric": ["gap"], "value": [1.0]})
     with pytest.raises(ValueError, match="lacks the column"):
-        summarise(table, by=["optimizer"], generator=np.random.default_rng(0))
+        summarize_over_seeds(table, by=["optimizer"], generator=np.random.default_rng(0))
     with pytest.raises(ValueError, match="confidence"):
-        summarise(table, by=["metric"], confidence=1.0, generator=np.random.default_rng(0))
+        summarize_over_seeds(table, by=["metric"], confidence=1.0, generator=np.random.default_rng(0))
     with pytest.raises(TypeError, match="generator"):
-        summarise(table, by=["metric"], generator=0)
+        summarize_over_seeds(table, by=["metric"], generator=0)

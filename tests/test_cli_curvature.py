@@ -29,6 +29,17 @@ def test_lr_scan_least_squares_json(capsys):
     assert row["observed_low"] < row["observed_high"]
 
 
+def test_lr_scan_network_reports_the_grid_scan(capsys):
+    argv = ["lr-scan", "--problem", "network", "--model", "mlp", "--hidden", "8", "--n-train", "60", "--methods",
+            "gd,usam", "--steps", "20", "--grid-points", "4", "--json"]
+    assert main(argv) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert [row["method"] for row in out["thresholds"]] == ["gd", "usam"]
+    for row in out["thresholds"]:
+        assert isinstance(row["monotone"], bool) and isinstance(row["divergence_monotone"], bool)
+        assert float(row["smallest_failing_lr"]) <= float(row["smallest_diverged_lr"]) and row["predicted_lr"] > 0  # JSON: inf as "inf"
+
+
 @pytest.mark.parametrize(
     "argv, word",
     [
@@ -39,6 +50,7 @@ def test_lr_scan_least_squares_json(capsys):
         (["lr-scan", "--methods", "gd,adam"], "adam"),
         (["lr-scan", "--steps", "0"], "--steps"),
         (["lr-scan", "--blowup", "1"], "--blowup"),
+        (["lr-scan", "--problem", "network", "--grid-points", "1"], "--grid-points"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(argv, word, capsys):
@@ -52,7 +64,7 @@ def test_sharpness_of_a_checkpoint_matches_the_direct_measurement(tmp_path, caps
     import torch
     import torch.nn.functional as F
 
-    from analysis.thresholds import measure_curvature
+    from analysis.measured_thresholds import measure_curvature
     from stability.data import load_dataset
     from stability.models import build_model
 

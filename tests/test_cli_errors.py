@@ -33,3 +33,21 @@ def test_an_error_without_a_path_is_not_disguised_as_bad_input(monkeypatch):
     monkeypatch.setattr(edge, "run", fail)
     with pytest.raises(OSError, match="device lost"):
         main(["edge", "--method", "gd", "--lr", "1"])
+
+
+@pytest.mark.parametrize("error", [ValueError("shapes do not match (a bug)"), TypeError("unsupported operand (a bug)")])
+def test_a_value_or_type_error_from_a_bug_keeps_its_traceback(monkeypatch, error):
+    import stablesam.cli.edge as edge
+
+    def fail(args):
+        raise error
+
+    monkeypatch.setattr(edge, "run", fail)
+    with pytest.raises(type(error), match="a bug"):
+        main(["edge", "--method", "gd", "--lr", "1"])
+
+
+def test_a_usage_error_is_one_line_and_exit_2(capsys):
+    assert main(["edge", "--method", "gd", "--lr", "-1"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith("stablesam edge: error: ") and "-1" in err

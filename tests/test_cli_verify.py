@@ -51,10 +51,10 @@ def test_stability_estimates_of_a_twin_run(tmp_path):
 
     config = TwinConfig(dataset="digits", model="linear", optimizer="sam", lr=0.3, epochs=1, seeds=(0, 1, 2),
                         replaced_indices=(0, 5), n_pool=1, device="cpu")
-    run_dir = run_twin(config, tmp_path / "run", progress=False)
-    losses = test_losses(run_dir)
+    result = run_twin(config, tmp_path / "run", progress=False)
+    losses = test_losses(result.run_dir)
     assert losses.diff.shape == (3, 2, 360) and list(losses.finite_seeds) == [0, 1, 2]
-    summary = json.loads((run_dir / "summary.json").read_text())
+    summary = result.summary
     harness = {(p["seed"], p["replaced_index"]): p["loss_diff_max"] for p in summary["pairs"]}
     for k, index in enumerate((0, 5)):
         # float32 losses of the harness vs float64 differences of the same float32 outputs: rounding of the

@@ -297,8 +297,9 @@ def test_load_dataset_rejects_bad_arguments():
         load_dataset("imagenet", generator=rng())
     with pytest.raises(ValueError, match="n_train=2000"):
         load_dataset("digits", generator=rng(), n_train=2000)
-    with pytest.raises(ValueError, match="n_pool must be an integer >= 1, got 0"):
-        load_dataset("digits", generator=rng(), n_pool=0)
+    with pytest.raises(ValueError, match="n_pool must be an integer >= 0, got -1"):
+        load_dataset("digits", generator=rng(), n_pool=-1)
+    assert load_dataset("digits", generator=rng(), n_pool=0).n_pool == 0  # no pool: no neighbouring sets
     with pytest.raises(ValueError, match="unknown option.*'dim'.*'digits'"):
         load_dataset("digits", generator=rng(), dim=3)
     with pytest.raises(ValueError, match="noise must be >= 0, got -1"):

@@ -1,11 +1,11 @@
-"""Edge-of-stability formulas (theory.edge): published values, sympy, simulation, validation."""
+"""Edge-of-stability formulas (theory.stability_edge): published values, sympy, simulation, validation."""
 
 import math
 
 import numpy as np
 import pytest
 
-from theory.edge import max_stable_lr, max_stable_sharpness
+from theory.stability_edge import max_stable_lr, max_stable_sharpness
 from theory.sam_cycle import sam_cycle_grad_norm
 from theory.simulate import observed_lr_max, simulate
 from theory.symbolic import derive
@@ -116,13 +116,13 @@ def test_sam_iterate_settles_on_the_sam_edge():
     [
         (lambda: max_stable_lr("sam", 1.0, rho=0.1), "needs grad_norm"),
         (lambda: max_stable_sharpness("sam", 1.0, rho=0.1), "needs grad_norm"),
-        (lambda: max_stable_lr("gd", 0.0), "sharpness must be > 0"),
-        (lambda: max_stable_lr("gd", -1.0), "sharpness must be > 0"),
-        (lambda: max_stable_sharpness("gd", 0.0), "lr must be > 0"),
-        (lambda: max_stable_lr("usam", 1.0, rho=-0.1), "rho must be >= 0"),
-        (lambda: max_stable_lr("sam", 1.0, rho=0.1, grad_norm=0.0), "grad_norm must be > 0"),
+        (lambda: max_stable_lr("gd", 0.0), "sharpness must be finite and > 0"),
+        (lambda: max_stable_lr("gd", -1.0), "sharpness must be finite and > 0"),
+        (lambda: max_stable_sharpness("gd", 0.0), "lr must be finite and > 0"),
+        (lambda: max_stable_lr("usam", 1.0, rho=-0.1), "rho must be finite and >= 0"),
+        (lambda: max_stable_lr("sam", 1.0, rho=0.1, grad_norm=0.0), "grad_norm must be finite and > 0"),
         (lambda: max_stable_lr("adam", 1.0), "method must be one of"),
-        (lambda: max_stable_sharpness("gd", 1.0, grad_norm=-1.0), "grad_norm must be > 0"),
+        (lambda: max_stable_sharpness("gd", 1.0, grad_norm=-1.0), "grad_norm must be finite and > 0"),
         (lambda: max_stable_lr("gd", float("nan")), "finite"),
     ],
 )

@@ -76,3 +76,12 @@ def test_every_catalogued_figure_has_labelled_axes_and_redraws_the_same_data(spe
         ylabels = [a.get_ylabel() for a in ax.get_shared_y_axes().get_siblings(ax)]
         assert any(xlabels) and any(ylabels), f"{spec.name}: unlabelled axes {ax.get_title()!r}"
     plt.close(fig)
+
+
+def test_regenerating_one_figure_keeps_the_others_in_the_manifest(tmp_path):
+    first = write_figures(tmp_path, quick=True, names=["max-stable-lr", "quadratic-sam-cycle"], formats=())
+    again = write_figures(tmp_path, quick=True, names=["quadratic-sam-cycle"], formats=())
+    assert [e["name"] for e in again["figures"]] == [e["name"] for e in first["figures"]]
+    assert json.loads((tmp_path / "manifest.json").read_text())["figures"] == first["figures"]
+    full = write_figures(tmp_path, quick=False, names=["max-stable-lr"], formats=())  # another setting: not mixed
+    assert [e["name"] for e in full["figures"]] == ["max-stable-lr"]

@@ -1,4 +1,5 @@
-"""Observed divergence thresholds (bisection with the actual optimizers) vs the exact least-squares ones."""
+"""Observed divergence thresholds: bisection on least squares (monotone, exact thresholds known) and the grid scan
+of networks (diverged / collapsed / trained per learning rate, monotonicity reported)."""
 
 import math
 
@@ -9,14 +10,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from analysis.hessian import HessianOperator
-from analysis.lr_scan import (
-    bisect_threshold,
-    diverges,
-    least_squares_problem,
-    least_squares_thresholds,
-    make_optimizer,
-    thresholds_along_training,
-)
+from analysis.blowup_run import run_until_blowup
+from analysis.least_squares_digits import least_squares_problem, least_squares_thresholds
+from analysis.lr_bisection import bisect_threshold
+from analysis.lr_scan import OUTCOMES, LearningRateScan, scan_learning_rates, thresholds_along_training
 
 
 @pytest.fixture(autouse=True)
@@ -51,7 +48,7 @@ def test_gd_diverges_just_above_two_over_lambda_and_not_below():
     for factor, expected in [(0.97, False), (1.03, True)]:
         model = nn.Linear(64, 1, dtype=torch.float64)
         model.load_state_dict(problem.model.state_dict())
-        diverged, _ = diverges(model, problem.loss_fn, (problem.x, problem.y), "gd", factor * eta, rho=0.0, steps=300, blowup=100.0)
+        diverged, _ = run_until_blowup(model, problem.loss_fn, (problem.x, problem.y), "gd", factor * eta, rho=0.0, steps=300, blowup=100.0)
         assert diverged is expected
 
 
@@ -73,17 +70,6 @@ def test_least_squares_thresholds_agree_with_the_exact_formulas_within_two_perce
         assert table.loc[method, "observed_high"] > eta  # diverged above the exact threshold
 
 
-def test_make_optimizer_builds_the_right_variant():
-    params = [nn.Parameter(torch.zeros(2))]
-    assert type(make_optimizer("gd", params, lr=0.1, rho=0.05)) is torch.optim.SGD
-    sam = make_optimizer("stablesam-u", params, lr=0.1, rho=0.05)
-    assert sam.ascent == "unnormalized" and sam.stable
-    sam = make_optimizer("sam", params, lr=0.1, rho=0.05)
-    assert sam.ascent == "normalized" and not sam.stable
-    with pytest.raises(ValueError, match="method must be one of"):
-        make_optimizer("adam", params, lr=0.1, rho=0.05)
-
-
 def test_thresholds_along_training_on_a_small_network_is_a_tidy_table():
     g = torch.Generator().manual_seed(0)
     x, y = torch.randn(64, 5, generator=g, dtype=torch.float64), torch.randint(0, 3, (64,), generator=g)
@@ -94,13 +80,47 @@ def test_thresholds_along_training_on_a_small_network_is_a_tidy_table():
     before = {k: v.clone() for k, v in model.state_dict().items()}
     table = thresholds_along_training(
         model, F.cross_entropy, (x, y), ["gd", "usam"], rho=0.05, train_lr=0.5, checkpoints=[0, 10], steps=20,
-        rel_tol=0.1, generator=np.random.default_rng(0),
+        grid=(0.5, 8.0, 5), generator=np.random.default_rng(0),
     )
     assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())
-    assert set(table.columns) == {"checkpoint", "rho", "method", "metric", "value"}
-    pivot = table[table.method != ""].pivot_table(index=["checkpoint", "method"], columns="metric", values="value")
-    assert len(pivot) == 4 and np.all(pivot.observed_low < pivot.observed_high)
-    assert np.all(np.isfinite(pivot.predicted_lr)) and np.all(pivot.predicted_lr > 0)
+    assert list(table.columns) == ["checkpoint", "method", "rho", "lr", "metric", "value"]
+    runs = table[table.metric == "outcome"]
+    assert len(runs) == 2 * 2 * 5 and set(runs.value) <= {0.0, 1.0, 2.0}
+    summary = table[(table.method != "") & (table.metric != "outcome")].pivot_table(
+        index=["checkpoint", "method"], columns="metric", values="value")
+    assert len(summary) == 4 and np.all(np.isfinite(summary.predicted_lr)) and np.all(summary.predicted_lr > 0)
+    for (checkpoint, method), row in summary.iterrows():  # the summary is that of the runs
+        scan = runs[(runs.checkpoint == checkpoint) & (runs.method == method)]
+        scan = LearningRateScan(tuple(scan.lr), tuple(OUTCOMES[int(v)] for v in scan.value))
+        assert row.smallest_failing_lr == scan.smallest_failing_lr and row.monotone == scan.monotone
+
+
+def test_a_scan_reports_non_monotone_outcomes_instead_of_a_threshold():
+    scan = LearningRateScan((1.0, 2.0, 3.0, 4.0, 5.0), ("trained", "diverged", "trained", "collapsed", "diverged"))
+    assert scan.smallest_failing_lr == 2.0 and scan.largest_trained_below == 1.0
+    assert not scan.monotone and not scan.divergence_monotone
+    clean = LearningRateScan((1.0, 2.0, 3.0), ("trained", "collapsed", "diverged"))
+    assert clean.monotone and clean.divergence_monotone and clean.smallest_failing_lr == 2.0
+    assert clean.smallest_diverged_lr == 3.0
+    never = LearningRateScan((1.0, 2.0), ("trained", "trained"))
+    assert never.monotone and never.smallest_failing_lr == math.inf and never.largest_trained_below == 2.0
+
+
+@pytest.mark.slow
+def test_digits_mlp_at_initialisation_is_reported_as_the_referee_found_it():
+    """Issue 14, item 7: GD on the digits MLP (float64, seed 0) blows up at eta 2.6 and 2.8, not at 2.83 and 2.9
+    (where it ends at chance accuracy), and again at 3.0. Divergence alone is not monotone; counting collapse as
+    failure, every rate from 2.6 up fails."""
+    from stability.data import load_dataset
+    from stability.models import build_model
+
+    data = load_dataset("digits", generator=np.random.default_rng(0), dtype=torch.float64)
+    net = build_model("mlp", data.input_shape, data.num_outputs, generator=torch.Generator().manual_seed(0),
+                      dtype=torch.float64, hidden=(64,))
+    scan = scan_learning_rates(net, F.cross_entropy, (data.x_train, data.y_train), "gd", [2.6, 2.8, 2.83, 2.9, 3.0],
+                               rho=0.05, steps=200, blowup=10.0)
+    assert scan.outcomes == ("diverged", "diverged", "collapsed", "collapsed", "diverged")
+    assert not scan.divergence_monotone and scan.monotone and scan.smallest_failing_lr == 2.6
 
 
 @pytest.mark.parametrize(

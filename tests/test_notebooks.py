@@ -1,6 +1,6 @@
-"""Every notebook runs top to bottom from a fresh kernel (quick settings: STABLESAM_QUICK=1)."""
+"""Every notebook runs top to bottom from a fresh kernel, with small settings: after its cell tagged
+``parameters`` (``QUICK = False``) the test injects ``QUICK = True``, as papermill does with parameters."""
 
-import os
 from pathlib import Path
 
 import pytest
@@ -16,15 +16,9 @@ def test_notebook_executes(path, tmp_path):
     assert all(cell.get("outputs", []) == [] for cell in notebook.cells if cell.cell_type == "code"), (
         f"{path.name} is committed with outputs"
     )
-    env_before = os.environ.get("STABLESAM_QUICK")
-    os.environ["STABLESAM_QUICK"] = "1"
-    try:
-        client = nbclient.NotebookClient(
-            notebook, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
-        )
-        client.execute()
-    finally:
-        if env_before is None:
-            os.environ.pop("STABLESAM_QUICK", None)
-        else:
-            os.environ["STABLESAM_QUICK"] = env_before
+    (index,) = [i for i, cell in enumerate(notebook.cells) if "parameters" in cell.get("metadata", {}).get("tags", [])]
+    notebook.cells.insert(index + 1, nbformat.v4.new_code_cell("QUICK = True  # injected by tests/test_notebooks.py"))
+    client = nbclient.NotebookClient(
+        notebook, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
+    )
+    client.execute()

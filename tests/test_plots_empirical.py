@@ -5,7 +5,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis.plots_empirical import plot_twin_metrics, twin_metrics
+from analysis.plots_empirical import plot_twin_metrics
+from analysis.twin_experiments import twin_metrics
 
 
 def _tidy():

@@ -21,7 +21,7 @@ from theory.saddle import saddle_multiplier
 from theory.sam_cycle import sam_cycle_amplitude, sam_cycle_grad_norm, sam_transverse_multipliers
 from theory.simulate import simulate
 from theory.symbolic import derive
-from theory.thresholds import convergence_rate, divergence_threshold, diverges, usam_gd_crossover
+from theory.quadratic_divergence import convergence_rate, divergence_threshold, quadratic_map_diverges, usam_gd_crossover
 
 RNG = np.random.default_rng(2023)
 
@@ -36,8 +36,8 @@ def test_thresholds_hand_values():
     assert divergence_threshold("usam", [4.0, 1.0], rho=0.25) == 0.25
     assert divergence_threshold("sam", [4.0, 1.0], rho=0.3) == 0.5
     assert divergence_threshold("stablesam-u", [4.0, 1.0], rho=0.3) == 0.5
-    assert bool(diverges("sam", 0.5, [4.0], rho=0.1)) and not bool(diverges("gd", 0.5, [4.0]))
-    assert not bool(diverges("stablesam-n", 0.5, [4.0], rho=0.1)) and bool(diverges("stablesam-n", 0.5000001, [4.0], rho=0.1))
+    assert bool(quadratic_map_diverges("sam", 0.5, [4.0], rho=0.1)) and not bool(quadratic_map_diverges("gd", 0.5, [4.0]))
+    assert not bool(quadratic_map_diverges("stablesam-n", 0.5, [4.0], rho=0.1)) and bool(quadratic_map_diverges("stablesam-n", 0.5000001, [4.0], rho=0.1))
     # GD rate max |1 - eta lambda_i|: eta = 0.3 on (4, 1): max(0.2, 0.7) = 0.7.
     assert convergence_rate("gd", 0.3, [4.0, 1.0]) == pytest.approx(0.7, rel=1e-15)
 
@@ -49,7 +49,7 @@ def test_diverges_predicate_matches_simulation_away_from_the_threshold(method):
     exact = divergence_threshold(method, lam, rho=rho)
     lr = exact * RNG.choice([0.9, 1.1], 40)  # 10 % away: far beyond the horizon bias at T = 2000
     run = simulate(method, lam, lr=lr, rho=rho, steps=2000, start=RNG.standard_normal((40, 4)))
-    np.testing.assert_array_equal(run.diverged, diverges(method, lr, lam, rho=rho))
+    np.testing.assert_array_equal(run.diverged, quadratic_map_diverges(method, lr, lam, rho=rho))
 
 
 def test_stablesam_converges_below_threshold_in_simulation_up_to_d10():

@@ -7,7 +7,7 @@ import pytest
 
 from theory.quadratic import METHODS, Quadratic, step
 from theory.simulate import observed_lr_max, simulate
-from theory.thresholds import convergence_rate, divergence_threshold
+from theory.quadratic_divergence import convergence_rate, divergence_threshold
 
 RNG = np.random.default_rng(11)
 

@@ -164,3 +164,10 @@ def test_trial_state_reads_the_run_directory(tmp_path):
     assert trial_state(tmp_path) == "failed"
     (tmp_path / "summary.json").write_text(json.dumps({"status": "finished"}))
     assert trial_state(tmp_path) == "finished"
+
+
+def test_summary_counts_a_diverged_seed_instead_of_averaging_it():
+    table = pd.DataFrame({"trial": list("abc"), "seed": [0, 1, 2], "metric": ["gap"] * 3, "value": [1.0, 3.0, np.inf]})
+    row = summarize_over_seeds(table).iloc[0]
+    assert row["mean"] == 2.0 and row["n"] == 2 and row["n_nonfinite"] == 1
+    assert row["sem"] == pytest.approx(np.std([1.0, 3.0], ddof=1) / math.sqrt(2), rel=1e-15)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import sympy as sp
 
-from theory import edge, sam_cycle, thresholds
+from theory import quadratic_divergence, sam_cycle, stability_edge
 from theory.symbolic import DERIVATIONS, derive, symbols
 
 RNG = np.random.default_rng(5)
@@ -43,11 +43,11 @@ def test_symbolic_and_numeric_agree_on_random_inputs():
     lam = RNG.uniform(0.1, 2.0, 100)
     g = RNG.uniform(0.01, 5.0, 100)
     np.testing.assert_allclose(derive("usam_threshold").lambdify()(lam, rho),
-                               thresholds.divergence_threshold("usam", lam[:, None], rho=rho), rtol=1e-14)
-    np.testing.assert_allclose(derive("gd_threshold").lambdify()(lam), thresholds.divergence_threshold("gd", lam[:, None]),
+                               quadratic_divergence.divergence_threshold("usam", lam[:, None], rho=rho), rtol=1e-14)
+    np.testing.assert_allclose(derive("gd_threshold").lambdify()(lam), quadratic_divergence.divergence_threshold("gd", lam[:, None]),
                                rtol=1e-15)
     np.testing.assert_allclose(derive("sam_edge").lambdify()(eta, rho, g),
-                               edge.max_stable_sharpness("sam", eta, rho=rho, grad_norm=g), rtol=1e-12)
+                               stability_edge.max_stable_sharpness("sam", eta, rho=rho, grad_norm=g), rtol=1e-12)
     np.testing.assert_allclose(derive("sam_cycle_grad_norm").lambdify()(eta, lam, rho),
                                sam_cycle.sam_cycle_grad_norm(eta, lam, rho), rtol=1e-13)
 

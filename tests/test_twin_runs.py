@@ -14,7 +14,7 @@ CONFIG = TwinConfig(dataset="digits", model="mlp", optimizer="stablesam-n", base
 
 
 def test_run_directory_layout_and_contents(tmp_path):
-    out = run_twin(CONFIG, tmp_path / "run", progress=False)
+    out = run_twin(CONFIG, tmp_path / "run", progress=False).run_dir
     assert TwinConfig.from_dict(json.loads((out / "config.json").read_text())) == CONFIG
     summary = json.loads((out / "summary.json").read_text())
     assert summary["status"] == "finished" and summary["epochs_completed"] == 3 and summary["divergences"] == []
@@ -23,7 +23,7 @@ def test_run_directory_layout_and_contents(tmp_path):
     for column in ("run", "seed", "optimizer", "rho", "lr", "epoch", "step", "metric", "value", "pair", "twin"):
         assert column in metrics.columns
     expected = {"distance", "distance_normalized", "layer_distance", "train_loss", "test_loss", "train_accuracy",
-                "test_accuracy", "gen_gap", "loss_diff_max", "loss_diff_mean", "grad_norm", "surrogate_grad_norm",
+                "test_accuracy", "gen_gap", "loss_diff_max", "loss_diff_mean", "grad_norm_mean", "surrogate_grad_norm_mean",
                 "gamma_mean", "gamma_min", "gamma_max", "applied_gamma_mean", "diverged"}
     assert expected <= set(metrics["metric"])
     assert sorted(metrics["epoch"].unique())[-1] == 3.0
@@ -35,7 +35,7 @@ def test_run_directory_layout_and_contents(tmp_path):
 
 
 def test_resume_after_a_kill_is_bit_identical(tmp_path, monkeypatch):
-    whole = run_twin(CONFIG, tmp_path / "whole", progress=False)
+    whole = run_twin(CONFIG, tmp_path / "whole", progress=False).run_dir
 
     original = TwinTrainer.train_epoch
 
@@ -49,7 +49,7 @@ def test_resume_after_a_kill_is_bit_identical(tmp_path, monkeypatch):
         run_twin(CONFIG, tmp_path / "resumed", progress=False)
     assert json.loads((tmp_path / "resumed" / "summary.json").read_text())["status"] == "running"
     monkeypatch.setattr(TwinTrainer, "train_epoch", original)
-    resumed = run_twin(CONFIG, tmp_path / "resumed", progress=False)
+    resumed = run_twin(CONFIG, tmp_path / "resumed", progress=False).run_dir
 
     assert (whole / "metrics.csv").read_bytes() == (resumed / "metrics.csv").read_bytes()
     a = load_checkpoint(whole / "checkpoints" / "epoch_0003.pt")
@@ -64,7 +64,7 @@ def test_resume_after_a_kill_is_bit_identical(tmp_path, monkeypatch):
 
 def test_finished_runs_are_not_overwritten_without_overwrite(tmp_path):
     config = CONFIG.replace(epochs=1)
-    out = run_twin(config, tmp_path / "run", progress=False)
+    out = run_twin(config, tmp_path / "run", progress=False).run_dir
     before = (out / "metrics.csv").read_bytes()
     with pytest.raises(ValueError, match="finished run; pass --overwrite"):
         run_twin(config, out, progress=False)

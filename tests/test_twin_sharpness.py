@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 import torch
 
+from analysis.sharpness import top_hessian_eigenvalue
 from stability.twin import TwinConfig, load_checkpoint, run_twin
 from stablesam.cli import main
 
@@ -43,8 +44,9 @@ def dense_top_eigenvalue(config, state, m):
 
 
 def test_sharpness_rows_match_a_dense_hessian_and_leave_other_metrics_unchanged(tmp_path):
-    tracked = run_twin(CONFIG.replace(sharpness_every=2), tmp_path / "tracked", progress=False)
-    plain = run_twin(CONFIG, tmp_path / "plain", progress=False)
+    tracked = run_twin(CONFIG.replace(sharpness_every=2), tmp_path / "tracked", progress=False,
+                       sharpness=top_hessian_eigenvalue).run_dir
+    plain = run_twin(CONFIG, tmp_path / "plain", progress=False).run_dir
     a = pd.read_csv(tracked / "metrics.csv", keep_default_na=False)
     b = pd.read_csv(plain / "metrics.csv", keep_default_na=False)
     assert not b["metric"].isin(["sharpness", "lr_max_gd"]).any()
@@ -67,10 +69,16 @@ def test_sharpness_every_is_validated():
         TwinConfig(sharpness_every=-1)
 
 
+def test_tracking_without_a_measurer_is_refused_before_anything_is_written(tmp_path):
+    with pytest.raises(ValueError, match="sharpness_every > 0 needs a sharpness measurer"):
+        run_twin(CONFIG.replace(sharpness_every=1), tmp_path / "run", progress=False)
+    assert not (tmp_path / "run").exists()
+
+
 @pytest.mark.parametrize("vectorize", [True, False])
 def test_sharpness_cli_on_a_run_directory_matches_the_dense_hessian(tmp_path, capsys, vectorize):
     config = CONFIG.replace(epochs=1, vectorize=vectorize, replaced_indices=(3, 5))
-    run = run_twin(config, tmp_path / "run", progress=False)
+    run = run_twin(config, tmp_path / "run", progress=False).run_dir
     assert main(["sharpness", "--run", str(run), "--model-index", "3", "--k", "2", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     expected = dense_top_eigenvalue(config, load_checkpoint(run / "checkpoints" / "epoch_0001.pt"), 3)
@@ -82,7 +90,7 @@ def test_sharpness_cli_on_a_run_directory_matches_the_dense_hessian(tmp_path, ca
 
 
 def test_sharpness_cli_on_bad_run_directories_exits_2(tmp_path, capsys):
-    run = run_twin(CONFIG.replace(epochs=1), tmp_path / "run", progress=False)
+    run = run_twin(CONFIG.replace(epochs=1), tmp_path / "run", progress=False).run_dir
     cases = [(["--run", str(tmp_path / "missing")], "no config.json"),
              (["--run", str(run), "--model-index", "2"], "out of range"),
              (["--run", str(run), "--checkpoint", str(run / "config.json")], "exclusive")]
@@ -100,7 +108,7 @@ def test_resume_with_tracking_is_bit_identical(tmp_path, monkeypatch):
     from stability.twin import TwinTrainer
 
     config = CONFIG.replace(sharpness_every=1)
-    whole = run_twin(config, tmp_path / "whole", progress=False)
+    whole = run_twin(config, tmp_path / "whole", progress=False, sharpness=top_hessian_eigenvalue).run_dir
     original = TwinTrainer.train_epoch
 
     def killed_after_one_epoch(self, *args, **kwargs):
@@ -110,8 +118,8 @@ def test_resume_with_tracking_is_bit_identical(tmp_path, monkeypatch):
 
     monkeypatch.setattr(TwinTrainer, "train_epoch", killed_after_one_epoch)
     with pytest.raises(KeyboardInterrupt):
-        run_twin(config, tmp_path / "resumed", progress=False)
+        run_twin(config, tmp_path / "resumed", progress=False, sharpness=top_hessian_eigenvalue)
     monkeypatch.setattr(TwinTrainer, "train_epoch", original)
-    resumed = run_twin(config, tmp_path / "resumed", progress=False)
+    resumed = run_twin(config, tmp_path / "resumed", progress=False, sharpness=top_hessian_eigenvalue).run_dir
     assert (whole / "metrics.csv").read_bytes() == (resumed / "metrics.csv").read_bytes()
     assert (pd.read_csv(whole / "metrics.csv")["metric"] == "sharpness").sum() == 6  # 2 models x epochs 0, 1, 2

@@ -4,11 +4,11 @@ Quadratic models (THEORY.md section 2) and edge-of-stability formulas (section 3
 
 - :mod:`theory.quadratic`: the five update maps on ``f(w) = 1/2 w^T H w``.
 - :mod:`theory.simulate`: vectorised simulation over grids of configurations; observed thresholds.
-- :mod:`theory.thresholds`: exact divergence thresholds, linear rates, USAM-vs-GD crossover.
+- :mod:`theory.quadratic_divergence`: exact divergence thresholds, linear rates, USAM-vs-GD crossover.
 - :mod:`theory.sam_cycle`: SAM's 2-cycle (amplitude, gradient norm, transverse multipliers).
 - :mod:`theory.renormalization`: StableSAM's gamma, coordinate multipliers, 2-D regimes.
 - :mod:`theory.saddle`: multipliers at negative curvature.
-- :mod:`theory.edge`: maximal stable sharpness / learning rate (GD, USAM-edge, SAM-edge).
+- :mod:`theory.stability_edge`: maximal stable sharpness / learning rate (GD, USAM-edge, SAM-edge).
 - :mod:`theory.symbolic`: sympy derivations of every closed form above (imported on demand).
 
 Uniform stability (section 4) and excess risk (section 5):
@@ -24,7 +24,7 @@ Uniform stability (section 4) and excess risk (section 5):
 from theory.excess_risk import convex_sgd_excess_risk, convex_sgd_optimal_lr, max_lr_for_target, optimal_lr, regimes
 from theory.growth_recursion import expected_distance
 from theory.least_squares import LinearModel, excess_risk_curves
-from theory.edge import EDGE_METHODS, max_stable_lr, max_stable_sharpness
+from theory.stability_edge import EDGE_METHODS, max_stable_lr, max_stable_sharpness
 from theory.quadratic import METHODS, Quadratic, step
 from theory.renormalization import (
     flat_dominated_multiplier,
@@ -38,7 +38,7 @@ from theory.renormalization import (
 from theory.saddle import saddle_multiplier
 from theory.sam_cycle import sam_cycle_amplitude, sam_cycle_grad_norm, sam_transverse_multipliers
 from theory.simulate import SimulationResult, observed_lr_max, simulate
-from theory.thresholds import convergence_rate, divergence_threshold, diverges, usam_gd_crossover
+from theory.quadratic_divergence import convergence_rate, divergence_threshold, quadratic_map_diverges, usam_gd_crossover
 from theory.uniform_stability import max_nonexpansive_lr, sgd_convex, sgd_nonconvex, sgd_strongly_convex, stability_bound
 
 __all__ = [
@@ -51,7 +51,7 @@ __all__ = [
     "convex_sgd_excess_risk",
     "convex_sgd_optimal_lr",
     "divergence_threshold",
-    "diverges",
+    "quadratic_map_diverges",
     "excess_risk_curves",
     "expected_distance",
     "flat_dominated_multiplier",

@@ -39,7 +39,7 @@ from typing import NamedTuple
 import numpy as np
 from scipy.optimize import minimize_scalar
 
-from core.validation import check_choice, check_integer, check_nonnegative, check_positive
+from core.validation import UsageError, check_choice, check_integer, check_nonnegative, check_positive
 from theory.uniform_stability import METHODS, SETTINGS, _resolve_stablesam, stability_bound
 
 __all__ = [
@@ -72,7 +72,7 @@ def convex_sgd_excess_risk(lr: float, *, L: float, D: float, n: int, T: int, bet
     lr, L, D = check_positive("lr", lr), check_positive("L", L), check_positive("D", D)
     n, T = check_integer("n", n, minimum=2), check_integer("T", T, minimum=1)
     if beta is not None and lr > 2.0 / check_positive("beta", beta) * (1 + 1e-12):
-        raise ValueError(f"lr={lr:.6g} violates eta <= 2/beta = {2.0 / beta:.6g} required by the convex theorem (Hardt et al. 2016, Thm 3.8)")
+        raise UsageError(f"lr={lr:.6g} violates eta <= 2/beta = {2.0 / beta:.6g} required by the convex theorem (Hardt et al. 2016, Thm 3.8)")
     optimization = D**2 / (2.0 * lr * T) + lr * L**2 / 2.0
     generalization = 2.0 * lr * T * L**2 / n
     return ExcessRisk(optimization, generalization, optimization + generalization)
@@ -169,11 +169,11 @@ def optimal_lr(objective: Callable[[float], float], lr_min: float, lr_max: float
     """
     lr_min, lr_max = check_positive("lr_min", lr_min), check_positive("lr_max", lr_max)
     if lr_min >= lr_max:
-        raise ValueError(f"lr_min={lr_min:.6g} must be < lr_max={lr_max:.6g}")
+        raise UsageError(f"lr_min={lr_min:.6g} must be < lr_max={lr_max:.6g}")
     grid = np.geomspace(lr_min, lr_max, check_integer("num", num, minimum=3))
     values = np.array([objective(x) for x in grid])
     if not np.any(np.isfinite(values)):
-        raise ValueError(f"the bound is infinite on the whole range [{lr_min:.6g}, {lr_max:.6g}]")
+        raise UsageError(f"the bound is infinite on the whole range [{lr_min:.6g}, {lr_max:.6g}]")
     i = int(np.nanargmin(values))
     lo, hi = math.log(grid[max(i - 1, 0)]), math.log(grid[min(i + 1, len(grid) - 1)])
     result = minimize_scalar(lambda s: objective(math.exp(s)), bounds=(lo, hi), method="bounded", options={"xatol": 1e-12})
@@ -205,7 +205,7 @@ def regimes(
     """
     lr_min, lr_max = check_positive("lr_min", lr_min), check_positive("lr_max", lr_max)
     if lr_min >= lr_max:
-        raise ValueError(f"lr_min={lr_min:.6g} must be < lr_max={lr_max:.6g}")
+        raise UsageError(f"lr_min={lr_min:.6g} must be < lr_max={lr_max:.6g}")
 
     def better(lr: float) -> bool:
         a, b = bound_a(lr), bound_b(lr)

@@ -36,7 +36,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from core.validation import check_integer, check_nonnegative, check_positive
+from core.validation import UsageError, check_integer, check_nonnegative, check_positive
 
 __all__ = ["NonconvexStability", "expected_distance", "nonconvex_stability", "stability_from_start", "step_coefficients"]
 
@@ -54,9 +54,9 @@ def _per_step(name: str, value: ArrayLike, T: int) -> np.ndarray:
     if array.ndim == 0:
         array = np.full(T, float(array))
     if array.shape[-1] != T:
-        raise ValueError(f"{name} must be a scalar, a callable of t or an array with last axis T = {T}; got shape {array.shape}")
+        raise UsageError(f"{name} must be a scalar, a callable of t or an array with last axis T = {T}; got shape {array.shape}")
     if np.any(np.isnan(array)) or np.any(array < 0):
-        raise ValueError(f"{name} must be >= 0 at every step")
+        raise UsageError(f"{name} must be >= 0 at every step")
     return array
 
 

@@ -34,7 +34,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from core.validation import check_choice, check_integer, check_nonnegative
+from core.methods import method as method_row
+from core.methods import method_keys
+from core.validation import UsageError, check_choice, check_integer, check_nonnegative
 
 __all__ = [
     "LS_METHODS",
@@ -47,7 +49,7 @@ __all__ = [
     "trajectory",
 ]
 
-LS_METHODS = ("gd", "usam", "sam", "stablesam-u", "stablesam-n")
+LS_METHODS = method_keys(quadratic=True, full_batch=True)
 
 
 @dataclass(frozen=True)
@@ -62,11 +64,11 @@ class LinearModel:
         sigma = np.asarray(self.covariance, dtype=np.float64)
         w_star = np.asarray(self.w_star, dtype=np.float64)
         if sigma.ndim != 2 or sigma.shape[0] != sigma.shape[1] or not np.allclose(sigma, sigma.T):
-            raise ValueError(f"covariance must be a symmetric square matrix, got shape {sigma.shape}")
+            raise UsageError(f"covariance must be a symmetric square matrix, got shape {sigma.shape}")
         if np.linalg.eigvalsh(sigma)[0] < -1e-12 * max(1.0, np.abs(sigma).max()):
-            raise ValueError("covariance must be positive semi-definite")
+            raise UsageError("covariance must be positive semi-definite")
         if w_star.shape != (sigma.shape[0],):
-            raise ValueError(f"w_star must have shape ({sigma.shape[0]},), got {w_star.shape}")
+            raise UsageError(f"w_star must have shape ({sigma.shape[0]},), got {w_star.shape}")
         check_nonnegative("noise_std", self.noise_std)
         object.__setattr__(self, "covariance", sigma)
         object.__setattr__(self, "w_star", w_star)
@@ -110,17 +112,18 @@ def _norm(v: np.ndarray) -> np.ndarray:
 
 def step(method: str, w: np.ndarray, H: np.ndarray, b: np.ndarray, lr, rho: float) -> np.ndarray:
     """One full-batch step of ``method`` on ``F_S(w) = 1/2 w^T H w - b^T w``; ``w`` (..., d), ``lr`` broadcast (...)."""
+    row = method_row(method)
     lr = np.asarray(lr, dtype=np.float64)[..., None]
     g = w @ H - b  # H symmetric
-    if method == "gd":
+    if row.ascent == "none":
         return w - lr * g
     g_norm = _norm(g)
     Hg = g @ H
-    if method in ("usam", "stablesam-u"):
+    if row.ascent == "unnormalized":
         surrogate = g + rho * Hg
     else:  # normalized ascent; g = 0 gives no ascent
         surrogate = g + rho * np.divide(Hg, g_norm, out=np.zeros_like(Hg), where=g_norm > 0)
-    if method in ("usam", "sam"):
+    if not row.stable:
         return w - lr * surrogate
     s_norm = _norm(surrogate)
     gamma = np.divide(g_norm, s_norm, out=np.zeros_like(s_norm), where=s_norm > 0)

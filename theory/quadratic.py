@@ -34,7 +34,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from core.validation import check_choice
+from core.methods import method as method_row
+from core.methods import method_keys
+from core.validation import UsageError, check_choice
 
 __all__ = [
     "METHODS",
@@ -47,7 +49,8 @@ __all__ = [
     "usam_step",
 ]
 
-METHODS = ("gd", "usam", "sam", "stablesam-u", "stablesam-n")
+# The full-batch methods with a map on quadratics; ``sgd`` is ``gd`` here (the gradient is exact).
+METHODS = method_keys(quadratic=True, full_batch=True)
 _ALIASES = {"sgd": "gd"}
 
 
@@ -68,7 +71,7 @@ class Quadratic:
         """``H = diag(eigenvalues)``; ``eigenvalues`` has shape ``(..., d)``, finite, any sign (saddles allowed)."""
         lam = np.array(eigenvalues, dtype=np.float64, ndmin=1)
         if lam.shape[-1] == 0 or not np.all(np.isfinite(lam)):
-            raise ValueError(f"eigenvalues must be a non-empty array of finite numbers, got {eigenvalues!r}")
+            raise UsageError(f"eigenvalues must be a non-empty array of finite numbers, got {eigenvalues!r}")
         return cls(lam, True)
 
     @classmethod
@@ -76,12 +79,12 @@ class Quadratic:
         """``H`` given as a symmetric matrix, shape ``(..., d, d)`` (symmetric up to ``atol`` relative)."""
         h = np.array(hessian, dtype=np.float64)
         if h.ndim < 2 or h.shape[-1] != h.shape[-2] or h.shape[-1] == 0:
-            raise ValueError(f"hessian must have shape (..., d, d) with d >= 1, got shape {h.shape}")
+            raise UsageError(f"hessian must have shape (..., d, d) with d >= 1, got shape {h.shape}")
         if not np.all(np.isfinite(h)):
-            raise ValueError("hessian must be finite")
+            raise UsageError("hessian must be finite")
         scale = max(float(np.max(np.abs(h))), 1.0)
         if not np.allclose(h, np.swapaxes(h, -1, -2), rtol=0.0, atol=atol * scale):
-            raise ValueError("hessian must be symmetric")
+            raise UsageError("hessian must be symmetric")
         return cls(h, False)
 
     @property
@@ -165,13 +168,15 @@ def stablesam_n_step(model: Quadratic, w: np.ndarray, lr, rho) -> np.ndarray:
     return w - _col(np.asarray(lr, dtype=np.float64) * gamma) * surrogate
 
 
-_STEPS = {
-    "gd": lambda model, w, lr, rho: gd_step(model, w, lr),
-    "usam": usam_step,
-    "sam": sam_step,
-    "stablesam-u": stablesam_u_step,
-    "stablesam-n": stablesam_n_step,
+# Each map keyed by the fields of its row in core.methods: (ascent, stable).
+_MAPS = {
+    ("none", False): lambda model, w, lr, rho: gd_step(model, w, lr),
+    ("unnormalized", False): usam_step,
+    ("normalized", False): sam_step,
+    ("unnormalized", True): stablesam_u_step,
+    ("normalized", True): stablesam_n_step,
 }
+_STEPS = {key: _MAPS[method_row(key).ascent, method_row(key).stable] for key in METHODS}
 
 
 def canonical_method(method: str) -> str:

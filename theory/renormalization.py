@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from core.validation import check_choice
+from core.validation import UsageError, check_array, check_choice
 
 __all__ = [
     "flat_dominated_multiplier",
@@ -50,14 +50,6 @@ __all__ = [
 ]
 
 _VARIANTS = ("stablesam-u", "stablesam-n")
-
-
-def _arr(name: str, value, *, positive: bool) -> np.ndarray:
-    array = np.asarray(value, dtype=np.float64)
-    bad = (array <= 0) if positive else (array < 0)
-    if not np.all(np.isfinite(array)) or np.any(bad):
-        raise ValueError(f"{name} must be finite and {'> 0' if positive else '>= 0'}, got {value!r}")
-    return array
 
 
 def _out(value: np.ndarray):
@@ -74,7 +66,7 @@ def _weights(method: str, lam: np.ndarray, rho: np.ndarray, grad_norm: np.ndarra
 def _spectrum(eigenvalues) -> np.ndarray:
     lam = np.array(eigenvalues, dtype=np.float64, ndmin=1)
     if not np.all(np.isfinite(lam)) or np.any(lam < 0):
-        raise ValueError(f"eigenvalues must be finite and >= 0 (PSD), got {eigenvalues!r}")
+        raise UsageError(f"eigenvalues must be finite and >= 0 (PSD), got {eigenvalues!r}")
     return lam
 
 
@@ -86,7 +78,7 @@ def gamma(method: str, eigenvalues, w, rho):
     """
     check_choice("method", method, _VARIANTS)
     lam = np.array(eigenvalues, dtype=np.float64, ndmin=1)
-    rho = _arr("rho", rho, positive=False)[..., None]
+    rho = check_array("rho", rho, positive=False)[..., None]
     g = lam * np.asarray(w, dtype=np.float64)
     g_norm = np.linalg.norm(g, axis=-1)
     if method == "stablesam-u":
@@ -109,11 +101,11 @@ def gamma_range(method: str, eigenvalues, rho, grad_norm=None):
     """
     check_choice("method", method, _VARIANTS)
     lam = _spectrum(eigenvalues)
-    rho = _arr("rho", rho, positive=False)
+    rho = check_array("rho", rho, positive=False)
     if method == "stablesam-n":
         if grad_norm is None:
-            raise ValueError("method 'stablesam-n' needs grad_norm (||g|| > 0): its gamma depends on it")
-        g = _arr("grad_norm", grad_norm, positive=True)
+            raise UsageError("method 'stablesam-n' needs grad_norm (||g|| > 0): its gamma depends on it")
+        g = check_array("grad_norm", grad_norm, positive=True)
         return _out(g / (g + rho * lam.max(axis=-1))), _out(g / (g + rho * lam.min(axis=-1)))
     return _out(1.0 / (1.0 + rho * lam.max(axis=-1))), _out(1.0 / (1.0 + rho * lam.min(axis=-1)))
 
@@ -125,10 +117,10 @@ def stablesam_coordinate_multipliers(method: str, lr, eigenvalues, w, rho):
     """
     check_choice("method", method, _VARIANTS)
     lam = _spectrum(eigenvalues)
-    lr = _arr("lr", lr, positive=True)[..., None]
+    lr = check_array("lr", lr, positive=True)[..., None]
     w = np.asarray(w, dtype=np.float64)
     g_norm = np.linalg.norm(lam * w, axis=-1)[..., None]
-    rho_col = _arr("rho", rho, positive=False)[..., None]
+    rho_col = check_array("rho", rho, positive=False)[..., None]
     with np.errstate(divide="ignore", invalid="ignore"):
         c = _weights(method, lam, rho_col, g_norm)
     q = np.asarray(gamma(method, lam, w, rho_col[..., 0]), dtype=np.float64)[..., None]
@@ -143,30 +135,30 @@ def flat_dominated_multiplier(method: str, lr, sharp, flat, rho, grad_norm=None)
     amplification) although ``eta < 2 / lambda_1``. N needs ``grad_norm``.
     """
     check_choice("method", method, _VARIANTS)
-    lr = _arr("lr", lr, positive=True)
-    sharp = _arr("sharp", sharp, positive=True)
-    flat = _arr("flat", flat, positive=False)
-    rho = _arr("rho", rho, positive=False)
+    lr = check_array("lr", lr, positive=True)
+    sharp = check_array("sharp", sharp, positive=True)
+    flat = check_array("flat", flat, positive=False)
+    rho = check_array("rho", rho, positive=False)
     if method == "stablesam-n":
         if grad_norm is None:
-            raise ValueError("method 'stablesam-n' needs grad_norm (||g|| > 0)")
-        grad_norm = _arr("grad_norm", grad_norm, positive=True)
+            raise UsageError("method 'stablesam-n' needs grad_norm (||g|| > 0)")
+        grad_norm = check_array("grad_norm", grad_norm, positive=True)
     return _out(1.0 - lr * sharp * _weights(method, sharp, rho, grad_norm) / _weights(method, flat, rho, grad_norm))
 
 
 def _two_d(method, lambda1, lambda2, rho, grad_norm):
     check_choice("method", method, _VARIANTS)
-    l1 = _arr("lambda1", lambda1, positive=True)
-    l2 = _arr("lambda2", lambda2, positive=True)
-    rho = _arr("rho", rho, positive=False)
+    l1 = check_array("lambda1", lambda1, positive=True)
+    l2 = check_array("lambda2", lambda2, positive=True)
+    rho = check_array("rho", rho, positive=False)
     if np.any(l1 <= l2):
-        raise ValueError("the 2-D regimes need lambda1 > lambda2 > 0")
+        raise UsageError("the 2-D regimes need lambda1 > lambda2 > 0")
     if method == "stablesam-n" and grad_norm is None:
         # Near-minimum limit ||g|| -> 0: c_i ~ rho lambda_i / ||g||, and c_i / c_j -> lambda_i / lambda_j.
         if np.any(rho <= 0):
-            raise ValueError("the near-minimum limit of 'stablesam-n' needs rho > 0 (at rho = 0 it is GD)")
+            raise UsageError("the near-minimum limit of 'stablesam-n' needs rho > 0 (at rho = 0 it is GD)")
         return l1, l2, l1, l2, l1**2, l2**2
-    g = None if grad_norm is None else _arr("grad_norm", grad_norm, positive=True)
+    g = None if grad_norm is None else check_array("grad_norm", grad_norm, positive=True)
     c1, c2 = _weights(method, l1, rho, g), _weights(method, l2, rho, g)
     return l1, l2, c1, c2, l1 * c1, l2 * c2
 
@@ -185,7 +177,7 @@ def stablesam_2d_boundaries(method: str, lambda1, lambda2, rho, grad_norm=None):
 def stablesam_2d_regime(method: str, lr, lambda1, lambda2, rho, grad_norm=None):
     """``"flat"`` (rate ``1 - eta lambda_2``), ``"bouncing"`` or ``"sharp"`` (rate ``|1 - eta lambda_1|``), per learning rate."""
     low, high = stablesam_2d_boundaries(method, lambda1, lambda2, rho, grad_norm)
-    lr = _arr("lr", lr, positive=True)
+    lr = check_array("lr", lr, positive=True)
     return _out(np.where(lr < low, "flat", np.where(lr <= high, "bouncing", "sharp")))
 
 
@@ -196,7 +188,7 @@ def stablesam_2d_rate(method: str, lr, lambda1, lambda2, rho, grad_norm=None):
     ``|1 - eta lambda_1| > 1`` is the growth factor). Proved in 2-D only.
     """
     l1, l2, c1, c2, p1, p2 = _two_d(method, lambda1, lambda2, rho, grad_norm)
-    lr = _arr("lr", lr, positive=True)
+    lr = check_array("lr", lr, positive=True)
     low, high = 2.0 * c2 / (p1 + p2), 2.0 * c1 / (p1 + p2)
     bounce = (p1 - p2) / (p1 + p2)
     return _out(np.where(lr < low, 1.0 - lr * l2, np.where(lr <= high, bounce, np.abs(1.0 - lr * l1))))

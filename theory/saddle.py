@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from core.validation import UsageError
 from theory.quadratic import canonical_method
 
 __all__ = ["saddle_multiplier"]
@@ -42,20 +43,20 @@ def saddle_multiplier(method: str, curvature, lr, rho=0.0, x=None):
     name = canonical_method(method)
     lam = np.asarray(curvature, dtype=np.float64)
     if not np.all(np.isfinite(lam)) or np.any(lam >= 0):
-        raise ValueError(f"curvature must be finite and < 0 (a saddle direction), got {curvature!r}")
+        raise UsageError(f"curvature must be finite and < 0 (a saddle direction), got {curvature!r}")
     lr = np.asarray(lr, dtype=np.float64)
     if not np.all(np.isfinite(lr)) or np.any(lr <= 0):
-        raise ValueError(f"lr must be finite and > 0, got {lr!r}")
+        raise UsageError(f"lr must be finite and > 0, got {lr!r}")
     rho = np.asarray(rho, dtype=np.float64)
     if not np.all(np.isfinite(rho)) or np.any(rho < 0):
-        raise ValueError(f"rho must be finite and >= 0, got {rho!r}")
+        raise UsageError(f"rho must be finite and >= 0, got {rho!r}")
     a = -lam
     if name in ("sam", "stablesam-n"):
         if x is None:
-            raise ValueError(f"method {method!r} needs x (the current point): its multiplier depends on |x|")
+            raise UsageError(f"method {method!r} needs x (the current point): its multiplier depends on |x|")
         ax = np.abs(np.asarray(x, dtype=np.float64))
         if not np.all(np.isfinite(ax)) or np.any(ax == 0):
-            raise ValueError(f"x must be finite and non-zero, got {x!r}")
+            raise UsageError(f"x must be finite and non-zero, got {x!r}")
     if name == "gd":
         value = 1.0 + lr * a + 0.0 * rho
     elif name == "usam":

@@ -10,7 +10,7 @@ eigenvector, with
 Derivation (1-D, ``x > 0``): ``x' = (1 - eta lambda) x - eta rho lambda``; ``x' = -x`` gives ``c``. The two-step
 map has slope ``(1 - eta lambda)^2 < 1``, so the cycle attracts along ``v_1``. The cycle sits exactly on
 Long and Bartlett's (2023) SAM-edge: at ``||g|| = eta rho lambda_1^2 / (2 - eta lambda_1)`` the edge
-``lambda*`` equals ``lambda_1`` (see :func:`theory.edge.max_stable_sharpness`).
+``lambda*`` equals ``lambda_1`` (see :func:`theory.stability_edge.max_stable_sharpness`).
 
 Transverse stability (derived): linearising the SAM map at ``w = c v_1`` in the direction ``v_j``
 (``(Hw)^T H v_j = 0`` there) gives the multiplier
@@ -32,6 +32,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from core.validation import UsageError
+
 __all__ = ["sam_cycle_amplitude", "sam_cycle_grad_norm", "sam_transverse_multipliers"]
 
 
@@ -39,15 +41,15 @@ def _check(lr, sharpness, rho=None):
     lr = np.asarray(lr, dtype=np.float64)
     lam = np.asarray(sharpness, dtype=np.float64)
     if not np.all(np.isfinite(lr)) or np.any(lr <= 0):
-        raise ValueError(f"lr must be finite and > 0, got {lr!r}")
+        raise UsageError(f"lr must be finite and > 0, got {lr!r}")
     if not np.all(np.isfinite(lam)) or np.any(lam <= 0):
-        raise ValueError(f"sharpness (top eigenvalue) must be finite and > 0, got {sharpness!r}")
+        raise UsageError(f"sharpness (top eigenvalue) must be finite and > 0, got {sharpness!r}")
     if np.any(lr * lam >= 2):
-        raise ValueError("SAM has no 2-cycle for eta * lambda_1 >= 2 (it diverges); need lr * sharpness < 2")
+        raise UsageError("SAM has no 2-cycle for eta * lambda_1 >= 2 (it diverges); need lr * sharpness < 2")
     if rho is not None:
         rho = np.asarray(rho, dtype=np.float64)
         if not np.all(np.isfinite(rho)) or np.any(rho < 0):
-            raise ValueError(f"rho must be finite and >= 0, got {rho!r}")
+            raise UsageError(f"rho must be finite and >= 0, got {rho!r}")
     return lr, lam, rho
 
 

@@ -25,7 +25,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from core.validation import check_in_range, check_integer, check_nonnegative, check_positive
+from core.validation import UsageError, check_in_range, check_integer, check_nonnegative, check_positive
 
 __all__ = ["SCHEDULES", "as_schedule", "constant", "cosine", "inverse_time", "make_schedule", "step_decay"]
 
@@ -57,7 +57,7 @@ def cosine(lr: float, T: int, *, lr_min: float = 0.0) -> np.ndarray:
     check_positive("lr", lr)
     lr_min = check_nonnegative("lr_min", lr_min)
     if lr_min > lr:
-        raise ValueError(f"lr_min must be <= lr = {lr}, got {lr_min!r}")
+        raise UsageError(f"lr_min must be <= lr = {lr}, got {lr_min!r}")
     t = _steps(T)
     return lr_min + (lr - lr_min) * 0.5 * (1.0 + np.cos(np.pi * (t - 1) / max(T, 1)))
 
@@ -72,9 +72,9 @@ def as_schedule(lr: float | np.ndarray | Callable[[np.ndarray], np.ndarray], T: 
     else:
         values = np.asarray(lr, dtype=np.float64)
         if values.shape != (T,):
-            raise ValueError(f"a learning-rate array must have shape (T,) = ({T},), got {values.shape}")
+            raise UsageError(f"a learning-rate array must have shape (T,) = ({T},), got {values.shape}")
     if not np.all(np.isfinite(values)) or np.any(values <= 0):
-        raise ValueError("every learning rate eta_t must be finite and > 0")
+        raise UsageError("every learning rate eta_t must be finite and > 0")
     return values
 
 
@@ -91,4 +91,4 @@ def make_schedule(name: str, lr: float, T: int, *, factor: float = 0.1, every: i
         return step_decay(lr, T, factor=factor, every=every if every is not None else max(1, T // 3))
     if name == "cosine":
         return cosine(lr, T)
-    raise ValueError(f"schedule must be one of {', '.join(map(repr, SCHEDULES))}; got {name!r}")
+    raise UsageError(f"schedule must be one of {', '.join(map(repr, SCHEDULES))}; got {name!r}")

@@ -21,7 +21,7 @@ observed divergence threshold (:func:`observed_lr_max`) *overestimates* the exac
 ``ln(B) / T`` in relative terms (THEORY.md section 2); for a top multiplier ``1 - eta lambda`` (GD, USAM,
 StableSAM), whose modulus grows like ``1 + 2 delta`` at ``eta = (1 + delta) eta*``, the bias is about
 ``ln(B) / (2T)``. Compare with the exact formulas
-(:mod:`theory.thresholds`) or use a long horizon. Growth that is not geometric is never caught:
+(:mod:`theory.quadratic_divergence`) or use a long horizon. Growth that is not geometric is never caught:
 SAM at exactly ``eta lambda = 2`` grows linearly, ``|x_t| = |x_0| + 2 rho t``.
 
 Example
@@ -41,7 +41,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from core.validation import check_integer, check_positive
+from core.validation import UsageError, check_array, check_integer, check_positive
 from theory.quadratic import _STEPS, Quadratic, _norm, canonical_method
 
 __all__ = ["SimulationResult", "observed_lr_max", "simulate"]
@@ -64,24 +64,10 @@ class SimulationResult:
 
 def _model(eigenvalues, hessian) -> Quadratic:
     if (eigenvalues is None) == (hessian is None):
-        raise ValueError("give exactly one of eigenvalues (spectrum, shape (..., d)) or hessian (shape (..., d, d))")
+        raise UsageError("give exactly one of eigenvalues (spectrum, shape (..., d)) or hessian (shape (..., d, d))")
     if isinstance(eigenvalues, Quadratic):
         return eigenvalues
     return Quadratic.from_spectrum(eigenvalues) if hessian is None else Quadratic.from_matrix(hessian)
-
-
-def _nonnegative_array(name: str, value) -> np.ndarray:
-    array = np.asarray(value, dtype=np.float64)
-    if not np.all(np.isfinite(array)) or np.any(array < 0):
-        raise ValueError(f"{name} must be finite and >= 0, got {value!r}")
-    return array
-
-
-def _positive_array(name: str, value) -> np.ndarray:
-    array = np.asarray(value, dtype=np.float64)
-    if not np.all(np.isfinite(array)) or np.any(array <= 0):
-        raise ValueError(f"{name} must be finite and > 0, got {value!r}")
-    return array
 
 
 def simulate(
@@ -115,13 +101,13 @@ def simulate(
     model = _model(eigenvalues, hessian)
     steps = check_integer("steps", steps, minimum=1)
     if check_positive("blowup", blowup) <= 1:
-        raise ValueError(f"blowup must be > 1, got {blowup!r}")
-    lr = _positive_array("lr", lr)
-    rho = _nonnegative_array("rho", rho)
+        raise UsageError(f"blowup must be > 1, got {blowup!r}")
+    lr = check_array("lr", lr, positive=True)
+    rho = check_array("rho", rho, positive=False)
     d = model.dim
     start = np.ones(d) if start is None else np.asarray(start, dtype=np.float64)
     if start.ndim == 0 or start.shape[-1] != d or not np.all(np.isfinite(start)):
-        raise ValueError(f"start must be finite with last axis of length d = {d}, got shape {start.shape}")
+        raise UsageError(f"start must be finite with last axis of length d = {d}, got shape {start.shape}")
     shape = np.broadcast_shapes(lr.shape, rho.shape, model.batch_shape, start.shape[:-1])
     curvature_shape = shape + ((d,) if model.diagonal else (d, d))
     # Internally the batch is flat, shape (n,); results are reshaped to ``shape`` at the end.
@@ -231,18 +217,18 @@ def observed_lr_max(
 
     The result overestimates the exact threshold by about ``ln(blowup) / steps`` (relative; see the
     module docstring). Divergence is assumed monotone in the learning rate, as it is for every exact
-    threshold of :mod:`theory.thresholds`.
+    threshold of :mod:`theory.quadratic_divergence`.
     """
     model = _model(eigenvalues, hessian)
-    rho = _nonnegative_array("rho", rho)
+    rho = check_array("rho", rho, positive=False)
     check_positive("rel_tol", rel_tol)
     top = np.max(model.eigenvalues, axis=-1)
     if np.any(top <= 0):
-        raise ValueError("the largest eigenvalue must be > 0 for a divergence threshold to exist")
+        raise UsageError("the largest eigenvalue must be > 0 for a divergence threshold to exist")
     d = model.dim
     start_arr = np.ones(d) if start is None else np.asarray(start, dtype=np.float64)
     shape = np.broadcast_shapes(rho.shape, model.batch_shape, start_arr.shape[:-1])
-    high = np.broadcast_to(4.0 / top if lr_high is None else _positive_array("lr_high", lr_high), shape).copy()
+    high = np.broadcast_to(4.0 / top if lr_high is None else check_array("lr_high", lr_high, positive=True), shape).copy()
     low = np.zeros(shape)
 
     def diverges(lr: np.ndarray) -> np.ndarray:

@@ -25,6 +25,8 @@ from functools import cache
 
 import sympy as sp
 
+from core.validation import UsageError
+
 __all__ = ["DERIVATIONS", "Derivation", "derive", "symbols"]
 
 # Shared symbols. Curvatures, rates and radii are positive; ``a = |lambda|`` at a saddle.
@@ -354,5 +356,5 @@ DERIVATIONS: dict[str, Callable[[], Derivation]] = {
 def derive(name: str) -> Derivation:
     """The derivation called ``name`` (one of :data:`DERIVATIONS`), computed once and cached."""
     if name not in DERIVATIONS:
-        raise ValueError(f"name must be one of {', '.join(map(repr, DERIVATIONS))}; got {name!r}")
+        raise UsageError(f"name must be one of {', '.join(map(repr, DERIVATIONS))}; got {name!r}")
     return DERIVATIONS[name]()

@@ -54,7 +54,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from core.validation import check_choice, check_integer, check_nonnegative, check_positive
+from core.methods import method_keys
+from core.validation import UsageError, check_choice, check_integer, check_nonnegative, check_positive
 from theory.growth_recursion import expected_distance, nonconvex_stability
 from theory.schedules import as_schedule, inverse_time
 
@@ -76,7 +77,7 @@ __all__ = [
     "usam_nonconvex",
 ]
 
-METHODS = ("sgd", "usam", "sam", "stablesam-u", "stablesam-n")
+METHODS = method_keys(quadratic=True, full_batch=False)  # the stochastic methods with a bound
 SETTINGS = ("convex", "strongly-convex", "nonconvex")
 ASSUMPTIONS = ("shared-gamma",)
 CURVATURES = ("general", "quadratic")
@@ -94,13 +95,13 @@ def _check_lr_limit(lr: np.ndarray, limit: float, condition: str, theorem: str, 
     if bad.size:
         t = int(bad[0])
         where = f"{name}={lr[t]:.6g}" if lr.size == 1 or np.all(lr == lr[0]) else f"{name.replace('lr', 'eta')}_t={lr[t]:.6g} at step t={t + 1}"
-        raise ValueError(f"{where} violates {condition} = {limit:.6g} required by {theorem}")
+        raise UsageError(f"{where} violates {condition} = {limit:.6g} required by {theorem}")
 
 
 def _schedule(lr, T) -> np.ndarray:
     if np.ndim(lr) == 0:
         if T is None:
-            raise ValueError("T is required with a constant learning rate")
+            raise UsageError("T is required with a constant learning rate")
         return as_schedule(check_positive("lr", lr), T)
     return as_schedule(lr, len(np.asarray(lr)) if T is None else T)
 
@@ -129,10 +130,10 @@ def sgd_strongly_convex(lr: float, *, L: float, beta: float, mu: float, n: int) 
     """
     L, beta, n = _common(L, beta, n)
     if mu is None:
-        raise ValueError("setting 'strongly-convex' needs mu > 0")
+        raise UsageError("setting 'strongly-convex' needs mu > 0")
     mu = check_positive("mu", mu)
     if mu > beta:
-        raise ValueError(f"mu={mu:.6g} violates mu <= beta = {beta:.6g} (a mu-strongly convex, beta-smooth loss)")
+        raise UsageError(f"mu={mu:.6g} violates mu <= beta = {beta:.6g} (a mu-strongly convex, beta-smooth loss)")
     lr = check_positive("lr", lr)
     _check_lr_limit(np.array([lr]), 1.0 / beta, "eta <= 1/beta", f"the strongly convex theorem ({_HRS}, Thm 3.9)")
     return 2.0 * L**2 / (mu * n)
@@ -209,13 +210,13 @@ def _resolve_stablesam(method: str, gamma, assumption) -> tuple[str, float]:
     if method not in ("stablesam-u", "stablesam-n"):
         return method, 1.0
     if assumption is None:
-        raise ValueError(
+        raise UsageError(
             f"method {method!r} has no stability bound without an assumption: pass assumption='shared-gamma' "
             "(both runs share gamma_t <= gamma) and gamma"
         )
     check_choice("assumption", assumption, ASSUMPTIONS)
     if gamma is None:
-        raise ValueError("assumption 'shared-gamma' needs gamma, an upper bound on gamma_t (gamma <= 1 for convex losses)")
+        raise UsageError("assumption 'shared-gamma' needs gamma, an upper bound on gamma_t (gamma <= 1 for convex losses)")
     gamma = check_positive("gamma", gamma)
     return ("usam" if method == "stablesam-u" else "sam"), gamma
 
@@ -256,10 +257,10 @@ def step_constants(
         tau = 4.0 * rho * np.ones_like(eta) if base == "sam" else np.zeros_like(eta)
     elif setting == "strongly-convex":
         if mu is None:
-            raise ValueError("setting 'strongly-convex' needs mu > 0")
+            raise UsageError("setting 'strongly-convex' needs mu > 0")
         mu = check_positive("mu", mu)
         if mu > beta:
-            raise ValueError(f"mu={mu:.6g} violates mu <= beta = {beta:.6g} (a mu-strongly convex, beta-smooth loss)")
+            raise UsageError(f"mu={mu:.6g} violates mu <= beta = {beta:.6g} (a mu-strongly convex, beta-smooth loss)")
         _check_lr_limit(eta, 1.0 / beta, "gamma*eta <= 1/beta" if stable else "eta <= 1/beta", theorem, name=name)
         contraction = 1.0 - eta * mu
         alpha = {"sgd": contraction, "usam": contraction + eta * rho * beta**2, "sam": contraction}[base]
@@ -314,7 +315,7 @@ def stability_bound(
     tag = "derived, " if derived else ""
     if setting == "nonconvex":
         if c is None:
-            raise ValueError("setting 'nonconvex' needs c (eta_t = c/t); --lr is not used")
+            raise UsageError("setting 'nonconvex' needs c (eta_t = c/t); --lr is not used")
         c = check_positive("c", c)
         if base == "sgd":
             eps = sgd_nonconvex(c, L=L, beta=beta, n=n, T=T)
@@ -326,11 +327,11 @@ def stability_bound(
         eps, t0 = nonconvex_stability(k.alpha, k.sigma, n=n, T=T, L=L, tau=k.tau)
         return StabilityBound(eps, method, setting, "derived: recursion from t0 (HRS Lemma 3.11)", True, used_assumption, t0)
     if lr is None:
-        raise ValueError(f"setting {setting!r} needs lr (a constant or a schedule)")
+        raise UsageError(f"setting {setting!r} needs lr (a constant or a schedule)")
     eta = _schedule(lr, T)
     constant_lr = bool(np.all(eta == eta[0])) if eta.size else True
     if setting == "strongly-convex" and not constant_lr:
-        raise ValueError("the strongly convex bound (HRS Thm 3.9) needs a constant learning rate")
+        raise UsageError("the strongly convex bound (HRS Thm 3.9) needs a constant learning rate")
     if base == "sgd" and setting == "convex":
         return StabilityBound(sgd_convex(eta, L=L, beta=beta, n=n), method, setting, f"{_HRS}, Thm 3.8 (closed form)", False, None, None)
     if base == "sgd" and setting == "strongly-convex":

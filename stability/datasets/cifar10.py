@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from core.validation import UsageError
 from stability.datasets.dataset import Dataset, split_official, standardised_dataset
 from stability.datasets.files import locate_files, read_bytes
 
@@ -29,13 +30,13 @@ def read_cifar10_batch(path: str | os.PathLike[str]) -> tuple[np.ndarray, np.nda
     path = Path(path)
     raw = read_bytes(path)
     if not raw or len(raw) % _RECORD:
-        raise ValueError(
+        raise UsageError(
             f"{path}: a CIFAR-10 binary batch holds records of {_RECORD} bytes; the file has {len(raw)} bytes"
         )
     records = np.frombuffer(raw, dtype=np.uint8).reshape(-1, _RECORD)
     labels = records[:, 0].astype(np.int64)
     if labels.max() > 9:
-        raise ValueError(f"{path}: labels must lie in 0..9, found {int(labels.max())}")
+        raise UsageError(f"{path}: labels must lie in 0..9, found {int(labels.max())}")
     return records[:, 1:].reshape(-1, *_SHAPE), labels
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, fields, replace
 import numpy as np
 import torch
 
-from core.validation import check_integer
+from core.validation import UsageError, check_integer
 
 __all__ = ["Dataset", "TASKS", "check_numpy_generator"]
 
@@ -49,15 +49,15 @@ class Dataset:
 
     def __post_init__(self) -> None:
         if self.task not in TASKS:
-            raise ValueError(f"task must be one of {TASKS}, got {self.task!r}")
+            raise UsageError(f"task must be one of {TASKS}, got {self.task!r}")
         if (self.task == "classification") != (self.num_classes is not None):
-            raise ValueError(
+            raise UsageError(
                 f"num_classes is set for classification and only then; got {self.num_classes!r} for {self.task}"
             )
         for split in ("train", "test", "pool"):
             x, y = getattr(self, f"x_{split}"), getattr(self, f"y_{split}")
             if tuple(x.shape[1:]) != tuple(self.input_shape) or y.shape != x.shape[:1]:
-                raise ValueError(
+                raise UsageError(
                     f"{split} split: features {tuple(x.shape)} and labels {tuple(y.shape)} do not match "
                     f"input_shape {self.input_shape}"
                 )
@@ -84,7 +84,7 @@ class Dataset:
 def check_numpy_generator(generator: object) -> np.random.Generator:
     """Return ``generator``; raise ``TypeError`` unless it is a ``numpy.random.Generator``."""
     if not isinstance(generator, np.random.Generator):
-        raise TypeError(f"generator must be a numpy.random.Generator, got {type(generator).__name__}")
+        raise UsageError(f"generator must be a numpy.random.Generator, got {type(generator).__name__}")
     return generator
 
 
@@ -94,10 +94,10 @@ def resolve_sizes(
 ) -> tuple[int, int, int]:
     """Sizes of a split of ``available`` examples; train takes what test and pool leave unless given."""
     n_test = default_test if n_test is None else check_integer("n_test", n_test, minimum=1)
-    n_pool = default_pool if n_pool is None else check_integer("n_pool", n_pool, minimum=1)
+    n_pool = default_pool if n_pool is None else check_integer("n_pool", n_pool, minimum=0)
     n_train = available - n_test - n_pool if n_train is None else check_integer("n_train", n_train, minimum=1)
     if n_train < 1 or n_train + n_test + n_pool > available:
-        raise ValueError(
+        raise UsageError(
             f"dataset {name!r} has {available} examples for train + test + pool; "
             f"got n_train={n_train}, n_test={n_test}, n_pool={n_pool}"
         )
@@ -205,12 +205,12 @@ def split_official(
     """
     n_test = len(test[0]) if n_test is None else check_integer("n_test", n_test, minimum=1)
     if n_test > len(test[0]):
-        raise ValueError(f"dataset {name!r} has {len(test[0])} test examples; got n_test={n_test}")
+        raise UsageError(f"dataset {name!r} has {len(test[0])} test examples; got n_test={n_test}")
     test_order = generator.permutation(len(test[0]))[:n_test]
-    n_pool = default_pool if n_pool is None else check_integer("n_pool", n_pool, minimum=1)
+    n_pool = default_pool if n_pool is None else check_integer("n_pool", n_pool, minimum=0)
     n_train = len(train[0]) - n_pool if n_train is None else check_integer("n_train", n_train, minimum=1)
     if n_train < 1 or n_train + n_pool > len(train[0]):
-        raise ValueError(
+        raise UsageError(
             f"dataset {name!r} has {len(train[0])} examples in its train split for train + pool; "
             f"got n_train={n_train}, n_pool={n_pool}"
         )

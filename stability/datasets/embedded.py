@@ -9,6 +9,7 @@ from types import ModuleType
 import numpy as np
 import torch
 
+from core.validation import UsageError
 from stability.datasets.dataset import Dataset, split_examples, split_official, standardised_dataset
 
 __all__ = ["load_digits", "load_mnist1d"]
@@ -60,7 +61,7 @@ def load_mnist1d(
     try:
         import mnist1d.data
     except ImportError:
-        raise ValueError(
+        raise UsageError(
             "dataset 'mnist1d' needs the mnist1d package: pip install mnist1d (or pip install 'stablesam[mnist1d]')"
         ) from None
     generated = _generate_mnist1d(mnist1d.data)

@@ -7,6 +7,8 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
+from core.validation import UsageError
+
 __all__ = ["locate_files", "read_bytes"]
 
 _GZIP_MAGIC = b"\x1f\x8b"
@@ -19,7 +21,7 @@ def read_bytes(path: Path) -> bytes:
         try:
             return gzip.decompress(raw)
         except (OSError, EOFError) as error:
-            raise ValueError(f"{path} is not a readable gzip file: {error}") from None
+            raise UsageError(f"{path} is not a readable gzip file: {error}") from None
     return raw
 
 
@@ -35,10 +37,10 @@ def locate_files(
     endings = ", ".join(s for s in suffixes if s)
     expected = ", ".join(names) + (f" (each optionally ending in {endings})" if endings else "")
     if data_dir is None:
-        raise ValueError(f"dataset {dataset!r} reads local files: pass data_dir, a directory holding {expected}")
+        raise UsageError(f"dataset {dataset!r} reads local files: pass data_dir, a directory holding {expected}")
     root = Path(data_dir).expanduser()
     if not root.is_dir():
-        raise ValueError(
+        raise UsageError(
             f"data_dir {str(root)!r} for dataset {dataset!r} is not a directory; it should hold {expected}"
         )
     for folder in (root, *(root / sub for sub in subdirs)):
@@ -47,6 +49,6 @@ def locate_files(
             return found  # type: ignore[return-value]
     searched = ", ".join(repr(str(f)) for f in (root, *(root / sub for sub in subdirs)))
     missing = [n for n in names if not any((root / (n + s)).is_file() for s in suffixes)]
-    raise ValueError(
+    raise UsageError(
         f"dataset {dataset!r}: {', '.join(missing)} not found in {searched}; expected {expected}"
     )

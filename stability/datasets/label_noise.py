@@ -6,7 +6,7 @@ import numpy as np
 import torch
 
 from stability.datasets.dataset import check_numpy_generator
-from core.validation import check_integer, check_probability
+from core.validation import UsageError, check_integer, check_probability
 
 __all__ = ["flip_labels", "shuffle_labels"]
 
@@ -14,10 +14,10 @@ __all__ = ["flip_labels", "shuffle_labels"]
 def _check_labels(y: torch.Tensor, num_classes: int | None = None) -> np.ndarray:
     if not isinstance(y, torch.Tensor) or y.dtype != torch.int64 or y.ndim != 1:
         kind = f"{type(y).__name__} {getattr(y, 'dtype', '')}".strip()
-        raise TypeError(f"y must be a 1-D int64 tensor of class labels, got {kind}")
+        raise UsageError(f"y must be a 1-D int64 tensor of class labels, got {kind}")
     labels = y.cpu().numpy()
     if num_classes is not None and labels.size and (labels.min() < 0 or labels.max() >= num_classes):
-        raise ValueError(f"labels must lie in [0, {num_classes}), found {labels.min()}..{labels.max()}")
+        raise UsageError(f"labels must lie in [0, {num_classes}), found {labels.min()}..{labels.max()}")
     return labels
 
 

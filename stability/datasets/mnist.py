@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from core.validation import UsageError
 from stability.datasets.dataset import Dataset, split_official, standardised_dataset
 from stability.datasets.files import locate_files, read_bytes
 
@@ -33,16 +34,16 @@ def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
     path = Path(path)
     raw = read_bytes(path)
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_TYPES or raw[3] == 0:
-        raise ValueError(f"{path} is not an IDX file: magic number {raw[:4].hex() or 'missing'}")
+        raise UsageError(f"{path} is not an IDX file: magic number {raw[:4].hex() or 'missing'}")
     ndim = raw[3]
     header = 4 + 4 * ndim
     if len(raw) < header:
-        raise ValueError(f"{path}: IDX header of {ndim} dimensions is cut short ({len(raw)} bytes)")
+        raise UsageError(f"{path}: IDX header of {ndim} dimensions is cut short ({len(raw)} bytes)")
     shape = tuple(int(n) for n in np.frombuffer(raw, dtype=">u4", count=ndim, offset=4))
     dtype = np.dtype(_IDX_TYPES[raw[2]])
     expected = header + int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
     if len(raw) != expected:
-        raise ValueError(
+        raise UsageError(
             f"{path}: the header promises shape {shape} ({expected} bytes) but the file has {len(raw)} bytes"
         )
     return np.frombuffer(raw, dtype=dtype, offset=header).reshape(shape).astype(dtype.newbyteorder("="))
@@ -53,14 +54,14 @@ def _read_mnist_pair(images_path: Path, labels_path: Path) -> tuple[np.ndarray, 
     for path, array, kind, ndim, magic in ((images_path, images, "images", 3, "0x00000803"),
                                            (labels_path, labels, "labels", 1, "0x00000801")):
         if array.dtype != np.uint8 or array.ndim != ndim:
-            raise ValueError(
+            raise UsageError(
                 f"{path}: expected MNIST {kind} (magic {magic}: unsigned bytes, {ndim} dimensions), "
                 f"got {array.dtype} with {array.ndim} dimensions"
             )
     if len(images) != len(labels):
-        raise ValueError(f"{images_path} holds {len(images)} images but {labels_path} holds {len(labels)} labels")
+        raise UsageError(f"{images_path} holds {len(images)} images but {labels_path} holds {len(labels)} labels")
     if labels.size and labels.max() > 9:
-        raise ValueError(f"{labels_path}: labels must lie in 0..9, found {int(labels.max())}")
+        raise UsageError(f"{labels_path}: labels must lie in 0..9, found {int(labels.max())}")
     return images[:, None], labels.astype(np.int64)
 
 
@@ -84,7 +85,7 @@ def load_mnist(
     train = _read_mnist_pair(paths[0], paths[1])
     test = _read_mnist_pair(paths[2], paths[3])
     if train[0].shape[1:] != test[0].shape[1:]:
-        raise ValueError(f"MNIST train images {train[0].shape[2:]} and test images {test[0].shape[2:]} differ in size")
+        raise UsageError(f"MNIST train images {train[0].shape[2:]} and test images {test[0].shape[2:]} differ in size")
     splits = split_official(
         "mnist", train, test, generator=generator, n_train=n_train, n_test=n_test, n_pool=n_pool, default_pool=1000
     )

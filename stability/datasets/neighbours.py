@@ -13,7 +13,7 @@ import torch
 
 from stability.datasets.dataset import Dataset, check_numpy_generator
 from stability.datasets.label_noise import flip_labels, shuffle_labels
-from core.validation import check_integer, check_probability
+from core.validation import UsageError, check_integer, check_probability
 
 __all__ = ["NeighbouringPair", "neighbouring"]
 
@@ -66,26 +66,26 @@ def neighbouring(
     """
     generator = check_numpy_generator(generator)
     if not isinstance(dataset, Dataset):
-        raise TypeError(f"dataset must be a stability.data.Dataset, got {type(dataset).__name__}")
+        raise UsageError(f"dataset must be a stability.data.Dataset, got {type(dataset).__name__}")
     n = dataset.n_train
     index = check_integer("index", index, minimum=0)
     if index >= n:
-        raise ValueError(f"index must lie in [0, {n - 1}] (the train set has {n} examples), got {index}")
+        raise UsageError(f"index must lie in [0, {n - 1}] (the train set has {n} examples), got {index}")
     if dataset.n_pool == 0:
-        raise ValueError(f"dataset {dataset.name!r} has an empty pool; neighbouring sets need a replacement example")
+        raise UsageError(f"dataset {dataset.name!r} has an empty pool; neighbouring sets need a replacement example")
     label_noise = check_probability("label_noise", label_noise)
     corrupted = label_noise > 0 or shuffle
     if corrupted and dataset.task != "classification":
-        raise ValueError(f"label noise needs a classification dataset; {dataset.name!r} is {dataset.task}")
+        raise UsageError(f"label noise needs a classification dataset; {dataset.name!r} is {dataset.task}")
     if label_noise > 0 and shuffle:
-        raise ValueError(f"choose label_noise or shuffle, not both; got label_noise={label_noise} and shuffle=True")
+        raise UsageError(f"choose label_noise or shuffle, not both; got label_noise={label_noise} and shuffle=True")
 
     if replacement is None:
         replacement = int(generator.integers(dataset.n_pool))
     else:
         replacement = check_integer("replacement", replacement, minimum=0)
         if replacement >= dataset.n_pool:
-            raise ValueError(f"replacement must lie in [0, {dataset.n_pool - 1}] (the pool size), got {replacement}")
+            raise UsageError(f"replacement must lie in [0, {dataset.n_pool - 1}] (the pool size), got {replacement}")
 
     y_a, y_new = dataset.y_train, dataset.y_pool[replacement : replacement + 1]
     if label_noise > 0:

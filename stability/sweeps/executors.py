@@ -29,6 +29,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
 
+from core.validation import UsageError
 from stability.sweeps.trial import TrialRunner, execute_trial, record_error
 
 __all__ = ["ENGINES", "run_dask", "run_local"]
@@ -113,7 +114,7 @@ def import_distributed():
 def _check_gpu_workers(client, address: str) -> None:
     workers = client.scheduler_info().get("workers", {})
     if workers and not any(info.get("resources", {}).get("GPU") for info in workers.values()):
-        raise ValueError(
+        raise UsageError(
             f"the trials ask for a GPU each but no worker of the cluster at {address} offers the 'GPU' resource; "
             "start the workers with `dask worker ADDRESS --resources GPU=1`"
         )

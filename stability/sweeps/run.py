@@ -31,7 +31,7 @@ from stability.sweeps.executors import ENGINES, run_dask, run_local
 from stability.sweeps.spec import SweepSpec, Trial, expand
 from stability.sweeps.trial import FAILED, FINISHED, PENDING, TrialRunner, TwinTrial, read_error, trial_state
 from core.io import atomic_write_json
-from core.validation import check_choice, check_integer
+from core.validation import UsageError, check_choice, check_integer
 
 __all__ = ["SweepResult", "plan_sweep", "run_sweep"]
 
@@ -67,7 +67,7 @@ def _read_manifest(out_dir: Path) -> dict[str, Any] | None:
     try:
         return json.loads(path.read_text())
     except ValueError:
-        raise ValueError(f"{path} is not a sweep manifest (invalid JSON); choose another output directory") from None
+        raise UsageError(f"{path} is not a sweep manifest (invalid JSON); choose another output directory") from None
 
 
 def plan_sweep(spec: SweepSpec, out_dir: str | Path, *, runner: TrialRunner | None = None) -> list[dict[str, Any]]:
@@ -84,7 +84,7 @@ def plan_sweep(spec: SweepSpec, out_dir: str | Path, *, runner: TrialRunner | No
     records = []
     for trial in trials:
         if trial.name in known and known[trial.name] != json.loads(json.dumps(trial.config)):
-            raise ValueError(
+            raise UsageError(
                 f"{out_dir} already holds trial {trial.name} with a different config; use another output directory"
             )
         trial_dir = out_dir / TRIALS / trial.name
@@ -141,9 +141,9 @@ def run_sweep(
     if workers is not None:
         check_integer("workers", workers, minimum=0 if engine == "local" else 1)
     if scheduler is not None and engine != "dask":
-        raise ValueError(f"scheduler {scheduler!r} needs engine 'dask', got engine {engine!r}")
+        raise UsageError(f"scheduler {scheduler!r} needs engine 'dask', got engine {engine!r}")
     if scheduler is not None and workers is not None:
-        raise ValueError(f"workers={workers} does not apply to the cluster at {scheduler}: size it where it is started")
+        raise UsageError(f"workers={workers} does not apply to the cluster at {scheduler}: size it where it is started")
     runner = runner or TwinTrial()
     out_dir = Path(out_dir).resolve()
     records = plan_sweep(spec, out_dir, runner=runner)

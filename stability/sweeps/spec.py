@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from core.validation import UsageError
 from stability.sweeps.naming import trial_name
 
 __all__ = ["SweepSpec", "Trial", "expand", "load_sweep"]
@@ -63,31 +64,31 @@ class SweepSpec:
     def from_dict(cls, data: Mapping[str, Any]) -> SweepSpec:
         """Validate the structure of a sweep (tables, axes) and return it."""
         if not isinstance(data, Mapping):
-            raise TypeError(f"a sweep must be a table, got {type(data).__name__}")
+            raise UsageError(f"a sweep must be a table, got {type(data).__name__}")
         unknown = [key for key in data if key not in _TABLES]
         if unknown:
-            raise ValueError(f"unknown sweep table {unknown[0]!r}; allowed: {', '.join(map(repr, _TABLES))}")
+            raise UsageError(f"unknown sweep table {unknown[0]!r}; allowed: {', '.join(map(repr, _TABLES))}")
         base = _table(data.get("base", {}), "base")
         axes = _table(data.get("axes", {}), "axes")
         include = data.get("include", [])
         if not isinstance(include, list) or not all(isinstance(entry, Mapping) for entry in include):
-            raise TypeError("include must be an array of tables ([[include]] entries)")
+            raise UsageError("include must be an array of tables ([[include]] entries)")
         for key, values in axes.items():
             if not isinstance(values, list):
-                raise TypeError(f"axes.{key} must be a list of values, got {values!r}")
+                raise UsageError(f"axes.{key} must be a list of values, got {values!r}")
             if not values:
-                raise ValueError(f"axes.{key} is empty; give it at least one value")
+                raise UsageError(f"axes.{key} is empty; give it at least one value")
             seen: list[str] = []
             for value in values:
                 token = json.dumps(value, sort_keys=True)
                 if token in seen:
-                    raise ValueError(f"axes.{key} lists {value!r} twice")
+                    raise UsageError(f"axes.{key} lists {value!r} twice")
                 seen.append(token)
             if key in base:
-                raise ValueError(f"{key!r} is set in both [base] and [axes]; set it in one place")
+                raise UsageError(f"{key!r} is set in both [base] and [axes]; set it in one place")
         for number, entry in enumerate(include):
             if not entry:
-                raise ValueError(f"include entry {number} is empty; give it at least one key")
+                raise UsageError(f"include entry {number} is empty; give it at least one key")
         return cls(base=dict(base), axes={k: list(v) for k, v in axes.items()}, include=[dict(e) for e in include])
 
     def to_dict(self) -> dict[str, Any]:
@@ -97,7 +98,7 @@ class SweepSpec:
 
 def _table(value: object, name: str) -> Mapping[str, Any]:
     if not isinstance(value, Mapping):
-        raise TypeError(f"[{name}] must be a table, got {value!r}")
+        raise UsageError(f"[{name}] must be a table, got {value!r}")
     return value
 
 
@@ -105,12 +106,12 @@ def load_sweep(path: str | Path) -> SweepSpec:
     """Read and validate the sweep file ``path`` (TOML)."""
     path = Path(path)
     if not path.is_file():
-        raise ValueError(f"sweep file {str(path)!r} does not exist")
+        raise UsageError(f"sweep file {str(path)!r} does not exist")
     try:
         with path.open("rb") as handle:
             data = tomllib.load(handle)
     except tomllib.TOMLDecodeError as error:
-        raise ValueError(f"sweep file {str(path)!r} is not valid TOML: {error}") from None
+        raise UsageError(f"sweep file {str(path)!r} is not valid TOML: {error}") from None
     return SweepSpec.from_dict(data)
 
 
@@ -138,7 +139,7 @@ def expand(spec: SweepSpec, validate: Callable[[dict[str, Any]], object] | None 
                 continue  # an [[include]] point that the grid already has
             name = trial_name(params)
             if name in by_name:
-                raise ValueError(f"two different trials are both named {name!r}; make their values distinct")
+                raise UsageError(f"two different trials are both named {name!r}; make their values distinct")
             configs.add(token)
             trial = Trial(name=name, params=params, config=config)
             by_name[name] = trial

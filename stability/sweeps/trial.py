@@ -20,12 +20,13 @@ import json
 import tempfile
 import time
 import traceback
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
 from core.io import atomic_write_json
+from core.validation import UsageError
 
 __all__ = ["TrialRunner", "TwinTrial", "execute_trial", "read_error", "record_error", "trial_state"]
 
@@ -50,6 +51,9 @@ class TwinTrial:
     """
 
     threads: int = 1
+    sharpness: Callable[..., float] | None = None  # the measurer for sharpness_every (see run_twin); picklable
+    # Training-set size per data and model setting, found once per runner (not per process: no module state).
+    _sizes: dict[tuple, int] = field(default_factory=dict, compare=False, repr=False)
 
     def config(self, config: Mapping[str, Any]):
         from stability.twin import TwinConfig
@@ -59,38 +63,37 @@ class TwinTrial:
     def validate(self, config: Mapping[str, Any]) -> object:
         """Check the config, and its data and model (once per setting), as ``prepare_twin`` would."""
         twin = self.config(config)
-        size = _training_set_size(twin)
+        size = _training_set_size(twin, self._sizes)
         for index in twin.replaced_indices:
             if index >= size:
-                raise ValueError(
+                raise UsageError(
                     f"replaced index {index} is out of range: the training set of {twin.dataset!r} "
                     f"has {size} examples (allowed 0..{size - 1})"
                 )
         return twin
 
     def __call__(self, config: Mapping[str, Any], out_dir: Path) -> object:
-        import torch
-
+        from stability.threads import torch_threads
         from stability.twin import run_twin
 
-        torch.set_num_threads(self.threads)
-        return run_twin(self.config(config), out_dir, overwrite=False, resume=True, progress=False)
+        with torch_threads(self.threads):  # restored afterwards: the worker process may run other work
+            return run_twin(self.config(config), out_dir, overwrite=False, resume=True, progress=False,
+                            sharpness=self.sharpness)
 
     def resources(self, config: Mapping[str, Any]) -> dict[str, float]:
         return {"GPU": 1} if config.get("device") == "cuda" else {}
 
 
-# The settings that ``prepare_twin`` checks beyond the config itself (data, model, label noise), and
-# the training-set sizes already found for them in this process.
+# The settings that ``prepare_twin`` checks beyond the config itself (data, model, label noise).
 _DATA_FIELDS = ("dataset", "data_dir", "data_seed", "n_train", "n_test", "n_pool", "dtype", "model")
-_TRAINING_SET_SIZES: dict[tuple, int] = {}
 
 
-def _training_set_size(twin) -> int:
+def _training_set_size(twin, sizes: dict[tuple, int]) -> int:
     """The size of ``twin``'s training set, checked by ``prepare_twin`` once per data and model setting.
 
     ``prepare_twin`` checks the data (directory, files), the model and the label noise, and writes
-    nothing; it runs on CPU, since the process that plans a sweep need not have its workers' GPU.
+    nothing; it runs on CPU, since the process that plans a sweep need not have its workers' GPU. ``sizes``
+    caches the answer per setting (the runner's own dict).
     """
     import dataclasses
 
@@ -98,12 +101,12 @@ def _training_set_size(twin) -> int:
 
     noisy = twin.label_noise > 0 or twin.shuffled_labels
     key = (*(getattr(twin, name) for name in _DATA_FIELDS), noisy)
-    if key not in _TRAINING_SET_SIZES:
+    if key not in sizes:
         probe = dataclasses.replace(twin, device="cpu", replaced_indices=(0,))
         with tempfile.TemporaryDirectory() as scratch:
             prepared = prepare_twin(probe, Path(scratch) / "absent")
-        _TRAINING_SET_SIZES[key] = prepared.dataset.n_train
-    return _TRAINING_SET_SIZES[key]
+        sizes[key] = prepared.dataset.n_train
+    return sizes[key]
 
 
 def trial_state(trial_dir: Path) -> str:

@@ -7,9 +7,9 @@ lazily so that reading a config does not import torch.
 
 import importlib
 
-__all__ = ["METHODS", "TwinConfig", "TwinTrainer", "load_checkpoint", "prepare_twin", "run_twin"]
+__all__ = ["METHODS", "TwinConfig", "TwinResult", "TwinTrainer", "load_checkpoint", "prepare_twin", "run_twin"]
 
-_HOME = {"METHODS": "config", "TwinConfig": "config", "TwinTrainer": "trainer",
+_HOME = {"METHODS": "config", "TwinConfig": "config", "TwinTrainer": "trainer", "TwinResult": "run",
          "load_checkpoint": "run", "prepare_twin": "run", "run_twin": "run"}
 
 

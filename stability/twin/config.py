@@ -20,14 +20,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from stability.methods import METHODS
+from core.methods import method_keys
 from core.validation import (
+    UsageError,
     check_choice,
     check_integer,
     check_nonnegative,
     check_positive,
     check_probability,
 )
+from stability.optimizers import BASE_OPTIMIZERS, DEFAULT_RHO, effective_rho
 
 __all__ = [
     "BASE_OPTIMIZERS",
@@ -38,7 +40,8 @@ __all__ = [
     "TwinConfig",
 ]
 
-BASE_OPTIMIZERS = ("sgd", "momentum", "adam")
+# The harness trains with mini-batches: every method of the table but full-batch GD.
+METHODS = method_keys(full_batch=False)
 SCHEDULES = ("constant", "cosine", "step", "linear")
 DEVICES = ("auto", "cpu", "cuda")
 DTYPES = ("float32", "float64")
@@ -49,9 +52,9 @@ def _int_tuple(name: str, values: Any, *, minimum: int) -> tuple[int, ...]:
         values = (values,)
     out = tuple(check_integer(name, v, minimum=minimum) for v in values)
     if not out:
-        raise ValueError(f"{name} must hold at least one integer, got an empty list")
+        raise UsageError(f"{name} must hold at least one integer, got an empty list")
     if len(set(out)) != len(out):
-        raise ValueError(f"{name} must not repeat a value, got {list(out)!r}")
+        raise UsageError(f"{name} must not repeat a value, got {list(out)!r}")
     return out
 
 
@@ -69,8 +72,10 @@ class TwinConfig:
     ``linear`` ``1 - t / T``.
 
     Sharpness tracking (off when ``sharpness_every`` is 0): at epoch 0 and every ``sharpness_every``
-    epochs, the top Hessian eigenvalue of every model's mean loss on its own full training set
-    (Lanczos, :mod:`analysis.eigen`) is logged as metric ``sharpness``, with ``lr_max_gd`` = ``2 / sharpness``.
+    epochs, the top Hessian eigenvalue of every model's mean loss on its own full training set (measured by
+    the injected ``sharpness`` measurer of :func:`stability.twin.run_twin`, e.g. Lanczos,
+    :func:`analysis.sharpness.top_hessian_eigenvalue`) is logged as metric ``sharpness``, with ``lr_max_gd`` =
+    ``2 / sharpness``.
     """
 
     dataset: str = "digits"
@@ -83,7 +88,7 @@ class TwinConfig:
     adam_eps: float = 1e-8
     weight_decay: float = 0.0
     schedule: str = "constant"
-    rho: float = 0.05
+    rho: float = DEFAULT_RHO
     adaptive_eta: float = 0.01
     gamma_cap: float | None = None
     epochs: int = 10
@@ -115,11 +120,11 @@ class TwinConfig:
 
         for key in ("dataset", "model", "name"):
             if not isinstance(getattr(self, key), str):
-                raise TypeError(f"{key} must be a string, got {getattr(self, key)!r}")
+                raise UsageError(f"{key} must be a string, got {getattr(self, key)!r}")
         if not self.dataset:
-            raise ValueError("dataset must be a non-empty name")
+            raise UsageError("dataset must be a non-empty name")
         if not self.model:
-            raise ValueError("model must be a non-empty name")
+            raise UsageError("model must be a non-empty name")
         check_choice("optimizer", self.optimizer, METHODS)
         check_choice("base_optimizer", self.base_optimizer, BASE_OPTIMIZERS)
         check_choice("schedule", self.schedule, SCHEDULES)
@@ -128,10 +133,10 @@ class TwinConfig:
         put("lr", check_positive("lr", self.lr))
         put("momentum", check_probability("momentum", self.momentum))
         if isinstance(self.betas, (str, bytes)) or len(tuple(self.betas)) != 2:
-            raise ValueError(f"betas must be two numbers in [0, 1), got {self.betas!r}")
+            raise UsageError(f"betas must be two numbers in [0, 1), got {self.betas!r}")
         betas = tuple(check_probability("betas", b) for b in self.betas)
         if any(b >= 1 for b in betas):
-            raise ValueError(f"betas must lie in [0, 1), got {self.betas!r}")
+            raise UsageError(f"betas must lie in [0, 1), got {self.betas!r}")
         put("betas", betas)
         put("adam_eps", check_positive("adam_eps", self.adam_eps))
         put("weight_decay", check_nonnegative("weight_decay", self.weight_decay))
@@ -146,12 +151,12 @@ class TwinConfig:
         put("label_noise", check_probability("label_noise", self.label_noise))
         for key in ("shuffled_labels", "control", "vectorize"):
             if not isinstance(getattr(self, key), bool):
-                raise TypeError(f"{key} must be true or false, got {getattr(self, key)!r}")
+                raise UsageError(f"{key} must be true or false, got {getattr(self, key)!r}")
         if self.shuffled_labels and self.label_noise > 0:
-            raise ValueError("label_noise must be 0 when shuffled_labels is set (shuffled labels are pure noise)")
+            raise UsageError("label_noise must be 0 when shuffled_labels is set (shuffled labels are pure noise)")
         if self.data_dir is not None:
             if not isinstance(self.data_dir, (str, Path)):
-                raise TypeError(f"data_dir must be a path, got {self.data_dir!r}")
+                raise UsageError(f"data_dir must be a path, got {self.data_dir!r}")
             put("data_dir", str(self.data_dir))
         put("data_seed", check_integer("data_seed", self.data_seed, minimum=0))
         for key in ("n_train", "n_test", "n_pool"):
@@ -173,7 +178,7 @@ class TwinConfig:
     @property
     def effective_rho(self) -> float:
         """The radius actually used: 0 for ``sgd``, which has no ascent step."""
-        return 0.0 if self.optimizer == "sgd" else self.rho
+        return effective_rho(self.optimizer, self.rho)
 
     def lr_at(self, step: int, total_steps: int) -> float:
         """Learning rate of update ``step`` (0-based) out of ``total_steps`` (see the class docstring)."""
@@ -204,11 +209,11 @@ class TwinConfig:
     def from_dict(cls, values: dict[str, Any]) -> TwinConfig:
         """Build from a mapping; a key that is not a field is an error naming the allowed keys."""
         if not isinstance(values, dict):
-            raise TypeError(f"a twin config must be a table of settings, got {type(values).__name__}")
+            raise UsageError(f"a twin config must be a table of settings, got {type(values).__name__}")
         allowed = [f.name for f in dataclasses.fields(cls)]
         unknown = sorted(set(values) - set(allowed))
         if unknown:
-            raise ValueError(f"unknown twin config key(s) {', '.join(map(repr, unknown))}; allowed: {', '.join(allowed)}")
+            raise UsageError(f"unknown twin config key(s) {', '.join(map(repr, unknown))}; allowed: {', '.join(allowed)}")
         return cls(**values)
 
     @classmethod
@@ -221,9 +226,9 @@ def read_toml(path: str | Path) -> dict[str, Any]:
     """Parse a TOML config file; a missing or malformed file is a ``ValueError`` naming it."""
     path = Path(path)
     if not path.is_file():
-        raise ValueError(f"config file {str(path)!r} does not exist")
+        raise UsageError(f"config file {str(path)!r} does not exist")
     try:
         with path.open("rb") as handle:
             return tomllib.load(handle)
     except tomllib.TOMLDecodeError as error:
-        raise ValueError(f"config file {str(path)!r} is not valid TOML: {error}") from None
+        raise UsageError(f"config file {str(path)!r} is not valid TOML: {error}") from None

@@ -37,6 +37,11 @@ def pair_distances(params: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
             "layer_distance": {name: sq.sqrt() for name, sq in layer_sq.items()}}
 
 
+# The metrics of :func:`evaluate` with one value per pair (the others have one per model), besides the
+# per-layer distances ("layer_distance", a dict by layer).
+PAIR_METRICS = ("distance", "distance_normalized", "loss_diff_max", "loss_diff_mean")
+
+
 def _accuracy(task: str, outputs: torch.Tensor, y: torch.Tensor) -> torch.Tensor | None:
     return (outputs.argmax(-1) == y).sum(-1) if task == "classification" else None
 

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from core.validation import UsageError
+
 __all__ = ["TwinData", "build_twin_data", "stream_seed"]
 
 # Independent random streams derived from a pair's seed.
@@ -61,10 +63,10 @@ def build_twin_data(dataset, config, *, device: torch.device, dtype: torch.dtype
 
     n = dataset.n_train
     if dataset.task != "classification" and (config.label_noise > 0 or config.shuffled_labels):
-        raise ValueError(f"label noise applies to classification only; dataset {dataset.name!r} is {dataset.task}")
+        raise UsageError(f"label noise applies to classification only; dataset {dataset.name!r} is {dataset.task}")
     for index in config.replaced_indices:
         if index >= n:
-            raise ValueError(f"replaced index {index} is out of range: the training set of {dataset.name!r} "
+            raise UsageError(f"replaced index {index} is out of range: the training set of {dataset.name!r} "
                              f"has {n} examples (allowed 0..{n - 1})")
     replacement_x, labels, rows = [], [], []
     for seed, index in config.pairs:

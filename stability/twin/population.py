@@ -31,7 +31,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-__all__ = ["SequentialPopulation", "StackedPopulation", "make_optimizer", "mean_loss", "example_losses"]
+__all__ = ["SequentialPopulation", "StackedPopulation", "mean_loss", "example_losses"]
 
 
 def example_losses(task: str, outputs: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -52,24 +52,19 @@ def mean_loss(task: str) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
     return lambda out, y: 0.5 * (out.reshape(y.shape) - y).square().mean()
 
 
-def make_optimizer(params: list[torch.Tensor], config, *, stacked: bool):
-    """Base optimizer (``torch.optim``, foreach) and the SAM wrapper of ``config.optimizer`` (or None)."""
-    from stability import SAM
-    from stability.twin.config import METHODS
+def _optimizers_from_config(params: list[torch.Tensor], config, *, stacked: bool):
+    """Base optimizer (``torch.optim``, foreach) and the SAM wrapper of ``config.optimizer`` (or None), built by
+    :func:`stability.optimizers.make_optimizer` from the config's fields."""
+    from stability.optimizers import make_optimizer as build
+    from stability.sam import SAM
 
-    if config.base_optimizer == "adam":
-        base = torch.optim.Adam(params, lr=config.lr, betas=config.betas, eps=config.adam_eps,
-                                weight_decay=config.weight_decay, foreach=True)
-    else:
-        momentum = config.momentum if config.base_optimizer == "momentum" else 0.0
-        base = torch.optim.SGD(params, lr=config.lr, momentum=momentum, weight_decay=config.weight_decay, foreach=True)
-    method = METHODS[config.optimizer]
-    if method is None:
-        return base, None
-    ascent, stable = method
-    sam = SAM(base, rho=config.rho, ascent=ascent, stable=stable, gamma_cap=config.gamma_cap,
-              adaptive_eta=config.adaptive_eta, stacked=stacked)
-    return base, sam
+    optimizer = build(config.optimizer, params, lr=config.lr, rho=config.rho, base=config.base_optimizer,
+                      momentum=config.momentum, weight_decay=config.weight_decay, betas=config.betas,
+                      adam_eps=config.adam_eps, gamma_cap=config.gamma_cap, adaptive_eta=config.adaptive_eta,
+                      stacked=stacked, foreach=True)
+    if isinstance(optimizer, SAM):
+        return optimizer.base_optimizer, optimizer
+    return optimizer, None
 
 
 def _set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
@@ -90,7 +85,7 @@ class StackedPopulation:
         self.base = copy.deepcopy(modules[0]).to("meta")
         self.params, self.buffers = stack_module_state(modules)
         self.names = list(self.params)
-        self.optimizer, self.sam = make_optimizer(list(self.params.values()), config, stacked=True)
+        self.optimizer, self.sam = _optimizers_from_config(list(self.params.values()), config, stacked=True)
 
     def _stacked_outputs(self, params: dict, buffers: dict, x: torch.Tensor) -> torch.Tensor:
         """Outputs ``(M, B, out)`` of every model on its own inputs, one ``vmap(functional_call)``."""
@@ -172,7 +167,7 @@ class SequentialPopulation:
         self.loss = mean_loss(task)
         self.modules = modules
         self.names = [name for name, _ in modules[0].named_parameters()]
-        self.optimizers = [make_optimizer(list(m.parameters()), config, stacked=False) for m in modules]
+        self.optimizers = [_optimizers_from_config(list(m.parameters()), config, stacked=False) for m in modules]
 
     @property
     def params(self) -> dict[str, torch.Tensor]:

@@ -27,15 +27,18 @@ import platform
 import shutil
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+from core.validation import UsageError
 from stability.twin.config import TwinConfig
 from core.io import atomic_path, atomic_write_json, atomic_write_text
 
-__all__ = ["PreparedRun", "RunModel", "load_run_model", "prepare_twin", "run_twin", "load_checkpoint", "run_name"]
+__all__ = ["PreparedRun", "RunModel", "TwinResult", "load_run_model", "prepare_twin", "run_twin", "load_checkpoint", "run_name"]
 
 OWN_FILES = ("config.json", "metrics.csv", "metrics.parquet", "summary.json")
 CHECKPOINTS = "checkpoints"
@@ -50,7 +53,7 @@ def _load_dataset(config: TwinConfig):
     from stability.data import load_dataset
 
     if config.data_dir is not None and not Path(config.data_dir).is_dir():
-        raise ValueError(f"data_dir {config.data_dir!r} is not an existing directory")
+        raise UsageError(f"data_dir {config.data_dir!r} is not an existing directory")
     import torch
 
     return load_dataset(config.dataset, generator=np.random.default_rng(config.data_seed), data_dir=config.data_dir,
@@ -110,31 +113,31 @@ def load_run_model(out_dir: str | Path, model_index: int) -> RunModel:
 
     out_dir = Path(out_dir)
     if not (out_dir / "config.json").is_file():
-        raise ValueError(f"run directory {str(out_dir)!r} has no config.json (not a twin run directory)")
+        raise UsageError(f"run directory {str(out_dir)!r} has no config.json (not a twin run directory)")
     try:
         config = TwinConfig.from_dict(json.loads((out_dir / "config.json").read_text()))
     except (ValueError, TypeError) as error:
-        raise ValueError(f"{str(out_dir / 'config.json')!r} is not a valid twin config: {error}") from None
+        raise UsageError(f"{str(out_dir / 'config.json')!r} is not a valid twin config: {error}") from None
     checkpoint = latest_checkpoint(out_dir)
     if checkpoint is None:
-        raise ValueError(f"run directory {str(out_dir)!r} has no checkpoint (checkpoints/epoch_*.pt)")
+        raise UsageError(f"run directory {str(out_dir)!r} has no checkpoint (checkpoints/epoch_*.pt)")
     n_models = 2 * len(config.pairs)
     model_index = check_integer("model index", model_index, minimum=0)
     if model_index >= n_models:
-        raise ValueError(f"model index {model_index} is out of range: the run has {n_models} models "
+        raise UsageError(f"model index {model_index} is out of range: the run has {n_models} models "
                          f"(allowed 0..{n_models - 1}; 2p is pair p on S, 2p+1 on S')")
     try:
         state = load_checkpoint(checkpoint)
     except Exception as error:  # unpickling errors come in many types
-        raise ValueError(f"checkpoint {str(checkpoint)!r} is not a weights-only torch file: "
+        raise UsageError(f"checkpoint {str(checkpoint)!r} is not a weights-only torch file: "
                          f"{str(error).splitlines()[0]}") from None
     trainer = TwinTrainer(config.replace(device="cpu"), _load_dataset(config), run_name=run_name(config))
     if state.get("vectorized") != trainer.population.vectorized:
-        raise ValueError(f"checkpoint {str(checkpoint)!r} was written by the other (vectorised/sequential) "
+        raise UsageError(f"checkpoint {str(checkpoint)!r} was written by the other (vectorised/sequential) "
                          "implementation than this machine rebuilds")
     trainer.population.load_state_dict(state["population"])
     if not bool(state["alive"][model_index]):
-        raise ValueError(f"model {model_index} of {str(out_dir)!r} diverged at step "
+        raise UsageError(f"model {model_index} of {str(out_dir)!r} diverged at step "
                          f"{int(state['divergence_step'][model_index])}; its weights are not finite to measure")
     pair = model_index // 2
     seed, index = config.pairs[pair]
@@ -143,6 +146,16 @@ def load_run_model(out_dir: str | Path, model_index: int) -> RunModel:
             "twin": TWINS[model_index % 2], "optimizer": config.optimizer, "lr": config.lr}
     return RunModel(trainer.population.module(model_index), trainer.population.loss,
                     trainer.training_set(model_index), config, info)
+
+
+@dataclass(frozen=True)
+class TwinResult:
+    """A finished run: its directory, its tidy metrics (the table of ``metrics.csv``) and its summary (the
+    object of ``summary.json``), handed to the caller so that it need not read its own files back."""
+
+    run_dir: Path
+    metrics: Any  # pandas.DataFrame, columns trainer.COLUMNS
+    summary: dict
 
 
 @dataclass
@@ -154,14 +167,15 @@ class PreparedRun:
     dataset: object
     resume_from: Path | None
     overwrite: bool
+    sharpness: Callable[..., float] | None = None
 
-    def execute(self, *, progress: bool | None = None) -> Path:
+    def execute(self, *, progress: bool | None = None) -> TwinResult:
         import torch
 
         from stability.twin.trainer import TwinTrainer
 
         config, out_dir = self.config, self.out_dir
-        trainer = TwinTrainer(config, self.dataset, run_name=run_name(config))
+        trainer = TwinTrainer(config, self.dataset, run_name=run_name(config), sharpness=self.sharpness)
         if self.overwrite:
             for name in OWN_FILES:
                 (out_dir / name).unlink(missing_ok=True)
@@ -185,9 +199,9 @@ class PreparedRun:
                 if trainer.epoch % config.checkpoint_every == 0 or trainer.epoch == config.epochs:
                     self._checkpoint(trainer, torch)
                     self._write_metrics(trainer)
-        self._write_metrics(trainer)
-        self._write_summary(trainer, "finished", time.perf_counter() - started)
-        return out_dir
+        metrics = self._write_metrics(trainer)
+        summary = self._write_summary(trainer, "finished", time.perf_counter() - started)
+        return TwinResult(out_dir, metrics, summary)
 
     def _checkpoint(self, trainer, torch) -> None:
         directory = self.out_dir / CHECKPOINTS
@@ -198,7 +212,8 @@ class PreparedRun:
             for old in sorted(directory.glob("epoch_*.pt"))[:-keep]:
                 old.unlink()
 
-    def _write_metrics(self, trainer) -> None:
+    def _write_metrics(self, trainer):
+        """Write the tidy metrics (CSV, and parquet with pyarrow) and return them as a DataFrame."""
         import pandas as pd
 
         frame = pd.DataFrame(trainer.rows)
@@ -206,14 +221,15 @@ class PreparedRun:
         try:
             import pyarrow  # noqa: F401
         except ImportError:
-            return
+            return frame
         with atomic_path(self.out_dir / "metrics.parquet") as tmp:
             frame.to_parquet(tmp, index=False)
+        return frame
 
-    def _write_summary(self, trainer, status: str, seconds: float) -> None:
+    def _write_summary(self, trainer, status: str, seconds: float) -> dict:
         import torch
 
-        atomic_write_json(self.out_dir / "summary.json", {
+        summary = {
             "status": status,
             "run": run_name(self.config),
             "config": self.config.to_dict(),
@@ -229,7 +245,9 @@ class PreparedRun:
             "seconds_this_session": seconds,
             "pairs": final_values(trainer.rows),
             "divergences": trainer.divergences(),
-        })
+        }
+        atomic_write_json(self.out_dir / "summary.json", summary)
+        return summary
 
 
 def final_values(rows: dict[str, list]) -> list[dict]:
@@ -259,44 +277,54 @@ def _check_model(config: TwinConfig, dataset) -> None:
                 dtype=getattr(torch, config.dtype))
 
 
-def prepare_twin(config: TwinConfig, out_dir: str | Path, *, overwrite: bool = False, resume: bool = True) -> PreparedRun:
-    """Validate everything about a run before anything is written (see the module docstring)."""
+def prepare_twin(config: TwinConfig, out_dir: str | Path, *, overwrite: bool = False, resume: bool = True,
+                 sharpness: Callable[..., float] | None = None) -> PreparedRun:
+    """Validate everything about a run before anything is written (see the module docstring).
+
+    ``sharpness``: the measurer of ``lambda_max`` that ``config.sharpness_every > 0`` needs (this layer does not
+    import curvature code; pass :func:`analysis.sharpness.top_hessian_eigenvalue`).
+    """
     from stability.twin.trainer import resolve_device
 
     if not isinstance(config, TwinConfig):
-        raise TypeError(f"config must be a TwinConfig, got {type(config).__name__}")
+        raise UsageError(f"config must be a TwinConfig, got {type(config).__name__}")
     out_dir = Path(out_dir)
     resolve_device(config.device)
     dataset = _load_dataset(config)
     n = dataset.n_train
     for index in config.replaced_indices:
         if index >= n:
-            raise ValueError(f"replaced index {index} is out of range: the training set of {config.dataset!r} "
+            raise UsageError(f"replaced index {index} is out of range: the training set of {config.dataset!r} "
                              f"has {n} examples (allowed 0..{n - 1})")
     if dataset.task != "classification" and (config.label_noise > 0 or config.shuffled_labels):
-        raise ValueError(f"label noise applies to classification only; dataset {config.dataset!r} is {dataset.task}")
+        raise UsageError(f"label noise applies to classification only; dataset {config.dataset!r} is {dataset.task}")
     _check_model(config, dataset)
+    if config.sharpness_every and sharpness is None:
+        raise UsageError("sharpness_every > 0 needs a sharpness measurer: pass "
+                         "sharpness=analysis.sharpness.top_hessian_eigenvalue (or the CLI's --sharpness-every)")
     status = _status(out_dir)
     resume_from = None
     if status == "foreign":
-        raise ValueError(f"output directory {str(out_dir)!r} exists and is not a twin run directory; choose another")
+        raise UsageError(f"output directory {str(out_dir)!r} exists and is not a twin run directory; choose another")
     if status == "finished" and not overwrite:
-        raise ValueError(f"output directory {str(out_dir)!r} holds a finished run; pass --overwrite to replace it")
+        raise UsageError(f"output directory {str(out_dir)!r} holds a finished run; pass --overwrite to replace it")
     if status == "running" and not overwrite:
         previous = json.loads((out_dir / "config.json").read_text())
         if previous != config.to_dict():
-            raise ValueError(f"output directory {str(out_dir)!r} holds an unfinished run of a different config; "
+            raise UsageError(f"output directory {str(out_dir)!r} holds an unfinished run of a different config; "
                              "pass --overwrite to replace it")
         if not resume:
-            raise ValueError(f"output directory {str(out_dir)!r} holds an unfinished run; resume it or pass --overwrite")
+            raise UsageError(f"output directory {str(out_dir)!r} holds an unfinished run; resume it or pass --overwrite")
         resume_from = latest_checkpoint(out_dir)
-    return PreparedRun(config, out_dir, dataset, resume_from, overwrite=overwrite and status in ("finished", "running"))
+    return PreparedRun(config, out_dir, dataset, resume_from, overwrite=overwrite and status in ("finished", "running"),
+                       sharpness=sharpness)
 
 
 def run_twin(config: TwinConfig, out_dir: str | Path, *, overwrite: bool = False, resume: bool = True,
-             progress: bool | None = None) -> Path:
-    """Train every pair of ``config`` and write the run directory ``out_dir``; returns ``out_dir``.
+             progress: bool | None = None, sharpness: Callable[..., float] | None = None) -> TwinResult:
+    """Train every pair of ``config`` and write the run directory ``out_dir``; returns the :class:`TwinResult`
+    (run directory, tidy metrics, summary).
 
-    ``progress``: a tqdm bar (None: only when stderr is a terminal).
+    ``progress``: a tqdm bar (None: only when stderr is a terminal). ``sharpness``: see :func:`prepare_twin`.
     """
-    return prepare_twin(config, out_dir, overwrite=overwrite, resume=resume).execute(progress=progress)
+    return prepare_twin(config, out_dir, overwrite=overwrite, resume=resume, sharpness=sharpness).execute(progress=progress)

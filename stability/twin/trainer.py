@@ -12,9 +12,11 @@ stay on the device and are accumulated there; :meth:`TwinTrainer.log` syncs once
 
 Sharpness tracking (``config.sharpness_every``): at those epoch ends (and at epoch 0), after the
 evaluation, the top Hessian eigenvalue ``lambda_max`` of every live model's mean loss on its own full
-training set (``S`` or ``S'``, with its labels) is measured by Lanczos (``analysis.eigen``, in the run's
-dtype, Lanczos start vector seeded by ``(seed, model, step)``) and logged as ``sharpness`` and
-``lr_max_gd`` = ``2 / lambda_max``. It reads copies of the weights only, so training is unchanged.
+training set (``S`` or ``S'``, with its labels) is measured by the injected ``sharpness`` measurer (this
+layer does not import curvature code: :func:`analysis.sharpness.top_hessian_eigenvalue` is the one the CLI
+passes; it gets the run's dtype and a numpy generator seeded by ``(seed, model, step)``) and logged as
+``sharpness`` and ``lr_max_gd`` = ``2 / lambda_max``. It reads copies of the weights only, so training is
+unchanged.
 
 Divergence: a model whose mini-batch loss is non-finite or above ``divergence_threshold`` is
 marked at that step (``step`` = number of updates done before the loss was computed) with its
@@ -30,13 +32,16 @@ from collections.abc import Callable
 
 import torch
 
+from core.validation import UsageError
 from stability.twin.config import TwinConfig
-from stability.twin.metrics import evaluate
+from stability.twin.metrics import PAIR_METRICS, evaluate
 from stability.twin.pairs import STREAM_BATCHES, STREAM_INIT, build_twin_data, stream_seed
 from stability.twin.population import SequentialPopulation, StackedPopulation
 
 __all__ = ["DIVERGENCE_REASONS", "TwinTrainer", "resolve_device"]
 
+# ``(module, loss_fn, (x, y), *, generator, dtype, chunk_size) -> lambda_max`` (NaN when not measured).
+SharpnessMeasure = Callable[..., float]
 DIVERGENCE_REASONS = {1: "non-finite loss", 2: "loss above divergence_threshold"}
 TWINS = ("S", "S'")
 COLUMNS = ("run", "dataset", "model", "optimizer", "base_optimizer", "rho", "lr", "label_noise", "control",
@@ -48,7 +53,7 @@ def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device 'cuda' was requested but torch sees no CUDA device; use 'auto' or 'cpu'")
+        raise UsageError("device 'cuda' was requested but torch sees no CUDA device; use 'auto' or 'cpu'")
     return torch.device(name)
 
 
@@ -59,10 +64,11 @@ class TwinTrainer:
     column-wise (``{column: list}``).
     """
 
-    def __init__(self, config: TwinConfig, dataset, *, run_name: str = "") -> None:
+    def __init__(self, config: TwinConfig, dataset, *, run_name: str = "", sharpness: SharpnessMeasure | None = None) -> None:
         from stability.models import build_model
 
         self.config = config
+        self.measure_sharpness = sharpness
         self.run_name = run_name or config.name
         self.device = resolve_device(config.device)
         dtype = getattr(torch, config.dtype)
@@ -158,8 +164,8 @@ class TwinTrainer:
         device_values = {**values, **{f"layer:{k}": v for k, v in layers.items()},
                          "diverged": (~self.alive).to(values["train_loss"].dtype)}
         if self._stat_count:
-            for key, total in self._stat_sums.items():
-                device_values[f"{key}_mean" if "gamma" in key else key] = total / self._stat_count
+            for key, total in self._stat_sums.items():  # means over the steps since the last log
+                device_values[f"{key}_mean"] = total / self._stat_count
             if self._gamma_min is not None:
                 device_values["gamma_min"] = self._gamma_min
                 device_values["gamma_max"] = self._gamma_max
@@ -174,10 +180,10 @@ class TwinTrainer:
         every = self.config.sharpness_every
         if every and self.step % self.steps_per_epoch == 0 and self.epoch % every == 0:
             host.update(self.sharpness())
-        pairs = self.config.pairs
+        layer_of = {f"layer:{name}": name for name in layers}
         for key, vals in host.items():
-            if len(vals) == len(pairs):  # one value per pair
-                metric, layer = ("layer_distance", key[6:]) if key.startswith("layer:") else (key, "")
+            if key in PAIR_METRICS or key in layer_of:  # one value per pair; every other key one per model
+                metric, layer = ("layer_distance", layer_of[key]) if key in layer_of else (key, "")
                 for p, value in enumerate(vals):
                     self._add_row(p, "pair", layer, epoch, metric, value)
             else:
@@ -192,20 +198,18 @@ class TwinTrainer:
         """``{"sharpness": [lambda_max per model], "lr_max_gd": [2 / lambda_max]}`` (NaN for diverged models)."""
         import numpy as np
 
-        from analysis.eigen import lanczos_top_eigenpairs
-        from analysis.hessian import HessianOperator
-
+        if self.measure_sharpness is None:  # prepare_twin refuses sharpness_every > 0 without a measurer
+            raise RuntimeError("sharpness tracking needs the sharpness= measurer")
         alive = self.alive.cpu().tolist()
         values = []
         for m in range(self.n_models):
             if not alive[m]:
                 values.append(math.nan)
                 continue
-            operator = HessianOperator(self.population.module(m), self.population.loss, self.training_set(m),
-                                       dtype=getattr(torch, self.config.dtype), chunk_size=self.config.eval_batch_size)
             generator = np.random.default_rng([self.config.pairs[m // 2][0], m, self.step])
-            eigenvalues = lanczos_top_eigenpairs(operator, k=1, generator=generator).eigenvalues
-            values.append(float(eigenvalues[0]) if len(eigenvalues) else math.nan)  # no Ritz pair converged
+            values.append(self.measure_sharpness(self.population.module(m), self.population.loss, self.training_set(m),
+                                                 generator=generator, dtype=getattr(torch, self.config.dtype),
+                                                 chunk_size=self.config.eval_batch_size))
         return {"sharpness": values, "lr_max_gd": [2.0 / v if v > 0 else math.inf if v <= 0 else math.nan for v in values]}
 
     def _add_row(self, pair: int, twin: str, layer: str, epoch: float, metric: str, value: float) -> None:
@@ -248,11 +252,11 @@ class TwinTrainer:
 
     def load_state_dict(self, state: dict) -> None:
         if state.get("format") != 1:
-            raise ValueError(f"checkpoint format {state.get('format')!r} is not supported (expected 1)")
+            raise UsageError(f"checkpoint format {state.get('format')!r} is not supported (expected 1)")
         if state["config"] != self.config.to_dict():
-            raise ValueError("the checkpoint was written by a different config; start a new run directory")
+            raise UsageError("the checkpoint was written by a different config; start a new run directory")
         if state["vectorized"] != self.population.vectorized:
-            raise ValueError("the checkpoint was written by the other (vectorised/sequential) implementation")
+            raise UsageError("the checkpoint was written by the other (vectorised/sequential) implementation")
         self.population.load_state_dict(state["population"])
         for generator, generator_state in zip(self.batch_generators, state["batch_generators"]):
             generator.set_state(generator_state)

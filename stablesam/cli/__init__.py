@@ -4,9 +4,10 @@ Each subcommand lives in its own module of this package and exposes ``register(s
 which adds its parser and sets ``handler``, the function that runs it. Modules import their heavy
 dependencies (torch, sympy) inside the handler so that ``stablesam --help`` stays fast.
 
-Bad input (``ValueError``/``TypeError`` from the validation at the boundary, or a path the operating
-system refuses, such as an output directory that cannot be created) becomes one line on stderr and exit
-status 2, like argparse's own usage errors.
+Bad input (a :class:`core.validation.UsageError` from the validation at the boundary, or an ``OSError``
+naming a path the operating system refuses, such as an output directory that cannot be created) becomes
+one line on stderr and exit status 2, like argparse's own usage errors. Any other exception, a
+``ValueError`` raised by a bug included, keeps its traceback.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import importlib
 import sys
 from collections.abc import Sequence
 
+from core.validation import UsageError
 from stablesam import __version__
 
 # Subcommand modules, in the order ``stablesam --help`` lists them.
@@ -53,7 +55,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.handler(args) or 0)
-    except (ValueError, TypeError) as error:
+    except UsageError as error:
         message = str(error).splitlines()[0] if str(error) else type(error).__name__
         print(f"stablesam {args.command}: error: {message}", file=sys.stderr)
         return 2

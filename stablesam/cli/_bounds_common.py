@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-METHODS = ("sgd", "usam", "sam", "stablesam-u", "stablesam-n")
+from core.methods import method_keys
+
+METHODS = method_keys(quadratic=True, full_batch=False)  # the stochastic methods with a stability bound
 SETTINGS = ("convex", "strongly-convex", "nonconvex")
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from core.validation import UsageError
 from stablesam.cli._bounds_common import add_constants, add_method, stablesam_options
 from stablesam.cli.output import add_json_flag
 
@@ -36,9 +37,9 @@ def run(args: argparse.Namespace) -> int:
     from theory.uniform_stability import stability_bound
 
     if args.setting != "nonconvex" and args.lr is None:
-        raise ValueError(f"setting {args.setting!r} needs --lr")
+        raise UsageError(f"setting {args.setting!r} needs --lr")
     if args.setting == "nonconvex" and args.lr is not None:
-        raise ValueError("setting 'nonconvex' takes --c (eta_t = c/t), not --lr")
+        raise UsageError("setting 'nonconvex' takes --c (eta_t = c/t), not --lr")
     if args.lr is None or args.schedule == "constant":
         lr = args.lr
     else:

@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from stablesam.cli.lr_max import METHOD_CHOICES
+from core.methods import method_keys
 from stablesam.cli.output import add_json_flag, emit
 
 
@@ -19,7 +19,7 @@ def register(subparsers) -> None:
         "(sqrt(1 + 8 rho/eta) - 1)/(2 rho); SAM (Long and Bartlett 2023; needs --grad-norm): "
         "(||g||/(2 rho)) (sqrt(1 + 8 rho/(eta ||g||)) - 1).",
     )
-    parser.add_argument("--method", required=True, choices=METHOD_CHOICES)
+    parser.add_argument("--method", required=True, choices=method_keys(edge=True))
     parser.add_argument("--lr", required=True, type=float, metavar="ETA", help="learning rate (> 0)")
     parser.add_argument("--rho", type=float, default=0.0, metavar="R", help="ascent radius (>= 0; default 0)")
     parser.add_argument("--grad-norm", type=float, default=None, metavar="G", help="gradient norm ||g|| > 0 (SAM only)")
@@ -28,7 +28,7 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
-    from theory.edge import max_stable_sharpness
+    from theory.stability_edge import max_stable_sharpness
 
     sharpness_max = float(max_stable_sharpness(args.method, args.lr, rho=args.rho, grad_norm=args.grad_norm))
     result = {"method": args.method, "lr": args.lr, "rho": args.rho}

@@ -13,19 +13,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "each figure, the command and parameters that made it and a digest of the data it draws.",
     )
     parser.add_argument("--out", default="figures", help="output directory (default: figures)")
-    parser.add_argument("--quick", action="store_true", help="small settings for a fast check (also STABLESAM_QUICK=1)")
+    parser.add_argument("--quick", action="store_true", help="small settings for a fast check")
     parser.add_argument("--only", action="append", metavar="NAME", help="regenerate only this figure (repeatable)")
     parser.add_argument("--list", action="store_true", help="list the figure names and captions, draw nothing")
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from analysis.figures import catalog, quick_mode, write_figures
+    from analysis.figures import catalog, write_figures
     from stablesam.cli.output import format_table
 
     if args.list:
         print(format_table([{"name": s.name, "caption": s.caption} for s in catalog()]))
         return 0
-    manifest = write_figures(args.out, quick=args.quick or quick_mode(), names=args.only)
+    manifest = write_figures(args.out, quick=args.quick, names=args.only)
     print(f"wrote {len(manifest['figures'])} figures and manifest.json to {args.out}")
     return 0

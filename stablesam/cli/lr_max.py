@@ -6,9 +6,10 @@
 
 from __future__ import annotations
 
+from core.methods import method_keys
 from stablesam.cli.output import add_json_flag, emit
 
-METHOD_CHOICES = ("gd", "sgd", "usam", "sam", "stablesam-u", "stablesam-n")
+METHOD_CHOICES = method_keys(edge=True)
 
 
 def register(subparsers) -> None:
@@ -28,7 +29,7 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
-    from theory.edge import max_stable_lr
+    from theory.stability_edge import max_stable_lr
 
     lr_max = float(max_stable_lr(args.method, args.sharpness, rho=args.rho, grad_norm=args.grad_norm))
     result = {"method": args.method, "sharpness": args.sharpness, "rho": args.rho}

@@ -4,25 +4,31 @@ from __future__ import annotations
 
 import argparse
 
+from core.validation import UsageError
+from stablesam.cli._models import add_model_arguments, build
 from stablesam.cli.output import add_json_flag, emit
-from stablesam.cli.sharpness import add_model_arguments
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "lr-scan",
-        help="observed divergence thresholds by bisection vs the predicted maximal stable learning rates",
-        description="Bisect, for each method, the smallest learning rate at which full-batch training diverges "
-        "(loss non-finite or above BLOWUP times its initial value within STEPS steps), and compare with the "
-        "threshold predicted from the measured top Hessian eigenvalue and gradient norm. --problem least-squares: "
-        "the digits least-squares problem, whose Hessian is exact; --problem network: a freshly initialised model.",
+        help="observed divergence thresholds vs the predicted maximal stable learning rates",
+        description="Compare, for each method, the threshold predicted from the measured top Hessian eigenvalue and "
+        "gradient norm with what full-batch training does (diverged: loss non-finite or above BLOWUP times its "
+        "initial value within STEPS steps). --problem least-squares: the digits least-squares problem, whose Hessian "
+        "is exact and where divergence is monotone in the learning rate: bisection to --rel-tol. --problem network: "
+        "a freshly initialised model, where it is not: a grid of --grid-points learning rates from 1/4 to 128 times "
+        "2/lambda (analysis.lr_scan.DEFAULT_GRID), each run classified diverged / collapsed (chance accuracy) / trained; the smallest failing rate "
+        "and whether the outcomes are monotone are reported.",
     )
     parser.add_argument("--problem", choices=("least-squares", "network"), default="least-squares")
     add_model_arguments(parser)
     parser.add_argument("--methods", default="gd,usam,sam,stablesam-u,stablesam-n", help="comma-separated method keys")
     parser.add_argument("--steps", type=int, default=1000, help="horizon of each run (default: 1000)")
     parser.add_argument("--blowup", type=float, default=None, help="divergence factor of the loss (default: 1e6 least squares, 10 network)")
-    parser.add_argument("--rel-tol", type=float, default=1e-3, help="relative width of the final bracket (default: 1e-3)")
+    parser.add_argument("--rel-tol", type=float, default=1e-3,
+                        help="least squares: relative width of the final bisection bracket (default: 1e-3)")
+    parser.add_argument("--grid-points", type=int, default=25, help="network: learning rates scanned (default: 25)")
     add_json_flag(parser)
     parser.set_defaults(handler=run)
 
@@ -30,21 +36,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from analysis.lr_scan import SCAN_METHODS, least_squares_thresholds, thresholds_along_training
+    from analysis.blowup_run import SCAN_METHODS
+    from analysis.least_squares_digits import least_squares_thresholds
+    from analysis.lr_scan import DEFAULT_GRID, thresholds_along_training
     from core.validation import check_choice, check_integer, check_nonnegative, check_positive
 
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     if not methods:
-        raise ValueError("--methods must name at least one method")
+        raise UsageError("--methods must name at least one method")
     for method in methods:
         check_choice("--methods entry", method, SCAN_METHODS)
     rho = check_nonnegative("--rho", args.rho)
     steps = check_integer("--steps", args.steps, minimum=1)
     rel_tol = check_positive("--rel-tol", args.rel_tol)
+    grid_points = check_integer("--grid-points", args.grid_points, minimum=2)
     seed = check_integer("--seed", args.seed, minimum=0)
     blowup = args.blowup if args.blowup is not None else (1e6 if args.problem == "least-squares" else 10.0)
     if check_positive("--blowup", blowup) <= 1:
-        raise ValueError(f"--blowup must be > 1, got {blowup!r}")
+        raise UsageError(f"--blowup must be > 1, got {blowup!r}")
     if args.problem == "least-squares":
         table = least_squares_thresholds(methods, rho=rho, steps=steps, blowup=blowup, rel_tol=rel_tol,
                                          generator=np.random.default_rng(seed))
@@ -52,14 +61,17 @@ def run(args: argparse.Namespace) -> int:
         result = {"problem": "least squares on standardised digits (exact Hessian X^T X / n)",
                   "lambda_max": float(table["lambda_max"].iloc[0])}
     else:
-        from stablesam.cli.sharpness import build
 
         model, loss_fn, data = build(args)
         tidy = thresholds_along_training(model, loss_fn, data, methods, rho=rho, train_lr=1e-3, checkpoints=[0],
-                                         steps=steps, blowup=blowup, rel_tol=rel_tol, generator=np.random.default_rng(seed))
-        wide = tidy[tidy.method != ""].pivot_table(index="method", columns="metric", values="value").reindex(methods)
-        wide["relative_error"] = wide["observed_lr"] / wide["predicted_lr"] - 1
-        rows = wide.reset_index()[["method", "predicted_lr", "observed_lr", "observed_low", "observed_high", "relative_error"]]
+                                         steps=steps, blowup=blowup, grid=(*DEFAULT_GRID[:2], grid_points),
+                                         generator=np.random.default_rng(seed))
+        summary = tidy[(tidy.method != "") & (tidy.metric != "outcome")]
+        wide = summary.pivot_table(index="method", columns="metric", values="value").reindex(methods)
+        wide["monotone"] = wide["monotone"].astype(bool)
+        wide["divergence_monotone"] = wide["divergence_monotone"].astype(bool)
+        rows = wide.reset_index()[["method", "predicted_lr", "smallest_failing_lr", "largest_trained_below", "monotone",
+                                   "smallest_diverged_lr", "divergence_monotone"]]
         scalars = tidy[tidy.method == ""].set_index("metric")["value"]
         result = {"problem": f"{args.model} on {args.dataset} at initialisation", "lambda_max": float(scalars["sharpness"]),
                   "grad_norm": float(scalars["grad_norm"])}

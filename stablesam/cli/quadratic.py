@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import math
 
+from core.methods import method_keys
+from core.validation import UsageError, check_integer, check_nonnegative, check_positive
 from stablesam.cli.output import add_json_flag, emit
-from core.validation import check_integer, check_nonnegative, check_positive
 
-METHOD_CHOICES = ("gd", "sgd", "usam", "sam", "stablesam-u", "stablesam-n")
+METHOD_CHOICES = method_keys(quadratic=True)
 
 
 def parse_float_list(name: str, text: str) -> list[float]:
@@ -26,9 +27,9 @@ def parse_float_list(name: str, text: str) -> list[float]:
     try:
         values = [float(p) for p in parts]
     except ValueError:
-        raise ValueError(f"{name} must be a comma-separated list of numbers (e.g. 2,1,0.5), got {text!r}") from None
+        raise UsageError(f"{name} must be a comma-separated list of numbers (e.g. 2,1,0.5), got {text!r}") from None
     if not all(math.isfinite(v) for v in values):
-        raise ValueError(f"{name} must contain finite numbers only, got {text!r}")
+        raise UsageError(f"{name} must contain finite numbers only, got {text!r}")
     return values
 
 
@@ -57,23 +58,23 @@ def run(args) -> int:
 
     from theory.sam_cycle import sam_cycle_amplitude
     from theory.simulate import observed_lr_max, simulate
-    from theory.thresholds import divergence_threshold, diverges
+    from theory.quadratic_divergence import divergence_threshold, quadratic_map_diverges
 
     eigenvalues = parse_float_list("--eigenvalues", args.eigenvalues)
     bad = [v for v in eigenvalues if v <= 0]
     if bad:
-        raise ValueError(f"--eigenvalues must all be > 0 (a positive-definite quadratic), got {bad[0]!r}")
+        raise UsageError(f"--eigenvalues must all be > 0 (a positive-definite quadratic), got {bad[0]!r}")
     check_nonnegative("--rho", args.rho)
     steps = check_integer("--steps", args.steps, minimum=1)
     if check_positive("--blowup", args.blowup) <= 1:
-        raise ValueError(f"--blowup must be > 1, got {args.blowup!r}")
+        raise UsageError(f"--blowup must be > 1, got {args.blowup!r}")
     if args.lr is not None:
         check_positive("--lr", args.lr)
     start = None
     if args.start is not None:
         start = parse_float_list("--start", args.start)
         if len(start) != len(eigenvalues):
-            raise ValueError(f"--start must have {len(eigenvalues)} entries (one per eigenvalue), got {len(start)}")
+            raise UsageError(f"--start must have {len(eigenvalues)} entries (one per eigenvalue), got {len(start)}")
 
     lam = np.array(eigenvalues)
     predicted = float(divergence_threshold(args.method, lam, rho=args.rho))
@@ -92,7 +93,7 @@ def run(args) -> int:
         run_ = simulate(args.method, lam, lr=args.lr, rho=args.rho, start=start, steps=steps, blowup=args.blowup)
         result.update(
             lr=args.lr,
-            predicted_diverged=bool(diverges(args.method, args.lr, lam, rho=args.rho)),
+            predicted_diverged=bool(quadratic_map_diverges(args.method, args.lr, lam, rho=args.rho)),
             diverged=bool(run_.diverged),
             divergence_step=int(run_.divergence_step) if run_.diverged else None,
             rate=float(run_.rate),

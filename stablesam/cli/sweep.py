@@ -43,7 +43,8 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
-    from stability.sweeps import load_sweep, plan_sweep, run_sweep
+    from analysis.sharpness import top_hessian_eigenvalue
+    from stability.sweeps import TwinTrial, load_sweep, plan_sweep, run_sweep
 
     out_dir = args.out if args.out is not None else Path("runs") / "sweeps" / args.file.stem
     spec = load_sweep(args.file)
@@ -54,7 +55,8 @@ def run(args) -> int:
         emit({"out": str(out_dir), "trials": len(records), **counts, "rows": rows}, as_json=args.json, rows_key="rows")
         return 0
     try:
-        result = run_sweep(spec, out_dir, engine=args.engine, scheduler=args.scheduler, workers=args.workers)
+        result = run_sweep(spec, out_dir, engine=args.engine, scheduler=args.scheduler, workers=args.workers,
+                           runner=TwinTrial(sharpness=top_hessian_eigenvalue))
     except ImportError as error:
         print(f"stablesam sweep: error: {error}", file=sys.stderr)
         return 2

@@ -1,8 +1,9 @@
 """``stablesam train``: SGD and the SAM family side by side on scikit-learn's digits.
 
-A one-hidden-layer MLP on the 8x8 digits (standardised with the training split's statistics; fixed
-split drawn with an explicit numpy Generator) is trained from the same initialisation, with the same
-mini-batch order, by each optimizer. The table gives the final train/test accuracy and loss, the mean
+A one-hidden-layer MLP (``stability.models.build_model("mlp")``) on the 8x8 digits
+(``stability.data.load_dataset("digits")``: standardised with the training split's statistics, split drawn
+with an explicit numpy Generator) is trained from the same initialisation, with the same mini-batch order,
+by each optimizer (``stability.optimizers.make_optimizer``). The table gives the final train/test accuracy and loss, the mean
 StableSAM factor ``gamma = ||g|| / ||g~||`` and the mean surrogate/exact gradient-norm ratio
 ``||g~|| / ||g||`` over all steps (ASAM variants: the T-weighted norms), and the epoch of divergence if
 the loss became non-finite. Statistics stay on the device during an epoch and are read once per epoch.
@@ -17,10 +18,13 @@ import math
 import sys
 import time
 
+from core.methods import method_keys
+from core.validation import UsageError, check_choice, check_in_range, check_integer, check_nonnegative, check_positive
+from stability.optimizers import DEFAULT_RHO
 from stablesam.cli.output import add_json_flag, emit
-from core.validation import check_choice, check_in_range, check_integer, check_nonnegative, check_positive
 
-DEFAULT_OPTIMIZERS = "sgd,sam,usam,asam,stablesam-n,stablesam-u,stablesam-a"
+DEFAULT_OPTIMIZERS = ",".join(method_keys(full_batch=False))
+_DIGITS = 1797  # examples in scikit-learn's digits
 COLUMNS = ("optimizer", "train_acc", "test_acc", "train_loss", "test_loss", "mean_gamma", "mean_norm_ratio",
            "diverged_epoch", "seconds")
 
@@ -36,7 +40,7 @@ def register(subparsers) -> None:
     parser.add_argument("--epochs", type=int, default=10, help="passes over the training split (default 10)")
     parser.add_argument("--batch-size", type=int, default=32, help="mini-batch size (default 32)")
     parser.add_argument("--lr", type=float, default=0.1, help="learning rate of the SGD base (default 0.1)")
-    parser.add_argument("--rho", type=float, default=0.05,
+    parser.add_argument("--rho", type=float, default=DEFAULT_RHO,
                         help="ascent radius, the same for every SAM variant (default 0.05)")
     parser.add_argument("--adaptive-eta", type=float, default=0.01, help="ASAM's eta in T = |w| + eta (default 0.01)")
     parser.add_argument("--gamma-cap", type=float, default=None, help="cap on StableSAM's gamma (default: none)")
@@ -58,45 +62,12 @@ def register(subparsers) -> None:
 
 
 def _parse_optimizers(text: str) -> list[str]:
-    from stability.methods import METHODS
+    from stability.twin.config import METHODS
 
     keys = [key.strip() for key in text.split(",") if key.strip()]
     if not keys:
-        raise ValueError(f"--optimizers must name at least one of {', '.join(METHODS)}; got {text!r}")
+        raise UsageError(f"--optimizers must name at least one of {', '.join(METHODS)}; got {text!r}")
     return [check_choice("--optimizers entry", key, METHODS) for key in keys]
-
-
-def _load_digits(test_fraction: float, split_seed: int):
-    """Digits as float32 tensors, standardised with the training split's mean and standard deviation."""
-    import numpy as np
-    from sklearn.datasets import load_digits
-
-    x, y = load_digits(return_X_y=True)
-    order = np.random.default_rng(split_seed).permutation(len(y))
-    n_test = round(test_fraction * len(y))
-    test, train = order[:n_test], order[n_test:]
-    mean, std = x[train].mean(axis=0), x[train].std(axis=0)
-    std[std == 0] = 1.0  # constant border pixels
-    x = (x - mean) / std
-    return (x[train], y[train]), (x[test], y[test])
-
-
-def _init_mlp(sizes, generator, device):
-    """Weights and biases drawn U(-1/sqrt(fan_in), 1/sqrt(fan_in)) (torch's nn.Linear default) from ``generator``."""
-    import torch
-
-    params = []
-    for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
-        bound = 1.0 / math.sqrt(fan_in)
-        for shape in ((fan_out, fan_in), (fan_out,)):
-            params.append((torch.rand(shape, generator=generator) * 2 - 1).mul_(bound).to(device).requires_grad_())
-    return params
-
-
-def _forward(params, x):
-    import torch
-
-    return torch.relu(x @ params[0].T + params[1]) @ params[2].T + params[3]
 
 
 def run(args: argparse.Namespace) -> int:
@@ -120,17 +91,15 @@ def run(args: argparse.Namespace) -> int:
     try:
         device = torch.device(args.device)
     except RuntimeError:
-        raise ValueError(f"--device must be a torch device such as 'cpu' or 'cuda'; got {args.device!r}") from None
+        raise UsageError(f"--device must be a torch device such as 'cpu' or 'cuda'; got {args.device!r}") from None
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"--device {args.device!r} asked for CUDA, which is not available here; use 'cpu'")
+        raise UsageError(f"--device {args.device!r} asked for CUDA, which is not available here; use 'cpu'")
 
-    previous_threads = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
+    from stability.threads import torch_threads
+
+    with torch_threads(threads):
         result = _train(optimizers, epochs, batch_size, lr, rho, adaptive_eta, gamma_cap, momentum, weight_decay,
                         hidden, test_fraction, split_seed, seed, device, args.out)
-    finally:
-        torch.set_num_threads(previous_threads)
     if not args.json:
         result = {k: ("-" if v is None else v) for k, v in result.items()}
         result["rows"] = [{k: ("-" if v is None else v) for k, v in row.items()} for row in result["rows"]]
@@ -144,27 +113,33 @@ def _train(optimizers, epochs, batch_size, lr, rho, adaptive_eta, gamma_cap, mom
     import torch
     from tqdm import tqdm
 
-    from stability import SAM
-    from stability.methods import METHODS
+    from core.methods import method
+    from stability.optimizers import effective_rho, make_optimizer
 
-    (x_train, y_train), (x_test, y_test) = _load_digits(test_fraction, split_seed)
-    if len(y_train) < batch_size:
-        raise ValueError(f"--batch-size must be at most the training split's size {len(y_train)}; got {batch_size}")
-    x_train, x_test = (torch.tensor(a, dtype=torch.float32, device=device) for a in (x_train, x_test))
-    y_train, y_test = (torch.tensor(a, dtype=torch.long, device=device) for a in (y_train, y_test))
+    import numpy as np
+
+    from stability.data import load_dataset
+    from stability.models import build_model
+
+    # Every example is train or test: no pool (the pool serves neighbouring sets, which train does not use).
+    data = load_dataset("digits", generator=np.random.default_rng(split_seed), n_test=round(test_fraction * _DIGITS),
+                        n_pool=0)
+    if data.n_train < batch_size:
+        raise UsageError(f"--batch-size must be at most the training split's size {data.n_train}; got {batch_size}")
+    x_train, y_train, x_test, y_test = (t.to(device) for t in (data.x_train, data.y_train, data.x_test, data.y_test))
     n_train = len(y_train)
     loss_fn = torch.nn.functional.cross_entropy
 
     rows, tidy = [], []
     progress = tqdm(total=len(optimizers) * epochs, desc="train", disable=not sys.stderr.isatty())
     for key in optimizers:
-        params = _init_mlp((x_train.shape[1], hidden, 10), torch.Generator().manual_seed(seed), device)
+        model = build_model("mlp", data.input_shape, data.num_outputs, hidden=(hidden,),
+                            generator=torch.Generator().manual_seed(seed)).to(device)
+        params = list(model.parameters())
         batch_order = torch.Generator().manual_seed(seed + 1)  # the same batches for every optimizer
-        base = torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
-        method = METHODS[key]
-        optimizer = base if method is None else SAM(
-            base, rho=rho, ascent=method[0], stable=method[1], gamma_cap=gamma_cap, adaptive_eta=adaptive_eta
-        )
+        optimizer = make_optimizer(key, params, lr=lr, rho=rho, base="momentum", momentum=momentum,
+                                   weight_decay=weight_decay, gamma_cap=gamma_cap, adaptive_eta=adaptive_eta)
+        wrapped = method(key).uses_rho  # a SAM wrapper, whose step returns the loss and records statistics
         gammas, ratios = [], []
         diverged_epoch = None
         started = time.perf_counter()
@@ -177,11 +152,11 @@ def _train(optimizers, epochs, batch_size, lr, rho, adaptive_eta, gamma_cap, mom
 
                 def closure():
                     optimizer.zero_grad()
-                    loss = loss_fn(_forward(params, x_train[index]), y_train[index])
+                    loss = loss_fn(model(x_train[index]), y_train[index])
                     loss.backward()
                     return loss
 
-                if method is None:
+                if not wrapped:
                     losses.append(closure().detach())
                     optimizer.step()
                 else:
@@ -195,7 +170,7 @@ def _train(optimizers, epochs, batch_size, lr, rho, adaptive_eta, gamma_cap, mom
             with torch.no_grad():
                 epoch_metrics = {"batch_loss": torch.stack(losses).mean()}
                 for split, x, y in (("train", x_train, y_train), ("test", x_test, y_test)):
-                    logits = _forward(params, x)
+                    logits = model(x)
                     epoch_metrics[f"{split}_loss"] = loss_fn(logits, y)
                     epoch_metrics[f"{split}_acc"] = (logits.argmax(dim=1) == y).float().mean()
                 if gammas:
@@ -204,7 +179,7 @@ def _train(optimizers, epochs, batch_size, lr, rho, adaptive_eta, gamma_cap, mom
                 values = dict(zip(epoch_metrics, torch.stack(list(epoch_metrics.values())).tolist()))
             tidy += [
                 {"run": f"digits-split{split_seed}", "seed": seed, "optimizer": key,
-                 "rho": 0.0 if method is None else rho, "lr": lr, "epoch": epoch, "step": step,
+                 "rho": effective_rho(key, rho), "lr": lr, "epoch": epoch, "step": step,
                  "metric": metric, "value": value}
                 for metric, value in values.items()
             ]

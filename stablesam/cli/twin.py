@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from core.validation import UsageError
 from stablesam.cli.output import add_json_flag, emit
 
 # flag dest -> TwinConfig key (flags not listed map to the key of the same name)
@@ -23,41 +24,56 @@ _SUMMARY_COLUMNS = ("optimizer", "lr", "rho", "seed", "replaced_index", "distanc
                     "gamma_mean", "diverged")
 
 
+def _config_defaults() -> dict:
+    """TwinConfig's field defaults: the one place they are written (help texts and the grid read them)."""
+    import dataclasses
+
+    from stability.twin.config import TwinConfig
+
+    return {f.name: f.default for f in dataclasses.fields(TwinConfig)}
+
+
 def register(subparsers) -> None:
     from stability.twin.config import BASE_OPTIMIZERS, DEVICES, DTYPES, METHODS, SCHEDULES
+
+    defaults = _config_defaults()
+
+    def default(key: str) -> str:
+        value = defaults[key]
+        return "(default " + (",".join(map(str, value)) if isinstance(value, tuple) else str(value)) + ")"
 
     p = subparsers.add_parser(
         "twin", help="twin models on neighbouring datasets: parameter distance, gap, stability estimate",
         description=__doc__.split("Examples::")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     none = dict(default=None)
     p.add_argument("--config", metavar="FILE.toml", help="TOML file of TwinConfig settings (flags override it)")
-    p.add_argument("--dataset", **none, help="dataset name (default digits)")
+    p.add_argument("--dataset", **none, help=f"dataset name {default('dataset')}")
     p.add_argument("--data-dir", **none, help="directory holding the files of a file-based dataset (mnist, cifar10)")
-    p.add_argument("--model", **none, help="linear, mlp, cnn or resnet20 (default mlp)")
-    p.add_argument("--optimizer", nargs="+", choices=list(METHODS), **none, help="method key(s) (default sgd)")
-    p.add_argument("--base-optimizer", choices=BASE_OPTIMIZERS, **none, help="base optimizer (default sgd)")
-    p.add_argument("--lr", nargs="+", type=float, **none, help="learning rate(s) (default 0.1)")
-    p.add_argument("--momentum", type=float, **none, help="momentum of --base-optimizer momentum (default 0.9)")
-    p.add_argument("--weight-decay", type=float, **none, help="weight decay (default 0)")
-    p.add_argument("--schedule", choices=SCHEDULES, **none, help="learning-rate schedule (default constant)")
-    p.add_argument("--rho", type=float, **none, help="SAM radius (default 0.05)")
+    p.add_argument("--model", **none, help=f"linear, mlp, cnn or resnet20 {default('model')}")
+    p.add_argument("--optimizer", nargs="+", choices=list(METHODS), **none, help=f"method key(s) {default('optimizer')}")
+    p.add_argument("--base-optimizer", choices=BASE_OPTIMIZERS, **none, help=f"base optimizer {default('base_optimizer')}")
+    p.add_argument("--lr", nargs="+", type=float, **none, help=f"learning rate(s) {default('lr')}")
+    p.add_argument("--momentum", type=float, **none, help=f"momentum of --base-optimizer momentum {default('momentum')}")
+    p.add_argument("--weight-decay", type=float, **none, help=f"weight decay {default('weight_decay')}")
+    p.add_argument("--schedule", choices=SCHEDULES, **none, help=f"learning-rate schedule {default('schedule')}")
+    p.add_argument("--rho", type=float, **none, help=f"SAM radius {default('rho')}")
     p.add_argument("--gamma-cap", type=float, **none, help="StableSAM: gamma <- min(cap, gamma) (default off)")
-    p.add_argument("--epochs", type=int, **none, help="epochs (default 10)")
-    p.add_argument("--batch-size", type=int, **none, help="mini-batch size (default 64)")
-    p.add_argument("--seed", "--seeds", dest="seed", nargs="+", type=int, **none, help="seeds, one pair each (default 0)")
-    p.add_argument("--replaced-index", nargs="+", type=int, **none, help="replaced training index(es) (default 0)")
-    p.add_argument("--label-noise", type=float, **none, help="rate of symmetric label flips (default 0)")
+    p.add_argument("--epochs", type=int, **none, help=f"epochs {default('epochs')}")
+    p.add_argument("--batch-size", type=int, **none, help=f"mini-batch size {default('batch_size')}")
+    p.add_argument("--seed", "--seeds", dest="seed", nargs="+", type=int, **none, help=f"seeds, one pair each {default('seeds')}")
+    p.add_argument("--replaced-index", nargs="+", type=int, **none, help=f"replaced training index(es) {default('replaced_indices')}")
+    p.add_argument("--label-noise", type=float, **none, help=f"rate of symmetric label flips {default('label_noise')}")
     p.add_argument("--shuffled-labels", action="store_true", default=None, help="shuffle all training labels")
     p.add_argument("--control", action="store_true", default=None, help="control mode: S' = S (distance must stay 0)")
     p.add_argument("--n-train", type=int, **none, help="training-set size (default: the dataset's)")
-    p.add_argument("--device", choices=DEVICES, **none, help="auto (CUDA when available), cpu or cuda")
-    p.add_argument("--dtype", choices=DTYPES, **none, help="float32 (default) or float64")
+    p.add_argument("--device", choices=DEVICES, **none, help=f"auto (CUDA when available), cpu or cuda {default('device')}")
+    p.add_argument("--dtype", choices=DTYPES, **none, help=f"float32 or float64 {default('dtype')}")
     p.add_argument("--sequential", action="store_false", dest="vectorize", default=None,
                    help="train the models one after another instead of as one vmapped stack")
     p.add_argument("--log-every-steps", type=int, **none, help="also log every K updates (default: per epoch)")
     p.add_argument("--sharpness-every", type=int, **none,
-                   help="log the top Hessian eigenvalue of every model every N epochs and at epoch 0 (default 0: off)")
-    p.add_argument("--checkpoint-every", type=int, **none, help="checkpoint every N epochs (default 1)")
+                   help=f"log the top Hessian eigenvalue of every model every N epochs and at epoch 0, 0: off {default('sharpness_every')}")
+    p.add_argument("--checkpoint-every", type=int, **none, help=f"checkpoint every N epochs {default('checkpoint_every')}")
     p.add_argument("--out", default="runs/twin", help="output directory (default runs/twin)")
     p.add_argument("--overwrite", action="store_true", help="replace finished runs in the output directory")
     p.add_argument("--no-resume", action="store_false", dest="resume", help="refuse to continue an unfinished run")
@@ -71,7 +87,7 @@ def _settings(args) -> dict:
 
     settings = read_toml(args.config) if args.config else {}
     if not isinstance(settings, dict):
-        raise ValueError(f"config file {args.config!r} must hold key = value settings")
+        raise UsageError(f"config file {args.config!r} must hold key = value settings")
     skip = {"config", "out", "overwrite", "resume", "figure", "json", "command", "handler"}
     for dest, value in vars(args).items():
         if dest not in skip and value is not None:
@@ -82,10 +98,11 @@ def _settings(args) -> dict:
 def _grid(settings: dict) -> list[dict]:
     """One settings dict per (optimizer, lr) combination."""
     as_list = lambda v: list(v) if isinstance(v, (list, tuple)) else [v]  # noqa: E731
-    optimizers = as_list(settings.pop("optimizer", "sgd"))
-    lrs = as_list(settings.pop("lr", 0.1))
+    defaults = _config_defaults()
+    optimizers = as_list(settings.pop("optimizer", defaults["optimizer"]))
+    lrs = as_list(settings.pop("lr", defaults["lr"]))
     if not optimizers or not lrs:
-        raise ValueError("optimizer and lr need at least one value each")
+        raise UsageError("optimizer and lr need at least one value each")
     return [{**settings, "optimizer": o, "lr": lr} for o in optimizers for lr in lrs]
 
 
@@ -96,36 +113,39 @@ def run(args) -> int:
     configs = [TwinConfig.from_dict(s) for s in _grid(_settings(args))]
     names = [run_name(c) for c in configs]
     if len(set(names)) != len(names):
-        raise ValueError("optimizer and lr values must not repeat")
+        raise UsageError("optimizer and lr values must not repeat")
     out = Path(args.out)
     dirs = [out] if len(configs) == 1 else [out / name for name in names]
-    prepared = [prepare_twin(c, d, overwrite=args.overwrite, resume=args.resume) for c, d in zip(configs, dirs)]
+    from analysis.sharpness import top_hessian_eigenvalue
+
+    prepared = [prepare_twin(c, d, overwrite=args.overwrite, resume=args.resume, sharpness=top_hessian_eigenvalue)
+                for c, d in zip(configs, dirs)]
     if args.figure and Path(args.figure).suffix.lower() not in (".png", ".pdf"):
-        raise ValueError(f"--figure must end in .png or .pdf, got {args.figure!r}")
-    for job in prepared:
-        job.execute()
-    rows = summary_rows(dirs)
+        raise UsageError(f"--figure must end in .png or .pdf, got {args.figure!r}")
+    results = [job.execute() for job in prepared]
+    rows = summary_rows(results)
     result = {"runs": [str(d) for d in dirs], "rows": rows}
     if args.figure:
-        result["figure"] = write_figure(dirs, args.figure)
+        result["figure"] = write_figure(results, args.figure)
     emit(result, as_json=args.json, rows_key="rows")
     return 0
 
 
-def summary_rows(dirs: list[Path]) -> list[dict]:
-    """One row per pair of every run: final distance, gap, stability estimate, mean gamma, divergence."""
-    import json
+def summary_rows(results) -> list[dict]:
+    """One row per pair of every run (:class:`stability.twin.TwinResult`): final distance, gap, stability
+    estimate, mean gamma, divergence."""
+    from stability.optimizers import effective_rho
 
     rows = []
-    for directory in dirs:
-        summary = json.loads((directory / "summary.json").read_text())
+    for result in results:
+        summary = result.summary
         config = summary["config"]
         diverged = {(d["pair"], d["twin"]) for d in summary["divergences"]}
         for pair in summary["pairs"]:
             twins = [t for t in ("S", "S'") if (pair["pair"], t) in diverged]
             rows.append({
                 "optimizer": config["optimizer"], "lr": config["lr"],
-                "rho": 0.0 if config["optimizer"] == "sgd" else config["rho"],
+                "rho": effective_rho(config["optimizer"], config["rho"]),
                 "seed": pair["seed"], "replaced_index": pair["replaced_index"],
                 "distance": pair.get("distance"), "gen_gap": pair.get("gen_gap"),
                 "loss_diff_max": pair.get("loss_diff_max"), "gamma_mean": pair.get("gamma_mean", float("nan")),
@@ -134,14 +154,14 @@ def summary_rows(dirs: list[Path]) -> list[dict]:
     return [{c: r[c] for c in _SUMMARY_COLUMNS} for r in rows]
 
 
-def write_figure(dirs: list[Path], path: str) -> list[str]:
+def write_figure(results, path: str) -> list[str]:
     """Distance and generalization gap over epochs of every run, one line style per learning rate."""
     import pandas as pd
 
     from analysis.plots_empirical import plot_twin_metrics
     from core.io import atomic_path
 
-    frame = pd.concat([pd.read_csv(d / "metrics.csv") for d in dirs], ignore_index=True)
+    frame = pd.concat([result.metrics for result in results], ignore_index=True)
     figure = plot_twin_metrics(frame, metrics_to_plot=("distance", "gen_gap"), linestyle_by="lr")
     written = []
     for suffix in (".png", ".pdf"):

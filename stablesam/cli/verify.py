@@ -74,24 +74,20 @@ def run(args) -> int:
     _check_out(out)
     from stability.twin.trainer import resolve_device
 
-    try:
-        device = resolve_device(args.device).type
-    except ValueError as error:
-        raise UsageError(str(error)) from None
+    device = resolve_device(args.device).type
     scale = make_scale(args.scale, device=device, data_dir=args.data_dir)
 
-    import torch
-
-    # One torch thread for every experiment, as the sweep engine's twin trials use: results do not depend on the
-    # executor or on the machine's load, and the trajectories and timings run like the twin runs.
-    torch.set_num_threads(1)
     from analysis.claims_run import verify
     from analysis.report import verdict_table, write_report
+    from stability.threads import torch_threads
 
     options = {k: v for k, v in vars(args).items() if k not in ("handler", "command", "json", "scale") and v is not None}
     command = " ".join(["stablesam verify", f"--{scale.name}",
                         *(f"--{k.replace('_', '-')} {shlex.quote(str(v))}" for k, v in options.items())])
-    document, figure_data = verify(claims, scale, out, engine=args.engine, workers=args.workers, command=command)
+    # One torch thread for every experiment, as the sweep engine's twin trials use: results do not depend on the
+    # executor or on the machine's load, and the trajectories and timings run like the twin runs.
+    with torch_threads(1):
+        document, figure_data = verify(claims, scale, out, engine=args.engine, workers=args.workers, command=command)
     paths = write_report(out, document, figure_data)
     rows = [{k: v for k, v in r.items() if k != "title"} for r in verdict_table(document)]
     if args.json:

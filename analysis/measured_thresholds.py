@@ -8,7 +8,7 @@ the largest learning rate at which the top direction does not grow:
 - USAM (Agarwala and Dauphin 2023): ``eta_max = 2 / (lambda (1 + rho lambda))``;
 - SAM (Long and Bartlett 2023, "SAM-edge"): ``eta_max = 2 / (lambda (1 + rho lambda / ||g||))``.
 
-The formulas themselves live in :mod:`theory.edge` (``max_stable_lr``); this module measures ``lambda`` and
+The formulas themselves live in :mod:`theory.stability_edge` (``max_stable_lr``); this module measures ``lambda`` and
 ``||g||`` on a model and evaluates them. They are statements about the quadratic model: a network leaves
 it (the Hessian changes along the trajectory), so the observed thresholds (:mod:`analysis.lr_scan`) are
 the test of how far they carry. For ``lambda <= 0`` no direction is curvature-limited and the threshold is
@@ -29,18 +29,19 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from core.validation import check_choice, check_finite, check_integer, check_nonnegative
+from core.methods import method_keys
+from core.validation import UsageError, check_choice, check_finite, check_integer, check_nonnegative
 
 __all__ = ["CurvatureReport", "THRESHOLD_METHODS", "max_stable_learning_rates", "measure_curvature"]
 
-THRESHOLD_METHODS = ("gd", "usam", "sam", "stablesam-u", "stablesam-n")
+THRESHOLD_METHODS = method_keys(edge=True, full_batch=True)
 
 
 def max_stable_learning_rates(
     sharpness: float, *, rho: float, grad_norm: float | None = None, methods: Sequence[str] = THRESHOLD_METHODS
 ) -> dict[str, float]:
     """``{method: eta_max}`` at top eigenvalue ``sharpness`` and radius ``rho`` (``grad_norm`` needed for SAM)."""
-    from theory.edge import max_stable_lr
+    from theory.stability_edge import max_stable_lr
 
     sharpness = check_finite("sharpness", sharpness)
     rho = check_nonnegative("rho", rho)
@@ -48,7 +49,7 @@ def max_stable_learning_rates(
         check_choice("method", method, THRESHOLD_METHODS)
     if "sam" in methods:
         if grad_norm is None:
-            raise ValueError("grad_norm is required for the SAM threshold (SAM-edge depends on ||g||)")
+            raise UsageError("grad_norm is required for the SAM threshold (SAM-edge depends on ||g||)")
         grad_norm = check_nonnegative("grad_norm", grad_norm)
     if sharpness <= 0:
         return {method: math.inf for method in methods}
@@ -118,7 +119,7 @@ def measure_curvature(
     k = check_integer("k", k, minimum=1)
     trace_probes = check_integer("trace_probes", trace_probes, minimum=0)
     if trace_probes == 1:
-        raise ValueError("trace_probes must be 0 (no trace) or >= 2 (a standard error needs two probes), got 1")
+        raise UsageError("trace_probes must be 0 (no trace) or >= 2 (a standard error needs two probes), got 1")
     operator = HessianOperator(model, loss_fn, data, **operator_options)
     loss, gradient = operator.loss_and_gradient()
     grad_norm = float(gradient.norm())

@@ -19,7 +19,7 @@ the SAM edge is Long and Bartlett (2023), "Sharpness-Aware Minimization and the 
 (it is USAM's edge with ``rho -> rho / G``, tends to ``2/eta`` as ``rho -> 0`` and is always below it).
 StableSAM's step has the length of a GD step and its renormalization factor is ``<= 1`` on PSD
 quadratics, so its top component grows as soon as ``eta lambda > 2`` and the edge is GD's
-(THEORY.md section 2; derived in the paper's framework, see :mod:`theory.thresholds`). Divergence above
+(THEORY.md section 2; derived in the paper's framework, see :mod:`theory.quadratic_divergence`). Divergence above
 the edge holds in any dimension; convergence below it is proved in 1-D and 2-D and only observed in
 simulation beyond (d <= 10).
 
@@ -29,7 +29,7 @@ analytically, not numerically).
 
 Example
 -------
->>> from theory.edge import max_stable_lr, max_stable_sharpness
+>>> from theory.stability_edge import max_stable_lr, max_stable_sharpness
 >>> float(max_stable_lr("usam", 10.0, rho=0.05))
 0.13333333333333333
 >>> round(float(max_stable_sharpness("usam", 0.13333333333333333, rho=0.05)), 12)
@@ -42,38 +42,36 @@ from __future__ import annotations
 
 import numpy as np
 
-from core.validation import check_choice
+from core.methods import method as method_row
+from core.methods import method_keys
+from core.validation import UsageError, check_array, check_choice
 
 __all__ = ["EDGE_METHODS", "max_stable_lr", "max_stable_sharpness"]
 
-EDGE_METHODS = ("gd", "sgd", "usam", "sam", "stablesam-u", "stablesam-n")
-_GD_LIKE = ("gd", "sgd", "stablesam-u", "stablesam-n")
+EDGE_METHODS = method_keys(edge=True)
 
 
-def _as_array(name: str, value, *, positive: bool) -> np.ndarray:
-    """``value`` as a float64 array; raise unless every entry is finite and > 0 (or >= 0)."""
-    if isinstance(value, bool):
-        raise TypeError(f"{name} must be a real number or array of them, got {value!r}")
-    try:
-        array = np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise TypeError(f"{name} must be a real number or array of them, got {value!r}") from None
-    if not np.all(np.isfinite(array)):
-        raise ValueError(f"{name} must be finite, got {value!r}")
-    if positive and np.any(array <= 0):
-        raise ValueError(f"{name} must be > 0, got {value!r}")
-    if not positive and np.any(array < 0):
-        raise ValueError(f"{name} must be >= 0, got {value!r}")
-    return array
-
-
-def _effective_rho(method: str, rho: np.ndarray, grad_norm) -> np.ndarray:
-    """USAM's radius, or SAM's ``rho / ||g||`` (SAM's local edge is USAM's with this radius)."""
-    if method == "usam":
+def _effective_rho(edge: str, rho: np.ndarray, grad_norm) -> np.ndarray:
+    """USAM's radius, or SAM's ``rho / ||g||`` (SAM's local edge is USAM's with this radius); ``edge`` is the
+    row's :attr:`core.methods.Method.edge`."""
+    if edge == "usam":
         return rho
     if grad_norm is None:
-        raise ValueError("method 'sam' needs grad_norm (the current gradient norm ||g|| > 0): its edge depends on it")
-    return rho / _as_array("grad_norm", grad_norm, positive=True)
+        raise UsageError("method 'sam' needs grad_norm (the current gradient norm ||g|| > 0): its edge depends on it")
+    return rho / check_array("grad_norm", grad_norm, positive=True)
+
+
+def _inputs(method: str, name: str, value, rho, grad_norm) -> tuple[np.ndarray, np.ndarray]:
+    """``value`` (sharpness or learning rate, > 0) and the radius of the method's edge: 0 for the GD edge
+    (``eta lambda = 2``), USAM's ``rho``, or SAM's ``rho / ||g||``; validated, broadcast against each other."""
+    check_choice("method", method, EDGE_METHODS)
+    x = check_array(name, value, positive=True)
+    rho_arr = check_array("rho", rho, positive=False)
+    if grad_norm is not None:
+        check_array("grad_norm", grad_norm, positive=True)
+    edge = method_row(method).edge
+    r = np.zeros_like(rho_arr) if edge == "gd" else _effective_rho(edge, rho_arr, grad_norm)
+    return np.broadcast_arrays(x, r)
 
 
 def _result(value: np.ndarray):
@@ -97,14 +95,7 @@ def max_stable_lr(method: str, sharpness, *, rho=0.0, grad_norm=None):
 
     Returns a float64 scalar or array ``eta*``.
     """
-    check_choice("method", method, EDGE_METHODS)
-    lam = _as_array("sharpness", sharpness, positive=True)
-    rho_arr = _as_array("rho", rho, positive=False)
-    if grad_norm is not None:
-        _as_array("grad_norm", grad_norm, positive=True)
-    if method in _GD_LIKE:
-        return _result(np.broadcast_to(2.0 / lam, np.broadcast_shapes(lam.shape, rho_arr.shape)).copy())
-    r = _effective_rho(method, rho_arr, grad_norm)
+    lam, r = _inputs(method, "sharpness", sharpness, rho, grad_norm)
     return _result(2.0 / (lam * (1.0 + r * lam)))
 
 
@@ -127,13 +118,6 @@ def max_stable_sharpness(method: str, lr, *, rho=0.0, grad_norm=None):
 
     Returns a float64 scalar or array ``lambda*``.
     """
-    check_choice("method", method, EDGE_METHODS)
-    eta = _as_array("lr", lr, positive=True)
-    rho_arr = _as_array("rho", rho, positive=False)
-    if grad_norm is not None:
-        _as_array("grad_norm", grad_norm, positive=True)
-    if method in _GD_LIKE:
-        return _result(np.broadcast_to(2.0 / eta, np.broadcast_shapes(eta.shape, rho_arr.shape)).copy())
-    r = _effective_rho(method, rho_arr, grad_norm)
+    eta, r = _inputs(method, "lr", lr, rho, grad_norm)
     # (sqrt(1 + 8r/eta) - 1) / (2r) multiplied through by (sqrt(1 + 8r/eta) + 1): exact, and finite at r = 0.
     return _result(4.0 / (eta * (1.0 + np.sqrt(1.0 + 8.0 * r / eta))))

@@ -27,10 +27,10 @@ The USAM-vs-GD crossover (a "limited regime" that is exact): for ``rho > 0`` and
 
 Example
 -------
->>> from theory.thresholds import divergence_threshold, diverges
+>>> from theory.quadratic_divergence import divergence_threshold, quadratic_map_diverges
 >>> float(divergence_threshold("usam", [4.0, 1.0], rho=0.25))
 0.25
->>> bool(diverges("sam", 0.5, [4.0, 1.0], rho=0.1)), bool(diverges("gd", 0.5, [4.0, 1.0]))
+>>> bool(quadratic_map_diverges("sam", 0.5, [4.0, 1.0], rho=0.1)), bool(quadratic_map_diverges("gd", 0.5, [4.0, 1.0]))
 (True, False)
 """
 
@@ -38,12 +38,13 @@ from __future__ import annotations
 
 import numpy as np
 
+from core.validation import UsageError, check_array
 from theory.quadratic import canonical_method
 
 __all__ = [
     "convergence_rate",
     "divergence_threshold",
-    "diverges",
+    "quadratic_map_diverges",
     "usam_gd_crossover",
 ]
 
@@ -51,28 +52,14 @@ __all__ = [
 def _spectrum(eigenvalues, *, strictly_positive: bool = False) -> np.ndarray:
     lam = np.array(eigenvalues, dtype=np.float64, ndmin=1)
     if lam.shape[-1] == 0 or not np.all(np.isfinite(lam)):
-        raise ValueError(f"eigenvalues must be a non-empty array of finite numbers, got {eigenvalues!r}")
+        raise UsageError(f"eigenvalues must be a non-empty array of finite numbers, got {eigenvalues!r}")
     if strictly_positive and np.any(lam <= 0):
-        raise ValueError(f"eigenvalues must all be > 0 here, got {eigenvalues!r}")
+        raise UsageError(f"eigenvalues must all be > 0 here, got {eigenvalues!r}")
     if np.any(lam < 0):
-        raise ValueError(f"eigenvalues must be >= 0 (H positive semi-definite; saddles: theory.saddle), got {eigenvalues!r}")
+        raise UsageError(f"eigenvalues must be >= 0 (H positive semi-definite; saddles: theory.saddle), got {eigenvalues!r}")
     if np.any(lam.max(axis=-1) <= 0):
-        raise ValueError(f"the largest eigenvalue must be > 0, got {eigenvalues!r}")
+        raise UsageError(f"the largest eigenvalue must be > 0, got {eigenvalues!r}")
     return lam
-
-
-def _nonneg(name: str, value) -> np.ndarray:
-    array = np.asarray(value, dtype=np.float64)
-    if not np.all(np.isfinite(array)) or np.any(array < 0):
-        raise ValueError(f"{name} must be finite and >= 0, got {value!r}")
-    return array
-
-
-def _pos(name: str, value) -> np.ndarray:
-    array = np.asarray(value, dtype=np.float64)
-    if not np.all(np.isfinite(array)) or np.any(array <= 0):
-        raise ValueError(f"{name} must be finite and > 0, got {value!r}")
-    return array
 
 
 def _out(value: np.ndarray):
@@ -84,23 +71,23 @@ def divergence_threshold(method: str, eigenvalues, rho=0.0):
 
     ``2 / lambda_max`` for GD and both StableSAM variants (divergence iff ``eta > eta*``), and for SAM
     (divergence iff ``eta >= eta*``: at equality the 1-D iterate grows linearly); USAM:
-    ``2 / (lambda_max (1 + rho lambda_max))`` (divergence iff ``eta > eta*``). Use :func:`diverges` for the
+    ``2 / (lambda_max (1 + rho lambda_max))`` (divergence iff ``eta > eta*``). Use :func:`quadratic_map_diverges` for the
     exact predicate. Broadcasts ``rho`` against the batch axes of ``eigenvalues``.
     """
     name = canonical_method(method)
     top = _spectrum(eigenvalues).max(axis=-1)
-    rho = _nonneg("rho", rho)
+    rho = check_array("rho", rho, positive=False)
     if name == "usam":
         return _out(2.0 / (top * (1.0 + rho * top)))
     return _out(np.broadcast_to(2.0 / top, np.broadcast_shapes(top.shape, rho.shape)).copy())
 
 
-def diverges(method: str, lr, eigenvalues, rho=0.0):
+def quadratic_map_diverges(method: str, lr, eigenvalues, rho=0.0):
     """Exact predicate: does ``method`` diverge from a generic start at learning rate ``lr``? (see module table)."""
     name = canonical_method(method)
-    lr = _pos("lr", lr)
+    lr = check_array("lr", lr, positive=True)
     top = _spectrum(eigenvalues).max(axis=-1)
-    rho = _nonneg("rho", rho)
+    rho = check_array("rho", rho, positive=False)
     if name == "usam":
         return _out(np.asarray(lr * top * (1.0 + rho * top) > 2.0))
     if name == "sam":
@@ -117,10 +104,10 @@ def convergence_rate(method: str, lr, eigenvalues, rho=0.0):
     """
     name = canonical_method(method)
     if name not in ("gd", "usam"):
-        raise ValueError(f"method must be 'gd' or 'usam' (the linear maps), got {method!r}")
+        raise UsageError(f"method must be 'gd' or 'usam' (the linear maps), got {method!r}")
     lam = _spectrum(eigenvalues)
-    lr = _pos("lr", lr)[..., None]
-    r = _nonneg("rho", rho)[..., None] if name == "usam" else 0.0
+    lr = check_array("lr", lr, positive=True)[..., None]
+    r = check_array("rho", rho, positive=False)[..., None] if name == "usam" else 0.0
     return _out(np.max(np.abs(1.0 - lr * lam * (1.0 + r * lam)), axis=-1))
 
 
@@ -133,6 +120,6 @@ def usam_gd_crossover(eigenvalues, rho):
     ``eta p_max - 1 < 1 - eta lambda_min`` iff ``eta < eta_c``; above, ``eta p_max - 1 >= 1 - eta lambda_min``.
     """
     lam = _spectrum(eigenvalues, strictly_positive=True)
-    rho = _pos("rho", rho)
+    rho = check_array("rho", rho, positive=True)
     top, bottom = lam.max(axis=-1), lam.min(axis=-1)
     return _out(2.0 / (top * (1.0 + rho * top) + bottom))

@@ -1,0 +1,67 @@
+"""One full-batch run of a method from a given point, stopped when the loss blows up.
+
+Finite-horizon bias (THEORY.md section 2): with growth factor ``1 + eps`` per step, a blow-up by ``B`` is seen
+within ``T`` steps only if ``eps >~ ln(B) / T``, so a threshold observed this way overestimates the true one by
+about ``ln(B) / T`` relative (halved for GD-like growth ``|1 - eta lambda|`` at ``eta lambda ~ 2``, and halved
+again because the loss is quadratic in the growing component). Use long horizons and compare with exact formulas.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import torch
+from torch import nn
+
+from core.methods import method_keys
+from stability.optimizers import make_optimizer
+
+__all__ = ["SCAN_METHODS", "run_until_blowup"]
+
+# Full-batch methods whose divergence threshold has a prediction (an edge formula).
+SCAN_METHODS = method_keys(edge=True, full_batch=True)
+
+
+def run_until_blowup(
+    model: nn.Module,
+    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    data: Sequence[torch.Tensor],
+    method: str,
+    lr: float,
+    *,
+    rho: float,
+    steps: int,
+    blowup: float,
+    check_every: int = 50,
+) -> tuple[bool, int]:
+    """Train ``model`` in place with ``method`` at ``lr`` for ``steps`` full-batch steps; ``(blew_up, step)``.
+
+    Blow-up: the loss becomes non-finite or exceeds ``blowup`` times its initial value, checked every
+    ``check_every`` steps on the running maximum (so no step escapes the check and the hot loop has no host
+    sync). ``step`` is the check at which it was seen (``steps`` if it was not). The optimizer is the
+    method's row of :data:`core.methods.METHODS` on a plain ``torch.optim.SGD`` base: full-batch GD.
+    """
+    x, y = data
+    optimizer = make_optimizer(method, model.parameters(), lr=lr, rho=rho)
+
+    def closure():
+        optimizer.zero_grad(set_to_none=True)
+        loss = loss_fn(model(x), y)
+        loss.backward()
+        return loss
+
+    with torch.no_grad():
+        limit = blowup * loss_fn(model(x), y)
+    if not torch.isfinite(limit):
+        raise ValueError("the initial loss is not finite: there is nothing to scan from")
+    worst = torch.zeros_like(limit)
+    for step in range(1, steps + 1):
+        loss = optimizer.step(closure)
+        # maximum propagates NaN, so a non-finite loss at any step is caught at the next check.
+        worst = torch.maximum(worst, loss.detach())
+        if step % check_every == 0 or step == steps:
+            if not bool(torch.isfinite(worst)) or bool(worst > limit):
+                return True, step
+    with torch.no_grad():  # the loss after the last step
+        final = loss_fn(model(x), y)
+    return (not bool(torch.isfinite(final)) or bool(final > limit)), steps
