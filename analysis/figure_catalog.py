@@ -6,7 +6,8 @@ FIGURES: tuple[FigureSpec, ...] = (
     FigureSpec(
         name="stability-bound-vs-lr",
         caption="Convex uniform-stability bounds against the learning rate (SGD: Hardt et al. 2016, Thm 3.8; "
-        "USAM and StableSAM-U under shared-gamma: derived); shaded where a bound is below SGD's.",
+        "USAM and StableSAM-U: derived; StableSAM-U under shared-gamma at the smallest feasible gamma 1/(1 + rho beta), "
+        "an assumption about the trajectory); shaded where a bound beats SGD's with both theorems holding.",
         function="analysis.plots_bounds:plot_bounds_vs_lr",
         params={"quantity": "stability", "num": 200},
         quick_params={"num": 40},
@@ -14,7 +15,8 @@ FIGURES: tuple[FigureSpec, ...] = (
     FigureSpec(
         name="excess-risk-bound-vs-lr",
         caption="Convex excess-risk bounds (optimization + stability terms) against the learning rate; SAM-family "
-        "terms derived, StableSAM under shared-gamma; shaded where a bound is below SGD's.",
+        "terms derived, StableSAM under shared-gamma at the smallest feasible gamma (an assumption about the "
+        "trajectory); shaded where a bound beats SGD's with both theorems holding.",
         function="analysis.plots_bounds:plot_bounds_vs_lr",
         params={"quantity": "excess-risk", "methods": ["sgd", "usam", "stablesam-u", "stablesam-n"], "n": 100, "T": 100, "num": 200},
         quick_params={"num": 40},

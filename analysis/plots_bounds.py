@@ -29,36 +29,47 @@ def plot_bounds_vs_lr(
     T: int = 1000,
     D: float = 1.0,
     rho: float = 0.05,
-    gamma: float = 0.5,
+    gamma: float | None = None,
+    g_min: float | None = None,
     lr_min: float = 1e-4,
     num: int = 200,
 ):
     """Convex ``eps_stab`` (``quantity="stability"``) or excess-risk bound (``"excess-risk"``) against ``eta``.
 
-    StableSAM is drawn under ``assumption="shared-gamma"`` with the given ``gamma``. Shaded: where a
-    method's bound is below ``reference``'s (beyond a theorem's limit its bound is infinite, not drawn).
+    StableSAM is drawn under ``assumption="shared-gamma"`` with ``gamma``, by default the smallest value a
+    trajectory can meet, ``1/(1 + rho beta)`` for StableSAM-U and ``g_min/(g_min + rho beta)`` for StableSAM-N
+    (``g_min`` defaults to ``rho beta``), so the curve is the best case of an *assumption about the trajectory*;
+    the legend says so. Shaded: where a method's bound beats ``reference``'s, both within their theorems
+    (:func:`theory.excess_risk.compare_bounds`, relative tolerance 1e-9); where only one theorem applies
+    nothing is shaded (beyond a theorem's limit, dotted, its bound says nothing and is not drawn).
     """
     import matplotlib.pyplot as plt
 
     from core.validation import check_choice
     from theory.excess_risk import bound_function, excess_risk_function, lr_limit, regimes
+    from theory.uniform_stability import stablesam_gamma_range
 
     check_choice("quantity", quantity, ("stability", "excess-risk"))
-    functions, limits = {}, {}
+    functions, limits, labels = {}, {}, {}
     for method in methods:
-        options = {"gamma": gamma, "assumption": "shared-gamma"} if method.startswith("stablesam") else {}
+        labels[method] = label(method) + ("" if method == "sgd" else " (derived)")
+        options = {}
+        if method.startswith("stablesam"):
+            floor = (rho * beta if g_min is None else g_min) if method == "stablesam-n" else None
+            value = stablesam_gamma_range(method, "convex", rho=rho, beta=beta, g_min=floor).lowest if gamma is None else gamma
+            options = {"gamma": value, "assumption": "shared-gamma", "g_min": floor}
+            labels[method] = label(method) + rf" (derived; assumes $\gamma_t \leq {value:.3g}$)"
         if quantity == "stability":
             functions[method] = bound_function(method, "convex", beta=beta, L=L, n=n, T=T, rho=rho, **options)
         else:
             functions[method] = excess_risk_function(method, beta=beta, L=L, D=D, n=n, T=T, rho=rho, **options)
-        limits[method] = lr_limit(method, "convex", beta=beta, **options)
+        limits[method] = lr_limit(method, "convex", beta=beta, rho=rho, **options)
     lr_max = 1.2 * max(limits.values())
     lrs = np.geomspace(lr_min, lr_max, num)
     fig, ax = plt.subplots(figsize=(COLUMN_WIDTH, 0.75 * COLUMN_WIDTH))
     for method in methods:
         values = np.array([functions[method](x) for x in lrs])
-        derived = "" if method == "sgd" else " (derived)"
-        ax.plot(lrs, np.where(np.isfinite(values), values, np.nan), color=METHOD_COLORS[method], label=label(method) + derived)
+        ax.plot(lrs, np.where(np.isfinite(values), values, np.nan), color=METHOD_COLORS[method], label=labels[method])
         ax.axvline(limits[method], color=METHOD_COLORS[method], linestyle=":", linewidth=0.8)
         if method != reference and reference in functions:
             for lo, hi in regimes(functions[method], functions[reference], lr_min, lr_max, num=num):
@@ -67,8 +78,9 @@ def plot_bounds_vs_lr(
     ax.set_yscale("log")
     ax.set_xlabel(r"learning rate $\eta$")
     ax.set_ylabel(r"$\epsilon_{\mathrm{stab}}$ bound" if quantity == "stability" else "excess-risk bound")
-    ax.set_title(rf"convex, $n = {n}$, $T = {T}$, $\rho = {rho:g}$; shaded: below {label(reference)}", fontsize=7)
-    ax.legend(frameon=False)
+    ax.set_title(rf"convex, $n = {n}$, $T = {T}$, $\rho = {rho:g}$; shaded: below {label(reference)}, both theorems holding",
+                 fontsize=7)
+    ax.legend(frameon=False, fontsize=6)
     return fig
 
 

@@ -16,8 +16,12 @@ def test_bound_figure(quantity):
     assert ax.get_xscale() == "log" and ax.get_yscale() == "log"
     assert "learning rate" in ax.get_xlabel() and ax.get_ylabel()
     legend = [t.get_text() for t in ax.get_legend().get_texts()]
-    assert legend == ["SGD", "USAM (derived)", "StableSAM-U (derived)"]
-    assert len(ax.patches) >= 1  # at least one shaded regime (StableSAM-U beyond SGD's 2/beta)
+    assert legend[:2] == ["SGD", "USAM (derived)"]
+    # StableSAM-U at the smallest feasible gamma 1/(1 + rho beta) = 1/1.05: labelled as an assumption.
+    assert legend[2] == r"StableSAM-U (derived; assumes $\gamma_t \leq 0.952$)"
+    # Regression (issue 14, defects 2 and 4): nothing is shaded beyond SGD's 2/beta, where its theorem is silent.
+    for patch in ax.patches:
+        assert patch.get_x() + patch.get_width() <= 2.0 * (1 + 1e-9)
     plt.close(fig)
 
 
