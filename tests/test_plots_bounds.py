@@ -32,5 +32,5 @@ def test_least_squares_figure():
     lines = [l for l in ax.lines if l.get_label() in {label(m) for m in ("gd", "usam", "sam", "stablesam-u", "stablesam-n")}]
     assert len(lines) == 5 and all(np.any(np.isfinite(l.get_ydata())) for l in lines)
     legend = [t.get_text() for t in ax.get_legend().get_texts()]
-    assert "USAM beats GD" in legend
+    assert "USAM beats GD (> 1e-6 rel.)" in legend
     plt.close(fig)
