@@ -53,19 +53,41 @@ def plot_threshold_comparison(table, *, title: str | None = None, band: float = 
 
 
 def plot_thresholds_along_training(tidy, *, title: str | None = None):
-    """``tidy``: the table of :func:`analysis.lr_scan.thresholds_along_training`."""
+    """``tidy``: the table of :func:`analysis.lr_scan.thresholds_along_training`.
+
+    Predicted lines that coincide (GD and both StableSAM variants share ``2/lambda``) get distinct dash patterns
+    and the legend says they coincide.
+    """
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(COLUMN_WIDTH, 0.8 * COLUMN_WIDTH))
     wide = tidy[tidy["method"] != ""].pivot_table(index=["method", "checkpoint"], columns="metric", values="value")
-    for method in dict.fromkeys(tidy.loc[tidy["method"] != "", "method"]):
+    methods = list(dict.fromkeys(tidy.loc[tidy["method"] != "", "method"]))
+    predicted = {m: wide.loc[m].sort_index()["predicted_lr"].to_numpy(dtype=float) for m in methods}
+    groups: list[list[str]] = []
+    for m in methods:
+        for group in groups:
+            if predicted[group[0]].shape == predicted[m].shape and np.allclose(predicted[group[0]], predicted[m], rtol=1e-12, atol=0):
+                group.append(m)
+                break
+        else:
+            groups.append([m])
+    dashes = [(4, 2), (1, 1.5), (6, 2, 1, 2), (2, 3)]
+    for group in groups:
+        for k, method in enumerate(group):
+            rows = wide.loc[method].sort_index()
+            steps = rows.index.to_numpy(dtype=float)
+            line_label = None
+            if k == 0 and len(group) > 1:
+                line_label = "predicted: " + " = ".join(label(m) for m in group) + " (coincide)"
+            ax.plot(steps, rows["predicted_lr"], color=METHOD_COLORS.get(method), dashes=dashes[k % len(dashes)], lw=1.0,
+                    label=line_label)
+    for method in methods:
         rows = wide.loc[method].sort_index()
         steps = rows.index.to_numpy(dtype=float)
-        color = METHOD_COLORS.get(method)
-        ax.plot(steps, rows["predicted_lr"], color=color, ls="--", lw=1.0)
         err = [rows["observed_lr"] - rows["observed_low"], rows["observed_high"] - rows["observed_lr"]]
-        ax.errorbar(steps, rows["observed_lr"], yerr=err, color=color, fmt=METHOD_MARKERS.get(method, "o"), ls="-",
-                    ms=4, label=label(method))
+        ax.errorbar(steps, rows["observed_lr"], yerr=err, color=METHOD_COLORS.get(method), fmt=METHOD_MARKERS.get(method, "o"),
+                    ls="-", ms=4, label=label(method))
     ax.set_yscale("log")
     ax.set_xlabel("GD step of the trajectory (checkpoint)")
     ax.set_ylabel("learning rate (dashed: predicted, markers: observed)")

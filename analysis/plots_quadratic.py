@@ -116,7 +116,7 @@ def plot_gamma_vs_grad_norm(eigenvalues=(4.0, 1.0, 0.25), *, rho: float = 0.1, l
             low, high = gamma_range(method, lam, rho, grad_norm=grid if method == "stablesam-n" else None)
             low, high = np.broadcast_to(low, grid.shape), np.broadcast_to(high, grid.shape)
             ax.fill_between(grid, low, high, color=METHOD_COLORS[method], alpha=0.25, lw=0,
-                            label=f"{label(method)} exact range")
+                            label=f"{label(method)} exact range (derived)")
             w = rng.standard_normal((n_starts, lam.size)) * 10.0
             g_norms, gammas = [], []
             for _ in range(steps):
