@@ -131,7 +131,8 @@ def expected_twin_distance(
 
     ``(X, y)`` is ``S`` and ``(X_prime, y_prime)`` is ``S'`` (same shapes, at most one differing row). ``sampling``:
     ``"uniform"`` (one example per step, uniform with replacement; SGD, USAM and StableSAM, which equals SGD there)
-    or ``"full-batch"`` (deterministic; every method). Float64; see the module docstring for the recursions.
+    or ``"full-batch"`` (deterministic; every method). ``w0`` (default 0): the shared start, ``(d,)`` or one per
+    learning rate (``lr.shape + (d,)``). Float64; see the module docstring for the recursions.
     """
     check_choice("method", method, TWIN_METHODS)
     check_choice("sampling", sampling, SAMPLINGS)
@@ -143,6 +144,9 @@ def expected_twin_distance(
         raise UsageError("lr must be finite and > 0")
     d = X.shape[1]
     start = np.zeros(d) if w0 is None else np.asarray(w0, dtype=np.float64)
+    if start.shape[-1:] != (d,):
+        raise UsageError(f"w0 must have last axis d = {d}, got shape {start.shape}")
+    start = np.broadcast_to(start, lr.shape + (d,))
     if sampling == "full-batch":
         from theory.least_squares import trajectory
 
@@ -161,9 +165,9 @@ def expected_twin_distance(
     ek = e[:, k]
     x, yk, x2, y2k = X[k], y[k], X_prime[k], y_prime[k]
     n = len(X)
-    a = np.broadcast_to(start, (E, d)).copy()
+    a = start.reshape(E, d).copy()
     b = a.copy()
-    P = np.broadcast_to(np.outer(start, start), (E, d, d)).copy()
+    P = a[:, :, None] * a[:, None, :]
     P2, C = P.copy(), P.copy()
     mean_sq = np.zeros((E, steps + 1))
     mean_diff = np.zeros((E, steps + 1))
