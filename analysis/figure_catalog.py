@@ -31,6 +31,16 @@ FIGURES: tuple[FigureSpec, ...] = (
         quick_params={"num": 40},
     ),
     FigureSpec(
+        name="exact-twin-stability",
+        caption="Exact expected distance E||w_T - w'_T|| of twins on least squares (standardised digits, one example "
+        "per step drawn uniformly with replacement; derived moment recursions, theory.twin_moments): band between "
+        "||E[w_T - w'_T]|| and sqrt(E||w_T - w'_T||^2) for SGD (= StableSAM-U/-N here) and USAM at two rho, beside "
+        "Hardt et al.'s Thm 3.8 distance bound; vertical marks where USAM is certainly more stable (none on this grid).",
+        function="analysis.exact_stability:plot_exact_stability",
+        params={"num": 12, "steps": 200},
+        quick_params={"num": 4, "steps": 10, "n": 300},
+    ),
+    FigureSpec(
         name="quadratic-phase-diagram",
         caption="Quadratic with spectrum (lambda, 0.1 lambda): each (learning rate, sharpness) cell classified by "
         "simulating the exact map (converges / cycles / diverges); dashed: the exact edge (2/eta; USAM: "
