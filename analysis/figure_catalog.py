@@ -130,8 +130,10 @@ FIGURES: tuple[FigureSpec, ...] = (
     ),
     FigureSpec(
         name="twin-label-noise",
-        caption="Twin runs with clean (solid) and 30%-noisy (dashed) training labels: distance, generalization gap "
-        "and stability estimate over epochs for SGD, SAM and StableSAM-U (observed).",
+        caption="Twin runs with clean (solid) and 30%-noisy (dashed) training labels: distance, stability estimate, "
+        "train loss on the labels trained on and on the clean labels, and the two gaps (test loss minus each; the "
+        "first is negative under noise because the model fits labels the test set does not have) over epochs for "
+        "SGD, SAM and StableSAM-U (observed).",
         function="analysis.plots_empirical:figure_label_noise",
         params={"optimizers": ["sgd", "sam", "stablesam-u"], "label_noises": [0.0, 0.3], "lr": 0.1, "rho": 0.05,
                 "epochs": 12, "n_train": 400, "n_test": 200, "replaced_indices": [0, 1, 2]},
