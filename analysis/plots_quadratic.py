@@ -82,8 +82,9 @@ def plot_stability_phase_diagram(*, rho: float = 0.1, lr_range=(2e-2, 1.0), shar
             edge_method = "usam" if method == "usam" else "gd"
             ax.plot(lrs, max_stable_sharpness(edge_method, lrs, rho=rho), color="black", lw=1.0, ls="--",
                     label="exact edge")
-            ax.set(xscale="log", yscale="log", xlim=lr_range, ylim=sharpness_range, title=label(method),
-                   xlabel=_LR_LABEL)
+            derived = method in ("sam", "stablesam-u", "stablesam-n")  # their edges are derived (quadratic model)
+            ax.set(xscale="log", yscale="log", xlim=lr_range, ylim=sharpness_range,
+                   title=label(method) + (" (edge derived)" if derived else ""), xlabel=_LR_LABEL)
         axes[0].set_ylabel(_SHARPNESS_LABEL)
         handles = [Patch(color=c, label=o) for c, o in zip(_OUTCOME_COLORS, OUTCOMES)]
         handles.append(plt.Line2D([], [], color="black", ls="--", label="exact edge"))
