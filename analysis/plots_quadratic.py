@@ -84,10 +84,10 @@ def plot_stability_phase_diagram(*, rho: float = 0.1, lr_range=(2e-2, 1.0), shar
                     label="exact edge")
             derived = method in ("sam", "stablesam-u", "stablesam-n")  # their edges are derived (quadratic model)
             ax.set(xscale="log", yscale="log", xlim=lr_range, ylim=sharpness_range,
-                   title=label(method) + (" (edge derived)" if derived else ""), xlabel=_LR_LABEL)
+                   title=label(method) + ("*" if derived else ""), xlabel=_LR_LABEL)
         axes[0].set_ylabel(_SHARPNESS_LABEL)
         handles = [Patch(color=c, label=o) for c, o in zip(_OUTCOME_COLORS, OUTCOMES)]
-        handles.append(plt.Line2D([], [], color="black", ls="--", label="exact edge"))
+        handles.append(plt.Line2D([], [], color="black", ls="--", label="exact edge (*: derived, quadratic model)"))
         fig.legend(handles=handles, loc="outside lower center", ncol=4, frameon=False)
         fig.suptitle(rf"quadratic with spectrum $(\lambda, {ratio:g}\lambda)$, $\rho = {rho:g}$, {steps} steps")
     return fig
