@@ -123,7 +123,7 @@ def plot_stablesam_2d_rates(lambda1: float = 2.0, lambda2: float = 1.0, *, rho: 
         for method in ("stablesam-u", "stablesam-n"):
             exact = stablesam_2d_rate(method, lrs, lambda1, lambda2, rho)
             ax.plot(lrs[stable], exact[stable], color=METHOD_COLORS[method], lw=1.4,
-                    label=f"{label(method)} (exact, 2-D" + (", near minimum)" if method == "stablesam-n" else ")"))
+                    label=f"{label(method)} (derived, exact 2-D" + (", near minimum)" if method == "stablesam-n" else ")"))
             run = simulate(method, lam, lr=sim_lrs, rho=rho, steps=steps)
             ax.scatter(sim_lrs, run.rate, color=METHOD_COLORS[method], marker=METHOD_MARKERS[method], s=10,
                        zorder=3, label=f"{label(method)} (simulated)")
@@ -164,7 +164,7 @@ def plot_saddle_multipliers(curvature: float = -2.0, *, lr: float = 0.1, n: int 
         for method in ("gd", "usam", "stablesam-u"):
             ax_u.plot(rho_a, np.broadcast_to(saddle_multiplier(method, curvature, lr, rho=rho_a / a), rho_a.shape),
                       color=METHOD_COLORS[method],
-                      label=f"{label(method)} (exact)")
+                      label=f"{label(method)} (exact" + (")" if method == "gd" else ", derived)"))
             one_step = step(method, model, np.ones((markers_at.size, 1)), lr, markers_at / a)[:, 0]
             ax_u.scatter(markers_at, one_step, color=METHOD_COLORS[method], marker=METHOD_MARKERS[method], s=10,
                          zorder=3)
@@ -174,7 +174,7 @@ def plot_saddle_multipliers(curvature: float = -2.0, *, lr: float = 0.1, n: int 
         for method in ("gd", "sam", "stablesam-n"):
             x = x_over_rho * rho_b
             ax_n.plot(x_over_rho, np.broadcast_to(saddle_multiplier(method, curvature, lr, rho=rho_b, x=x), x.shape),
-                      color=METHOD_COLORS[method], label=f"{label(method)} (exact)")
+                      color=METHOD_COLORS[method], label=f"{label(method)} (exact" + (")" if method == "gd" else ", derived)"))
             xm = (x_markers * rho_b)[:, None]
             ax_n.scatter(x_markers, step(method, model, xm, lr, rho_b)[:, 0] / xm[:, 0], color=METHOD_COLORS[method],
                          marker=METHOD_MARKERS[method], s=10, zorder=3)
@@ -211,7 +211,7 @@ def plot_max_stable_lr(*, rhos=(0.01, 0.05, 0.2), sharpness_range=(0.1, 1000.0),
     with figure_style():
         fig, (ax_l, ax_g) = plt.subplots(1, 2, figsize=(FULL_WIDTH, 2.6), constrained_layout=True)
         ax_l.plot(lam, max_stable_lr("gd", lam), color=METHOD_COLORS["gd"], lw=1.4,
-                  label=r"GD, StableSAM: $2/\lambda$")
+                  label=r"GD; StableSAM (derived): $2/\lambda$")
         for i, r in enumerate(rhos):
             ax_l.plot(lam, max_stable_lr("usam", lam, rho=r), color=METHOD_COLORS["usam"], ls=styles[i % 4],
                       label=rf"USAM, $\rho = {r:g}$")
@@ -226,7 +226,7 @@ def plot_max_stable_lr(*, rhos=(0.01, 0.05, 0.2), sharpness_range=(0.1, 1000.0),
                   label="SAM (Long and Bartlett 2023)")
         ax_g.axhline(float(max_stable_lr("usam", sharpness, rho=rho)) / ref, color=METHOD_COLORS["usam"], ls="--",
                      label="USAM (Agarwala and Dauphin 2023)")
-        ax_g.axhline(1.0, color=METHOD_COLORS["gd"], lw=1.4, label="GD, StableSAM")
+        ax_g.axhline(1.0, color=METHOD_COLORS["gd"], lw=1.4, label="GD; StableSAM (derived)")
         ax_g.axvline(rho * sharpness, color="#999999", ls=":", lw=0.8, label=r"$\|g\| = \rho\lambda$")
         ax_g.set(xscale="log", yscale="log", xlabel=r"gradient norm $\|g\|$",
                  ylabel=r"$\eta^* / (2/\lambda)$ (relative to GD)",

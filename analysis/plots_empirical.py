@@ -29,7 +29,9 @@ __all__ = ["METRIC_LABELS", "plot_twin_metrics"]
 METRIC_LABELS = {
     "distance": ("distance between twins", r"$\|w_t - w'_t\|$", True),
     "distance_normalized": ("normalized distance", r"$\|w_t - w'_t\| / (\|w_t\| + \|w'_t\|)$", True),
-    "gen_gap": ("generalization gap", r"test loss $-$ train loss", False),
+    "gen_gap": ("gap, noisy train labels", r"test loss $-$ train loss (labels trained on)", False),
+    "gen_gap_clean": ("gap, clean train labels", r"test loss $-$ train loss (clean labels)", False),
+    "train_loss_clean": ("train loss, clean labels", "train loss on clean labels", True),
     "loss_diff_max": ("stability estimate", r"$\max_z |\ell(w_t; z) - \ell(w'_t; z)|$", True),
     "loss_diff_mean": ("mean loss difference", r"$\mathrm{mean}_z |\ell(w_t; z) - \ell(w'_t; z)|$", True),
     "gamma_mean": (r"renormalization factor", r"$\gamma = \|g\| / \|\tilde g\|$ (epoch mean)", False),
@@ -82,7 +84,7 @@ def plot_twin_metrics(metrics, *, metrics_to_plot: Sequence[str] = ("distance", 
                 ax.fill_between(stats.index, stats["min"], stats["max"], color=color, alpha=0.15, lw=0)
             if metric.startswith("gamma"):
                 ax.axhline(1.0, color=METHOD_COLORS["sgd"], lw=0.8, ls=":", label=r"$\gamma = 1$ (SGD)")
-            if metric == "gen_gap":
+            if metric.startswith("gen_gap"):
                 ax.axhline(0.0, color="#999999", lw=0.6)
             ax.set(xlabel="epoch", ylabel=ylabel, title=title, yscale="log" if log else "linear")
         for ax in list(axes.flat)[len(metrics_to_plot):]:

@@ -84,11 +84,12 @@ def plot_stability_phase_diagram(*, rho: float = 0.1, lr_range=(2e-2, 1.0), shar
             edge_method = "usam" if method == "usam" else "gd"
             ax.plot(lrs, max_stable_sharpness(edge_method, lrs, rho=rho), color="black", lw=1.0, ls="--",
                     label="exact edge")
-            ax.set(xscale="log", yscale="log", xlim=lr_range, ylim=sharpness_range, title=label(method),
-                   xlabel=_LR_LABEL)
+            derived = method in ("sam", "stablesam-u", "stablesam-n")  # their edges are derived (quadratic model)
+            ax.set(xscale="log", yscale="log", xlim=lr_range, ylim=sharpness_range,
+                   title=label(method) + ("*" if derived else ""), xlabel=_LR_LABEL)
         axes[0].set_ylabel(_SHARPNESS_LABEL)
         handles = [Patch(color=c, label=o) for c, o in zip(_OUTCOME_COLORS, OUTCOMES)]
-        handles.append(plt.Line2D([], [], color="black", ls="--", label="exact edge"))
+        handles.append(plt.Line2D([], [], color="black", ls="--", label="exact edge (*: derived, quadratic model)"))
         fig.legend(handles=handles, loc="outside lower center", ncol=4, frameon=False)
         fig.suptitle(rf"quadratic with spectrum $(\lambda, {ratio:g}\lambda)$, $\rho = {rho:g}$, {steps} steps")
     return fig
@@ -118,7 +119,7 @@ def plot_gamma_vs_grad_norm(eigenvalues=(4.0, 1.0, 0.25), *, rho: float = 0.1, l
             low, high = gamma_range(method, lam, rho, grad_norm=grid if method == "stablesam-n" else None)
             low, high = np.broadcast_to(low, grid.shape), np.broadcast_to(high, grid.shape)
             ax.fill_between(grid, low, high, color=METHOD_COLORS[method], alpha=0.25, lw=0,
-                            label=f"{label(method)} exact range")
+                            label=f"{label(method)} exact range (derived)")
             w = rng.standard_normal((n_starts, lam.size)) * 10.0
             g_norms, gammas = [], []
             for _ in range(steps):

@@ -38,10 +38,25 @@ def test_bounds_schedule_and_stablesam_assumption(capsys):
     assert step["eps_stab"] == pytest.approx(constant["eps_stab"] * 0.75, rel=1e-12)  # half the steps at lr/2
     stable = _json(
         capsys,
-        ["bounds", "--setting", "convex", "--method", "stablesam-u", *CONSTANTS, "--lr", "0.2", "--rho", "0.05", "--gamma", "0.5", "--assumption", "shared-gamma"],
+        ["bounds", "--setting", "convex", "--method", "stablesam-u", *CONSTANTS, "--lr", "0.2", "--rho", "0.05", "--gamma", "0.96", "--assumption", "shared-gamma"],
     )
-    assert stable["assumption"] == "shared-gamma"
-    assert stable["eps_stab"] == pytest.approx(usam_convex(0.1, L=1, beta=1, rho=0.05, n=100, T=1000), rel=1e-14)
+    assert stable["assumption"] == "shared-gamma" and "an assumption about the trajectory" in stable["assumption_detail"]
+    assert stable["eps_stab"] == pytest.approx(usam_convex(0.96 * 0.2, L=1, beta=1, rho=0.05, n=100, T=1000), rel=1e-14)
+    derived = _json(
+        capsys,
+        ["bounds", "--setting", "convex", "--method", "stablesam-u", *CONSTANTS, "--lr", "0.01", "--rho", "0.05", "--assumption", "lipschitz-step"],
+    )
+    assert derived["assumption"] == "lipschitz-step" and derived["derived"] is True
+    for command in (["excess-risk", "--D", "1", "--T", "100"], ["lr-max-bound", "--setting", "convex", "--eps", "0.1", "--T", "100"]):
+        out = _json(capsys, [*command[:1], "--method", "stablesam-u", "--L", "1", "--beta", "1", "--n", "100", *command[1:], "--rho", "0.05", "--assumption", "lipschitz-step"])
+        assert out["assumption"] == "lipschitz-step" and "no assumption on gamma_t" in out["assumption_detail"]
+
+
+def test_bounds_refuse_an_impossible_gamma(capsys):
+    # Regression (issue 14, defect 2): gamma_t >= 1/(1 + rho beta) = 0.952 for a beta-smooth loss.
+    code = main(["bounds", "--setting", "convex", "--method", "stablesam-u", *CONSTANTS, "--lr", "0.2", "--rho", "0.05", "--gamma", "0.5", "--assumption", "shared-gamma"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "allowed: gamma >= 0.952381" in err
 
 
 def test_excess_risk_prints_terms_and_the_optimal_learning_rate(capsys):

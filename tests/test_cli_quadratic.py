@@ -82,3 +82,29 @@ def test_unknown_method_exits_2(capsys):
         main(["lr-max", "--method", "adam", "--sharpness", "1"])
     assert info.value.code == 2
     assert "invalid choice" in capsys.readouterr().err
+
+
+def test_diverging_sam_has_no_cycle(capsys):
+    # Regression (issue 14, defect 6): at eta lambda = 2 SAM's ||w_t|| grows linearly (|x_t| = |x_0| + 2 rho t,
+    # theory/thresholds.py); main printed cycle_amplitude 201 next to predicted_diverged: true.
+    result = _json(capsys, ["quadratic", "--eigenvalues", "10", "--method", "sam", "--rho", "0.05", "--lr", "0.2"])
+    assert result["predicted_diverged"] is True
+    assert result["cycle_amplitude"] is None and result["predicted_cycle_amplitude"] is None
+    assert result["cycle_note"].startswith("no 2-cycle")
+
+
+@pytest.mark.parametrize(
+    ("argv", "derived", "source"),
+    [
+        (["lr-max", "--method", "usam", "--sharpness", "10", "--rho", "0.05"], False, "Agarwala and Dauphin 2023"),
+        (["lr-max", "--method", "gd", "--sharpness", "10"], False, "classical"),
+        (["edge", "--method", "sam", "--lr", "0.1", "--rho", "0.05", "--grad-norm", "1"], False, "Long and Bartlett 2023"),
+        (["edge", "--method", "stablesam-n", "--lr", "0.1"], True, "derived (quadratic model)"),
+        (["quadratic", "--eigenvalues", "10", "--method", "stablesam-u", "--steps", "50"], True, "derived (quadratic model)"),
+        (["quadratic", "--eigenvalues", "10", "--method", "usam", "--rho", "0.1", "--steps", "50"], False, "Agarwala and Dauphin 2023"),
+    ],
+)
+def test_json_says_whether_a_result_is_derived_and_its_source(capsys, argv, derived, source):
+    # Issue 14, defect 8: lr-max, edge and quadratic carry `derived` and a source, as `bounds` does.
+    result = _json(capsys, argv)
+    assert result["derived"] is derived and result["source"].startswith(source)

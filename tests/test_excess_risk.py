@@ -14,6 +14,7 @@ from scipy.optimize import minimize
 
 from theory.excess_risk import (
     bound_function,
+    compare_bounds,
     convex_sgd_excess_risk,
     convex_sgd_optimal_lr,
     excess_risk,
@@ -81,21 +82,46 @@ def test_regime_boundary_matches_the_sympy_root():
     ssn = D**2 / (2 * gamma * eta * T) + gamma * eta * L**2 / 2 + rho * L + 4 * rho * L * T * (1 - sp.Rational(1, n)) + 2 * gamma * eta * T * L**2 / n
     roots = [float(r) for r in sp.solve(sp.Eq(ssn, sgd), eta) if r.is_positive]
     assert len(roots) == 1
-    a = excess_risk_function("stablesam-n", beta=1.0, rho=1e-4, gamma=0.5, assumption="shared-gamma", **CONSTANTS)
+    # gamma = 1/2 is feasible for StableSAM-N when ||g|| >= g_min = rho beta (gamma_t >= g_min/(g_min + rho beta)).
+    a = excess_risk_function("stablesam-n", beta=1.0, rho=1e-4, gamma=0.5, assumption="shared-gamma", g_min=1e-4, **CONSTANTS)
     b = excess_risk_function("sgd", beta=1.0, **CONSTANTS)
-    (interval,) = regimes(a, b, 1e-4, 10.0)
+    (interval,) = regimes(a, b, 1e-4, 10.0, rtol=0.0)  # the exact root (rtol = 1e-9 moves it by ~1e-9 relative)
     assert interval[0] == pytest.approx(roots[0], rel=1e-10)
-    # Beyond SGD's 2/beta its bound says nothing; StableSAM's holds up to 2/(gamma beta).
-    assert interval[1] == pytest.approx(2 / (0.5 * beta), rel=1e-10)
+    # Beyond SGD's 2/beta its bound says nothing: that is not "better" (issue 14, defect 4), it is reported as
+    # b_silent up to StableSAM's own limit 2/(gamma beta) = 4, and a_silent beyond.
+    assert interval[1] == pytest.approx(2 / beta, rel=1e-10)
+    parts = compare_bounds(a, b, 1e-4, 10.0, rtol=0.0)
+    assert parts.b_silent == [(pytest.approx(2.0, rel=1e-10), pytest.approx(4.0, rel=1e-10))]
+    assert parts.a_silent == [(pytest.approx(4.0, rel=1e-10), 10.0)]
+    assert parts.not_better[0][0] == 1e-4 and parts.not_better[0][1] == pytest.approx(roots[0], rel=1e-10)
+
+
+def test_regimes_count_neither_silence_nor_rounding_as_better():
+    # Regression (issue 14, defect 4): main counted inf < inf as False but finite < inf as "beats", and a
+    # difference of one ulp as "beats".
+    finite_until_one = lambda lr: lr if lr <= 1.0 else math.inf  # noqa: E731
+    assert regimes(lambda lr: 0.5 * lr, finite_until_one, 0.1, 2.0) == [(0.1, pytest.approx(1.0, rel=1e-12))]
+    ulp = lambda lr: lr * (1 - 1e-15)  # noqa: E731
+    assert regimes(ulp, lambda lr: lr, 0.1, 2.0) == []
+    assert regimes(ulp, lambda lr: lr, 0.1, 2.0, rtol=0.0) == [(0.1, 2.0)]
+    parts = compare_bounds(lambda lr: math.inf, lambda lr: lr, 0.1, 2.0)
+    assert parts.a_silent == [(0.1, 2.0)] and parts.better == []
 
 
 def test_usam_stability_bound_never_beats_sgds_and_stablesam_extends_the_range():
     sgd = bound_function("sgd", "convex", beta=1.0, L=1.0, n=100, T=100)
     usam = bound_function("usam", "convex", beta=1.0, L=1.0, n=100, T=100, rho=0.1)
     assert regimes(usam, sgd, 1e-4, 4.0) == []
-    stable = bound_function("stablesam-u", "convex", beta=1.0, L=1.0, n=100, T=100, rho=0.1, gamma=0.5, assumption="shared-gamma")
-    (interval,) = regimes(stable, usam, 1e-4, 4.0)
-    assert interval[0] == 1e-4 and interval[1] == pytest.approx(4.0)
+    # The smallest gamma any trajectory can meet is 1/(1 + rho beta) = 1/1.1 (an assumption about the trajectory):
+    # the "extended range" is then 2 (1 + rho beta)/beta = 2.2, not 2/gamma for an arbitrary gamma.
+    stable = bound_function("stablesam-u", "convex", beta=1.0, L=1.0, n=100, T=100, rho=0.1, gamma=1 / 1.1, assumption="shared-gamma")
+    parts = compare_bounds(stable, usam, 1e-4, 4.0)
+    (interval,) = parts.better
+    assert interval[0] == 1e-4 and interval[1] == pytest.approx(2.0)
+    assert parts.b_silent == [(pytest.approx(2.0), pytest.approx(2.2))]
+    # With gamma = 1, the only cap that holds on every trajectory, StableSAM-U's bound is USAM's: never better.
+    certain = bound_function("stablesam-u", "convex", beta=1.0, L=1.0, n=100, T=100, rho=0.1, gamma=1.0, assumption="shared-gamma")
+    assert regimes(certain, usam, 1e-4, 4.0) == [] and regimes(certain, sgd, 1e-4, 4.0) == []
 
 
 def test_max_lr_for_target_matches_the_inverse_of_thm_3_8():

@@ -121,3 +121,31 @@ def test_schedules():
         as_schedule(np.r_[1.0, 0.0], 2)
     with pytest.raises(ValueError, match="schedule must be one of"):
         make_schedule("linear", 1.0, 3)
+
+
+def test_differing_example_step_keeps_tau_when_the_step_contracts():
+    # Regression (issue 14, defect 1): HRS Lemma 2.5 with an additive tau gives, on the differing example,
+    # delta' <= min(alpha delta + tau, delta) + 2 sigma; for alpha < 1 the affine piece alpha delta + tau is
+    # used. Simulate that worst-case process (linear, so the recursion is exactly its mean).
+    rng = np.random.default_rng(3)
+    n, T, reps = 4, 60, 200_000
+    alpha, sigma, tau = 0.9, 0.05, 0.02
+    delta = np.zeros(reps)
+    for _ in range(T):
+        hit = rng.random(reps) < 1.0 / n
+        delta = np.where(hit, alpha * delta + tau + 2 * sigma, alpha * delta + tau)
+    expected = expected_distance(alpha, sigma, n=n, T=T, tau=tau)[-1]
+    assert abs(delta.mean() - expected) < 5 * delta.std() / np.sqrt(reps)
+    # Closed form of the stationary value: (tau + 2 sigma / n) / (1 - alpha).
+    long = expected_distance(alpha, sigma, n=n, T=2000, tau=tau)[-1]
+    assert long == pytest.approx((tau + 2 * sigma / n) / (1 - alpha), rel=1e-12)
+
+
+def test_strongly_convex_sam_repro_of_issue_14():
+    # `stablesam bounds --setting strongly-convex --method sam --L 1 --beta 1 --mu 0.1 --n 100 --T 500
+    # --lr 0.5 --rho 0.05`: alpha = 0.95, tau = 2 rho (2 - eta mu) = 0.195, sigma = 0.5. The recursion's fixed
+    # point is (tau + 2 sigma / n) / (1 - alpha) = (0.195 + 0.01) / 0.05 = 4.1 (by hand); main printed 4.061.
+    from theory.uniform_stability import stability_bound
+
+    eps = stability_bound("sam", "strongly-convex", L=1, beta=1, mu=0.1, n=100, T=500, lr=0.5, rho=0.05).eps
+    assert eps == pytest.approx(4.1 * (1 - 0.95**500), rel=1e-12)

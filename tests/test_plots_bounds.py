@@ -16,8 +16,12 @@ def test_bound_figure(quantity):
     assert ax.get_xscale() == "log" and ax.get_yscale() == "log"
     assert "learning rate" in ax.get_xlabel() and ax.get_ylabel()
     legend = [t.get_text() for t in ax.get_legend().get_texts()]
-    assert legend == ["SGD", "USAM (derived)", "StableSAM-U (derived)"]
-    assert len(ax.patches) >= 1  # at least one shaded regime (StableSAM-U beyond SGD's 2/beta)
+    assert legend[:2] == ["SGD", "USAM (derived)"]
+    # StableSAM-U at the smallest feasible gamma 1/(1 + rho beta) = 1/1.05: labelled as an assumption.
+    assert legend[2] == r"StableSAM-U (derived; assumes $\gamma_t \leq 0.952$)"
+    # Regression (issue 14, defects 2 and 4): nothing is shaded beyond SGD's 2/beta, where its theorem is silent.
+    for patch in ax.patches:
+        assert patch.get_x() + patch.get_width() <= 2.0 * (1 + 1e-9)
     plt.close(fig)
 
 
@@ -28,5 +32,5 @@ def test_least_squares_figure():
     lines = [l for l in ax.lines if l.get_label() in {label(m) for m in ("gd", "usam", "sam", "stablesam-u", "stablesam-n")}]
     assert len(lines) == 5 and all(np.any(np.isfinite(l.get_ydata())) for l in lines)
     legend = [t.get_text() for t in ax.get_legend().get_texts()]
-    assert "USAM beats GD" in legend
+    assert "USAM beats GD (> 1e-6 rel.)" in legend
     plt.close(fig)

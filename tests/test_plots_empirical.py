@@ -26,7 +26,7 @@ def test_panels_are_labelled_with_one_line_per_method_and_noise():
     fig = plot_twin_metrics(_tidy(), metrics_to_plot=("distance", "gen_gap"))
     distance, gap = [ax for ax in fig.axes if ax.get_visible()]
     assert distance.get_yscale() == "log" and distance.get_ylabel() == r"$\|w_t - w'_t\|$"
-    assert gap.get_ylabel() == r"test loss $-$ train loss" and distance.get_xlabel() == "epoch"
+    assert gap.get_ylabel() == r"test loss $-$ train loss (labels trained on)" and distance.get_xlabel() == "epoch"
     lines = [ln for ln in distance.get_lines() if len(ln.get_xdata()) == 3]
     assert len(lines) == 4 and {ln.get_linestyle() for ln in lines} == {"-", "--"}
     # Mean over the two pairs: 0.01 e (1 + 2) / 2.

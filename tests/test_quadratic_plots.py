@@ -40,7 +40,7 @@ def test_phase_diagram_figure():
     fig = plot_stability_phase_diagram(rho=0.1, n_lr=8, n_sharpness=8, steps=100)
     assert isinstance(fig, Figure)
     axes = [ax for ax in fig.axes if ax.get_title()]
-    assert [ax.get_title() for ax in axes] == ["GD", "USAM", "SAM", "StableSAM-U", "StableSAM-N"]
+    assert [ax.get_title() for ax in axes] == ["GD", "USAM", "SAM*", "StableSAM-U*", "StableSAM-N*"]
     assert all(ax.get_xlabel() == r"learning rate $\eta$" for ax in axes)
     assert axes[0].get_ylabel() == r"sharpness $\lambda_{\max}$"
     plt.close(fig)

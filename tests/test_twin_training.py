@@ -234,3 +234,27 @@ def test_label_noise_is_shared_by_both_twins_except_at_the_replaced_index(noise)
         assert differs in ([], [9])
         assert 0.1 < (data.y[2 * p] != clean).double().mean() < 0.95  # the labels were changed
     assert not torch.equal(data.y[0], data.y[2])  # noise drawn per seed
+
+
+def test_label_noise_logs_the_train_loss_on_clean_labels_and_both_gaps():
+    # Issue 14, defect 8: under label noise gen_gap = test - train(noisy) is about -0.45 on digits; the harness also
+    # logs train_loss_clean (the same inputs with their clean labels) and gen_gap_clean = test - train_loss_clean.
+    from stability.data import load_dataset
+    from stability.twin.metrics import evaluate
+    from stability.twin.population import example_losses
+
+    dataset = load_dataset("digits", generator=np.random.default_rng(0), n_train=120, n_test=60, dtype=torch.float64)
+    trainer = TwinTrainer(TwinConfig(**SMALL, replaced_indices=(9,), label_noise=0.3), dataset)
+    data = trainer.data
+    assert torch.equal(data.y_clean[0], dataset.y_train)
+    assert (data.y_clean[0] != data.y_clean[1]).nonzero().flatten().tolist() in ([], [9])
+    values = evaluate(trainer.population, data, batch_size=1000)
+    for m in range(2):
+        x, _ = trainer.training_set(m)
+        with torch.no_grad():
+            out = trainer.population.module(m)(x)
+        by_hand = example_losses("classification", out, data.y_clean[m]).mean()
+        torch.testing.assert_close(values["train_loss_clean"][m], by_hand, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(values["gen_gap_clean"], values["test_loss"] - values["train_loss_clean"])
+    clean_run = TwinTrainer(TwinConfig(**SMALL, replaced_indices=(9,)), dataset)
+    assert clean_run.data.y_clean is None and "train_loss_clean" not in evaluate(clean_run.population, clean_run.data, batch_size=1000)

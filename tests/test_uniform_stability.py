@@ -160,9 +160,9 @@ def test_rho_to_zero_recovers_sgd(method, setting):
 def test_T_to_zero_gives_zero_except_the_T_free_strongly_convex_bound():
     for method in ("sgd", "usam", "sam", "stablesam-u", "stablesam-n"):
         for setting, rate in (("convex", {"lr": 0.3}), ("nonconvex", {"c": 0.4})):
-            eps = stability_bound(method, setting, L=1.0, beta=2.0, n=50, T=0, rho=0.1, gamma=0.8, assumption="shared-gamma", **rate).eps
+            eps = stability_bound(method, setting, L=1.0, beta=2.0, n=50, T=0, rho=0.1, gamma=0.9, assumption="shared-gamma", **rate).eps
             assert eps == 0.0
-        eps = stability_bound(method, "strongly-convex", L=1.0, beta=2.0, mu=0.5, n=50, T=0, lr=0.3, rho=0.1, gamma=0.8, assumption="shared-gamma").eps
+        eps = stability_bound(method, "strongly-convex", L=1.0, beta=2.0, mu=0.5, n=50, T=0, lr=0.3, rho=0.1, gamma=0.9, assumption="shared-gamma").eps
         assert eps == (2.0 / (0.5 * 50) if method == "sgd" else 0.0)  # HRS 3.9 does not depend on T
 
 
@@ -253,16 +253,16 @@ def test_stablesam_needs_a_named_assumption_and_then_is_its_base_at_gamma_eta():
         stability_bound("stablesam-u", "convex", lr=0.3, assumption="lipschitz-gamma", gamma=0.5, **common)
     with pytest.raises(ValueError, match="needs gamma"):
         stability_bound("stablesam-u", "convex", lr=0.3, assumption="shared-gamma", **common)
-    gamma = 0.6
+    gamma = 0.75  # feasible: gamma_t >= 1/(1 + rho beta) = 1/1.4 ~ 0.714
     stable = stability_bound("stablesam-u", "convex", lr=0.5, gamma=gamma, assumption="shared-gamma", **common)
     assert stable.derived and stable.assumption == "shared-gamma"
     assert stable.eps == pytest.approx(stability_bound("usam", "convex", lr=gamma * 0.5, **common).eps, rel=1e-14)
     stable_n = stability_bound("stablesam-n", "nonconvex", c=0.5, gamma=gamma, assumption="shared-gamma", **common)
     assert stable_n.eps == pytest.approx(stability_bound("sam", "nonconvex", c=gamma * 0.5, **common).eps, rel=1e-12)
     # gamma eta may exceed SGD's 2/beta range as long as gamma eta <= 2/beta.
-    assert stability_bound("stablesam-u", "convex", lr=1.5, gamma=0.5, assumption="shared-gamma", **common).eps > 0
+    assert stability_bound("stablesam-u", "convex", lr=1.2, gamma=0.75, assumption="shared-gamma", **common).eps > 0
     with pytest.raises(ValueError, match="violates eta <= 2/beta"):
-        stability_bound("usam", "convex", lr=1.5, **common)
+        stability_bound("usam", "convex", lr=1.2, **common)
 
 
 # ----------------------------------------------------------------------------------------------------

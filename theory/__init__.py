@@ -19,6 +19,7 @@ Uniform stability (section 4) and excess risk (section 5):
 - :mod:`theory.uniform_stability`: SGD's theorems and the (derived) SAM-family constants and bounds.
 - :mod:`theory.excess_risk`: generalization + optimization terms, optimal and maximal learning rates.
 - :mod:`theory.least_squares`: exact full-batch dynamics and risks on linear regression.
+- :mod:`theory.twin_moments`: exact expected twin distance of SGD/USAM on least squares (one example per step).
 """
 
 from theory.excess_risk import convex_sgd_excess_risk, convex_sgd_optimal_lr, max_lr_for_target, optimal_lr, regimes
@@ -38,10 +39,17 @@ from theory.renormalization import (
 from theory.saddle import saddle_multiplier
 from theory.sam_cycle import sam_cycle_amplitude, sam_cycle_grad_norm, sam_transverse_multipliers
 from theory.simulate import SimulationResult, observed_lr_max, simulate
-from theory.quadratic_divergence import convergence_rate, divergence_threshold, quadratic_map_diverges, usam_gd_crossover
+from theory.quadratic_divergence import (
+    convergence_rate,
+    divergence_threshold,
+    quadratic_map_diverges,
+    usam_gd_crossover,
+)
+from theory.twin_moments import expected_twin_distance
 from theory.uniform_stability import max_nonexpansive_lr, sgd_convex, sgd_nonconvex, sgd_strongly_convex, stability_bound
 
 __all__ = [
+    "expected_twin_distance",
     "EDGE_METHODS",
     "LinearModel",
     "METHODS",

@@ -13,11 +13,19 @@ Convex SGD, ``E||g||^2 <= L^2``, ``||w_0 - w*|| <= D``, constant ``eta``, averag
 Optimization terms of the SAM family (**derived** by this toolkit, convex per-example losses): the same
 averaged-iterate argument with ``<g~, w - w*> >= l(w) - l(w*) - rho <g~, u>`` (convexity at ``w~ = w + rho u``
 and ``l(w~) >= l(w)``) adds ``rho L^2`` for USAM (``u = g``) and ``rho L`` for SAM (``u = g/||g||``). StableSAM
-under ``assumption="shared-gamma"`` is its base method with ``eta -> gamma eta``.
+under ``assumption="shared-gamma"`` is its base method with ``eta -> gamma eta``: here the assumption is
+``gamma_t = gamma`` at every step (the optimization term needs ``gamma_t >= gamma``, the stability term
+``gamma_t <= gamma``), with ``gamma`` in the feasible range of
+:func:`theory.uniform_stability.stablesam_gamma_range`. Under ``assumption="lipschitz-step"`` no value of
+``gamma_t`` is assumed: the step ``eta gamma_t g~`` has length ``eta ||g|| <= eta L`` and
+``gamma_t >= gamma_min`` (``1/(1 + rho beta)`` for StableSAM-U, ``g_min/(g_min + rho beta)`` for StableSAM-N), so
+the iterate averaged with weights ``gamma_t`` has
+``eps_opt <= D^2 / (2 eta T gamma_min) + eta L^2 / (2 gamma_min) + rho L^2`` (U) or ``+ rho L`` (N), derived.
 
 Every bound is a function of the learning rate; :func:`optimal_lr` minimises any of them numerically
 (so bounds without a closed-form optimum are optimised too), :func:`regimes` returns the learning-rate
-intervals where one bound is below another, :func:`max_lr_for_target` the largest learning rate keeping
+intervals where one bound is below another (both within their theorems, by more than a relative tolerance;
+:func:`compare_bounds` also reports where a theorem says nothing), :func:`max_lr_for_target` the largest learning rate keeping
 a bound below a target. Outside a theorem's learning-rate condition a bound is ``inf`` (it says nothing).
 
 Example
@@ -40,12 +48,14 @@ import numpy as np
 from scipy.optimize import minimize_scalar
 
 from core.validation import UsageError, check_choice, check_integer, check_nonnegative, check_positive
-from theory.uniform_stability import METHODS, SETTINGS, _resolve_stablesam, stability_bound
+from theory.uniform_stability import METHODS, SETTINGS, _resolve_stablesam, stability_bound, stablesam_gamma_range
 
 __all__ = [
+    "BoundComparison",
     "ExcessRisk",
     "MaxLr",
     "bound_function",
+    "compare_bounds",
     "convex_sgd_excess_risk",
     "convex_sgd_optimal_lr",
     "excess_risk",
@@ -90,26 +100,41 @@ def convex_sgd_optimal_lr(*, L: float, D: float, n: int, T: int) -> tuple[float,
     return D / (L * math.sqrt(T * k)), D * L * math.sqrt(k / T)
 
 
-def lr_limit(method: str, setting: str, *, beta: float, gamma: float | None = None, assumption: str | None = None) -> float:
+def lr_limit(
+    method: str, setting: str, *, beta: float, gamma: float | None = None, assumption: str | None = None,
+    rho: float = 0.0, g_min: float | None = None,
+) -> float:
     """Largest learning rate the bound of ``(method, setting)`` accepts: ``2/beta`` convex, ``1/beta`` strongly
-    convex (divided by ``gamma`` for StableSAM under ``shared-gamma``), ``inf`` non-convex (``eta_t = c/t``)."""
+    convex (divided by ``gamma`` for StableSAM under ``shared-gamma``), ``inf`` non-convex (``eta_t = c/t``) and
+    for StableSAM under ``lipschitz-step`` (its constant needs no learning-rate condition)."""
     check_choice("method", method, METHODS)
     check_choice("setting", setting, SETTINGS)
     beta = check_positive("beta", beta)
-    _, gamma_factor = _resolve_stablesam(method, gamma, assumption)
+    base, gamma_factor, _, _ = _resolve_stablesam(method, gamma, assumption, setting=setting, rho=rho, beta=beta, g_min=g_min)
+    if base.startswith("stablesam"):
+        return math.inf
     return {"convex": 2.0 / beta, "strongly-convex": 1.0 / beta, "nonconvex": math.inf}[setting] / gamma_factor
 
 
 def optimization_error(
-    method: str, lr: float, *, L: float, D: float, T: int, rho: float = 0.0, gamma: float | None = None, assumption: str | None = None
+    method: str, lr: float, *, L: float, D: float, T: int, rho: float = 0.0, gamma: float | None = None,
+    assumption: str | None = None, beta: float | None = None, g_min: float | None = None,
 ) -> float:
     """Convex averaged-iterate optimization term: SGD ``D^2/(2 eta T) + eta L^2/2``; USAM ``+ rho L^2`` and SAM
-    ``+ rho L`` (derived); StableSAM-U / -N: USAM / SAM with ``eta -> gamma eta`` (derived, ``shared-gamma``)."""
+    ``+ rho L`` (derived); StableSAM-U / -N: USAM / SAM with ``eta -> gamma eta`` (derived, ``shared-gamma``), or
+    ``(D^2/(2 eta T) + eta L^2/2) / gamma_min`` plus USAM's / SAM's term (derived, ``lipschitz-step``, needs ``beta``)."""
     check_choice("method", method, METHODS)
     lr, L, D = check_positive("lr", lr), check_positive("L", L), check_positive("D", D)
     T = check_integer("T", T, minimum=1)
     rho = check_nonnegative("rho", rho)
-    base, gamma_factor = _resolve_stablesam(method, gamma, assumption)
+    if method.startswith("stablesam") and assumption == "lipschitz-step" and beta is None:
+        raise UsageError("the lipschitz-step optimization term needs beta (gamma_t >= 1/(1 + rho beta))")
+    beta = 1.0 if beta is None else check_positive("beta", beta)
+    base, gamma_factor, _, _ = _resolve_stablesam(method, gamma, assumption, setting="convex", rho=rho, beta=beta, g_min=g_min)
+    if base.startswith("stablesam"):
+        gamma_min = stablesam_gamma_range(base, "convex", rho=rho, beta=beta, g_min=g_min).lowest
+        extra = rho * L**2 if base == "stablesam-u" else rho * L
+        return (D**2 / (2.0 * lr * T) + lr * L**2 / 2.0) / gamma_min + extra
     eta = gamma_factor * lr
     extra = {"sgd": 0.0, "usam": rho * L**2, "sam": rho * L}[base]
     return D**2 / (2.0 * eta * T) + eta * L**2 / 2.0 + extra
@@ -127,13 +152,13 @@ def excess_risk(
     rho: float = 0.0,
     gamma: float | None = None,
     assumption: str | None = None,
+    g_min: float | None = None,
 ) -> ExcessRisk:
     """Convex excess-risk bound of ``method`` at a constant ``lr``: :func:`optimization_error` + ``eps_stab``
     (:func:`theory.uniform_stability.stability_bound`). Derived for every method but SGD."""
-    optimization = optimization_error(method, lr, L=L, D=D, T=T, rho=rho, gamma=gamma, assumption=assumption)
-    generalization = stability_bound(
-        method, "convex", L=L, beta=beta, n=n, T=T, lr=lr, rho=rho, gamma=gamma, assumption=assumption
-    ).eps
+    options = dict(rho=rho, gamma=gamma, assumption=assumption, g_min=g_min)
+    optimization = optimization_error(method, lr, L=L, D=D, T=T, beta=beta, **options)
+    generalization = stability_bound(method, "convex", L=L, beta=beta, n=n, T=T, lr=lr, **options).eps
     return ExcessRisk(optimization, generalization, optimization + generalization)
 
 
@@ -144,22 +169,29 @@ def _guarded(fn: Callable[[float], float], limit: float) -> Callable[[float], fl
     return bound
 
 
-def bound_function(method: str, setting: str, *, beta: float, gamma: float | None = None, assumption: str | None = None, **constants) -> Callable[[float], float]:
+def bound_function(
+    method: str, setting: str, *, beta: float, gamma: float | None = None, assumption: str | None = None,
+    g_min: float | None = None, **constants,
+) -> Callable[[float], float]:
     """``eta -> eps_stab`` for ``(method, setting)`` (``eta`` is ``c`` in the non-convex setting), ``inf`` beyond
     the theorem's learning-rate condition. ``constants``: ``L, n, T`` and as needed ``rho, mu``."""
-    limit = lr_limit(method, setting, beta=beta, gamma=gamma, assumption=assumption)
+    options = dict(gamma=gamma, assumption=assumption, g_min=g_min)
+    limit = lr_limit(method, setting, beta=beta, rho=constants.get("rho", 0.0), **options)
     key = "c" if setting == "nonconvex" else "lr"
 
     def eps(lr: float) -> float:
-        return stability_bound(method, setting, beta=beta, gamma=gamma, assumption=assumption, **{key: lr}, **constants).eps
+        return stability_bound(method, setting, beta=beta, **options, **{key: lr}, **constants).eps
 
     return _guarded(eps, limit)
 
 
-def excess_risk_function(method: str, *, beta: float, gamma: float | None = None, assumption: str | None = None, **constants) -> Callable[[float], float]:
+def excess_risk_function(
+    method: str, *, beta: float, gamma: float | None = None, assumption: str | None = None, g_min: float | None = None, **constants
+) -> Callable[[float], float]:
     """``eta -> excess_risk(...).total`` (convex), ``inf`` beyond ``eta <= 2/beta`` (``gamma eta`` for StableSAM)."""
-    limit = lr_limit(method, "convex", beta=beta, gamma=gamma, assumption=assumption)
-    return _guarded(lambda lr: excess_risk(method, lr, beta=beta, gamma=gamma, assumption=assumption, **constants).total, limit)
+    options = dict(gamma=gamma, assumption=assumption, g_min=g_min)
+    limit = lr_limit(method, "convex", beta=beta, rho=constants.get("rho", 0.0), **options)
+    return _guarded(lambda lr: excess_risk(method, lr, beta=beta, **options, **constants).total, limit)
 
 
 def optimal_lr(objective: Callable[[float], float], lr_min: float, lr_max: float, *, num: int = 200) -> tuple[float, float]:
@@ -195,36 +227,63 @@ def _bisect(predicate: Callable[[float], bool], lo: float, hi: float, *, rtol: f
     return 0.5 * (lo + hi)
 
 
-def regimes(
-    bound_a: Callable[[float], float], bound_b: Callable[[float], float], lr_min: float, lr_max: float, *, num: int = 400
-) -> list[tuple[float, float]]:
-    """Learning-rate intervals in ``[lr_min, lr_max]`` where ``bound_a(eta) < bound_b(eta)``.
+class BoundComparison(NamedTuple):
+    """Learning-rate intervals of :func:`compare_bounds` (each a list of ``(lo, hi)``)."""
 
-    A log-spaced grid finds the sign changes, bisection refines each boundary to relative ``1e-13``.
-    Intervals narrower than the grid spacing can be missed: raise ``num`` for fine structure.
+    better: list  # both bounds finite (within their theorems) and a < b by more than rtol
+    not_better: list  # both finite, a >= b (1 - rtol): worse or a tie at rounding level
+    a_silent: list  # a's theorem says nothing there (a is inf), whatever b is
+    b_silent: list  # only b's theorem says nothing there: a is finite, b is inf -- not "better"
+
+
+_STATES = ("better", "not_better", "a_silent", "b_silent")
+
+
+def compare_bounds(
+    bound_a: Callable[[float], float], bound_b: Callable[[float], float], lr_min: float, lr_max: float, *,
+    rtol: float = 1e-9, num: int = 400,
+) -> BoundComparison:
+    """Split ``[lr_min, lr_max]`` by how ``bound_a`` compares with ``bound_b`` (see :class:`BoundComparison`).
+
+    ``a`` beats ``b`` only where both are finite and ``a < b - rtol |b|``: an infinite bound is a theorem that
+    says nothing, not a large number, and differences at rounding level are ties. A log-spaced grid finds the
+    changes of state, bisection refines each boundary to relative ``1e-13``; intervals narrower than the grid
+    spacing can be missed (raise ``num``).
     """
     lr_min, lr_max = check_positive("lr_min", lr_min), check_positive("lr_max", lr_max)
+    rtol = check_nonnegative("rtol", rtol)
     if lr_min >= lr_max:
         raise UsageError(f"lr_min={lr_min:.6g} must be < lr_max={lr_max:.6g}")
 
-    def better(lr: float) -> bool:
+    def state(lr: float) -> str:
         a, b = bound_a(lr), bound_b(lr)
-        return bool(a < b)
+        if not math.isfinite(a):
+            return "a_silent"
+        if not math.isfinite(b):
+            return "b_silent"
+        return "better" if a < b - rtol * abs(b) else "not_better"
 
     grid = np.geomspace(lr_min, lr_max, check_integer("num", num, minimum=2))
-    flags = [better(x) for x in grid]
-    intervals, start = [], (lr_min if flags[0] else None)
+    states = [state(x) for x in grid]
+    out: dict[str, list] = {k: [] for k in _STATES}
+    start = lr_min
     for k in range(1, len(grid)):
-        if flags[k] != flags[k - 1]:
-            edge = _bisect(better, float(grid[k - 1]), float(grid[k]))
-            if flags[k]:
-                start = edge
-            else:
-                intervals.append((start, edge))
-                start = None
-    if start is not None:
-        intervals.append((start, lr_max))
-    return intervals
+        if states[k] != states[k - 1]:
+            left = states[k - 1]
+            edge = _bisect(lambda x, left=left: state(x) == left, float(grid[k - 1]), float(grid[k]))
+            out[left].append((start, edge))
+            start = edge
+    out[states[-1]].append((start, lr_max))
+    return BoundComparison(**out)
+
+
+def regimes(
+    bound_a: Callable[[float], float], bound_b: Callable[[float], float], lr_min: float, lr_max: float, *,
+    rtol: float = 1e-9, num: int = 400,
+) -> list[tuple[float, float]]:
+    """Learning-rate intervals in ``[lr_min, lr_max]`` where ``bound_a`` beats ``bound_b``: both finite (within
+    their theorems) and ``a < b - rtol |b|``. :func:`compare_bounds` also reports where a theorem is silent."""
+    return compare_bounds(bound_a, bound_b, lr_min, lr_max, rtol=rtol, num=num).better
 
 
 class MaxLr(NamedTuple):

@@ -5,13 +5,26 @@ indices; ``delta_t = ||w_t - w'_t||``, ``delta_0 = 0``. If step ``t`` is ``alpha
 ``sigma_t``-bounded:
 
 - same example (probability ``1 - p``): ``delta_t <= alpha_t delta_{t-1} + tau_t``
-- differing example (probability ``p = 1/n``): ``delta_t <= min(alpha_t, 1) delta_{t-1} + 2 sigma_t``
+- differing example (probability ``p = 1/n``): ``delta_t <= min(alpha_t delta_{t-1} + tau_t, delta_{t-1}) + 2 sigma_t``
 
 ``tau_t`` is an optional additive term for steps that are not Lipschitz (``tau = 0`` in Hardt et al.;
-SAM's normalised ascent needs it, see :mod:`theory.uniform_stability`). Taking expectations gives the
-linear recursion ``E delta_t <= a_t E delta_{t-1} + b_t`` with
+SAM's normalised ascent needs it, see :mod:`theory.uniform_stability`).
 
-    a_t = (1 - p) alpha_t + p min(alpha_t, 1),     b_t = (1 - p) tau_t + 2 p sigma_t,
+Derivation of the differing-example step (HRS Lemma 2.5 with ``tau``). The runs apply ``G`` and ``G'``, both
+``sigma``-bounded (``||G(w) - w|| <= sigma``), and ``G`` obeys ``||G(v) - G(w)|| <= alpha ||v - w|| + tau``.
+Two triangle inequalities bound ``||G(w) - G'(w')||``:
+
+    ||G(w) - G(w')|| + ||G(w') - w'|| + ||w' - G'(w')|| <= alpha delta + tau + 2 sigma
+    ||w - w'|| + ||G(w) - w|| + ||w' - G'(w')||          <= delta + 2 sigma
+
+so ``delta_t <= min(alpha delta + tau, delta) + 2 sigma``. (Dropping ``tau`` from the first line, as
+``min(alpha, 1) delta + 2 sigma`` does, is not justified when ``alpha < 1`` and ``tau > 0``: strongly convex
+SAM and StableSAM-N.) For ``alpha >= 1`` the minimum is ``delta``; for ``alpha < 1`` we bound it by its
+affine piece ``alpha delta + tau`` (the piece that is active once ``delta >= tau / (1 - alpha)``, which is
+where a strongly convex recursion settles), so the expectation stays a linear recursion
+``E delta_t <= a_t E delta_{t-1} + b_t`` with
+
+    a_t = (1 - p) alpha_t + p min(alpha_t, 1),     b_t = (1 - p) tau_t + p tau_t [alpha_t < 1] + 2 p sigma_t,
 
 and ``eps_stab <= L E[delta_T]`` for an ``L``-Lipschitz loss (Hardt et al., Lemma 3.3).
 
@@ -67,7 +80,7 @@ def step_coefficients(alpha: ArrayLike, sigma: ArrayLike, *, n: int, T: int, tau
     alpha, sigma, tau = (_per_step(k, v, T) for k, v in (("alpha", alpha), ("sigma", sigma), ("tau", tau)))
     p = 1.0 / n
     a = (1.0 - p) * alpha + p * np.minimum(alpha, 1.0)
-    b = (1.0 - p) * tau + 2.0 * p * sigma
+    b = (1.0 - p) * tau + p * np.where(alpha < 1.0, tau, 0.0) + 2.0 * p * sigma
     a, b = np.broadcast_arrays(a, b)
     return np.array(a), np.array(b)
 

@@ -18,8 +18,8 @@ way, ``|x'| = (eta lambda - 1)|x| + eta rho lambda``, which grows linearly at ``
 (``|x_t| = |x_0| + 2 rho t``) and geometrically beyond. StableSAM's top eigen-coordinate is multiplied
 by ``1 - eta lambda c_1 q`` with ``c_1 q >= 1`` (:mod:`theory.renormalization`), so for ``eta lambda > 2`` it
 grows by at least ``eta lambda - 1 > 1`` per step; at or below, in 1-D and along an eigenvector StableSAM
-*is* GD. These StableSAM results are derived in the paper's framework (Tan et al. 2024), not quoted
-from it.
+*is* GD. These StableSAM results, and SAM's threshold, are derived (quadratic model) by this toolkit for
+the methods of Tan et al. 2024; the paper's body is not available here, so they are not quoted from it.
 
 The USAM-vs-GD crossover (a "limited regime" that is exact): for ``rho > 0`` and
 ``lambda_min > 0``, USAM's rate is strictly below GD's iff
@@ -45,8 +45,22 @@ __all__ = [
     "convergence_rate",
     "divergence_threshold",
     "quadratic_map_diverges",
+    "threshold_source",
     "usam_gd_crossover",
 ]
+
+_SOURCES = {
+    "gd": (False, "classical: eta lambda_max > 2"),
+    "usam": (False, "Agarwala and Dauphin 2023 (USAM is linear on a quadratic)"),
+    "sam": (True, "derived (quadratic model), THEORY.md section 2"),
+    "stablesam-u": (True, "derived (quadratic model), THEORY.md section 2"),
+    "stablesam-n": (True, "derived (quadratic model), THEORY.md section 2"),
+}
+
+
+def threshold_source(method: str) -> tuple[bool, str]:
+    """``(derived, source)`` of ``method``'s divergence threshold on a quadratic."""
+    return _SOURCES[canonical_method(method)]
 
 
 def _spectrum(eigenvalues, *, strictly_positive: bool = False) -> np.ndarray:

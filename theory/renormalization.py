@@ -6,7 +6,7 @@ StableSAM (Tan et al. 2024) steps ``w' = w - eta gamma g~`` with ``gamma = ||g||
     ``w_i' = (1 - eta lambda_i c_i q) w_i``,   ``q = ||g|| / ||(c_i g_i)_i||``,
 
 with ``c_i = 1 + rho lambda_i`` (StableSAM-U, USAM base) or ``c_i = 1 + rho lambda_i / ||g||`` (StableSAM-N,
-SAM base); ``gamma = q`` is the same number. Everything below is derived in the paper's framework
+SAM base); ``gamma = q`` is the same number. Everything below is derived (quadratic model)
 from these maps (not quoted from the paper) and checked symbolically and by simulation in the tests.
 
 - gamma ranges (PSD ``H``): ``gamma in [1/c_max, 1/c_min]`` over the eigen-components present in ``g``,

@@ -19,7 +19,7 @@ the SAM edge is Long and Bartlett (2023), "Sharpness-Aware Minimization and the 
 (it is USAM's edge with ``rho -> rho / G``, tends to ``2/eta`` as ``rho -> 0`` and is always below it).
 StableSAM's step has the length of a GD step and its renormalization factor is ``<= 1`` on PSD
 quadratics, so its top component grows as soon as ``eta lambda > 2`` and the edge is GD's
-(THEORY.md section 2; derived in the paper's framework, see :mod:`theory.quadratic_divergence`). Divergence above
+(THEORY.md section 2; derived (quadratic model), see :mod:`theory.quadratic_divergence`). Divergence above
 the edge holds in any dimension; convergence below it is proved in 1-D and 2-D and only observed in
 simulation beyond (d <= 10).
 
@@ -46,9 +46,22 @@ from core.methods import method as method_row
 from core.methods import method_keys
 from core.validation import UsageError, check_array, check_choice
 
-__all__ = ["EDGE_METHODS", "max_stable_lr", "max_stable_sharpness"]
+__all__ = ["EDGE_METHODS", "edge_source", "max_stable_lr", "max_stable_sharpness"]
 
 EDGE_METHODS = method_keys(edge=True)
+_SOURCES = {
+    "gd": (False, "classical: GD on a quadratic is stable iff eta lambda <= 2"),
+    "sgd": (False, "classical: GD on a quadratic is stable iff eta lambda <= 2"),
+    "usam": (False, "Agarwala and Dauphin 2023"),
+    "sam": (False, "Long and Bartlett 2023"),
+    "stablesam-u": (True, "derived (quadratic model), THEORY.md section 2"),
+    "stablesam-n": (True, "derived (quadratic model), THEORY.md section 2"),
+}
+
+
+def edge_source(method: str) -> tuple[bool, str]:
+    """``(derived, source)`` of ``method``'s edge: published (with its source) or derived by this toolkit."""
+    return _SOURCES[check_choice("method", method, EDGE_METHODS)]
 
 
 def _effective_rho(edge: str, rho: np.ndarray, grad_norm) -> np.ndarray:

@@ -25,14 +25,34 @@ Derived in the same framework (not published; **derived** by this toolkit, THEOR
   1-expansive gradient step at ``w~`` minus ``rho g/||g||``); strongly convex ``alpha = 1 - eta mu``,
   ``tau = 2 rho (2 - eta mu)``; non-convex ``alpha = 1 + eta beta``, ``tau = 2 eta beta rho``. The convex
   closed form is ``eps <= L T ((1 - 1/n) 4 rho + 2 eta L / n)``: SAM's bound keeps an ``n``-independent term.
-- StableSAM (``gamma g~``, ``gamma = ||g|| / ||g~||``): every step is ``eta L``-bounded (its length is
-  ``eta ||g||``) but ``gamma`` is not Lipschitz where gradients vanish, so no expansiveness bound holds without
-  an assumption. The caller must name one:
+- StableSAM (``gamma g~``, ``gamma_t = ||g|| / ||g~||``): every step is ``eta L``-bounded (its length is
+  ``eta ||g||``) but ``gamma_t`` is not Lipschitz where gradients vanish. The caller names one of two
+  assumptions (``assumption=``):
 
-  ``assumption="shared-gamma"``: both runs apply the same factor ``gamma_t <= gamma`` at step ``t`` (a
-  step-size factor, as if ``gamma_t`` were a schedule). StableSAM-U then has USAM's constants and
-  StableSAM-N SAM's, with ``eta -> gamma eta``. For convex losses ``gamma_t <= 1`` always (convexity gives
-  ``<grad l(w + rho g), g> >= ||g||^2``, hence ``||g~|| >= ||g||``), so ``gamma = 1`` is a valid choice.
+  ``"shared-gamma"``: both runs apply the same factor ``gamma_t <= gamma`` at step ``t`` (a step-size factor,
+  as if ``gamma_t`` were a schedule). StableSAM-U then has USAM's constants and StableSAM-N SAM's, with
+  ``eta -> gamma eta``. Not every ``gamma`` is possible (:func:`stablesam_gamma_range`): beta-smoothness gives
+  ``| ||g~|| - ||g|| | <= ||g~ - g|| <= beta ||w~ - w||``, so StableSAM-U has
+  ``gamma_t in [1/(1 + rho beta), 1/(1 - rho beta)]`` and StableSAM-N
+  ``gamma_t in [||g||/(||g|| + rho beta), ||g||/(||g|| - rho beta)_+]``; for convex losses co-coercivity
+  (``<g~ - g, w~ - w> >= 0``, hence ``||g~|| >= ||g||``) caps both at 1. A ``gamma`` below the lowest value is
+  refused; ``gamma`` at or above the highest holds on every trajectory; in between it is an *assumption about
+  the trajectory* and the result says so. StableSAM-N's lowest value needs ``g_min <= ||g_t||`` (without it
+  the lower end is 0, reached as ``||g|| -> 0``).
+
+  ``"lipschitz-step"`` (**derived**, no assumption on ``gamma_t``): the step is ``G(w) = w - eta ||g|| u``,
+  ``u = g~/||g~||``. With ``a = g~(v), b = g~(w)`` and ``||a/||a|| - b/||b|||| <= 2 ||a - b|| / ||b||``,
+
+      ||G(v) - G(w)|| <= ||v - w|| + eta | ||g(v)|| - ||g(w)|| | + eta ||g(w)|| ||u(v) - u(w)||
+                      <= (1 + eta beta K) ||v - w||,    K = 1 + 2 ||g(w)|| Lip(g~) / (beta ||g~(w)||).
+
+  StableSAM-U (``rho beta < 1``): ``Lip(g~) <= beta (1 + rho beta)`` and ``||g~(w)|| >= (1 - rho beta) ||g(w)||``,
+  so ``K_U = 1 + 2 (1 + rho beta) / (1 - rho beta)``. StableSAM-N, under ``||g|| >= g_min > rho beta`` on the
+  trajectory: ``||w~(v) - w~(w)|| <= (1 + 2 rho beta / g_min) ||v - w||`` and
+  ``||g(w)|| / ||g~(w)|| <= g_min / (g_min - rho beta)``, so ``K_N = 1 + 2 (g_min + 2 rho beta) / (g_min - rho beta)``.
+  Both tend to 3 as ``rho -> 0`` (normalising the gradient costs a factor 2 over SGD's non-convex ``1 + eta beta``).
+  The constants hold in every setting (no convexity used), with ``sigma = eta L`` and ``tau = 0``;
+  :func:`stablesam_expansiveness` returns them. Checked by adversarial search in ``tests/test_uniform_stability.py``.
 
 Every function validates the theorem's condition and raises ``ValueError`` naming it. The generic
 :func:`stability_bound` dispatches on ``(method, setting)``; it uses a closed form where one exists and the
@@ -66,12 +86,15 @@ __all__ = [
     "SETTINGS",
     "StabilityBound",
     "StepConstants",
+    "assumption_detail",
     "max_nonexpansive_lr",
     "sam_convex",
     "sgd_convex",
     "sgd_nonconvex",
     "sgd_strongly_convex",
     "stability_bound",
+    "stablesam_expansiveness",
+    "stablesam_gamma_range",
     "step_constants",
     "usam_convex",
     "usam_nonconvex",
@@ -79,7 +102,7 @@ __all__ = [
 
 METHODS = method_keys(quadratic=True, full_batch=False)  # the stochastic methods with a bound
 SETTINGS = ("convex", "strongly-convex", "nonconvex")
-ASSUMPTIONS = ("shared-gamma",)
+ASSUMPTIONS = ("shared-gamma", "lipschitz-step")
 CURVATURES = ("general", "quadratic")
 _HRS = "Hardt et al. 2016"
 
@@ -87,6 +110,15 @@ _HRS = "Hardt et al. 2016"
 def _common(L: float, beta: float, n: int) -> tuple[float, float, int]:
     # n >= 2: neighbouring datasets share n - 1 examples, and the non-convex bound divides by n - 1.
     return check_positive("L", L), check_positive("beta", beta), check_integer("n", n, minimum=2)
+
+
+def _check_mu(mu, beta: float) -> float:
+    if mu is None:
+        raise UsageError("setting 'strongly-convex' needs mu > 0")
+    mu = check_positive("mu", mu)
+    if mu > beta:
+        raise UsageError(f"mu={mu:.6g} violates mu <= beta = {beta:.6g} (a mu-strongly convex, beta-smooth loss)")
+    return mu
 
 
 def _check_lr_limit(lr: np.ndarray, limit: float, condition: str, theorem: str, *, name: str = "lr") -> None:
@@ -129,11 +161,7 @@ def sgd_strongly_convex(lr: float, *, L: float, beta: float, mu: float, n: int) 
     (the step is ``(1 - eta mu)``-expansive for ``eta <= 1/beta``) sums to at most ``2 L / (mu n)``.
     """
     L, beta, n = _common(L, beta, n)
-    if mu is None:
-        raise UsageError("setting 'strongly-convex' needs mu > 0")
-    mu = check_positive("mu", mu)
-    if mu > beta:
-        raise UsageError(f"mu={mu:.6g} violates mu <= beta = {beta:.6g} (a mu-strongly convex, beta-smooth loss)")
+    mu = _check_mu(mu, beta)
     lr = check_positive("lr", lr)
     _check_lr_limit(np.array([lr]), 1.0 / beta, "eta <= 1/beta", f"the strongly convex theorem ({_HRS}, Thm 3.9)")
     return 2.0 * L**2 / (mu * n)
@@ -205,20 +233,103 @@ class StepConstants(NamedTuple):
     tau: np.ndarray
 
 
-def _resolve_stablesam(method: str, gamma, assumption) -> tuple[str, float]:
-    """StableSAM's base method and step-size factor under the named assumption."""
+class GammaRange(NamedTuple):
+    """Values ``gamma_t = ||g|| / ||g~||`` can take on some trajectory: ``[lowest, highest]``."""
+
+    lowest: float
+    highest: float
+
+
+def stablesam_gamma_range(method: str, setting: str, *, rho: float, beta: float, g_min: float | None = None) -> GammaRange:
+    """Range of StableSAM's factor ``gamma_t`` for a ``beta``-smooth loss (convex: co-coercive), see the module docstring.
+
+    StableSAM-U: ``[1/(1 + rho beta), 1/(1 - rho beta)]`` (``inf`` above if ``rho beta >= 1``), capped at 1 if convex.
+    StableSAM-N with ``||g_t|| >= g_min``: ``[g_min/(g_min + rho beta), g_min/(g_min - rho beta)]`` (``inf`` above
+    if ``g_min <= rho beta``), capped at 1 if convex; ``g_min = None`` means 0.
+    """
+    check_choice("method", method, ("stablesam-u", "stablesam-n"))
+    check_choice("setting", setting, SETTINGS)
+    rho, beta = check_nonnegative("rho", rho), check_positive("beta", beta)
+    r = rho * beta
+    if method == "stablesam-u":
+        lowest, highest = 1.0 / (1.0 + r), (1.0 / (1.0 - r) if r < 1.0 else math.inf)
+    else:
+        g = 0.0 if g_min is None else check_nonnegative("g_min", g_min)
+        lowest = 1.0 if r == 0 else g / (g + r)
+        highest = 1.0 if r == 0 else (g / (g - r) if g > r else math.inf)
+    if setting != "nonconvex":
+        highest = min(highest, 1.0)
+    return GammaRange(lowest, highest)
+
+
+def stablesam_expansiveness(method: str, lr, *, beta: float, rho: float, g_min: float | None = None) -> np.ndarray:
+    """Derived (``assumption="lipschitz-step"``): ``alpha = 1 + eta beta K`` with StableSAM-U's
+    ``K = 1 + 2 (1 + rho beta)/(1 - rho beta)`` (``rho beta < 1``) or StableSAM-N's
+    ``K = 1 + 2 (g_min + 2 rho beta)/(g_min - rho beta)`` (``||g|| >= g_min > rho beta``); module docstring."""
+    check_choice("method", method, ("stablesam-u", "stablesam-n"))
+    rho, beta = check_nonnegative("rho", rho), check_positive("beta", beta)
+    r = rho * beta
+    if method == "stablesam-u":
+        if r >= 1.0:
+            raise UsageError(f"rho*beta={r:.6g} violates rho*beta < 1 required by the lipschitz-step constant of stablesam-u")
+        K = 1.0 + 2.0 * (1.0 + r) / (1.0 - r)
+    else:
+        if g_min is None:
+            raise UsageError("assumption 'lipschitz-step' for stablesam-n needs g_min, a lower bound on ||g|| along the run (g_min > rho*beta)")
+        g_min = check_positive("g_min", g_min)
+        if g_min <= r:
+            raise UsageError(f"g_min={g_min:.6g} violates g_min > rho*beta = {r:.6g} required by the lipschitz-step constant of stablesam-n")
+        K = 1.0 + 2.0 * (g_min + 2.0 * r) / (g_min - r)
+    return 1.0 + np.asarray(lr, dtype=np.float64) * beta * K
+
+
+class _StableSAM(NamedTuple):
+    base: str  # whose constants apply: sgd/usam/sam, or the StableSAM method itself under lipschitz-step
+    gamma: float  # step-size factor (shared-gamma), 1 otherwise
+    assumption: str | None  # the assumption's name
+    detail: str | None  # what it amounts to, e.g. "gamma=0.97: an assumption about the trajectory, ..."
+
+
+def _resolve_stablesam(
+    method: str, gamma, assumption, *, setting: str = "convex", rho: float = 0.0, beta: float = 1.0, g_min: float | None = None
+) -> _StableSAM:
+    """StableSAM's constants under the named assumption; refuses a ``gamma`` no trajectory can meet."""
     if method not in ("stablesam-u", "stablesam-n"):
-        return method, 1.0
+        return _StableSAM(method, 1.0, None, None)
     if assumption is None:
         raise UsageError(
             f"method {method!r} has no stability bound without an assumption: pass assumption='shared-gamma' "
-            "(both runs share gamma_t <= gamma) and gamma"
+            "(both runs share gamma_t <= gamma; with gamma) or 'lipschitz-step' (derived constant; stablesam-n needs g_min)"
         )
     check_choice("assumption", assumption, ASSUMPTIONS)
+    if assumption == "lipschitz-step":
+        stablesam_expansiveness(method, 1.0, beta=beta, rho=rho, g_min=g_min)  # validates rho beta, g_min
+        floor = "rho*beta < 1" if method == "stablesam-u" else f"||g|| >= g_min={g_min:.6g} > rho*beta"
+        return _StableSAM(method, 1.0, assumption, f"derived expansiveness constant, no assumption on gamma_t ({floor})")
     if gamma is None:
-        raise UsageError("assumption 'shared-gamma' needs gamma, an upper bound on gamma_t (gamma <= 1 for convex losses)")
+        raise UsageError("assumption 'shared-gamma' needs gamma, an upper bound on gamma_t (gamma <= 1 holds for convex losses)")
     gamma = check_positive("gamma", gamma)
-    return ("usam" if method == "stablesam-u" else "sam"), gamma
+    low, high = stablesam_gamma_range(method, setting, rho=rho, beta=beta, g_min=g_min)
+    if gamma < low * (1 - 1e-12):
+        where = "" if method == "stablesam-u" else f" with ||g|| >= g_min={0.0 if g_min is None else g_min:.6g}"
+        raise UsageError(
+            f"gamma={gamma:.6g} is below what any trajectory meets: {method}'s gamma_t lies in [{low:.6g}, {high:.6g}] "
+            f"for a {setting} beta-smooth loss with rho*beta={rho * beta:.6g}{where}; allowed: gamma >= {low:.6g}"
+        )
+    status = "an upper bound every trajectory meets" if gamma >= high * (1 - 1e-12) else "an assumption about the trajectory"
+    detail = f"both runs share gamma_t <= gamma={gamma:.6g}: {status} (gamma_t in [{low:.6g}, {high:.6g}])"
+    return _StableSAM("usam" if method == "stablesam-u" else "sam", gamma, assumption, detail)
+
+
+def assumption_detail(
+    method: str, setting: str, *, beta: float, rho: float = 0.0, gamma: float | None = None,
+    assumption: str | None = None, g_min: float | None = None,
+) -> str | None:
+    """What StableSAM's named assumption amounts to (``None`` for other methods); refuses an impossible ``gamma``."""
+    check_choice("method", method, METHODS)
+    check_choice("setting", setting, SETTINGS)
+    rho, beta = check_nonnegative("rho", rho), check_positive("beta", beta)
+    return _resolve_stablesam(method, gamma, assumption, setting=setting, rho=rho, beta=beta, g_min=g_min).detail
 
 
 def step_constants(
@@ -232,6 +343,7 @@ def step_constants(
     mu: float | None = None,
     gamma: float | None = None,
     assumption: str | None = None,
+    g_min: float | None = None,
     T: int | None = None,
 ) -> StepConstants:
     """Per-step constants of ``method`` in ``setting`` for the schedule ``lr`` (see the module docstring).
@@ -240,13 +352,19 @@ def step_constants(
     ``l = r + mu/2 ||w||^2`` (``r`` convex, ``(beta - mu)``-smooth), the step is ``(1 - eta mu)``-expansive for
     ``eta <= 1/beta``. Every other method's are derived. StableSAM needs ``assumption``.
     The learning-rate conditions are checked here (``eta_t`` scaled by ``gamma`` for StableSAM).
+    Under ``assumption="lipschitz-step"`` StableSAM's constants need no learning-rate condition.
     """
     check_choice("method", method, METHODS)
     check_choice("setting", setting, SETTINGS)
     L, beta = check_positive("L", L), check_positive("beta", beta)
     rho = check_nonnegative("rho", rho)
-    base, gamma_factor = _resolve_stablesam(method, gamma, assumption)
+    base, gamma_factor, _, _ = _resolve_stablesam(method, gamma, assumption, setting=setting, rho=rho, beta=beta, g_min=g_min)
     eta = gamma_factor * _schedule(lr, T)
+    if setting == "strongly-convex":
+        mu = _check_mu(mu, beta)
+    if base.startswith("stablesam"):  # lipschitz-step
+        alpha = stablesam_expansiveness(base, eta, beta=beta, rho=rho, g_min=g_min)
+        return StepConstants(alpha, eta * L, np.zeros_like(eta))
     stable = method.startswith("stablesam")
     source = "HRS Lemma 3.7" if base == "sgd" else "derived" + (", assumption shared-gamma" if stable else "")
     theorem = f"the {setting} {method} bound ({source})"
@@ -256,11 +374,6 @@ def step_constants(
         alpha = {"sgd": np.ones_like(eta), "usam": 1.0 + eta * rho * beta**2, "sam": np.ones_like(eta)}[base]
         tau = 4.0 * rho * np.ones_like(eta) if base == "sam" else np.zeros_like(eta)
     elif setting == "strongly-convex":
-        if mu is None:
-            raise UsageError("setting 'strongly-convex' needs mu > 0")
-        mu = check_positive("mu", mu)
-        if mu > beta:
-            raise UsageError(f"mu={mu:.6g} violates mu <= beta = {beta:.6g} (a mu-strongly convex, beta-smooth loss)")
         _check_lr_limit(eta, 1.0 / beta, "gamma*eta <= 1/beta" if stable else "eta <= 1/beta", theorem, name=name)
         contraction = 1.0 - eta * mu
         alpha = {"sgd": contraction, "usam": contraction + eta * rho * beta**2, "sam": contraction}[base]
@@ -281,6 +394,7 @@ class StabilityBound(NamedTuple):
     derived: bool
     assumption: str | None
     t0: int | None  # non-convex recursion: the minimising start step
+    assumption_detail: str | None = None  # StableSAM: what the assumption amounts to
 
 
 def stability_bound(
@@ -297,12 +411,15 @@ def stability_bound(
     mu: float | None = None,
     gamma: float | None = None,
     assumption: str | None = None,
+    g_min: float | None = None,
 ) -> StabilityBound:
     """``eps_stab`` for ``method`` in ``setting``: closed form where one exists, growth recursion otherwise.
 
     Convex and strongly convex take ``lr`` (a constant or the schedule ``eta_1..eta_T``); non-convex takes
     ``c`` (``eta_t = c/t``, losses in ``[0, 1]``). ``rho`` is ignored by SGD. StableSAM needs
-    ``assumption="shared-gamma"`` and ``gamma`` (see the module docstring).
+    ``assumption="shared-gamma"`` and ``gamma``, or ``assumption="lipschitz-step"`` (StableSAM-N with ``g_min``);
+    see the module docstring. ``assumption`` in the result states which was used and, for ``gamma``, whether it
+    holds on every trajectory.
     """
     check_choice("method", method, METHODS)
     check_choice("setting", setting, SETTINGS)
@@ -310,8 +427,8 @@ def stability_bound(
     rho = check_nonnegative("rho", rho)
     T = check_integer("T", T, minimum=0)
     derived = method != "sgd"
-    used_assumption = assumption if method.startswith("stablesam") else None
-    base, gamma_factor = _resolve_stablesam(method, gamma, assumption)
+    base, gamma_factor, used_assumption, detail = _resolve_stablesam(method, gamma, assumption, setting=setting, rho=rho, beta=beta, g_min=g_min)
+    options = dict(gamma=gamma, assumption=assumption, g_min=g_min)
     tag = "derived, " if derived else ""
     if setting == "nonconvex":
         if c is None:
@@ -322,10 +439,10 @@ def stability_bound(
             return StabilityBound(eps, method, setting, f"{_HRS}, Thm 3.12 (closed form)", False, None, None)
         if base == "usam":
             eps = usam_nonconvex(gamma_factor * c, L=L, beta=beta, rho=rho, n=n, T=T)
-            return StabilityBound(eps, method, setting, "derived: Thm 3.12 with beta' = beta (1 + rho beta)", True, used_assumption, None)
-        k = step_constants(method, setting, inverse_time(c, T), L=L, beta=beta, rho=rho, gamma=gamma, assumption=assumption)
+            return StabilityBound(eps, method, setting, "derived: Thm 3.12 with beta' = beta (1 + rho beta)", True, used_assumption, None, detail)
+        k = step_constants(method, setting, inverse_time(c, T), L=L, beta=beta, rho=rho, **options)
         eps, t0 = nonconvex_stability(k.alpha, k.sigma, n=n, T=T, L=L, tau=k.tau)
-        return StabilityBound(eps, method, setting, "derived: recursion from t0 (HRS Lemma 3.11)", True, used_assumption, t0)
+        return StabilityBound(eps, method, setting, "derived: recursion from t0 (HRS Lemma 3.11)", True, used_assumption, t0, detail)
     if lr is None:
         raise UsageError(f"setting {setting!r} needs lr (a constant or a schedule)")
     eta = _schedule(lr, T)
@@ -338,16 +455,16 @@ def stability_bound(
         eps = sgd_strongly_convex(float(eta[0]) if T else check_positive("lr", lr), L=L, beta=beta, mu=mu, n=n)
         return StabilityBound(eps, method, setting, f"{_HRS}, Thm 3.9 (closed form)", False, None, None)
     if setting == "convex" and base == "usam" and constant_lr and T:
-        _ = step_constants(method, setting, eta, L=L, beta=beta, rho=rho, gamma=gamma, assumption=assumption)  # checks
+        _ = step_constants(method, setting, eta, L=L, beta=beta, rho=rho, **options)  # checks
         eps = usam_convex(gamma_factor * float(eta[0]), L=L, beta=beta, rho=rho, n=n, T=T)
-        return StabilityBound(eps, method, setting, f"{tag}closed form (1 + eta rho beta^2)-expansive", True, used_assumption, None)
+        return StabilityBound(eps, method, setting, f"{tag}closed form (1 + eta rho beta^2)-expansive", True, used_assumption, None, detail)
     if setting == "convex" and base == "sam":
-        _ = step_constants(method, setting, eta, L=L, beta=beta, rho=rho, gamma=gamma, assumption=assumption)
+        _ = step_constants(method, setting, eta, L=L, beta=beta, rho=rho, **options)
         eps = sam_convex(gamma_factor * eta, L=L, beta=beta, rho=rho, n=n) if T else 0.0
-        return StabilityBound(eps, method, setting, f"{tag}closed form (affine same-example bound)", True, used_assumption, None)
-    k = step_constants(method, setting, eta, L=L, beta=beta, rho=rho, mu=mu, gamma=gamma, assumption=assumption)
+        return StabilityBound(eps, method, setting, f"{tag}closed form (affine same-example bound)", True, used_assumption, None, detail)
+    k = step_constants(method, setting, eta, L=L, beta=beta, rho=rho, mu=mu, **options)
     eps = float(L * expected_distance(k.alpha, k.sigma, n=n, T=T, tau=k.tau)[-1])
-    return StabilityBound(eps, method, setting, f"{tag}growth recursion", derived, used_assumption, None)
+    return StabilityBound(eps, method, setting, f"{tag}growth recursion", derived, used_assumption, None, detail)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -363,6 +480,7 @@ def max_nonexpansive_lr(
     curvature: str = "general",
     gamma: float | None = None,
     assumption: str | None = None,
+    g_min: float | None = None,
 ) -> float:
     """Largest ``eta`` for which the convex expansiveness constant of ``method``'s step is ``<= 1``.
 
@@ -373,14 +491,17 @@ def max_nonexpansive_lr(
       when ``rho > 0``, so the answer is ``0.0`` (no positive learning rate is certified).
     - SAM (derived): ``0.0`` for ``rho > 0`` in either case: the map jumps by ``2 eta rho lambda`` across a
       critical point (1-D quadratic), so it is not non-expansive for any ``eta > 0``.
-    - StableSAM-U / -N: only under ``assumption="shared-gamma"``: the base method's value divided by ``gamma``.
+    - StableSAM-U / -N: under ``assumption="shared-gamma"`` the base method's value divided by ``gamma``; under
+      ``"lipschitz-step"`` ``0.0`` (the derived constant ``1 + eta beta K`` exceeds 1 for every ``eta > 0``).
     """
     check_choice("method", method, METHODS + ("gd",))
     beta = check_positive("beta", beta)
     rho = check_nonnegative("rho", rho)
     check_choice("curvature", curvature, CURVATURES)
-    base, gamma_factor = _resolve_stablesam(method, gamma, assumption)
-    if base in ("sgd", "gd") or rho == 0.0:
+    base, gamma_factor, _, _ = _resolve_stablesam(method, gamma, assumption, rho=rho, beta=beta, g_min=g_min)
+    if base.startswith("stablesam"):
+        limit = 0.0
+    elif base in ("sgd", "gd") or rho == 0.0:
         limit = 2.0 / beta
     elif base == "usam":
         limit = 2.0 / (beta * (1.0 + rho * beta)) if curvature == "quadratic" else 0.0

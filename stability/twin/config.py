@@ -36,6 +36,7 @@ __all__ = [
     "DEVICES",
     "DTYPES",
     "METHODS",
+    "SAMPLINGS",
     "SCHEDULES",
     "TwinConfig",
 ]
@@ -43,6 +44,7 @@ __all__ = [
 # The harness trains with mini-batches: every method of the table but full-batch GD.
 METHODS = method_keys(full_batch=False)
 SCHEDULES = ("constant", "cosine", "step", "linear")
+SAMPLINGS = ("permutation", "with-replacement")
 DEVICES = ("auto", "cpu", "cuda")
 DTYPES = ("float32", "float64")
 
@@ -71,6 +73,10 @@ class TwinConfig:
     ``cosine`` ``(1 + cos(pi t / T)) / 2``; ``step`` 0.1 from 50 % and 0.01 from 75 % of ``T``;
     ``linear`` ``1 - t / T``.
 
+    ``sampling``: ``permutation`` (a fresh permutation of the training set per epoch, consecutive mini-batches)
+    or ``with-replacement`` (every index of every mini-batch drawn uniformly and independently, the setting of
+    Hardt et al. 2016 and of :mod:`theory.twin_moments`); an epoch is ``ceil(n / batch_size)`` updates either way.
+
     Sharpness tracking (off when ``sharpness_every`` is 0): at epoch 0 and every ``sharpness_every``
     epochs, the top Hessian eigenvalue of every model's mean loss on its own full training set (measured by
     the injected ``sharpness`` measurer of :func:`stability.twin.run_twin`, e.g. Lanczos,
@@ -93,6 +99,7 @@ class TwinConfig:
     gamma_cap: float | None = None
     epochs: int = 10
     batch_size: int = 64
+    sampling: str = "permutation"
     seeds: tuple[int, ...] = (0,)
     replaced_indices: tuple[int, ...] = (0,)
     label_noise: float = 0.0
@@ -128,6 +135,7 @@ class TwinConfig:
         check_choice("optimizer", self.optimizer, METHODS)
         check_choice("base_optimizer", self.base_optimizer, BASE_OPTIMIZERS)
         check_choice("schedule", self.schedule, SCHEDULES)
+        check_choice("sampling", self.sampling, SAMPLINGS)
         check_choice("device", self.device, DEVICES)
         check_choice("dtype", self.dtype, DTYPES)
         put("lr", check_positive("lr", self.lr))

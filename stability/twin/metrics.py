@@ -9,7 +9,10 @@ For pair ``p`` with weights ``w`` (trained on ``S``) and ``w'`` (on ``S'``), THE
   the test points ``z``, the empirical estimate of uniform stability (Hardt et al. 2016);
 
 and per model: ``train_loss`` / ``train_accuracy`` on the model's *own* training set (``S`` or
-``S'``), ``test_loss`` / ``test_accuracy``, and ``gen_gap`` = ``test_loss - train_loss``.
+``S'``), ``test_loss`` / ``test_accuracy``, and ``gen_gap`` = ``test_loss - train_loss``. With label noise
+the train loss is on the noisy labels the model is fitted to, the test loss on clean ones, so ``gen_gap`` mixes
+generalization with the noise; ``train_loss_clean`` (the training inputs with their clean labels) and
+``gen_gap_clean = test_loss - train_loss_clean`` isolate generalization to new inputs.
 """
 
 from __future__ import annotations
@@ -51,12 +54,14 @@ def evaluate(population, data, *, batch_size: int) -> dict[str, torch.Tensor | d
     """Every logged metric of ``population`` on ``data`` (a :class:`~stability.twin.pairs.TwinData`)."""
     n, n_test = data.n_train, len(data.y_test)
     m = data.rows.shape[0]
-    train_loss = train_correct = 0.0
+    train_loss = train_correct = train_loss_clean = 0.0
     for start in range(0, n, batch_size):
         idx = torch.arange(start, min(start + batch_size, n), device=data.rows.device).expand(m, -1)
         x, y = data.batch(idx)
         out = population.outputs(x)
         train_loss = train_loss + example_losses(data.task, out, y).sum(1)
+        if data.y_clean is not None:
+            train_loss_clean = train_loss_clean + example_losses(data.task, out, data.y_clean.gather(1, idx)).sum(1)
         if data.task == "classification":
             train_correct = train_correct + _accuracy(data.task, out, y)
     test_losses, test_correct = [], 0.0
@@ -77,6 +82,9 @@ def evaluate(population, data, *, batch_size: int) -> dict[str, torch.Tensor | d
         **pair_distances(population.params),
     }
     result["gen_gap"] = result["test_loss"] - result["train_loss"]
+    if data.y_clean is not None:  # label noise: the same model's loss on the clean labels of its training set
+        result["train_loss_clean"] = train_loss_clean / n
+        result["gen_gap_clean"] = result["test_loss"] - result["train_loss_clean"]
     if data.task == "classification":
         result["train_accuracy"] = train_correct / n
         result["test_accuracy"] = test_correct / n_test

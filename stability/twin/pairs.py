@@ -41,6 +41,7 @@ class TwinData:
     task: str
     num_classes: int
     input_shape: tuple[int, ...]
+    y_clean: torch.Tensor | None = None  # uncorrupted labels of every model's training set (with label noise only)
 
     @property
     def n_train(self) -> int:
@@ -68,7 +69,7 @@ def build_twin_data(dataset, config, *, device: torch.device, dtype: torch.dtype
         if index >= n:
             raise UsageError(f"replaced index {index} is out of range: the training set of {dataset.name!r} "
                              f"has {n} examples (allowed 0..{n - 1})")
-    replacement_x, labels, rows = [], [], []
+    replacement_x, labels, rows, clean = [], [], [], []
     for seed, index in config.pairs:
         replacement = int(np.random.default_rng(stream_seed(seed, STREAM_REPLACEMENT, index)).integers(dataset.n_pool))
         pair = neighbouring(dataset, index, generator=np.random.default_rng(stream_seed(seed, STREAM_LABEL_NOISE)),
@@ -80,6 +81,10 @@ def build_twin_data(dataset, config, *, device: torch.device, dtype: torch.dtype
             replacement_x.append(pair.x_b[index])
         rows += [torch.arange(n), row_b]
         labels += [pair.y_a, pair.y_b]
+        clean_b = dataset.y_train.clone()
+        if not config.control:
+            clean_b[index] = dataset.y_pool[replacement]
+        clean += [dataset.y_train, clean_b]
     x = dataset.x_train
     if replacement_x:
         x = torch.cat([x, torch.stack(replacement_x)])
@@ -93,4 +98,6 @@ def build_twin_data(dataset, config, *, device: torch.device, dtype: torch.dtype
         task=dataset.task,
         num_classes=dataset.num_classes or 0,
         input_shape=tuple(dataset.input_shape),
+        y_clean=(torch.stack(clean).to(device=device, dtype=label_dtype)
+                 if config.label_noise > 0 or config.shuffled_labels else None),
     )

@@ -2,8 +2,8 @@
 
 Per pair ``(seed, i)`` the two models share the initialisation (``build_model`` with a generator
 seeded from ``seed``) and the sequence of mini-batch indices (one CPU ``torch.Generator`` per pair,
-seeded from ``seed``, draws a permutation of ``0..n-1`` per epoch; mini-batches are consecutive
-slices, the last one possibly smaller). Pairs with the same seed share both, so they differ only in
+seeded from ``seed``, draws a permutation of ``0..n-1`` per epoch, or ``n`` independent uniform indices with
+``sampling="with-replacement"``; mini-batches are consecutive slices, the last one possibly smaller). Pairs with the same seed share both, so they differ only in
 which example was replaced.
 
 The training step has no host synchronisation: losses, divergence flags and optimizer statistics
@@ -138,7 +138,11 @@ class TwinTrainer:
     def train_epoch(self, on_step: Callable[[], None] | None = None) -> None:
         """One epoch of every model; logs at its end (and every ``log_every_steps`` updates)."""
         config = self.config
-        perms = torch.stack([torch.randperm(self.data.n_train, generator=g) for g in self.batch_generators])
+        n = self.data.n_train
+        if config.sampling == "with-replacement":
+            perms = torch.stack([torch.randint(n, (n,), generator=g) for g in self.batch_generators])
+        else:
+            perms = torch.stack([torch.randperm(n, generator=g) for g in self.batch_generators])
         perms = perms.repeat_interleave(len(TWINS), dim=0)
         if self.device.type == "cuda":
             perms = perms.pin_memory()  # so that the copy below does not block the host

@@ -24,11 +24,15 @@ def add_constants(parser: argparse.ArgumentParser, *, mu: bool = True, c: bool =
     parser.add_argument("--n", type=int, required=True, help="number of training examples")
     parser.add_argument("--T", dest="T", type=int, required=True, help="number of SGD steps")
     parser.add_argument("--rho", type=float, default=0.0, help="SAM radius (default 0; ignored by sgd)")
-    parser.add_argument("--gamma", type=float, help="StableSAM: upper bound on the shared factor gamma_t (<= 1 for convex losses)")
     parser.add_argument(
-        "--assumption", choices=("shared-gamma",), help="StableSAM only: the assumption its bound rests on (required for stablesam-*)"
+        "--assumption", choices=("shared-gamma", "lipschitz-step"),
+        help="StableSAM only (required for stablesam-*): shared-gamma (both runs share gamma_t <= --gamma; gamma must "
+        "be >= 1/(1 + rho beta) for stablesam-u) or lipschitz-step (derived expansiveness constant, no assumption "
+        "on gamma_t; rho beta < 1, and --g-min > rho beta for stablesam-n)",
     )
+    parser.add_argument("--gamma", type=float, help="shared-gamma: upper bound on the shared factor gamma_t (1 holds for convex losses)")
+    parser.add_argument("--g-min", dest="g_min", type=float, help="stablesam-n: lower bound on ||g|| along the run")
 
 
 def stablesam_options(args: argparse.Namespace) -> dict:
-    return {"gamma": args.gamma, "assumption": args.assumption}
+    return {"gamma": args.gamma, "assumption": args.assumption, "g_min": args.g_min}

@@ -14,7 +14,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "bounds",
         help="uniform-stability bound eps_stab (Hardt et al. 2016; SAM family derived)",
         description="Uniform-stability bound of SGD (Hardt, Recht and Singer 2016, Thms 3.8, 3.9, 3.12) or of "
-        "USAM / SAM / StableSAM (derived in the same framework; StableSAM needs --assumption shared-gamma). "
+        "USAM / SAM / StableSAM (derived in the same framework; StableSAM needs --assumption shared-gamma or "
+        "lipschitz-step, and the output says which was used). "
         "Convex settings take --lr (with --schedule); the non-convex setting takes --c (eta_t = c/t).",
     )
     add_method(parser)
@@ -48,12 +49,14 @@ def run(args: argparse.Namespace) -> int:
         args.method, args.setting, L=args.L, beta=args.beta, n=args.n, T=args.T, lr=lr, c=args.c,
         rho=args.rho, mu=args.mu, **stablesam_options(args),
     )
-    inputs = {k: getattr(args, k) for k in ("setting", "method", "L", "beta", "mu", "c", "n", "T", "lr", "schedule", "rho", "gamma", "assumption")}
+    inputs = {k: getattr(args, k) for k in ("setting", "method", "L", "beta", "mu", "c", "n", "T", "lr", "schedule", "rho", "gamma", "g_min", "assumption")}
     if args.setting == "nonconvex":
         inputs.pop("schedule")
     elif args.schedule == "step":
         inputs.update(decay_factor=args.decay_factor, decay_every=args.decay_every or max(1, args.T // 3))
     result = {"eps_stab": bound.eps, "source": bound.source, "derived": bound.derived, "assumption": bound.assumption}
+    if bound.assumption_detail:
+        result["assumption_detail"] = bound.assumption_detail
     if bound.t0 is not None:
         result["t0"] = bound.t0
     result["inputs"] = {k: v for k, v in inputs.items() if v is not None}

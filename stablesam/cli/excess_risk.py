@@ -25,21 +25,27 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import math
+
     from stablesam.cli.output import emit
+    from theory.uniform_stability import assumption_detail
     from theory.excess_risk import convex_sgd_optimal_lr, excess_risk, excess_risk_function, lr_limit, optimal_lr
 
     constants = dict(L=args.L, beta=args.beta, D=args.D, n=args.n, T=args.T, rho=args.rho, **stablesam_options(args))
     result: dict = {"method": args.method, "derived": args.method != "sgd", "assumption": args.assumption}
+    if args.method.startswith("stablesam"):
+        result["assumption_detail"] = assumption_detail(args.method, "convex", beta=args.beta, rho=args.rho, **stablesam_options(args))
     if args.lr is not None:
         risk = excess_risk(args.method, args.lr, **constants)
         result.update(lr=args.lr, optimization=risk.optimization, generalization=risk.generalization, total=risk.total)
-    limit = lr_limit(args.method, "convex", beta=args.beta, gamma=args.gamma, assumption=args.assumption)
+    limit = lr_limit(args.method, "convex", **{k: constants[k] for k in ("beta", "rho", "gamma", "assumption", "g_min")})
+    search_max = limit if math.isfinite(limit) else 2.0 / args.beta  # lipschitz-step: no limit; search SGD's range
     objective = excess_risk_function(args.method, **constants)
-    best_lr, best = optimal_lr(objective, limit * 1e-8, limit)
+    best_lr, best = optimal_lr(objective, search_max * 1e-8, search_max)
     best_terms = excess_risk(args.method, best_lr, **constants)
     result.update(
         optimal_lr=best_lr, optimal_total=best, optimal_optimization=best_terms.optimization,
-        optimal_generalization=best_terms.generalization, lr_limit=limit,
+        optimal_generalization=best_terms.generalization, lr_limit=limit if math.isfinite(limit) else None,
     )
     if args.method == "sgd":
         eta, value = convex_sgd_optimal_lr(L=args.L, D=args.D, n=args.n, T=args.T)

@@ -29,12 +29,13 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
-    from theory.stability_edge import max_stable_lr
+    from theory.stability_edge import edge_source, max_stable_lr
 
     lr_max = float(max_stable_lr(args.method, args.sharpness, rho=args.rho, grad_norm=args.grad_norm))
     result = {"method": args.method, "sharpness": args.sharpness, "rho": args.rho}
     if args.method == "sam":
         result["grad_norm"] = args.grad_norm
     result["lr_max"] = lr_max
+    result["derived"], result["source"] = edge_source(args.method)
     emit(result, as_json=args.json)
     return 0

@@ -34,14 +34,14 @@ def run(args: argparse.Namespace) -> int:
 
     from stablesam.cli.output import emit
     from theory.excess_risk import bound_function, lr_limit, max_lr_for_target
-    from theory.uniform_stability import max_nonexpansive_lr
+    from theory.uniform_stability import assumption_detail, max_nonexpansive_lr
 
     options = stablesam_options(args)
     constants = dict(L=args.L, n=args.n, T=args.T, rho=args.rho)
     if args.setting == "strongly-convex":
         constants["mu"] = args.mu
     bound = bound_function(args.method, args.setting, beta=args.beta, **options, **constants)
-    limit = lr_limit(args.method, args.setting, beta=args.beta, **options)
+    limit = lr_limit(args.method, args.setting, beta=args.beta, rho=args.rho, **options)
     search_max = limit if math.isfinite(limit) else args.c_max
     found = max_lr_for_target(bound, args.eps, search_max)
     variable = "c" if args.setting == "nonconvex" else "lr"
@@ -49,11 +49,12 @@ def run(args: argparse.Namespace) -> int:
         f"max_{variable}": found.lr,
         "bound_at_max": found.bound,
         "binding": found.binding,
-        "theorem_limit": limit,
+        "theorem_limit": limit if math.isfinite(limit) else None,
         "max_nonexpansive_lr": max_nonexpansive_lr(args.method, beta=args.beta, rho=args.rho, curvature=args.curvature, **options),
         "curvature": args.curvature,
         "derived": args.method != "sgd",
         "assumption": args.assumption,
+        "assumption_detail": assumption_detail(args.method, args.setting, beta=args.beta, rho=args.rho, **options),
         "inputs": {k: v for k, v in dict(setting=args.setting, method=args.method, beta=args.beta, eps=args.eps, **constants, **options).items() if v is not None},
     }
     emit(result, as_json=args.json)

@@ -58,7 +58,7 @@ def run(args) -> int:
 
     from theory.sam_cycle import sam_cycle_amplitude
     from theory.simulate import observed_lr_max, simulate
-    from theory.quadratic_divergence import divergence_threshold, quadratic_map_diverges
+    from theory.quadratic_divergence import divergence_threshold, quadratic_map_diverges, threshold_source
 
     eigenvalues = parse_float_list("--eigenvalues", args.eigenvalues)
     bad = [v for v in eigenvalues if v <= 0]
@@ -78,6 +78,7 @@ def run(args) -> int:
 
     lam = np.array(eigenvalues)
     predicted = float(divergence_threshold(args.method, lam, rho=args.rho))
+    derived, source = threshold_source(args.method)
     observed = float(observed_lr_max(args.method, lam, rho=args.rho, start=start, steps=steps, blowup=args.blowup))
     result = {
         "method": args.method,
@@ -85,6 +86,8 @@ def run(args) -> int:
         "rho": args.rho,
         "steps": steps,
         "predicted_lr_max": predicted,
+        "derived": derived,
+        "source": source,
         "observed_lr_max": observed,
         "relative_gap": observed / predicted - 1.0,
         "expected_bias": math.log(args.blowup) / steps,
@@ -100,11 +103,14 @@ def run(args) -> int:
             final_norm=float(run_.final_norm),
         )
         if args.method == "sam":
-            # Below the threshold SAM ends on the 2-cycle +-c v_1: the observed amplitude is ||w_T||.
-            result["cycle_amplitude"] = None if run_.diverged else float(run_.final_norm)
+            # Below the threshold SAM ends on the 2-cycle +-c v_1: the observed amplitude is ||w_T||. At or above
+            # it (eta lambda >= 2, where ||w_t|| grows, linearly at equality) there is no cycle.
             top = float(lam.max())
-            result["predicted_cycle_amplitude"] = (
-                float(sam_cycle_amplitude(args.lr, top, args.rho)) if args.lr * top < 2 else None
-            )
+            cycles = args.lr * top < 2 and not run_.diverged
+            result["cycle_amplitude"] = float(run_.final_norm) if cycles else None
+            result["predicted_cycle_amplitude"] = float(sam_cycle_amplitude(args.lr, top, args.rho)) if args.lr * top < 2 else None
+            if not cycles:
+                why = "the run diverged" if run_.diverged else f"eta lambda_max = {args.lr * top:.6g} >= 2: ||w_t|| grows without bound"
+                result["cycle_note"] = f"no 2-cycle: {why}"
     emit(result, as_json=args.json)
     return 0
