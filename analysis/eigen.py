@@ -111,6 +111,13 @@ def _default_tol(operator) -> float:
     return 1e-4 if single else 1e-10
 
 
+def _start_vector(v0, d: int) -> np.ndarray:
+    v0 = np.asarray(v0, dtype=np.float64).reshape(-1)
+    if v0.shape != (d,) or not np.all(np.isfinite(v0)) or not np.any(v0):
+        raise ValueError(f"v0 must be a finite nonzero vector of length {d}, got shape {v0.shape}")
+    return v0
+
+
 def _residuals(matvec: _Counted, values: np.ndarray, vectors: np.ndarray) -> np.ndarray:
     return np.array([np.linalg.norm(matvec(vectors[:, i]) - values[i] * vectors[:, i]) for i in range(len(values))])
 
@@ -124,6 +131,7 @@ def lanczos_top_eigenpairs(
     tol: float | None = None,
     ncv: int | None = None,
     max_restarts: int | None = None,
+    v0: np.ndarray | None = None,
 ) -> EigenResult:
     """The ``k`` largest eigenpairs of a symmetric operator by Lanczos (``scipy.sparse.linalg.eigsh``).
 
@@ -131,7 +139,8 @@ def lanczos_top_eigenpairs(
     magnitude (negative curvature included). ``tol``: ARPACK's relative residual tolerance (default 1e-10 in
     float64, 1e-4 for float32 products). ``ncv``: Lanczos basis size (ARPACK's default ``max(2k+1, 20)``,
     capped at the dimension). ``max_restarts``: ARPACK's ``maxiter`` (default ``10 d``).
-    The start vector is ``generator.standard_normal(d)``. Without convergence the Ritz pairs ARPACK did
+    The start vector is ``v0`` when given (a warm start, e.g. the previous top eigenvector along a training
+    run: fewer products when the spectrum moved little), else ``generator.standard_normal(d)``. Without convergence the Ritz pairs ARPACK did
     converge are returned with ``converged=False`` (fewer than ``k`` pairs, possibly none).
     For a dimension below ``k + 2`` (ARPACK's minimum is ``k < d - 1``) the operator is formed densely.
     """
@@ -157,7 +166,7 @@ def lanczos_top_eigenpairs(
         ncv = min(d, max(2 * k + 1, 20)) if ncv is None else min(d, ncv)
         maxiter = 10 * d if max_restarts is None else check_integer("max_restarts", max_restarts, minimum=1)
         linear = LinearOperator((d, d), matvec=matvec, dtype=np.float64)
-        v0 = generator.standard_normal(d)
+        v0 = generator.standard_normal(d) if v0 is None else _start_vector(v0, d)
         try:
             values, vectors = eigsh(linear, k=k, which=which, v0=v0, tol=tol, ncv=ncv, maxiter=maxiter)
             converged = True
