@@ -74,6 +74,7 @@ __all__ = [
     "EosConfig",
     "EosResult",
     "edge_for",
+    "figure_edge_of_stability",
     "plateau_ratios",
     "plateau_summary",
     "run_edge_of_stability",
@@ -608,3 +609,13 @@ def plateau_summary(ratios):
         })
     return pd.DataFrame(rows, columns=[*keys, "plateau_ratio_median", "plateau_ratio_min", "plateau_ratio_max",
                                        "plateau_edge_median", "seeds", "diverged"])
+
+
+def figure_edge_of_stability(**settings):
+    """Run the experiment ``EosConfig(**settings)`` (in memory) and draw
+    :func:`analysis.plots_eos.plot_edge_of_stability` (the ``stablesam figures`` entry ``edge-of-stability``)."""
+    from analysis.plots_eos import plot_edge_of_stability
+
+    config = EosConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in settings.items()})
+    result = run_edge_of_stability(config, progress=False)
+    return plot_edge_of_stability(result.table)
