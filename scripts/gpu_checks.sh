@@ -21,4 +21,4 @@ scripts=("$@"); [ ${#scripts[@]} -gt 0 ] || scripts=(benchmarks/gpu_*.py)
 for script in "${scripts[@]}"; do
   run "$script" 150 $py "$script"
 done
-run "benchmarks/eos_lanczos.py (CUDA)" 150 $py benchmarks/eos_lanczos.py --device cuda --dtype float32
+[ $# -gt 0 ] || run "benchmarks/eos_lanczos.py (CUDA)" 150 $py benchmarks/eos_lanczos.py --device cuda --dtype float32
