@@ -336,7 +336,8 @@ class _Run:
         self.optimizer.load_state_dict(state["optimizer"])
         self.v0 = None if state["v0"] is None else state["v0"].numpy().astype(np.float64)
         self.batch_generator.set_state(state["batch_generator"])
-        self.order, self.position = state["order"], int(state["position"])
+        self.order = None if state["order"] is None else state["order"].to(self.device)
+        self.position = int(state["position"])
         self.rows = [(int(s), str(m), float(v)) for s, m, v in state["rows"]]
         self.initial_loss = state["initial_loss"]
 
@@ -350,8 +351,9 @@ class _Run:
         if size is None or size >= n:
             return self.x, self.y
         if self.order is None or self.position + size > n:  # a new epoch: reshuffle, drop the last partial batch
-            self.order, self.position = torch.randperm(n, generator=self.batch_generator), 0
-        index = self.order[self.position : self.position + size].to(self.device)
+            # Drawn on the CPU generator (the same order on every device), moved once per epoch.
+            self.order, self.position = torch.randperm(n, generator=self.batch_generator).to(self.device), 0
+        index = self.order[self.position : self.position + size]
         self.position += size
         return self.x[index], self.y[index]
 
@@ -417,8 +419,11 @@ def _run_one(config: EosConfig, spec: RunSpec, data, loss_fn, device, dtype, che
 
     run = _Run(config, spec, data, loss_fn, device, dtype)
     if checkpoint is not None and checkpoint.is_file():
-        run.load(torch.load(checkpoint, map_location=device, weights_only=True))
+        run.load(torch.load(checkpoint, map_location="cpu", weights_only=True))
         bar.update(run.step)
+        if run.status != "running":  # finished or diverged earlier: nothing to do
+            bar.update(config.steps - run.step)
+            return run
     else:
         run.measure()
     save = (lambda: _save(checkpoint, run.state())) if checkpoint is not None else (lambda: None)
