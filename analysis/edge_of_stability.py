@@ -52,7 +52,7 @@ from __future__ import annotations
 import math
 import shutil
 from collections.abc import Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -229,13 +229,14 @@ def edge_for(optimizer: str, lr, *, rho=0.0, grad_norm=None):
 
 @dataclass
 class EosResult:
-    """The tidy table (:data:`COLUMNS`), the plateau ratio of every run, their spread over seeds."""
+    """The config, the tidy table (:data:`COLUMNS`), the plateau ratio of every run (:func:`plateau_ratios`),
+    their spread over seeds (:func:`plateau_summary`) and the output directory (None: in memory)."""
 
+    config: EosConfig
     table: Any
     ratios: Any
     summary: Any
     out_dir: Path | None = None
-    config: EosConfig = field(default_factory=EosConfig)
 
 
 # -- the loss ---------------------------------------------------------------------------------------------
@@ -537,7 +538,7 @@ def run_edge_of_stability(
                 _write_results(out, config, finished)
     table = _table(config, finished)
     ratios = plateau_ratios(table)
-    return EosResult(table=table, ratios=ratios, summary=plateau_summary(ratios), out_dir=out, config=config)
+    return EosResult(config=config, table=table, ratios=ratios, summary=plateau_summary(ratios), out_dir=out)
 
 
 def _write_results(out: Path, config: EosConfig, finished) -> None:
