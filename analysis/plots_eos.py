@@ -1,6 +1,7 @@
 """Edge-of-stability figures: the sharpness along training against each method's edge (no training here).
 
-- :func:`plot_edge_of_stability`: top row, the sharpness ``lambda_max`` over the steps, one panel per method,
+- :func:`plot_edge_of_stability`: top row, the sharpness ``lambda_max`` over the steps, one panel per method
+  (rows share their y axis, so the methods compare at a glance),
   with the method's edge ``lambda*`` as a dashed reference line (SAM's moves with the measured ``||g||``);
   bottom row, the ratio ``lambda_max / lambda*`` with the reference ``1``.
 
@@ -28,7 +29,7 @@ def plot_edge_of_stability(table, *, title: str | None = None):
     if not needed <= set(table["metric"].unique()):
         raise ValueError(f"table must hold the metrics {', '.join(sorted(needed))}")
     optimizers = list(dict.fromkeys(table["optimizer"]))
-    fig, axes = plt.subplots(2, len(optimizers), figsize=(FULL_WIDTH, 3.6), sharex=True, squeeze=False)
+    fig, axes = plt.subplots(2, len(optimizers), figsize=(FULL_WIDTH, 3.6), sharex=True, sharey="row", squeeze=False)
     for column, optimizer in enumerate(optimizers):
         top, bottom = axes[0, column], axes[1, column]
         rows = table[table["optimizer"] == optimizer]
