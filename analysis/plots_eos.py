@@ -22,7 +22,8 @@ _LINESTYLES = ("-", "--", ":", "-.")
 def plot_edge_of_stability(table, *, title: str | None = None):
     """``table``: tidy rows (``run, seed, optimizer, rho, lr, step, metric, value, ...``) with the metrics
     ``sharpness``, ``edge`` and ``sharpness_ratio``. One column of panels per optimizer, in table order;
-    within a panel one line per run, the line style naming ``(eta, rho)``; a diverged run ends early."""
+    within a panel one line per run, the line style naming ``(eta, rho)``; a diverged run ends early and the panel
+    says by which step."""
     import matplotlib.pyplot as plt
 
     needed = {"sharpness", "edge", "sharpness_ratio"}
@@ -39,10 +40,14 @@ def plot_edge_of_stability(table, *, title: str | None = None):
             name = f"$\\eta$={lr:g}" + (f", $\\rho$={rho:g}" if rho else "")
             for index, (_, run) in enumerate(setting.groupby("run", sort=False)):
                 wide = run.pivot_table(index="step", columns="metric", values="value").sort_index()
+                if "diverged" in wide.columns and (wide["diverged"] == 1).any():
+                    step = int(wide.index[wide["diverged"] == 1][0])
+                    top.text(0.5, 0.5 - 0.1 * index, f"{name}: diverged by step {step}", transform=top.transAxes,
+                             ha="center", fontsize=6, color=METHOD_COLORS.get(optimizer))
                 wide = wide.dropna(subset=["sharpness"])
                 first = index == 0
                 top.plot(wide.index, wide["sharpness"], color=METHOD_COLORS.get(optimizer), ls=style, lw=0.9,
-                         alpha=0.8, label=name if first else None)
+                         marker="o" if len(wide) == 1 else None, ms=3, alpha=0.8, label=name if first else None)
                 top.plot(wide.index, wide["edge"], color="0.2", ls=(0, (3, 2)), lw=0.8,
                          label="edge $\\lambda^*$" if first and style == "-" else None)
                 bottom.plot(wide.index, wide["sharpness_ratio"], color=METHOD_COLORS.get(optimizer), ls=style, lw=0.9,

@@ -39,7 +39,7 @@ def wide(table: pd.DataFrame, run: str) -> pd.DataFrame:
 
 
 def test_recorded_sharpness_is_the_dense_hessians_top_eigenvalue(tmp_path):
-    config = EosConfig(methods=("gd", "usam"), lrs=(0.2,), **TINY)
+    config = EosConfig(methods=("gd",), lrs=(0.2,), **TINY)  # the measurement is the same code for every method
     result = run_edge_of_stability(config, tmp_path, progress=False)
     data = load_dataset("digits", generator=np.random.default_rng(0), n_train=40, dtype=torch.float64)
     loss_fn = _loss_function("mse", 10)
@@ -86,7 +86,9 @@ def test_edge_columns_are_the_published_formulas():
 # catapult, progressive sharpening brings it back to 2/eta. Measured before choosing (seeds 0-5, 500 steps):
 # final sharpness/(2/eta) 0.95-1.03, plateau ratios 0.91-1.00; at eta = 0.1 (initial ratio 1.3-1.9) the final
 # ratio was 0.83-1.01 (too close to 0.8 to test); at eta = 0.2 with 32 hidden units GD diverged.
-GD_EOS = dict(methods=("gd",), lrs=(0.15,), n_train=300, hidden=(32, 32), steps=500, measure_every=25)
+# The test measures every 100 steps (the plateau is then the median of steps 300, 400, 500; 0.89-0.97 in the
+# measurement above).
+GD_EOS = dict(methods=("gd",), lrs=(0.15,), n_train=300, hidden=(32, 32), steps=500, measure_every=100)
 
 
 def check_gd_at_the_edge(seeds):
