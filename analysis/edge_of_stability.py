@@ -219,7 +219,7 @@ class RunSpec:
 def edge_for(optimizer: str, lr, *, rho=0.0, grad_norm=None):
     """The edge ``lambda*`` of ``optimizer`` at learning rate ``lr`` (:func:`theory.edge.max_stable_sharpness`
     with the formula :attr:`core.methods.Method.edge` names; ``grad_norm`` is used by SAM's edge only)."""
-    from theory.edge import max_stable_sharpness
+    from theory import max_stable_sharpness
 
     formula = method(optimizer).edge
     if formula is None:
