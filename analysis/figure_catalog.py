@@ -121,6 +121,16 @@ FIGURES: tuple[FigureSpec, ...] = (
                       "hidden": [16]},
     ),
     FigureSpec(
+        name="edge-of-stability",
+        caption="Digits tanh MLP (64-64, square loss, full batch, eta 0.1, rho 0.05): top Hessian eigenvalue along "
+        "training against each method's edge (dashed: 2/eta for GD and StableSAM-U/-N, Agarwala and Dauphin 2023 for "
+        "USAM, Long and Bartlett 2023 for SAM at the measured ||g||) and their ratio (observed).",
+        function="analysis.edge_of_stability:figure_edge_of_stability",
+        params={"lrs": [0.1], "rhos": [0.05], "hidden": [64, 64], "steps": 1000, "measure_every": 20},
+        quick_params={"methods": ["gd", "stablesam-u"], "n_train": 100, "hidden": [16], "steps": 20,
+                      "measure_every": 10},
+    ),
+    FigureSpec(
         name="twin-sgd-sam-stablesam",
         caption="Twin runs on digits (MLP; S and S' differ in one example, same initialisation and batch order): "
         "parameter distance, generalization gap, loss-difference stability estimate and StableSAM's gamma over "

@@ -26,3 +26,4 @@ for script in "${scripts[@]}"; do
   limit=150; [ "$(basename "$script")" = gpu_twin_check.py ] && limit=240
   run "$script" "$limit" $py "$script"
 done
+[ $# -gt 0 ] || run "benchmarks/eos_lanczos.py (CUDA)" 150 $py benchmarks/eos_lanczos.py --device cuda --dtype float32

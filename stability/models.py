@@ -1,7 +1,8 @@
 """Models of the twin harness, initialised from an explicit ``torch.Generator``.
 
 * ``linear``: ``f(x) = W vec(x) + b``.
-* ``mlp``: ``hidden`` fully connected ReLU layers, then a linear read-out.
+* ``mlp``: ``hidden`` fully connected layers with ``activation`` ``"relu"`` (default) or ``"tanh"``, then a
+  linear read-out.
 * ``cnn``: two blocks ``conv 3x3 -> ReLU -> max-pool 2`` (1-D convolutions for inputs ``(C, L)``,
   2-D for ``(C, H, W)``), then a linear read-out.
 * ``resnet20``: the CIFAR ResNet of He et al. (2016, arXiv:1512.03385, §4.2): a 3x3 stem, three
@@ -19,7 +20,7 @@ vmap-safe, but it normalises with the statistics of the batch, in evaluation too
 Initialisation (drawn on the CPU from ``generator`` in float64, then rounded to ``dtype``, so a
 seed gives the same model on every device and the float32 model is the float64 one rounded):
 weights of layers followed by a ReLU ``~ N(0, 2 / fan_in)`` (He et al., 2015, arXiv:1502.01852),
-weights of the read-out ``~ N(0, 1 / fan_in)``, biases 0, normalisation scales 1 and shifts 0.
+weights of tanh layers and of the read-out ``~ N(0, 1 / fan_in)`` (LeCun et al., 1998), biases 0, normalisation scales 1 and shifts 0.
 Modules are built on the meta device first, so PyTorch's default initialisation never touches the
 global random state.
 
@@ -47,13 +48,14 @@ __all__ = ["MODELS", "MODEL_OPTIONS", "build_model", "count_parameters"]
 # The keyword options each model takes, with their defaults.
 MODEL_OPTIONS: dict[str, dict[str, object]] = {
     "linear": {},
-    "mlp": {"hidden": (128, 128)},
+    "mlp": {"hidden": (128, 128), "activation": "relu"},
     "cnn": {"channels": (16, 32)},
     "resnet20": {"width": 16, "depth": 20, "norm": "group"},
 }
 MODELS: tuple[str, ...] = tuple(MODEL_OPTIONS)
 
 _NORMS = ("group", "batch")
+_ACTIVATIONS: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "tanh": nn.Tanh}
 _GROUPS = 8
 
 
@@ -67,12 +69,15 @@ class LinearModel(nn.Module):
 
 
 class MLP(nn.Module):
-    def __init__(self, input_shape: tuple[int, ...], num_outputs: int, hidden: Sequence[int]) -> None:
+    def __init__(
+        self, input_shape: tuple[int, ...], num_outputs: int, hidden: Sequence[int], activation: str = "relu"
+    ) -> None:
         super().__init__()
+        self.activation = activation
         widths = [math.prod(input_shape), *hidden]
         layers: list[nn.Module] = []
         for fan_in, fan_out in zip(widths, widths[1:]):
-            layers += [nn.Linear(fan_in, fan_out), nn.ReLU()]
+            layers += [nn.Linear(fan_in, fan_out), _ACTIVATIONS[activation]()]
         self.features = nn.Sequential(*layers)
         self.readout = nn.Linear(widths[-1], num_outputs)
 
@@ -153,8 +158,9 @@ def _linear(input_shape: tuple[int, ...], num_outputs: int) -> nn.Module:
     return LinearModel(input_shape, num_outputs)
 
 
-def _mlp(input_shape: tuple[int, ...], num_outputs: int, hidden: object) -> nn.Module:
-    return MLP(input_shape, num_outputs, _widths("hidden", hidden, allow_empty=True))
+def _mlp(input_shape: tuple[int, ...], num_outputs: int, hidden: object, activation: object) -> nn.Module:
+    activation = check_choice("activation", activation, _ACTIVATIONS)
+    return MLP(input_shape, num_outputs, _widths("hidden", hidden, allow_empty=True), activation)
 
 
 def _cnn(input_shape: tuple[int, ...], num_outputs: int, channels: object) -> nn.Module:
@@ -188,7 +194,7 @@ def _initialise(model: nn.Module, generator: torch.Generator, dtype: torch.dtype
     for name, module in model.named_modules():
         if isinstance(module, (nn.Linear, nn.Conv1d, nn.Conv2d)):
             fan_in = module.weight[0].numel()
-            gain = 1.0 if name.endswith("readout") else 2.0
+            gain = 1.0 if name.endswith("readout") or getattr(model, "activation", "relu") == "tanh" else 2.0
             std = math.sqrt(gain / fan_in)
             draw = torch.empty(module.weight.shape, dtype=torch.float64).normal_(0.0, std, generator=generator)
             module.weight.copy_(draw.to(dtype))
@@ -210,7 +216,7 @@ def build_model(
 ) -> nn.Module:
     """Model ``name`` (one of :data:`MODELS`) for inputs of shape ``input_shape``, on the CPU.
 
-    ``options`` (defaults in :data:`MODEL_OPTIONS`): ``hidden`` widths for ``mlp``; ``channels`` for
+    ``options`` (defaults in :data:`MODEL_OPTIONS`): ``hidden`` widths and ``activation`` for ``mlp``; ``channels`` for
     ``cnn``; ``width``, ``depth`` (6n + 2) and ``norm`` (``"group"`` or ``"batch"``) for ``resnet20``.
     The same generator state gives bit-identical parameters; move the model with ``.to(device)``.
     """

@@ -17,6 +17,7 @@ CASES = [
     ("linear", (1, 8, 8), {}),  # digits
     ("mlp", (1, 40), {"hidden": (32, 16)}),  # mnist1d
     ("mlp", (1, 8, 8), {"hidden": ()}),
+    ("mlp", (1, 8, 8), {"hidden": (8,), "activation": "tanh"}),
     ("cnn", (1, 8, 8), {}),  # digits
     ("cnn", (1, 40), {"channels": (8, 8)}),  # mnist1d: 1-D convolutions
     ("cnn", (3, 32, 32), {"channels": (4, 8)}),  # cifar10

@@ -121,7 +121,7 @@ def test_docstring_examples_run():
     import doctest
     import importlib
 
-    for name in ("edge", "quadratic", "simulate", "thresholds", "sam_cycle", "renormalization", "saddle", "symbolic"):
+    for name in ("stability_edge", "quadratic", "simulate", "quadratic_divergence", "sam_cycle", "renormalization", "saddle", "symbolic"):
         module = importlib.import_module(f"theory.{name}")
         result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
         assert result.attempted > 0 and result.failed == 0, name

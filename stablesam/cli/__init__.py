@@ -32,6 +32,7 @@ COMMANDS: tuple[str, ...] = (
     "lr_max_bound",
     "sharpness",
     "lr_scan",
+    "eos",
     "figures",
     "sweep",
     "verify",
