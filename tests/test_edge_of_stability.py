@@ -72,7 +72,7 @@ def test_edge_columns_are_the_published_formulas():
         else:
             g = rows["grad_norm"].to_numpy()
             expected = g / (2 * rho) * (np.sqrt(1 + 8 * rho / (lr * g)) - 1)
-        # Two float64 evaluations of one formula (textbook form here, cancellation-free in theory.edge):
+        # Two float64 evaluations of one formula (textbook form here, cancellation-free in theory.stability_edge):
         # the textbook form loses about eps / (1 - 1/sqrt(1 + 8 r/eta)) < 1e-14 relative here.
         np.testing.assert_allclose(rows["edge"].to_numpy(), expected, rtol=1e-12)
         np.testing.assert_allclose(rows["sharpness_ratio"], rows["sharpness"] / rows["edge"], rtol=1e-15)
