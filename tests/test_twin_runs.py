@@ -31,7 +31,7 @@ def test_run_directory_layout_and_contents(tmp_path):
     assert checkpoints == ["epoch_0001.pt", "epoch_0002.pt", "epoch_0003.pt"]
     state = load_checkpoint(out / "checkpoints" / "epoch_0003.pt")  # weights_only=True
     assert state["step"] == 9 and set(state["population"]) == {"params", "buffers", "optimizer"}
-    assert not list(out.glob(".*"))  # no temporary files left behind
+    assert [p.name for p in out.glob(".*")] == [".lock"]  # the lock file; no temporary files left behind
 
 
 def test_resume_after_a_kill_is_bit_identical(tmp_path, monkeypatch):

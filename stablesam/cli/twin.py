@@ -120,9 +120,9 @@ def summary_rows(dirs: list[Path]) -> list[dict]:
     for directory in dirs:
         summary = json.loads((directory / "summary.json").read_text())
         config = summary["config"]
-        diverged = {(d["pair"], d["twin"]) for d in summary["divergences"]}
+        diverged = {(d["pair"], d["twin"]): d["step"] for d in summary["divergences"]}
         for pair in summary["pairs"]:
-            twins = [t for t in ("S", "S'") if (pair["pair"], t) in diverged]
+            twins = [f"{t} at step {diverged[pair['pair'], t]}" for t in ("S", "S'") if (pair["pair"], t) in diverged]
             rows.append({
                 "optimizer": config["optimizer"], "lr": config["lr"],
                 "rho": 0.0 if config["optimizer"] == "sgd" else config["rho"],
