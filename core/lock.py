@@ -2,8 +2,10 @@
 
 A lock is a file ``.lock`` inside the directory, held with ``flock`` by the ``filelock`` package
 (installed with torch). The operating system releases it when the process dies, however it dies
-(``kill -9`` included), so a stale lock never blocks a rerun. The file itself stays behind: deleting
-a lock file while another process waits on it would let two processes hold "the" lock at once.
+(``kill -9`` included), so a stale lock never blocks a rerun. The file itself stays behind (deleting
+a lock file while another process waits on it would let two processes hold "the" lock at once),
+except in a directory the lock itself created and nothing else wrote to: that directory is removed
+again on release, so that a command refused after locking leaves nothing behind.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ class DirectoryLock:
         self.path = self.directory / LOCK_FILE
         self.what = what
         self._lock = FileLock(self.path, thread_local=False)
+        self._created = False
 
     @property
     def held(self) -> bool:
@@ -43,6 +46,7 @@ class DirectoryLock:
 
         if self.held:
             return self
+        self._created = not self.directory.exists()
         self.directory.mkdir(parents=True, exist_ok=True)
         try:
             self._lock.acquire(timeout=timeout)
@@ -53,8 +57,14 @@ class DirectoryLock:
         return self
 
     def release(self) -> None:
-        if self.held:
-            self._lock.release(force=True)
+        if not self.held:
+            return
+        unused = self._created and [p.name for p in self.directory.iterdir()] == [LOCK_FILE]
+        if unused:
+            self.path.unlink()
+        self._lock.release(force=True)
+        if unused:
+            self.directory.rmdir()
 
     def __enter__(self) -> DirectoryLock:
         return self.acquire()

@@ -121,9 +121,20 @@ def test_a_second_writer_is_refused_before_anything_is_written(tmp_path, capsys)
     out = tmp_path / "run"
     with DirectoryLock(out, what="twin run"):  # another process's run (flock: per open file)
         code = main(["twin", "--dataset", "digits", "--n-train", "100", "--epochs", "1", "--out", str(out)])
+        assert [p.name for p in out.iterdir()] == [".lock"]
     err = capsys.readouterr().err.strip()
     assert code == 2 and len(err.splitlines()) == 1 and "in use by another twin run" in err and str(out) in err
-    assert [p.name for p in out.iterdir()] == [".lock"]
+    assert not out.exists()  # the holder created the directory and wrote nothing: removed with its lock
+
+
+def test_a_second_sweep_into_the_same_directory_is_refused(tmp_path, capsys):
+    sweep = tmp_path / "sweep.toml"
+    sweep.write_text('[base]\nepochs = 1\nn_train = 100\n[axes]\nlr = [0.1]\n')
+    out = tmp_path / "out"
+    with DirectoryLock(out, what="sweep"):
+        assert main(["sweep", str(sweep), "--out", str(out), "--workers", "0"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "in use by another sweep" in err
 
 
 def test_the_lock_dies_with_its_holder(tmp_path):

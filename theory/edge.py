@@ -25,7 +25,11 @@ simulation beyond (d <= 10).
 
 All functions broadcast their array arguments (numpy rules) and compute in float64. ``rho = 0``
 reduces every formula to GD's exactly (the ``rho -> 0`` limit of the square-root form is taken
-analytically, not numerically).
+analytically, not numerically). Inputs and results are normal float64 numbers: a subnormal input
+(below ``2.2e-308``, where digits are already lost) is refused, and where the direct formula over- or
+underflows (``rho lambda`` or ``8 rho / eta`` beyond ``1.8e308``) the result is taken from the same
+formula in log space, or refused in one line when it lies outside float64's normal range. No
+function returns a 0 or an inf that stands for a number it could not represent.
 
 Example
 -------
@@ -42,12 +46,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from core.validation import check_choice
+from core.validation import UsageError, check_choice
 
 __all__ = ["EDGE_METHODS", "max_stable_lr", "max_stable_sharpness"]
 
 EDGE_METHODS = ("gd", "sgd", "usam", "sam", "stablesam-u", "stablesam-n")
 _GD_LIKE = ("gd", "sgd", "stablesam-u", "stablesam-n")
+_TINY, _HUGE = np.finfo(np.float64).tiny, np.finfo(np.float64).max
+_LOG_TINY, _LOG_HUGE = np.log(_TINY), np.log(_HUGE)
 
 
 def _as_array(name: str, value, *, positive: bool) -> np.ndarray:
@@ -64,7 +70,33 @@ def _as_array(name: str, value, *, positive: bool) -> np.ndarray:
         raise ValueError(f"{name} must be > 0, got {value!r}")
     if not positive and np.any(array < 0):
         raise ValueError(f"{name} must be >= 0, got {value!r}")
+    if np.any((array > 0) & (array < _TINY)):
+        raise UsageError(f"{name} must be 0 or at least {_TINY:.4g} (the smallest normal float64; below it digits "
+                         f"are lost), got {value!r}")
     return array
+
+
+def _log(array: np.ndarray) -> np.ndarray:
+    with np.errstate(divide="ignore"):  # log(0) = -inf: rho = 0 is exact in the log-space forms
+        return np.log(array)
+
+
+def _representable(name: str, direct: np.ndarray, log_value: np.ndarray) -> np.ndarray:
+    """``direct`` where it is a normal float64, else ``exp(log_value)``; raise where that is out of range too."""
+    bad = ~np.isfinite(direct) | (direct < _TINY)
+    if not np.any(bad):
+        return direct
+    outside = bad & ((log_value < _LOG_TINY) | (log_value > _LOG_HUGE))
+    if np.any(outside):
+        exponent = float(np.asarray(log_value)[outside].flat[0]) / np.log(10.0)
+        raise UsageError(f"{name} = 10^{exponent:.1f} lies outside the range of float64 numbers "
+                         f"({_TINY:.4g} to {_HUGE:.4g}); choose inputs whose answer is representable")
+    return np.where(bad, np.exp(log_value), direct)
+
+
+def _log_effective_rho(method: str, rho: np.ndarray, grad_norm) -> np.ndarray:
+    """``log`` of :func:`_effective_rho`, without forming ``rho / ||g||`` (which can overflow)."""
+    return _log(rho) if method == "usam" else _log(rho) - _log(np.asarray(grad_norm, dtype=np.float64))
 
 
 def _effective_rho(method: str, rho: np.ndarray, grad_norm) -> np.ndarray:
@@ -103,9 +135,14 @@ def max_stable_lr(method: str, sharpness, *, rho=0.0, grad_norm=None):
     if grad_norm is not None:
         _as_array("grad_norm", grad_norm, positive=True)
     if method in _GD_LIKE:
-        return _result(np.broadcast_to(2.0 / lam, np.broadcast_shapes(lam.shape, rho_arr.shape)).copy())
-    r = _effective_rho(method, rho_arr, grad_norm)
-    return _result(2.0 / (lam * (1.0 + r * lam)))
+        lr = _representable("lr_max", 2.0 / lam, np.log(2.0) - _log(lam))
+        return _result(np.broadcast_to(lr, np.broadcast_shapes(lam.shape, rho_arr.shape)).copy())
+    with np.errstate(over="ignore", under="ignore"):
+        r = _effective_rho(method, rho_arr, grad_norm)
+        direct = 2.0 / (lam * (1.0 + r * lam))
+    # log(2 / (lambda (1 + r lambda))) = log 2 - log lambda - log(1 + e^(log r + log lambda))
+    log_lr = np.log(2.0) - _log(lam) - np.logaddexp(0.0, _log_effective_rho(method, rho_arr, grad_norm) + _log(lam))
+    return _result(_representable("lr_max", direct, log_lr))
 
 
 def max_stable_sharpness(method: str, lr, *, rho=0.0, grad_norm=None):
@@ -133,7 +170,13 @@ def max_stable_sharpness(method: str, lr, *, rho=0.0, grad_norm=None):
     if grad_norm is not None:
         _as_array("grad_norm", grad_norm, positive=True)
     if method in _GD_LIKE:
-        return _result(np.broadcast_to(2.0 / eta, np.broadcast_shapes(eta.shape, rho_arr.shape)).copy())
-    r = _effective_rho(method, rho_arr, grad_norm)
+        sharpness = _representable("sharpness_max", 2.0 / eta, np.log(2.0) - _log(eta))
+        return _result(np.broadcast_to(sharpness, np.broadcast_shapes(eta.shape, rho_arr.shape)).copy())
     # (sqrt(1 + 8r/eta) - 1) / (2r) multiplied through by (sqrt(1 + 8r/eta) + 1): exact, and finite at r = 0.
-    return _result(4.0 / (eta * (1.0 + np.sqrt(1.0 + 8.0 * r / eta))))
+    with np.errstate(over="ignore", under="ignore"):
+        r = _effective_rho(method, rho_arr, grad_norm)
+        direct = 4.0 / (eta * (1.0 + np.sqrt(1.0 + 8.0 * r / eta)))
+    # log of the same: log 4 - log eta - log(1 + e^(log(1 + e^(log 8 + log r - log eta)) / 2))
+    log_inner = np.logaddexp(0.0, np.log(8.0) + _log_effective_rho(method, rho_arr, grad_norm) - _log(eta))
+    log_sharpness = np.log(4.0) - _log(eta) - np.logaddexp(0.0, 0.5 * log_inner)
+    return _result(_representable("sharpness_max", direct, log_sharpness))

@@ -46,10 +46,13 @@ class TwinTrial:
 
     ``threads`` fixes torch's intra-op threads in the worker: one thread per trial keeps several
     trials on one machine from oversubscribing its cores, and makes a trial's floating-point
-    reductions, hence its results, the same whichever executor runs it.
+    reductions, hence its results, the same whichever executor runs it. ``lock_timeout``: seconds to
+    wait for the trial directory's lock, held a moment longer by a worker of a killed sweep that is
+    exiting; a trial that worker finished meanwhile is then found finished, not run again.
     """
 
     threads: int = 1
+    lock_timeout: float = 60.0
 
     def config(self, config: Mapping[str, Any]):
         from stability.twin import TwinConfig
@@ -74,7 +77,10 @@ class TwinTrial:
         from stability.twin import run_twin
 
         torch.set_num_threads(self.threads)
-        return run_twin(self.config(config), out_dir, overwrite=False, resume=True, progress=False)
+        if trial_state(Path(out_dir)) == FINISHED:  # finished by a worker of a killed sweep since it was planned
+            return out_dir
+        return run_twin(self.config(config), out_dir, overwrite=False, resume=True, progress=False,
+                        lock_timeout=self.lock_timeout)
 
     def resources(self, config: Mapping[str, Any]) -> dict[str, float]:
         return {"GPU": 1} if config.get("device") == "cuda" else {}

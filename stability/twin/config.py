@@ -22,6 +22,7 @@ from typing import Any
 
 from stability.methods import METHODS
 from core.validation import (
+    UsageError,
     check_choice,
     check_integer,
     check_nonnegative,
@@ -220,8 +221,10 @@ class TwinConfig:
 def read_toml(path: str | Path) -> dict[str, Any]:
     """Parse a TOML config file; a missing or malformed file is a ``ValueError`` naming it."""
     path = Path(path)
+    if path.is_dir():
+        raise UsageError(f"config file {str(path)!r} is a directory; give a TOML file")
     if not path.is_file():
-        raise ValueError(f"config file {str(path)!r} does not exist")
+        raise UsageError(f"config file {str(path)!r} does not exist")
     try:
         with path.open("rb") as handle:
             return tomllib.load(handle)

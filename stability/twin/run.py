@@ -474,9 +474,11 @@ def prepare_twin(config: TwinConfig, out_dir: str | Path, *, overwrite: bool = F
 
 
 def run_twin(config: TwinConfig, out_dir: str | Path, *, overwrite: bool = False, resume: bool = True,
-             progress: bool | None = None) -> Path:
+             progress: bool | None = None, lock_timeout: float = 0.0) -> Path:
     """Train every pair of ``config`` and write the run directory ``out_dir``; returns ``out_dir``.
 
-    ``progress``: a tqdm bar (None: only when stderr is a terminal).
+    ``progress``: a tqdm bar (True), nothing (False), or None: the bar on a terminal, else one line per
+    epoch. ``lock_timeout``: seconds to wait for the directory's lock held by another writer (0: refuse).
     """
-    return prepare_twin(config, out_dir, overwrite=overwrite, resume=resume).execute(progress=progress)
+    return prepare_twin(config, out_dir, overwrite=overwrite, resume=resume).execute(progress=progress,
+                                                                                      lock_timeout=lock_timeout)

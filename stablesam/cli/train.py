@@ -18,6 +18,7 @@ import sys
 import time
 
 from stablesam.cli.output import add_json_flag, emit
+from core.paths import check_output_file
 from core.validation import check_choice, check_in_range, check_integer, check_nonnegative, check_positive
 
 DEFAULT_OPTIMIZERS = "sgd,sam,usam,asam,stablesam-n,stablesam-u,stablesam-a"
@@ -114,6 +115,8 @@ def run(args: argparse.Namespace) -> int:
     split_seed = check_integer("--split-seed", args.split_seed, minimum=0)
     seed = check_integer("--seed", args.seed, minimum=0)
     threads = check_integer("--threads", args.threads, minimum=1)
+    if args.out is not None:
+        check_output_file("--out", args.out)
 
     import torch
 

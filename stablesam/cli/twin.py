@@ -1,13 +1,14 @@
 """``stablesam twin``: train twin models on neighbouring datasets and report their stability.
 
 Several ``--optimizer`` and ``--lr`` values run every combination, each in its own run directory
-``OUT/<optimizer>_lr<lr>`` (a single combination writes to ``OUT`` itself). ``--config FILE.toml``
+``OUT/<optimizer>_lr<lr>_rho<rho>`` (a single combination writes to ``OUT`` itself). ``--config FILE.toml``
 holds any TwinConfig key (``optimizer`` and ``lr`` may be lists there too); flags override it.
 Everything (flags, file, datasets, indices, output directories) is validated before anything is
-written. Examples::
+written, and every run directory is locked before any trains (a second writer is refused). Running
+the same command again continues an interrupted run from its last intact checkpoint. Examples::
 
     stablesam twin --optimizer sgd sam stablesam-n --lr 0.05 0.5 --seeds 0 1 2 --epochs 20 --out runs/twin
-    stablesam twin --config configs/twin_headline.toml --epochs 5 --json
+    stablesam twin --config examples/twin.toml --epochs 5 --json
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from core.paths import check_output_dir, check_output_file
+from core.validation import UsageError
 from stablesam.cli.output import add_json_flag, emit
 
 # flag dest -> TwinConfig key (flags not listed map to the key of the same name)
@@ -97,13 +100,22 @@ def run(args) -> int:
     names = [run_name(c) for c in configs]
     if len(set(names)) != len(names):
         raise ValueError("optimizer and lr values must not repeat")
-    out = Path(args.out)
+    out = check_output_dir("--out", args.out)
+    if args.figure:
+        if Path(args.figure).suffix.lower() not in (".png", ".pdf"):
+            raise UsageError(f"--figure must end in .png or .pdf, got {args.figure!r}")
+        for suffix in (".png", ".pdf"):
+            check_output_file("--figure", Path(args.figure).with_suffix(suffix))
     dirs = [out] if len(configs) == 1 else [out / name for name in names]
     prepared = [prepare_twin(c, d, overwrite=args.overwrite, resume=args.resume) for c, d in zip(configs, dirs)]
-    if args.figure and Path(args.figure).suffix.lower() not in (".png", ".pdf"):
-        raise ValueError(f"--figure must end in .png or .pdf, got {args.figure!r}")
-    for job in prepared:
-        job.execute()
+    try:
+        for job in prepared:  # every directory locked before any run trains
+            job.acquire()
+        for job in prepared:
+            job.execute()
+    finally:
+        for job in prepared:
+            job.release()
     rows = summary_rows(dirs)
     result = {"runs": [str(d) for d in dirs], "rows": rows}
     if args.figure:
