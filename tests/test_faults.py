@@ -184,3 +184,59 @@ def test_diverged_pairs_report_nan_and_the_step_not_a_stable_looking_number(tmp_
         assert pair[key] is None or math.isnan(pair[key]), key
     steps = {d["twin"]: d["step"] for d in summary["divergences"]}
     assert pair["diverged_step_S"] == steps["S"] and pair["diverged_step_S'"] == steps["S'"]
+
+
+def _alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie, dead but not yet reaped by its new parent, counts as dead)."""
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return handle.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.skipif(not __import__("os").path.isdir("/proc"), reason="reads process states from /proc (Linux)")
+def test_a_killed_sweep_takes_its_workers_along_and_an_immediate_rerun_does_not_race(tmp_path):
+    """kill -9 of a local sweep: its pool workers exit within a poll interval, and a rerun started at once
+    finishes every trial (resuming the interrupted ones) with none marked failed."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    from _sweep_runners import SlowTrial
+
+    from stability.sweeps import SweepSpec, run_sweep
+
+    out = tmp_path / "out"
+    axes = {"lr": [0.1, 0.2]}
+    tests = Path(__file__).parent
+    code = ("import sys; from _sweep_runners import SlowTrial; from stability.sweeps import SweepSpec, run_sweep; "
+            f"run_sweep(SweepSpec.from_dict({{'axes': {axes!r}}}), {str(out)!r}, runner=SlowTrial(), workers=2, "
+            "progress=False)")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tests.parent), str(tests)])}
+    sweep = subprocess.Popen([sys.executable, "-c", code], env=env)
+    pid_files = [out / "trials" / f"lr={lr}" / "pid" for lr in axes["lr"]]
+    deadline = time.monotonic() + 60
+    while not all(p.is_file() and p.read_text() for p in pid_files):
+        assert sweep.poll() is None and time.monotonic() < deadline, "the sweep did not start its trials"
+        time.sleep(0.05)
+    workers = [int(p.read_text()) for p in pid_files]
+    sweep.send_signal(signal.SIGKILL)
+    sweep.wait()
+    killed = time.monotonic()
+    while any(_alive(pid) for pid in workers) and time.monotonic() < killed + 2.0:  # poll interval 0.2 s
+        time.sleep(0.05)
+    assert not any(_alive(pid) for pid in workers), "pool workers outlived the killed sweep"
+    steps = [len((p.parent / "steps.txt").read_text().splitlines()) for p in pid_files]
+    assert all(n < 40 for n in steps), steps  # they died mid-trial, 4 s long, rather than finishing it
+
+    result = run_sweep(SweepSpec.from_dict({"axes": axes}), out, runner=SlowTrial(), workers=0, progress=False)
+    assert result.counts == {"finished": 2, "failed": 0, "pending": 0}
+    assert not any(_alive(pid) for pid in workers)
+    for lr in axes["lr"]:
+        trial = out / "trials" / f"lr={lr}"
+        assert len((trial / "steps.txt").read_text().splitlines()) == 40  # resumed, not restarted
+        assert not (trial / "error.json").exists()
