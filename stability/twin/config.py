@@ -104,7 +104,7 @@ class TwinConfig:
     vectorize: bool = True
     log_every_steps: int = 0
     checkpoint_every: int = 1
-    keep_checkpoints: int = 1
+    keep_checkpoints: int = 2  # the newest checkpoints kept (0: all); two, so a damaged newest one has a fallback
     divergence_threshold: float = 1e6
     eval_batch_size: int = 1024
     sharpness_every: int = 0
