@@ -195,6 +195,7 @@ def _alive(pid: int) -> bool:
         return False
 
 
+@pytest.mark.slow  # about 25 s: two spawned workers, then the rerun finishes both 10-s trials one after the other
 @pytest.mark.skipif(not __import__("os").path.isdir("/proc"), reason="reads process states from /proc (Linux)")
 def test_a_killed_sweep_takes_its_workers_along_and_an_immediate_rerun_does_not_race(tmp_path):
     """kill -9 of a local sweep: its pool workers exit within a poll interval, and a rerun started at once
@@ -214,7 +215,7 @@ def test_a_killed_sweep_takes_its_workers_along_and_an_immediate_rerun_does_not_
     axes = {"lr": [0.1, 0.2]}
     tests = Path(__file__).parent
     code = ("import sys; from _sweep_runners import SlowTrial; from stability.sweeps import SweepSpec, run_sweep; "
-            f"run_sweep(SweepSpec.from_dict({{'axes': {axes!r}}}), {str(out)!r}, runner=SlowTrial(), workers=2, "
+            f"run_sweep(SweepSpec.from_dict({{'axes': {axes!r}}}), {str(out)!r}, runner=SlowTrial(100), workers=2, "
             "progress=False)")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tests.parent), str(tests)])}
     sweep = subprocess.Popen([sys.executable, "-c", code], env=env)
@@ -227,16 +228,17 @@ def test_a_killed_sweep_takes_its_workers_along_and_an_immediate_rerun_does_not_
     sweep.send_signal(signal.SIGKILL)
     sweep.wait()
     killed = time.monotonic()
-    while any(_alive(pid) for pid in workers) and time.monotonic() < killed + 2.0:  # poll interval 0.2 s
+    while any(_alive(pid) for pid in workers) and time.monotonic() < killed + 5.0:  # poll 0.2 s; slack for load
         time.sleep(0.05)
     assert not any(_alive(pid) for pid in workers), "pool workers outlived the killed sweep"
-    steps = [len((p.parent / "steps.txt").read_text().splitlines()) for p in pid_files]
-    assert all(n < 40 for n in steps), steps  # they died mid-trial, 4 s long, rather than finishing it
+    steps = [len((p.parent / "steps.txt").read_text().splitlines()) if (p.parent / "steps.txt").is_file() else 0
+             for p in pid_files]
+    assert all(n < 100 for n in steps), steps  # they died mid-trial, 10 s long, rather than finishing it
 
-    result = run_sweep(SweepSpec.from_dict({"axes": axes}), out, runner=SlowTrial(), workers=0, progress=False)
+    result = run_sweep(SweepSpec.from_dict({"axes": axes}), out, runner=SlowTrial(100), workers=0, progress=False)
     assert result.counts == {"finished": 2, "failed": 0, "pending": 0}
     assert not any(_alive(pid) for pid in workers)
     for lr in axes["lr"]:
         trial = out / "trials" / f"lr={lr}"
-        assert len((trial / "steps.txt").read_text().splitlines()) == 40  # resumed, not restarted
+        assert len((trial / "steps.txt").read_text().splitlines()) == 100  # resumed, not restarted
         assert not (trial / "error.json").exists()

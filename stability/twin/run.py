@@ -257,6 +257,8 @@ class PreparedRun:
     resume_from: Path | None
     overwrite: bool
     status: str = "absent"
+    run_id: str = field(default="", init=False)
+    checksums: dict[str, str] = field(default_factory=dict, init=False, repr=False)  # checkpoint name -> sha256
     _lock: DirectoryLock | None = field(default=None, init=False, repr=False)
 
     def acquire(self, timeout: float = 0.0) -> PreparedRun:
@@ -302,7 +304,7 @@ class PreparedRun:
                 (out_dir / own).unlink(missing_ok=True)
             shutil.rmtree(out_dir / CHECKPOINTS, ignore_errors=True)
         out_dir.mkdir(parents=True, exist_ok=True)
-        self.checksums: dict[str, str] = {}
+        self.checksums = {}
         checkpoint = state = None
         if status == "running" and not self.overwrite:
             self._remove_interrupted_writes()
@@ -403,8 +405,8 @@ def final_values(rows: dict[str, list], divergences: list[dict] = ()) -> list[di
     """Per pair, the last logged distance, gap (of the ``S`` run), stability estimate, mean gamma, divergence.
 
     After a twin diverged its values mean nothing (a diverged model stops moving, so the distance and
-    gamma freeze at values that can read as "stable"): they are NaN, and ``diverged_step`` (per twin,
-    from ``divergences``) says when. The pair's values are NaN when either twin diverged, the ``S``
+    gamma freeze at values that can read as "stable"): they are NaN, and ``diverged_step_S`` /
+    ``diverged_step_S'`` (from ``divergences``) say when. The pair's values are NaN when either twin diverged, the ``S``
     values when ``S`` did.
     """
     out: dict[int, dict] = {}
