@@ -164,3 +164,10 @@ def test_trial_state_reads_the_run_directory(tmp_path):
     assert trial_state(tmp_path) == "failed"
     (tmp_path / "summary.json").write_text(json.dumps({"status": "finished"}))
     assert trial_state(tmp_path) == "finished"
+
+
+def test_off_a_terminal_progress_is_one_line_per_trial(tmp_path, capsys):
+    spec = SweepSpec.from_dict({"axes": {"lr": [0.1, 0.2]}})
+    run_sweep(spec, tmp_path / "out", runner=ToyTrial(), workers=0)  # progress=None; stderr is not a terminal
+    assert capsys.readouterr().err.splitlines() == ["stablesam: trial lr=0.1 finished (1/2 done)",
+                                                    "stablesam: trial lr=0.2 finished (2/2 done)"]

@@ -230,6 +230,8 @@ def _train(optimizers, epochs, batch_size, lr, rho, adaptive_eta, gamma_cap, mom
             "diverged_epoch": diverged_epoch,
             "seconds": round(time.perf_counter() - started, 2),
         })
+        if progress.disable:  # off a terminal: one line per finished optimizer instead of the bar
+            print(f"stablesam train: {key} done ({rows[-1]['seconds']:.1f} s)", file=sys.stderr, flush=True)
     progress.close()
 
     if out is not None:
