@@ -135,7 +135,8 @@ def _checkpoint_fault(path: Path, summary: dict) -> tuple[dict | None, str | Non
     try:
         state = load_checkpoint(path)
     except Exception as error:  # truncation and corruption come as RuntimeError, EOFError, UnpicklingError, ...
-        return None, f"does not load: {type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
+        first = str(error).splitlines()[0].split(". ")[0] if str(error) else ""  # torch appends a paragraph of advice
+        return None, f"does not load: {type(error).__name__}: {first}"
     if not isinstance(state, dict) or "epoch" not in state or "population" not in state:
         return None, "not a twin checkpoint"
     if state.get("run_id") and summary.get("run_id") and state["run_id"] != summary["run_id"]:
