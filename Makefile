@@ -35,9 +35,13 @@ figures: setup
 bench: setup
 	$(BIN)/python benchmarks/run_all.py
 
+# JupyterLab on LAB_IP:LAB_PORT; the URL it prints carries the token. Root (containers) needs --allow-root.
+LAB_IP   ?= 127.0.0.1
+LAB_PORT ?= 8888
 lab: setup
 	$(BIN)/pip install -q -e ".[dev,lab]"
-	$(BIN)/jupyter lab notebooks/
+	$(BIN)/jupyter lab notebooks/ --no-browser --ip=$(LAB_IP) --port=$(LAB_PORT) \
+	  $$(test "$$(id -u)" -eq 0 && echo --allow-root)
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache

@@ -26,7 +26,11 @@ def atomic_path(destination: str | os.PathLike[str]) -> Iterator[Path]:
     """
     destination = Path(destination)
     destination.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{destination.name}.", suffix=destination.suffix, dir=destination.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{destination.name}.", suffix=destination.suffix, dir=destination.parent)
+    except OSError as error:  # name the user's path, not the temporary file
+        error.filename = str(destination)
+        raise
     os.close(fd)
     tmp_path = Path(tmp)
     try:
@@ -36,6 +40,10 @@ def atomic_path(destination: str | os.PathLike[str]) -> Iterator[Path]:
         os.umask(umask)
         os.chmod(tmp_path, 0o666 & ~umask)
         os.replace(tmp_path, destination)
+    except OSError as error:  # name the user's path, not the temporary file
+        if error.filename is not None and Path(error.filename) == tmp_path:
+            error.filename = str(destination)
+        raise
     finally:
         tmp_path.unlink(missing_ok=True)
 

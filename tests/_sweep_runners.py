@@ -76,3 +76,33 @@ class ResourceProbe(ToyTrial):
         record = {"available": dict(state.available_resources), "total": dict(state.total_resources)}
         (out_dir / "resources.json").write_text(json.dumps(record))
         super().__call__(config, out_dir)
+
+
+class SlowTrial(ToyTrial):
+    """A trial of ``steps`` x 0.1 s that resumes where it stopped, under its directory's lock.
+
+    It records its process id in ``pid`` and each finished step in ``steps.txt``, as a twin run holds
+    its lock and checkpoints; a trial found finished under the lock is not run again.
+    """
+
+    def __init__(self, steps: int = 40, lock_timeout: float = 30.0):
+        super().__init__()
+        self.steps, self.lock_timeout = steps, lock_timeout
+
+    def __call__(self, config, out_dir: Path):
+        import os
+        import time
+
+        from core.lock import DirectoryLock
+
+        with DirectoryLock(out_dir, what="trial").acquire(self.lock_timeout):
+            if (out_dir / "summary.json").is_file():
+                return
+            (out_dir / "pid").write_text(str(os.getpid()))
+            progress = out_dir / "steps.txt"
+            done = len(progress.read_text().splitlines()) if progress.is_file() else 0
+            for _ in range(done, self.steps):
+                time.sleep(0.1)
+                with open(progress, "a") as handle:
+                    handle.write("step\n")
+            super().__call__(config, out_dir)

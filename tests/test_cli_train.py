@@ -79,3 +79,9 @@ def test_bad_input_exits_2_with_one_line_and_writes_nothing(capsys, tmp_path, ar
     assert captured.out == ""
     assert captured.err.count("\n") == 1 and message in captured.err
     assert not out.exists()
+
+
+def test_off_a_terminal_progress_is_one_line_per_optimizer(capsys):
+    assert main(["train", "--epochs", "1", "--optimizers", "sgd,stablesam-u", "--json"]) == 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert [line.split(" (")[0] for line in err] == ["stablesam train: sgd done", "stablesam train: stablesam-u done"]

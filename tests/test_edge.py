@@ -129,3 +129,40 @@ def test_sam_iterate_settles_on_the_sam_edge():
 def test_bad_input_raises_value_error(call, message):
     with pytest.raises(ValueError, match=message):
         call()
+
+
+# --- extreme inputs: no overflow to a wrong 0 or inf -----------------------------------------------
+
+
+@pytest.mark.parametrize("method, lr, rho, grad_norm", [
+    ("usam", 1e-300, 1e10, None),      # 8 rho / eta = 8e310 overflows; lambda* ~ sqrt(2 / (rho eta)) = 1.4e145
+    ("sam", 0.1, 1e308, 1e-300),       # rho / ||g|| = 1e608 overflows; lambda* ~ 4.5e-304
+    ("sam", 1e-300, 1e300, 1e-300),
+    ("usam", 0.1, 0.05, None),         # ordinary inputs take the direct formula, unchanged
+])
+def test_edges_at_extreme_inputs_match_50_digit_arithmetic(method, lr, rho, grad_norm):
+    import mpmath
+
+    mpmath.mp.dps = 50
+    r = mpmath.mpf(rho) / (mpmath.mpf(grad_norm) if grad_norm else 1)
+    eta = mpmath.mpf(lr)
+    exact_sharpness = (mpmath.sqrt(1 + 8 * r / eta) - 1) / (2 * r)  # the published form, in 50 digits
+    sharpness = max_stable_sharpness(method, lr, rho=rho, grad_norm=grad_norm)
+    # exp of a log-space value: relative error <= |log value| * eps ~ 700 * 2.2e-16 = 1.6e-13.
+    assert float(sharpness) == pytest.approx(float(exact_sharpness), rel=1e-12)
+    lam = float(exact_sharpness)
+    exact_lr = 2 / (mpmath.mpf(lam) * (1 + r * mpmath.mpf(lam)))
+    assert float(max_stable_lr(method, lam, rho=rho, grad_norm=grad_norm)) == pytest.approx(float(exact_lr), rel=1e-12)
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda: max_stable_lr("usam", 1e308, rho=1e308), r"lr_max = 10\^-923.7 lies outside the range"),
+    (lambda: max_stable_lr("gd", 1e308), r"lr_max = 10\^-307.7"),                 # subnormal: digits lost
+    (lambda: max_stable_sharpness("gd", 1e-320), "smallest normal float64"),      # subnormal input
+    (lambda: max_stable_lr("sam", 1.0, rho=0.1, grad_norm=5e-324), "smallest normal float64"),
+])
+def test_unrepresentable_edges_are_refused_not_rounded_to_0_or_inf(call, match):
+    from core.validation import UsageError
+
+    with pytest.raises(UsageError, match=match):
+        call()

@@ -171,3 +171,8 @@ def test_summary_counts_a_diverged_seed_instead_of_averaging_it():
     row = summarize_over_seeds(table).iloc[0]
     assert row["mean"] == 2.0 and row["n"] == 2 and row["n_nonfinite"] == 1
     assert row["sem"] == pytest.approx(np.std([1.0, 3.0], ddof=1) / math.sqrt(2), rel=1e-15)
+def test_off_a_terminal_progress_is_one_line_per_trial(tmp_path, capsys):
+    spec = SweepSpec.from_dict({"axes": {"lr": [0.1, 0.2]}})
+    run_sweep(spec, tmp_path / "out", runner=ToyTrial(), workers=0)  # progress=None; stderr is not a terminal
+    assert capsys.readouterr().err.splitlines() == ["stablesam: trial lr=0.1 finished (1/2 done)",
+                                                    "stablesam: trial lr=0.2 finished (2/2 done)"]

@@ -31,7 +31,7 @@ def test_run_directory_layout_and_contents(tmp_path):
     assert checkpoints == ["epoch_0001.pt", "epoch_0002.pt", "epoch_0003.pt"]
     state = load_checkpoint(out / "checkpoints" / "epoch_0003.pt")  # weights_only=True
     assert state["step"] == 9 and set(state["population"]) == {"params", "buffers", "optimizer"}
-    assert not list(out.glob(".*"))  # no temporary files left behind
+    assert [p.name for p in out.glob(".*")] == [".lock"]  # the lock file; no temporary files left behind
 
 
 def test_resume_after_a_kill_is_bit_identical(tmp_path, monkeypatch):
@@ -124,3 +124,13 @@ def test_config_round_trips_through_dict_and_toml(tmp_path):
     (tmp_path / "bad.toml").write_text("lr = = 0.1\n")
     with pytest.raises(ValueError, match="is not valid TOML"):
         TwinConfig.from_toml(tmp_path / "bad.toml")
+
+
+def test_off_a_terminal_progress_is_one_line_per_epoch(tmp_path, capsys):
+    config = CONFIG.replace(epochs=2, log_every_steps=0)
+    run_twin(config, tmp_path / "run")  # progress=None; pytest's captured stderr is not a terminal
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert [line.split(" done")[0] for line in lines] == [
+        "stablesam: stablesam-n_lr0.1_rho0.05: epoch 1/2", "stablesam: stablesam-n_lr0.1_rho0.05: epoch 2/2"]
+    run_twin(config, tmp_path / "quiet", progress=False)
+    assert capsys.readouterr().err == ""

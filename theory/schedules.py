@@ -10,6 +10,9 @@ non-convex stability theorem needs ``eta_t <= c / t`` with this indexing, so :fu
 - cosine:      ``eta_t = eta_min + (eta - eta_min) (1 + cos(pi (t - 1) / T)) / 2``
 - as_schedule: a scalar, an array of length ``T`` or a callable ``t -> eta_t`` (called once on ``t = 1..T``).
 
+A schedule is an array of ``T`` float64 values, so ``T`` is limited to ``MAX_STEPS`` (10^8 steps, 800 MB
+per array): a larger ``T`` is refused in one line rather than failing deep inside numpy's allocator.
+
 Example
 -------
 >>> from theory.schedules import cosine, inverse_time
@@ -27,16 +30,28 @@ import numpy as np
 
 from core.validation import UsageError, check_in_range, check_integer, check_nonnegative, check_positive
 
-__all__ = ["SCHEDULES", "as_schedule", "constant", "cosine", "inverse_time", "make_schedule", "step_decay"]
+__all__ = ["MAX_STEPS", "SCHEDULES", "as_schedule", "constant", "cosine", "inverse_time", "make_schedule",
+           "step_decay"]
+
+MAX_STEPS = 10**8
+
+
+def check_steps(T: object) -> int:
+    """``T`` as an int in ``0..MAX_STEPS``; a larger ``T`` names the memory its per-step arrays would need."""
+    T = check_integer("T", T, minimum=0)
+    if T > MAX_STEPS:
+        raise UsageError(f"T = {T} steps is too many: each per-step array would need {8 * T / 2**30:.3g} GiB; "
+                         f"allowed up to T = {MAX_STEPS:.0e}")
+    return T
 
 
 def _steps(T: int) -> np.ndarray:
-    return np.arange(1, check_integer("T", T, minimum=0) + 1, dtype=np.float64)
+    return np.arange(1, check_steps(T) + 1, dtype=np.float64)
 
 
 def constant(lr: float, T: int) -> np.ndarray:
     """``eta_t = lr`` for ``t = 1..T``."""
-    return np.full(check_integer("T", T, minimum=0), check_positive("lr", lr), dtype=np.float64)
+    return np.full(check_steps(T), check_positive("lr", lr), dtype=np.float64)
 
 
 def inverse_time(c: float, T: int) -> np.ndarray:
@@ -64,7 +79,7 @@ def cosine(lr: float, T: int, *, lr_min: float = 0.0) -> np.ndarray:
 
 def as_schedule(lr: float | np.ndarray | Callable[[np.ndarray], np.ndarray], T: int) -> np.ndarray:
     """Return ``eta_1..eta_T`` from a scalar, an array of length ``T`` or a callable of ``t = 1..T``."""
-    T = check_integer("T", T, minimum=0)
+    T = check_steps(T)
     if callable(lr):
         values = np.broadcast_to(np.asarray(lr(_steps(T)), dtype=np.float64), (T,)).copy()
     elif np.ndim(lr) == 0:

@@ -25,7 +25,11 @@ simulation beyond (d <= 10).
 
 All functions broadcast their array arguments (numpy rules) and compute in float64. ``rho = 0``
 reduces every formula to GD's exactly (the ``rho -> 0`` limit of the square-root form is taken
-analytically, not numerically).
+analytically, not numerically). Inputs and results are normal float64 numbers: a subnormal input
+(below ``2.2e-308``, where digits are already lost) is refused, and where the direct formula over- or
+underflows (``rho lambda`` or ``8 rho / eta`` beyond ``1.8e308``) the result is taken from the same
+formula in log space, or refused in one line when it lies outside float64's normal range. No
+function returns a 0 or an inf that stands for a number it could not represent.
 
 Example
 -------
@@ -57,6 +61,8 @@ _SOURCES = {
     "stablesam-u": (True, "derived (quadratic model), THEORY.md section 2"),
     "stablesam-n": (True, "derived (quadratic model), THEORY.md section 2"),
 }
+_TINY, _HUGE = np.finfo(np.float64).tiny, np.finfo(np.float64).max
+_LOG_TINY, _LOG_HUGE = np.log(_TINY), np.log(_HUGE)
 
 
 def edge_source(method: str) -> tuple[bool, str]:
@@ -64,27 +70,52 @@ def edge_source(method: str) -> tuple[bool, str]:
     return _SOURCES[check_choice("method", method, EDGE_METHODS)]
 
 
-def _effective_rho(edge: str, rho: np.ndarray, grad_norm) -> np.ndarray:
-    """USAM's radius, or SAM's ``rho / ||g||`` (SAM's local edge is USAM's with this radius); ``edge`` is the
-    row's :attr:`core.methods.Method.edge`."""
+def _as_array(name: str, value, *, positive: bool) -> np.ndarray:
+    """:func:`core.validation.check_array`, also refusing subnormal entries (their digits are lost)."""
+    array = check_array(name, value, positive=positive)
+    if np.any((array > 0) & (array < _TINY)):
+        raise UsageError(f"{name} must be 0 or at least {_TINY:.4g} (the smallest normal float64; below it digits "
+                         f"are lost), got {value!r}")
+    return array
+
+
+def _log(array: np.ndarray) -> np.ndarray:
+    with np.errstate(divide="ignore"):  # log(0) = -inf: rho = 0 is exact in the log-space forms
+        return np.log(array)
+
+
+def _representable(name: str, direct: np.ndarray, log_value: np.ndarray) -> np.ndarray:
+    """``direct`` where it is a normal float64, else ``exp(log_value)``; raise where that is out of range too."""
+    bad = ~np.isfinite(direct) | (direct < _TINY)
+    if not np.any(bad):
+        return direct
+    outside = bad & ((log_value < _LOG_TINY) | (log_value > _LOG_HUGE))
+    if np.any(outside):
+        exponent = float(np.asarray(log_value)[outside].flat[0]) / np.log(10.0)
+        raise UsageError(f"{name} = 10^{exponent:.1f} lies outside the range of float64 numbers "
+                         f"({_TINY:.4g} to {_HUGE:.4g}); choose inputs whose answer is representable")
+    return np.where(bad, np.exp(log_value), direct)
+
+
+def _inputs(method: str, name: str, value, rho, grad_norm):
+    """The row's edge (``"gd"``, ``"usam"``, ``"sam"``), ``value`` (sharpness or learning rate, > 0), the radius
+    ``rho``, the edge's effective radius ``r`` (0 for the GD edge, ``rho`` for USAM's, ``rho / ||g||`` for SAM's;
+    ``inf`` where that overflows) and its ``log`` (formed in log space, exact where ``r`` overflows); validated."""
+    check_choice("method", method, EDGE_METHODS)
+    x = _as_array(name, value, positive=True)
+    rho_arr = _as_array("rho", rho, positive=False)
+    if grad_norm is not None:
+        grad_norm = _as_array("grad_norm", grad_norm, positive=True)
+    edge = method_row(method).edge
+    if edge == "gd":
+        return edge, x, rho_arr, np.zeros_like(rho_arr), np.full_like(rho_arr, -np.inf)
     if edge == "usam":
-        return rho
+        return edge, x, rho_arr, rho_arr, _log(rho_arr)
     if grad_norm is None:
         raise UsageError("method 'sam' needs grad_norm (the current gradient norm ||g|| > 0): its edge depends on it")
-    return rho / check_array("grad_norm", grad_norm, positive=True)
-
-
-def _inputs(method: str, name: str, value, rho, grad_norm) -> tuple[np.ndarray, np.ndarray]:
-    """``value`` (sharpness or learning rate, > 0) and the radius of the method's edge: 0 for the GD edge
-    (``eta lambda = 2``), USAM's ``rho``, or SAM's ``rho / ||g||``; validated, broadcast against each other."""
-    check_choice("method", method, EDGE_METHODS)
-    x = check_array(name, value, positive=True)
-    rho_arr = check_array("rho", rho, positive=False)
-    if grad_norm is not None:
-        check_array("grad_norm", grad_norm, positive=True)
-    edge = method_row(method).edge
-    r = np.zeros_like(rho_arr) if edge == "gd" else _effective_rho(edge, rho_arr, grad_norm)
-    return np.broadcast_arrays(x, r)
+    with np.errstate(over="ignore", under="ignore"):
+        r = rho_arr / grad_norm
+    return edge, x, rho_arr, r, _log(rho_arr) - _log(grad_norm)
 
 
 def _result(value: np.ndarray):
@@ -98,18 +129,27 @@ def max_stable_lr(method: str, sharpness, *, rho=0.0, grad_norm=None):
     (inverse of Agarwala and Dauphin 2023's edge); ``2 / (lambda (1 + rho lambda / ||g||))`` for SAM
     (inverse of Long and Bartlett 2023's SAM-edge). For SAM the quadratic model diverges at
     *equality* too (THEORY.md section 2), so the returned rate is the supremum of the stable ones.
+    Where the direct formula over- or underflows, the same number is formed in log space; an answer outside
+    float64's normal range is refused, never printed wrong.
 
     Parameters
     ----------
-    method: one of ``"gd"``, ``"sgd"``, ``"usam"``, ``"sam"``, ``"stablesam-u"``, ``"stablesam-n"``.
+    method: a key of :data:`EDGE_METHODS` (the rows of :mod:`core.methods` with an edge).
     sharpness: top Hessian eigenvalue ``lambda > 0`` (array-like; broadcasts with ``rho``, ``grad_norm``).
     rho: ascent radius ``>= 0`` (ignored by GD-like methods, whose edge does not depend on it).
     grad_norm: gradient norm ``||g|| > 0``; required for ``"sam"``, validated but unused otherwise.
 
     Returns a float64 scalar or array ``eta*``.
     """
-    lam, r = _inputs(method, "sharpness", sharpness, rho, grad_norm)
-    return _result(2.0 / (lam * (1.0 + r * lam)))
+    edge, lam, rho_arr, r, log_r = _inputs(method, "sharpness", sharpness, rho, grad_norm)
+    if edge == "gd":
+        lr = _representable("lr_max", 2.0 / lam, np.log(2.0) - _log(lam))
+        return _result(np.broadcast_to(lr, np.broadcast_shapes(lam.shape, rho_arr.shape)).copy())
+    with np.errstate(over="ignore", under="ignore"):
+        direct = 2.0 / (lam * (1.0 + r * lam))
+    # log(2 / (lambda (1 + r lambda))) = log 2 - log lambda - log(1 + e^(log r + log lambda))
+    log_lr = np.log(2.0) - _log(lam) - np.logaddexp(0.0, log_r + _log(lam))
+    return _result(_representable("lr_max", direct, log_lr))
 
 
 def max_stable_sharpness(method: str, lr, *, rho=0.0, grad_norm=None):
@@ -120,17 +160,25 @@ def max_stable_sharpness(method: str, lr, *, rho=0.0, grad_norm=None):
     ``lambda* = (||g|| / (2 rho)) (sqrt(1 + 8 rho / (eta ||g||)) - 1)`` (Long and Bartlett 2023), which is
     USAM's with ``rho -> rho / ||g||``. Both are the positive root of ``eta lambda (1 + r lambda) = 2``;
     it is evaluated as ``4 / (eta (1 + sqrt(1 + 8 r / eta)))``, the same number without the cancellation
-    of the textbook form as ``r -> 0`` (where it tends to ``2 / eta``).
+    of the textbook form as ``r -> 0`` (where it tends to ``2 / eta``), and in log space where that over- or
+    underflows.
 
     Parameters
     ----------
-    method: one of ``"gd"``, ``"sgd"``, ``"usam"``, ``"sam"``, ``"stablesam-u"``, ``"stablesam-n"``.
+    method: a key of :data:`EDGE_METHODS`.
     lr: learning rate ``eta > 0`` (array-like; broadcasts with ``rho``, ``grad_norm``).
     rho: ascent radius ``>= 0``.
     grad_norm: gradient norm ``||g|| > 0``; required for ``"sam"``, validated but unused otherwise.
 
     Returns a float64 scalar or array ``lambda*``.
     """
-    eta, r = _inputs(method, "lr", lr, rho, grad_norm)
-    # (sqrt(1 + 8r/eta) - 1) / (2r) multiplied through by (sqrt(1 + 8r/eta) + 1): exact, and finite at r = 0.
-    return _result(4.0 / (eta * (1.0 + np.sqrt(1.0 + 8.0 * r / eta))))
+    edge, eta, rho_arr, r, log_r = _inputs(method, "lr", lr, rho, grad_norm)
+    if edge == "gd":
+        sharpness = _representable("sharpness_max", 2.0 / eta, np.log(2.0) - _log(eta))
+        return _result(np.broadcast_to(sharpness, np.broadcast_shapes(eta.shape, rho_arr.shape)).copy())
+    with np.errstate(over="ignore", under="ignore"):
+        direct = 4.0 / (eta * (1.0 + np.sqrt(1.0 + 8.0 * r / eta)))
+    # log of the same: log 4 - log eta - log(1 + e^(log(1 + e^(log 8 + log r - log eta)) / 2))
+    log_inner = np.logaddexp(0.0, np.log(8.0) + log_r - _log(eta))
+    log_sharpness = np.log(4.0) - _log(eta) - np.logaddexp(0.0, 0.5 * log_inner)
+    return _result(_representable("sharpness_max", direct, log_sharpness))

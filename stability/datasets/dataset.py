@@ -95,11 +95,12 @@ def resolve_sizes(
     """Sizes of a split of ``available`` examples; train takes what test and pool leave unless given."""
     n_test = default_test if n_test is None else check_integer("n_test", n_test, minimum=1)
     n_pool = default_pool if n_pool is None else check_integer("n_pool", n_pool, minimum=0)
+    asked = "n_train >= 1 (the rest)" if n_train is None else f"n_train={n_train}"
     n_train = available - n_test - n_pool if n_train is None else check_integer("n_train", n_train, minimum=1)
     if n_train < 1 or n_train + n_test + n_pool > available:
         raise UsageError(
-            f"dataset {name!r} has {available} examples for train + test + pool; "
-            f"got n_train={n_train}, n_test={n_test}, n_pool={n_pool}"
+            f"dataset {name!r} is too small for the requested sizes: it has {available} examples for train + test "
+            f"+ pool, and n_test={n_test}, n_pool={n_pool}, {asked} need more; ask for smaller sizes"
         )
     return n_train, n_test, n_pool
 
@@ -208,11 +209,12 @@ def split_official(
         raise UsageError(f"dataset {name!r} has {len(test[0])} test examples; got n_test={n_test}")
     test_order = generator.permutation(len(test[0]))[:n_test]
     n_pool = default_pool if n_pool is None else check_integer("n_pool", n_pool, minimum=0)
+    asked = "n_train >= 1 (the rest)" if n_train is None else f"n_train={n_train}"
     n_train = len(train[0]) - n_pool if n_train is None else check_integer("n_train", n_train, minimum=1)
     if n_train < 1 or n_train + n_pool > len(train[0]):
         raise UsageError(
-            f"dataset {name!r} has {len(train[0])} examples in its train split for train + pool; "
-            f"got n_train={n_train}, n_pool={n_pool}"
+            f"dataset {name!r} is too small for the requested sizes: its train split has {len(train[0])} examples "
+            f"for train + pool, and n_pool={n_pool}, {asked} need more; ask for smaller sizes"
         )
     order = generator.permutation(len(train[0]))
     pool, rest = order[:n_pool], order[n_pool : n_pool + n_train]

@@ -13,7 +13,9 @@ trial gives the same results on either; they yield each trial's result record as
 Trial directories must lie on a file system that every worker shares with this process. When a
 sweep is interrupted, trials not yet started are dropped; the local workers are terminated (their
 trials resume from their last checkpoint on the next run), while a trial already running on a
-remote Dask worker runs to its end (Dask cannot stop a running task).
+remote Dask worker runs to its end (Dask cannot stop a running task). A local worker also watches
+its parent and exits at once when the parent dies without terminating it (``kill -9``), so that no
+orphaned worker goes on writing trials that a rerun is about to take over.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ import contextlib
 import multiprocessing
 import os
 import signal
+import threading
+import time
 import uuid
 import warnings
 from collections.abc import Callable, Iterator, Sequence
@@ -59,7 +63,8 @@ def run_local(runner: TrialRunner, jobs: Sequence[Job], *, workers: int | None =
     pool = ProcessPoolExecutor(
         max_workers=workers or default_workers(jobs),
         mp_context=multiprocessing.get_context("spawn"),
-        initializer=_leave_interrupts_to_the_driver,
+        initializer=_init_worker,
+        initargs=(os.getpid(),),
     )
     completed = False
     try:
@@ -82,10 +87,23 @@ def run_local(runner: TrialRunner, jobs: Sequence[Job], *, workers: int | None =
             _terminate_workers(pool)
 
 
-def _leave_interrupts_to_the_driver() -> None:
+PARENT_POLL_SECONDS = 0.2
+
+
+def _init_worker(parent_pid: int) -> None:
     # Ctrl-C reaches every process of the terminal's group; the driver alone handles it (by
     # terminating the workers), so that no worker dies half-way through talking to the pool.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    threading.Thread(target=_exit_with_parent, args=(parent_pid,), name="watch-parent", daemon=True).start()
+
+
+def _exit_with_parent(parent_pid: int) -> None:
+    """Exit this worker as soon as its parent is gone (re-parented: ``getppid`` changes)."""
+    while os.getppid() == parent_pid:
+        time.sleep(PARENT_POLL_SECONDS)
+    # No clean-up: writes are atomic and the trial's lock dies with the process; the trial resumes from
+    # its last checkpoint when the sweep is run again.
+    os._exit(1)
 
 
 def _terminate_workers(pool: ProcessPoolExecutor) -> None:
@@ -120,20 +138,36 @@ def _check_gpu_workers(client, address: str) -> None:
         )
 
 
+def _connect(distributed, scheduler: str, timeout: float):
+    """A client of the scheduler at ``scheduler``, or a one-line ``UsageError`` when it cannot be reached."""
+    from core.validation import UsageError
+
+    try:
+        return distributed.Client(scheduler, timeout=timeout)
+    except (OSError, TimeoutError) as error:  # refused, unreachable, timed out, bad address
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise UsageError(f"cannot reach the scheduler at {scheduler} within {timeout:g} s ({reason}); "
+                         "check the address, or raise --scheduler-timeout") from None
+    except ValueError as error:  # an address distributed cannot parse
+        raise UsageError(f"--scheduler {scheduler!r} is not a Dask scheduler address: {error}") from None
+
+
 def run_dask(
     runner: TrialRunner,
     jobs: Sequence[Job],
     *,
     scheduler: str | None = None,
     workers: int | None = None,
+    scheduler_timeout: float = 10.0,
 ) -> Iterator[dict[str, Any]]:
     """Run ``jobs`` on a Dask cluster; yield each result record as it completes.
 
     With ``scheduler=None``, a ``LocalCluster`` of ``workers`` single-threaded processes on
     127.0.0.1 (dashboard off) runs them; when the trials need a GPU, each of its workers offers one
     (``resources={"GPU": 1}``) and ``workers`` defaults to 1 (for several GPUs per node, start a
-    ``dask_cuda.LocalCUDACluster`` and pass its address). The cluster is connected to, and checked,
-    before this function returns; the trials are submitted when the iteration starts.
+    ``dask_cuda.LocalCUDACluster`` and pass its address). The cluster is connected to (waiting up to
+    ``scheduler_timeout`` seconds), and checked, before this function returns; the trials are submitted
+    when the iteration starts.
     """
     distributed = import_distributed()
     if not jobs:
@@ -159,7 +193,7 @@ def run_dask(
                 )
             client = stack.enter_context(distributed.Client(cluster))
         else:
-            client = stack.enter_context(distributed.Client(scheduler))
+            client = stack.enter_context(_connect(distributed, scheduler, scheduler_timeout))
             if needs_gpu:
                 _check_gpu_workers(client, scheduler)
     except BaseException:

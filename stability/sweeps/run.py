@@ -31,7 +31,8 @@ from stability.sweeps.executors import ENGINES, run_dask, run_local
 from stability.sweeps.spec import SweepSpec, Trial, expand
 from stability.sweeps.trial import FAILED, FINISHED, PENDING, TrialRunner, TwinTrial, read_error, trial_state
 from core.io import atomic_write_json
-from core.validation import UsageError, check_choice, check_integer
+from core.lock import directory_lock
+from core.validation import UsageError, check_choice, check_integer, check_positive
 
 __all__ = ["SweepResult", "plan_sweep", "run_sweep"]
 
@@ -128,6 +129,7 @@ def run_sweep(
     runner: TrialRunner | None = None,
     progress: bool | None = None,
     aggregate: bool = True,
+    scheduler_timeout: float = 10.0,
 ) -> SweepResult:
     """Run the trials of ``spec`` that are not finished in ``out_dir``; aggregate the finished ones.
 
@@ -135,7 +137,10 @@ def run_sweep(
     after another in this process) or ``"dask"`` (the cluster
     at ``scheduler``, or a LocalCluster of ``workers`` processes on loopback). ``runner`` runs one
     trial (default :class:`TwinTrial`). ``progress`` shows a tqdm bar over trials (default: when
-    stderr is a terminal). Every trial is validated before anything is written.
+    stderr is a terminal; otherwise one line per finished trial). ``scheduler_timeout``: seconds to
+    wait for the Dask scheduler. Every trial is validated before anything is written; then the sweep
+    holds the exclusive lock of ``out_dir`` (``core.lock``) until it ends, so a second sweep into the
+    same directory is refused, and each twin trial also locks its own directory.
     """
     check_choice("engine", engine, ENGINES)
     if workers is not None:
@@ -144,20 +149,28 @@ def run_sweep(
         raise UsageError(f"scheduler {scheduler!r} needs engine 'dask', got engine {engine!r}")
     if scheduler is not None and workers is not None:
         raise UsageError(f"workers={workers} does not apply to the cluster at {scheduler}: size it where it is started")
+    check_positive("scheduler_timeout", scheduler_timeout)
     runner = runner or TwinTrial()
     out_dir = Path(out_dir).resolve()
-    records = plan_sweep(spec, out_dir, runner=runner)
+    plan_sweep(spec, out_dir, runner=runner)  # validate everything before the lock creates out_dir
+    with directory_lock(out_dir, what="sweep"):
+        return _run_locked(spec, out_dir, engine, scheduler, workers, runner, progress, aggregate, scheduler_timeout)
+
+
+def _run_locked(spec, out_dir, engine, scheduler, workers, runner, progress, aggregate, scheduler_timeout):
+    records = plan_sweep(spec, out_dir, runner=runner)  # again: the states may have changed before the lock
     by_name = {r["name"]: r for r in records}
     jobs = [(r["name"], r["config"], out_dir / TRIALS / r["name"]) for r in records if r["status"] != FINISHED]
 
     if engine == "local":
         results = run_local(runner, jobs, workers=workers)
     else:
-        results = run_dask(runner, jobs, scheduler=scheduler, workers=workers)
+        results = run_dask(runner, jobs, scheduler=scheduler, workers=workers, scheduler_timeout=scheduler_timeout)
 
     from tqdm.auto import tqdm
 
     show = sys.stderr.isatty() if progress is None else progress
+    lines = progress is None and not show
     bar = tqdm(total=len(records), initial=len(records) - len(jobs), desc="trials", unit="trial", disable=not show)
     ran: list[str] = []
     state = "interrupted"
@@ -170,6 +183,10 @@ def run_sweep(
             _write_manifest(out_dir, spec, records, "running", engine)
             bar.set_postfix(failed=sum(r["status"] == FAILED for r in records), refresh=False)
             bar.update()
+            if lines:
+                done = sum(r["status"] != PENDING for r in records)
+                print(f"stablesam: trial {result['name']} {result['status']} ({done}/{len(records)} done)",
+                      file=sys.stderr, flush=True)
         state = "done"
     finally:
         bar.close()

@@ -19,7 +19,8 @@ with the axes it does not name; a trial's config is ``base`` updated by its para
 directory name comes from those parameters (:func:`stability.sweeps.trial_name`). Trials with the
 same config are run once.
 
-Validation happens here, before anything is written: unknown tables, empty or non-list axes, keys
+Validation happens here, before anything is written: a sweep without axes (an empty file, or
+``[base]`` alone, would run one trial of defaults), unknown tables, empty or non-list axes, keys
 set both in ``[base]`` and ``[axes]``, duplicate axis values and duplicate trial names raise
 ``ValueError``; every expanded trial's config is then checked by the trial runner (for twin runs,
 by ``stability.twin.TwinConfig``, which rejects unknown keys and invalid values).
@@ -86,6 +87,9 @@ class SweepSpec:
                 seen.append(token)
             if key in base:
                 raise UsageError(f"{key!r} is set in both [base] and [axes]; set it in one place")
+        if not axes and not include:
+            raise UsageError("a sweep needs an [axes] table with at least one axis (or [[include]] entries): "
+                             "without one it would run a single trial of defaults")
         for number, entry in enumerate(include):
             if not entry:
                 raise UsageError(f"include entry {number} is empty; give it at least one key")

@@ -47,11 +47,14 @@ class TwinTrial:
 
     ``threads`` fixes torch's intra-op threads in the worker: one thread per trial keeps several
     trials on one machine from oversubscribing its cores, and makes a trial's floating-point
-    reductions, hence its results, the same whichever executor runs it.
+    reductions, hence its results, the same whichever executor runs it. ``lock_timeout``: seconds to
+    wait for the trial directory's lock, held a moment longer by a worker of a killed sweep that is
+    exiting; a trial that worker finished meanwhile is then found finished, not run again.
     """
 
     threads: int = 1
     sharpness: Callable[..., float] | None = None  # the measurer for sharpness_every (see run_twin); picklable
+    lock_timeout: float = 60.0
     # Training-set size per data and model setting, found once per runner (not per process: no module state).
     _sizes: dict[tuple, int] = field(default_factory=dict, compare=False, repr=False)
 
@@ -76,9 +79,11 @@ class TwinTrial:
         from stability.threads import torch_threads
         from stability.twin import run_twin
 
+        if trial_state(Path(out_dir)) == FINISHED:  # finished by a worker of a killed sweep since it was planned
+            return out_dir
         with torch_threads(self.threads):  # restored afterwards: the worker process may run other work
             return run_twin(self.config(config), out_dir, overwrite=False, resume=True, progress=False,
-                            sharpness=self.sharpness)
+                            sharpness=self.sharpness, lock_timeout=self.lock_timeout)
 
     def resources(self, config: Mapping[str, Any]) -> dict[str, float]:
         return {"GPU": 1} if config.get("device") == "cuda" else {}

@@ -115,7 +115,7 @@ class TwinConfig:
     vectorize: bool = True
     log_every_steps: int = 0
     checkpoint_every: int = 1
-    keep_checkpoints: int = 1
+    keep_checkpoints: int = 2  # the newest checkpoints kept (0: all); two, so a damaged newest one has a fallback
     divergence_threshold: float = 1e6
     eval_batch_size: int = 1024
     sharpness_every: int = 0
@@ -233,6 +233,8 @@ class TwinConfig:
 def read_toml(path: str | Path) -> dict[str, Any]:
     """Parse a TOML config file; a missing or malformed file is a ``ValueError`` naming it."""
     path = Path(path)
+    if path.is_dir():
+        raise UsageError(f"config file {str(path)!r} is a directory; give a TOML file")
     if not path.is_file():
         raise UsageError(f"config file {str(path)!r} does not exist")
     try:

@@ -4,15 +4,23 @@ Layout of ``out_dir``::
 
     config.json               the full TwinConfig (written first)
     metrics.csv               tidy metrics (and metrics.parquet when pyarrow is installed)
-    summary.json              status ("running" / "finished"), final values per pair, divergences
+    summary.json              status ("running" / "finished"), epochs completed, final values per pair,
+                              divergences, the run id and the sha256 of every checkpoint; rewritten at
+                              every checkpoint
     checkpoints/epoch_XXXX.pt every ``checkpoint_every`` epochs and at the end (torch.save of
                               plain tensors and dicts: load with ``torch.load(..., weights_only=True)``)
+    .lock                     the writer's exclusive lock (``core.lock``): a second writer is refused
+
+Damaged checkpoints (truncated, zero bytes, a checksum that does not match, a file that does not
+load) are renamed aside to ``*.damaged`` and the run resumes from the newest intact one; each is
+reported in one line on stderr. ``config.json``, ``summary.json`` and the checkpoints carry the same
+config and run id, which readers (:func:`load_run_model`) check.
 
 Everything is validated (config, dataset, data directory, replaced indices, the directory's state)
 by :func:`prepare_twin` before anything is written. A run that stops is continued by calling
 ``run_twin`` again with the same config: it loads the last checkpoint and, on CPU, produces the
-same metrics and parameters bit for bit as an uninterrupted run. A finished run is not overwritten
-unless ``overwrite=True``.
+same metrics and parameters bit for bit as an uninterrupted run, and says so in one line. A finished
+run is not overwritten unless ``overwrite=True``.
 
 Example::
 
@@ -22,26 +30,36 @@ Example::
 
 from __future__ import annotations
 
+import hashlib
 import json
+import math
 import platform
 import shutil
 import sys
 import time
+import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from core.io import atomic_path, atomic_write_json, atomic_write_text
+from core.lock import LOCK_FILE, DirectoryLock
 from core.validation import UsageError
 from stability.twin.config import TwinConfig
-from core.io import atomic_path, atomic_write_json, atomic_write_text
 
 __all__ = ["PreparedRun", "RunModel", "TwinResult", "load_run_model", "prepare_twin", "run_twin", "load_checkpoint", "run_name"]
 
 OWN_FILES = ("config.json", "metrics.csv", "metrics.parquet", "summary.json")
 CHECKPOINTS = "checkpoints"
+DAMAGED = ".damaged"
+
+
+def notice(message: str) -> None:
+    """One line on stderr about something the run did on its own (resumed, skipped a damaged file)."""
+    print(f"stablesam: {message}", file=sys.stderr, flush=True)
 
 
 def run_name(config: TwinConfig) -> str:
@@ -67,7 +85,7 @@ def _status(out_dir: Path) -> str:
         return "absent"
     if not out_dir.is_dir():
         return "foreign"
-    if not any(out_dir.iterdir()):
+    if not any(p.name != LOCK_FILE for p in out_dir.iterdir()):
         return "empty"
     if not (out_dir / "config.json").is_file():
         return "foreign"
@@ -90,6 +108,67 @@ def load_checkpoint(path: str | Path) -> dict:
     return torch.load(path, map_location="cpu", weights_only=True)
 
 
+def sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _read_summary(out_dir: Path) -> dict:
+    try:
+        summary = json.loads((out_dir / "summary.json").read_text())
+    except (OSError, ValueError):
+        return {}
+    return summary if isinstance(summary, dict) else {}
+
+
+def _checkpoint_fault(path: Path, summary: dict) -> tuple[dict | None, str | None]:
+    """``(state, None)`` for an intact checkpoint, ``(None, why)`` for a damaged one.
+
+    Intact: it loads as a weights-only twin checkpoint and its sha256 matches the one ``summary.json``
+    records (when it records one: a kill between the checkpoint and the summary leaves the newest one
+    unrecorded). A checkpoint of another run (another run id) is returned as it is, for the caller to
+    refuse: it is foreign, not damaged.
+    """
+    if path.stat().st_size == 0:
+        return None, "zero bytes"
+    try:
+        state = load_checkpoint(path)
+    except Exception as error:  # truncation and corruption come as RuntimeError, EOFError, UnpicklingError, ...
+        first = str(error).splitlines()[0].split(". ")[0] if str(error) else ""  # torch appends a paragraph of advice
+        return None, f"does not load: {type(error).__name__}: {first}"
+    if not isinstance(state, dict) or "epoch" not in state or "population" not in state:
+        return None, "not a twin checkpoint"
+    if state.get("run_id") and summary.get("run_id") and state["run_id"] != summary["run_id"]:
+        return state, None
+    expected = (summary.get("checkpoints") or {}).get(path.name)
+    if expected is not None and sha256(path) != expected:
+        return None, "its sha256 differs from the one recorded in summary.json"
+    return state, None
+
+
+def intact_checkpoint(out_dir: Path, *, quarantine: bool) -> tuple[Path | None, dict | None]:
+    """The newest intact checkpoint of ``out_dir`` and its state, or ``(None, None)``.
+
+    Each damaged checkpoint newer than it is reported in one line and, with ``quarantine`` (a writer
+    holding the lock), renamed to ``*.damaged``: never deleted, and never picked up again.
+    """
+    summary = _read_summary(out_dir)
+    for path in sorted((out_dir / CHECKPOINTS).glob("epoch_*.pt"), reverse=True):
+        state, why = _checkpoint_fault(path, summary)
+        if state is not None:
+            return path, state
+        if quarantine:
+            aside = path.with_name(path.name + DAMAGED)
+            path.replace(aside)
+            notice(f"checkpoint {str(path)!r} is damaged ({why}); renamed to {aside.name!r}")
+        else:
+            notice(f"checkpoint {str(path)!r} is damaged ({why}); skipped")
+    return None, None
+
+
 @dataclass
 class RunModel:
     """One model of a run directory at its latest checkpoint, with its own training set and loss."""
@@ -105,8 +184,10 @@ def load_run_model(out_dir: str | Path, model_index: int) -> RunModel:
     """Model ``model_index`` (``2p``: pair ``p`` on ``S``, ``2p + 1``: on ``S'``) of the run in ``out_dir``.
 
     Rebuilds the run's data and population from ``config.json`` exactly as the harness does (on the CPU),
-    loads the latest checkpoint (``weights_only=True``) and extracts the model from the stacked (or
-    sequential) state. ``data`` is the model's own training set; ``loss_fn`` the harness's mean loss.
+    loads the newest intact checkpoint (``weights_only=True``; a damaged newer one is reported, left in
+    place) and extracts the model from the stacked (or sequential) state, after checking that config,
+    summary and checkpoint belong to the same run. ``data`` is the model's own training set; ``loss_fn``
+    the harness's mean loss.
     """
     from stability.twin.trainer import TWINS, TwinTrainer
     from core.validation import check_integer
@@ -114,23 +195,16 @@ def load_run_model(out_dir: str | Path, model_index: int) -> RunModel:
     out_dir = Path(out_dir)
     if not (out_dir / "config.json").is_file():
         raise UsageError(f"run directory {str(out_dir)!r} has no config.json (not a twin run directory)")
-    try:
-        config = TwinConfig.from_dict(json.loads((out_dir / "config.json").read_text()))
-    except (ValueError, TypeError) as error:
-        raise UsageError(f"{str(out_dir / 'config.json')!r} is not a valid twin config: {error}") from None
-    checkpoint = latest_checkpoint(out_dir)
+    config = _read_config(out_dir)
+    checkpoint, state = intact_checkpoint(out_dir, quarantine=False)
     if checkpoint is None:
-        raise UsageError(f"run directory {str(out_dir)!r} has no checkpoint (checkpoints/epoch_*.pt)")
+        raise UsageError(f"run directory {str(out_dir)!r} has no checkpoint (checkpoints/epoch_*.pt) that loads")
+    _check_belongs_together(out_dir, config, checkpoint, state)
     n_models = 2 * len(config.pairs)
     model_index = check_integer("model index", model_index, minimum=0)
     if model_index >= n_models:
         raise UsageError(f"model index {model_index} is out of range: the run has {n_models} models "
                          f"(allowed 0..{n_models - 1}; 2p is pair p on S, 2p+1 on S')")
-    try:
-        state = load_checkpoint(checkpoint)
-    except Exception as error:  # unpickling errors come in many types
-        raise UsageError(f"checkpoint {str(checkpoint)!r} is not a weights-only torch file: "
-                         f"{str(error).splitlines()[0]}") from None
     trainer = TwinTrainer(config.replace(device="cpu"), _load_dataset(config), run_name=run_name(config))
     if state.get("vectorized") != trainer.population.vectorized:
         raise UsageError(f"checkpoint {str(checkpoint)!r} was written by the other (vectorised/sequential) "
@@ -158,9 +232,37 @@ class TwinResult:
     summary: dict
 
 
+def _read_config(out_dir: Path) -> TwinConfig:
+    """The run's ``config.json``; a damaged or foreign one is refused with the file's name."""
+    path = out_dir / "config.json"
+    try:
+        return TwinConfig.from_dict(json.loads(path.read_text()))
+    except (ValueError, TypeError) as error:  # JSONDecodeError is a ValueError
+        raise UsageError(f"{str(path)!r} is not a valid twin config: {str(error).splitlines()[0]}") from None
+
+
+def _check_belongs_together(out_dir: Path, config: TwinConfig, checkpoint: Path, state: dict) -> None:
+    """Refuse a directory whose config, summary and checkpoint come from different runs."""
+    summary = _read_summary(out_dir)
+    mixed = []
+    if state.get("config") != config.to_dict():
+        mixed.append(f"{checkpoint.name} has another config")
+    if summary.get("config") not in (None, config.to_dict()):
+        mixed.append("summary.json has another config")
+    if summary.get("run_id") and state.get("run_id") and summary["run_id"] != state["run_id"]:
+        mixed.append(f"summary.json and {checkpoint.name} have different run ids")
+    if mixed:
+        raise UsageError(f"run directory {str(out_dir)!r} mixes files of different runs ({'; '.join(mixed)} "
+                         "than config.json); rerun it into a fresh directory")
+
+
 @dataclass
 class PreparedRun:
-    """A validated run: ``execute()`` trains and writes; nothing has been written yet."""
+    """A validated run: ``execute()`` locks the directory, trains and writes; nothing has been written yet.
+
+    ``status`` is the state ``prepare_twin`` found the directory in; ``execute`` checks it again under the
+    lock. ``acquire()`` takes the lock ahead of ``execute`` (the CLI locks every run before training any).
+    """
 
     config: TwinConfig
     out_dir: Path
@@ -168,49 +270,112 @@ class PreparedRun:
     resume_from: Path | None
     overwrite: bool
     sharpness: Callable[..., float] | None = None
+    status: str = "absent"
+    run_id: str = field(default="", init=False)
+    checksums: dict[str, str] = field(default_factory=dict, init=False, repr=False)  # checkpoint name -> sha256
+    _lock: DirectoryLock | None = field(default=None, init=False, repr=False)
 
-    def execute(self, *, progress: bool | None = None) -> TwinResult:
+    def acquire(self, timeout: float = 0.0) -> PreparedRun:
+        """Take the exclusive lock of the run directory; a second writer gets a ``UsageError``."""
+        if self._lock is None:
+            self._lock = DirectoryLock(self.out_dir, what="twin run")
+        self._lock.acquire(timeout)
+        return self
+
+    def release(self) -> None:
+        if self._lock is not None:
+            self._lock.release()
+
+    def execute(self, *, progress: bool | None = None, lock_timeout: float = 0.0) -> TwinResult:
+        """Train and write the run under the directory's lock (waiting up to ``lock_timeout`` seconds for it).
+
+        ``progress``: a tqdm bar (True), nothing (False), or None: the bar on a terminal, else one line on
+        stderr per finished epoch.
+        """
+        self.acquire(lock_timeout)
+        try:
+            return self._execute(progress)
+        finally:
+            self.release()
+
+    def _execute(self, progress: bool | None) -> TwinResult:
         import torch
 
         from stability.twin.trainer import TwinTrainer
 
         config, out_dir = self.config, self.out_dir
-        trainer = TwinTrainer(config, self.dataset, run_name=run_name(config), sharpness=self.sharpness)
+        name = run_name(config)
+        status = _status(out_dir)
+        if status != self.status and not (self.status == "absent" and status == "empty"):
+            if status == "finished" and not self.overwrite and _read_summary(out_dir).get("config") == config.to_dict():
+                notice(f"{name}: {str(out_dir)!r} was finished by another process meanwhile; nothing to do")
+                import pandas as pd
+
+                return TwinResult(out_dir, pd.read_csv(out_dir / "metrics.csv"), _read_summary(out_dir))
+            raise UsageError(f"output directory {str(out_dir)!r} changed while this run was being prepared "
+                             f"(it was {self.status}, it is {status}); run the command again")
+        trainer = TwinTrainer(config, self.dataset, run_name=name, sharpness=self.sharpness)
         if self.overwrite:
-            for name in OWN_FILES:
-                (out_dir / name).unlink(missing_ok=True)
+            for own in OWN_FILES:
+                (out_dir / own).unlink(missing_ok=True)
             shutil.rmtree(out_dir / CHECKPOINTS, ignore_errors=True)
         out_dir.mkdir(parents=True, exist_ok=True)
-        if self.resume_from is not None:
-            trainer.load_state_dict(load_checkpoint(self.resume_from))
+        self.checksums = {}
+        checkpoint = state = None
+        if status == "running" and not self.overwrite:
+            self._remove_interrupted_writes()
+            checkpoint, state = intact_checkpoint(out_dir, quarantine=True)
+        if state is not None:
+            trainer.load_state_dict(state)
+            recorded = _read_summary(out_dir).get("checkpoints") or {}
+            self.checksums = {k: v for k, v in recorded.items() if (out_dir / CHECKPOINTS / k).is_file()}
+            self.run_id = state.get("run_id") or uuid.uuid4().hex
+            notice(f"{name}: resumed from epoch {trainer.epoch} of {config.epochs} "
+                   f"(checkpoint {str(checkpoint.relative_to(out_dir))!r})")
         else:
+            if status == "running" and not self.overwrite:
+                notice(f"{name}: no intact checkpoint in {str(out_dir)!r}; starting again from epoch 0")
+            self.run_id = uuid.uuid4().hex
             atomic_write_json(out_dir / "config.json", config.to_dict())
             trainer.log()
         started = time.perf_counter()
         self._write_summary(trainer, "running", 0.0)
-        if progress is None:
-            progress = sys.stderr.isatty()
+        bar_on = sys.stderr.isatty() if progress is None else progress
+        lines_on = progress is None and not bar_on
         from tqdm.auto import tqdm
 
-        with tqdm(total=trainer.total_steps, initial=trainer.step, disable=not progress, unit="step",
-                  desc=run_name(config), leave=False) as bar:
+        with tqdm(total=trainer.total_steps, initial=trainer.step, disable=not bar_on, unit="step",
+                  desc=name, leave=False) as bar:
             while trainer.epoch < config.epochs:
                 trainer.train_epoch(on_step=lambda: bar.update(1))
                 if trainer.epoch % config.checkpoint_every == 0 or trainer.epoch == config.epochs:
                     self._checkpoint(trainer, torch)
                     self._write_metrics(trainer)
+                    self._write_summary(trainer, "running", time.perf_counter() - started)
+                if lines_on:
+                    notice(f"{name}: epoch {trainer.epoch}/{config.epochs} done "
+                           f"({time.perf_counter() - started:.0f} s)")
         metrics = self._write_metrics(trainer)
         summary = self._write_summary(trainer, "finished", time.perf_counter() - started)
         return TwinResult(out_dir, metrics, summary)
 
+    def _remove_interrupted_writes(self) -> None:
+        """Delete the temporary files of checkpoint writes cut short by a kill (never a checkpoint itself)."""
+        for leftover in (self.out_dir / CHECKPOINTS).glob(".epoch_*.pt.*"):
+            leftover.unlink()
+            notice(f"removed {str(leftover)!r}, left by a checkpoint write that was interrupted")
+
     def _checkpoint(self, trainer, torch) -> None:
         directory = self.out_dir / CHECKPOINTS
-        with atomic_path(directory / f"epoch_{trainer.epoch:04d}.pt") as tmp:
-            torch.save(trainer.state_dict(), tmp)
+        target = directory / f"epoch_{trainer.epoch:04d}.pt"
+        with atomic_path(target) as tmp:
+            torch.save({**trainer.state_dict(), "run_id": self.run_id}, tmp)
+            self.checksums[target.name] = sha256(tmp)
         keep = self.config.keep_checkpoints
         if keep:
             for old in sorted(directory.glob("epoch_*.pt"))[:-keep]:
                 old.unlink()
+                self.checksums.pop(old.name, None)
 
     def _write_metrics(self, trainer):
         """Write the tidy metrics (CSV, and parquet with pyarrow) and return them as a DataFrame."""
@@ -232,6 +397,8 @@ class PreparedRun:
         summary = {
             "status": status,
             "run": run_name(self.config),
+            "run_id": self.run_id,
+            "checkpoints": dict(sorted(self.checksums.items())),
             "config": self.config.to_dict(),
             "epochs_completed": trainer.epoch,
             "steps": trainer.step,
@@ -243,15 +410,25 @@ class PreparedRun:
             "torch": torch.__version__,
             "python": platform.python_version(),
             "seconds_this_session": seconds,
-            "pairs": final_values(trainer.rows),
-            "divergences": trainer.divergences(),
+            "pairs": final_values(trainer.rows, divergences := trainer.divergences()),
+            "divergences": divergences,
         }
         atomic_write_json(self.out_dir / "summary.json", summary)
         return summary
 
 
-def final_values(rows: dict[str, list]) -> list[dict]:
-    """Per pair, the last logged distance, gap (of the ``S`` run), stability estimate, mean gamma, divergence."""
+_PAIR_VALUES = ("distance", "distance_normalized", "loss_diff_max", "loss_diff_mean")
+_S_VALUES = ("gen_gap", "test_accuracy", "gamma_mean")
+
+
+def final_values(rows: dict[str, list], divergences: list[dict] = ()) -> list[dict]:
+    """Per pair, the last logged distance, gap (of the ``S`` run), stability estimate, mean gamma, divergence.
+
+    After a twin diverged its values mean nothing (a diverged model stops moving, so the distance and
+    gamma freeze at values that can read as "stable"): they are NaN, and ``diverged_step_S`` /
+    ``diverged_step_S'`` (from ``divergences``) say when. The pair's values are NaN when either twin diverged, the ``S``
+    values when ``S`` did.
+    """
     out: dict[int, dict] = {}
     wanted = {("pair", "distance"): "distance", ("pair", "distance_normalized"): "distance_normalized",
               ("pair", "loss_diff_max"): "loss_diff_max", ("pair", "loss_diff_mean"): "loss_diff_mean",
@@ -263,6 +440,13 @@ def final_values(rows: dict[str, list]) -> list[dict]:
         if key is not None:
             record = out.setdefault(pair, {"pair": pair, "seed": seed, "replaced_index": index})
             record[key], record["step"] = value, step
+    for divergence in divergences:
+        record = out.get(divergence["pair"])
+        if record is None:
+            continue
+        record[f"diverged_step_{divergence['twin']}"] = divergence["step"]
+        for key in _PAIR_VALUES + (_S_VALUES if divergence["twin"] == "S" else ()):
+            record[key] = math.nan
     return [out[p] for p in sorted(out)]
 
 
@@ -309,22 +493,25 @@ def prepare_twin(config: TwinConfig, out_dir: str | Path, *, overwrite: bool = F
     if status == "finished" and not overwrite:
         raise UsageError(f"output directory {str(out_dir)!r} holds a finished run; pass --overwrite to replace it")
     if status == "running" and not overwrite:
-        previous = json.loads((out_dir / "config.json").read_text())
-        if previous != config.to_dict():
+        if _read_config(out_dir) != config:
             raise UsageError(f"output directory {str(out_dir)!r} holds an unfinished run of a different config; "
                              "pass --overwrite to replace it")
         if not resume:
             raise UsageError(f"output directory {str(out_dir)!r} holds an unfinished run; resume it or pass --overwrite")
         resume_from = latest_checkpoint(out_dir)
     return PreparedRun(config, out_dir, dataset, resume_from, overwrite=overwrite and status in ("finished", "running"),
-                       sharpness=sharpness)
+                       sharpness=sharpness, status=status)
 
 
 def run_twin(config: TwinConfig, out_dir: str | Path, *, overwrite: bool = False, resume: bool = True,
-             progress: bool | None = None, sharpness: Callable[..., float] | None = None) -> TwinResult:
+             progress: bool | None = None, sharpness: Callable[..., float] | None = None,
+             lock_timeout: float = 0.0) -> TwinResult:
     """Train every pair of ``config`` and write the run directory ``out_dir``; returns the :class:`TwinResult`
     (run directory, tidy metrics, summary).
 
-    ``progress``: a tqdm bar (None: only when stderr is a terminal). ``sharpness``: see :func:`prepare_twin`.
+    ``progress``: a tqdm bar (True), nothing (False), or None: the bar on a terminal, else one line per
+    epoch. ``sharpness``: see :func:`prepare_twin`. ``lock_timeout``: seconds to wait for the directory's lock
+    held by another writer (0: refuse).
     """
-    return prepare_twin(config, out_dir, overwrite=overwrite, resume=resume, sharpness=sharpness).execute(progress=progress)
+    return prepare_twin(config, out_dir, overwrite=overwrite, resume=resume, sharpness=sharpness).execute(
+        progress=progress, lock_timeout=lock_timeout)

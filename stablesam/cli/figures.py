@@ -21,11 +21,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from analysis.figures import catalog, write_figures
+    from core.paths import check_output_dir
     from stablesam.cli.output import format_table
 
     if args.list:
         print(format_table([{"name": s.name, "caption": s.caption} for s in catalog()]))
         return 0
+    check_output_dir("--out", args.out)
     manifest = write_figures(args.out, quick=args.quick, names=args.only)
     print(f"wrote {len(manifest['figures'])} figures and manifest.json to {args.out}")
     return 0

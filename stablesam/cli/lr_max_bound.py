@@ -32,6 +32,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import math
 
+    from core.validation import check_positive
     from stablesam.cli.output import emit
     from theory.excess_risk import bound_function, lr_limit, max_lr_for_target
     from theory.uniform_stability import assumption_detail, max_nonexpansive_lr
@@ -42,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
         constants["mu"] = args.mu
     bound = bound_function(args.method, args.setting, beta=args.beta, **options, **constants)
     limit = lr_limit(args.method, args.setting, beta=args.beta, rho=args.rho, **options)
-    search_max = limit if math.isfinite(limit) else args.c_max
+    search_max = limit if math.isfinite(limit) else check_positive("--c-max", args.c_max)
     found = max_lr_for_target(bound, args.eps, search_max)
     variable = "c" if args.setting == "nonconvex" else "lr"
     result = {

@@ -29,6 +29,13 @@ def register(subparsers) -> None:
         help="address of a running Dask scheduler (with --engine dask); default: a LocalCluster on 127.0.0.1",
     )
     parser.add_argument(
+        "--scheduler-timeout",
+        type=float,
+        default=10.0,
+        metavar="SECONDS",
+        help="how long to try to reach --scheduler before giving up (default: 10)",
+    )
+    parser.add_argument(
         "--workers",
         type=int,
         metavar="N",
@@ -44,9 +51,12 @@ def register(subparsers) -> None:
 
 def run(args) -> int:
     from analysis.sharpness import top_hessian_eigenvalue
+    from core.paths import check_output_dir
+    from core.validation import check_positive
     from stability.sweeps import TwinTrial, load_sweep, plan_sweep, run_sweep
 
     out_dir = args.out if args.out is not None else Path("runs") / "sweeps" / args.file.stem
+    check_output_dir("--out", out_dir)
     spec = load_sweep(args.file)
     if args.dry_run:
         records = plan_sweep(spec, out_dir)
@@ -56,7 +66,8 @@ def run(args) -> int:
         return 0
     try:
         result = run_sweep(spec, out_dir, engine=args.engine, scheduler=args.scheduler, workers=args.workers,
-                           runner=TwinTrial(sharpness=top_hessian_eigenvalue))
+                           runner=TwinTrial(sharpness=top_hessian_eigenvalue),
+                           scheduler_timeout=check_positive("--scheduler-timeout", args.scheduler_timeout))
     except ImportError as error:
         print(f"stablesam sweep: error: {error}", file=sys.stderr)
         return 2

@@ -19,6 +19,7 @@ import sys
 import time
 
 from core.methods import method_keys
+from core.paths import check_output_file
 from core.validation import UsageError, check_choice, check_in_range, check_integer, check_nonnegative, check_positive
 from stability.optimizers import DEFAULT_RHO
 from stablesam.cli.output import add_json_flag, emit
@@ -85,6 +86,8 @@ def run(args: argparse.Namespace) -> int:
     split_seed = check_integer("--split-seed", args.split_seed, minimum=0)
     seed = check_integer("--seed", args.seed, minimum=0)
     threads = check_integer("--threads", args.threads, minimum=1)
+    if args.out is not None:
+        check_output_file("--out", args.out)
 
     import torch
 
@@ -202,6 +205,8 @@ def _train(optimizers, epochs, batch_size, lr, rho, adaptive_eta, gamma_cap, mom
             "diverged_epoch": diverged_epoch,
             "seconds": round(time.perf_counter() - started, 2),
         })
+        if progress.disable:  # off a terminal: one line per finished optimizer instead of the bar
+            print(f"stablesam train: {key} done ({rows[-1]['seconds']:.1f} s)", file=sys.stderr, flush=True)
     progress.close()
 
     if out is not None:

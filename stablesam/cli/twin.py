@@ -1,13 +1,14 @@
 """``stablesam twin``: train twin models on neighbouring datasets and report their stability.
 
 Several ``--optimizer`` and ``--lr`` values run every combination, each in its own run directory
-``OUT/<optimizer>_lr<lr>`` (a single combination writes to ``OUT`` itself). ``--config FILE.toml``
+``OUT/<optimizer>_lr<lr>_rho<rho>`` (a single combination writes to ``OUT`` itself). ``--config FILE.toml``
 holds any TwinConfig key (``optimizer`` and ``lr`` may be lists there too); flags override it.
 Everything (flags, file, datasets, indices, output directories) is validated before anything is
-written. Examples::
+written, and every run directory is locked before any trains (a second writer is refused). Running
+the same command again continues an interrupted run from its last intact checkpoint. Examples::
 
     stablesam twin --optimizer sgd sam stablesam-n --lr 0.05 0.5 --seeds 0 1 2 --epochs 20 --out runs/twin
-    stablesam twin --config configs/twin_headline.toml --epochs 5 --json
+    stablesam twin --config examples/twin.toml --epochs 5 --json
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from core.paths import check_output_dir, check_output_file
 from core.validation import UsageError
 from stablesam.cli.output import add_json_flag, emit
 
@@ -114,15 +116,24 @@ def run(args) -> int:
     names = [run_name(c) for c in configs]
     if len(set(names)) != len(names):
         raise UsageError("optimizer and lr values must not repeat")
-    out = Path(args.out)
+    out = check_output_dir("--out", args.out)
+    if args.figure:
+        if Path(args.figure).suffix.lower() not in (".png", ".pdf"):
+            raise UsageError(f"--figure must end in .png or .pdf, got {args.figure!r}")
+        for suffix in (".png", ".pdf"):
+            check_output_file("--figure", Path(args.figure).with_suffix(suffix))
     dirs = [out] if len(configs) == 1 else [out / name for name in names]
     from analysis.sharpness import top_hessian_eigenvalue
 
     prepared = [prepare_twin(c, d, overwrite=args.overwrite, resume=args.resume, sharpness=top_hessian_eigenvalue)
                 for c, d in zip(configs, dirs)]
-    if args.figure and Path(args.figure).suffix.lower() not in (".png", ".pdf"):
-        raise UsageError(f"--figure must end in .png or .pdf, got {args.figure!r}")
-    results = [job.execute() for job in prepared]
+    try:
+        for job in prepared:  # every directory locked before any run trains
+            job.acquire()
+        results = [job.execute() for job in prepared]
+    finally:
+        for job in prepared:
+            job.release()
     rows = summary_rows(results)
     result = {"runs": [str(d) for d in dirs], "rows": rows}
     if args.figure:
@@ -140,9 +151,9 @@ def summary_rows(results) -> list[dict]:
     for result in results:
         summary = result.summary
         config = summary["config"]
-        diverged = {(d["pair"], d["twin"]) for d in summary["divergences"]}
+        diverged = {(d["pair"], d["twin"]): d["step"] for d in summary["divergences"]}
         for pair in summary["pairs"]:
-            twins = [t for t in ("S", "S'") if (pair["pair"], t) in diverged]
+            twins = [f"{t} at step {diverged[pair['pair'], t]}" for t in ("S", "S'") if (pair["pair"], t) in diverged]
             rows.append({
                 "optimizer": config["optimizer"], "lr": config["lr"],
                 "rho": effective_rho(config["optimizer"], config["rho"]),

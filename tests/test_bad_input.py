@@ -1,0 +1,84 @@
+"""Bad input on the command line: one line on stderr naming the problem, exit status 2, nothing written.
+
+Table-driven: each case is an argv (``{tmp}`` is a scratch directory holding ``blocker``, a plain file,
+``conf.d``, a directory, ``empty.toml`` and ``base_only.toml``, and ``mnist300``, an MNIST of 300
+training images) and words the one line must contain. Nothing may appear under ``{tmp}/out``.
+"""
+
+import pytest
+
+from stablesam.cli import main
+
+BOUNDS = ["bounds", "--setting", "convex", "--method", "sgd", "--L", "1", "--beta", "1", "--n", "100", "--lr", "0.1"]
+TWIN = ["twin", "--dataset", "digits", "--n-train", "100", "--epochs", "1"]
+
+CASES = {
+    "bounds-T-too-large": (BOUNDS + ["--T", "1000000000000"], ["T = 1000000000000 steps is too many", "GiB"]),
+    "lr-max-overflow": (["lr-max", "--method", "usam", "--sharpness", "1e308", "--rho", "1e308"],
+                        ["lr_max = 10^-923.7", "outside the range of float64"]),
+    "edge-subnormal-lr": (["edge", "--method", "gd", "--lr", "1e-320"], ["lr must be 0 or at least 2.225e-308"]),
+    "lr-max-subnormal-result": (["lr-max", "--method", "gd", "--sharpness", "1e308"], ["lr_max = 10^-307.7"]),
+    "lr-max-bound-c-max": (["lr-max-bound", "--setting", "nonconvex", "--method", "sgd", "--L", "1", "--beta", "1",
+                            "--n", "100", "--T", "100", "--eps", "0.1", "--c-max", "-1"], ["--c-max must be > 0"]),
+    "sweep-empty-file": (["sweep", "{tmp}/empty.toml", "--out", "{tmp}/out"], ["needs an [axes] table"]),
+    "sweep-without-axes": (["sweep", "{tmp}/base_only.toml", "--out", "{tmp}/out"], ["needs an [axes] table"]),
+    "twin-config-is-a-directory": (TWIN + ["--config", "{tmp}/conf.d", "--out", "{tmp}/out"],
+                                   ["config file", "conf.d", "is a directory"]),
+    "twin-figure-unwritable": (TWIN + ["--out", "{tmp}/out", "--figure", "{tmp}/blocker/fig.png"],
+                               ["--figure", "{tmp}/blocker/fig.png", "not a directory"]),
+    "twin-out-unwritable": (TWIN + ["--out", "{tmp}/blocker/run"], ["--out", "{tmp}/blocker/run", "not a directory"]),
+    "train-out-unwritable": (["train", "--epochs", "1", "--optimizers", "sgd", "--out", "{tmp}/blocker/t.csv"],
+                             ["--out", "{tmp}/blocker/t.csv", "not a directory"]),
+    "sweep-out-unwritable": (["sweep", "{tmp}/sweep.toml", "--out", "{tmp}/blocker/sweep"],
+                             ["--out", "not a directory"]),
+    "mnist-too-small": (["twin", "--dataset", "mnist", "--data-dir", "{tmp}/mnist300", "--epochs", "1",
+                         "--out", "{tmp}/out"], ["'mnist' is too small for the requested sizes", "300 examples"]),
+}
+
+
+@pytest.fixture
+def scratch(tmp_path):
+    from test_data import write_mnist
+
+    (tmp_path / "blocker").write_text("a file, not a directory")
+    (tmp_path / "conf.d").mkdir()
+    (tmp_path / "empty.toml").write_text("")
+    (tmp_path / "base_only.toml").write_text("[base]\nepochs = 1\n")
+    (tmp_path / "sweep.toml").write_text("[base]\nepochs = 1\nn_train = 100\n[axes]\nlr = [0.1]\n")
+    (tmp_path / "mnist300").mkdir()
+    write_mnist(tmp_path / "mnist300", n_train=300, n_test=20, compress_train=False)
+    return tmp_path
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_bad_input_is_one_line_and_exit_2(scratch, capsys, name):
+    argv, words = CASES[name]
+    argv = [a.format(tmp=scratch) for a in argv]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1, err
+    assert err.startswith(f"stablesam {argv[0]}: error: ")
+    for word in words:
+        assert word.format(tmp=scratch) in err, err
+    assert not (scratch / "out").exists()
+    assert (scratch / "blocker").read_text() == "a file, not a directory"
+
+
+def test_an_unreachable_dask_scheduler_is_one_line(scratch, capsys):
+    pytest.importorskip("distributed")
+    argv = ["sweep", str(scratch / "sweep.toml"), "--out", str(scratch / "out"), "--engine", "dask",
+            "--scheduler", "tcp://127.0.0.1:1", "--scheduler-timeout", "1"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "cannot reach the scheduler at tcp://127.0.0.1:1 within 1 s" in err
+    assert not (scratch / "out").exists()
+
+
+def test_an_error_inside_an_atomic_write_names_the_destination(tmp_path):
+    from core.io import atomic_path
+
+    target = tmp_path / "figure.png"
+    with pytest.raises(OSError) as error:
+        with atomic_path(target) as tmp:
+            raise FileNotFoundError(2, "No such file or directory", str(tmp))
+    assert error.value.filename == str(target) and not list(tmp_path.iterdir())

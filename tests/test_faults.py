@@ -1,0 +1,244 @@
+"""Fault injection: damaged checkpoints, interrupted writes, concurrent writers, mixed run directories.
+
+Each fault is applied to a real run directory and the next command must either recover (resume from the
+newest intact checkpoint, bit-identical to an uninterrupted run on CPU) or refuse with one line and exit
+status 2, writing nothing.
+"""
+
+import json
+import math
+
+import pytest
+import torch
+
+from core.lock import DirectoryLock
+from stability.twin import TwinConfig, TwinTrainer, run_twin
+from stablesam.cli import main
+
+CONFIG = TwinConfig(dataset="digits", model="mlp", optimizer="stablesam-u", lr=0.1, epochs=3, batch_size=50,
+                    n_train=100, n_test=50, seeds=(0,), replaced_indices=(3,), keep_checkpoints=0)
+
+
+def _interrupted(path, monkeypatch, after_epochs=2):
+    """A run killed after ``after_epochs`` epochs (their checkpoints written)."""
+    original = TwinTrainer.train_epoch
+
+    def killed(self, *args, **kwargs):
+        if self.epoch == after_epochs:
+            raise KeyboardInterrupt
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(TwinTrainer, "train_epoch", killed)
+    with pytest.raises(KeyboardInterrupt):
+        run_twin(CONFIG, path, progress=False)
+    monkeypatch.setattr(TwinTrainer, "train_epoch", original)
+    return path
+
+
+@pytest.fixture(scope="module")
+def whole(tmp_path_factory):
+    return run_twin(CONFIG, tmp_path_factory.mktemp("whole") / "run", progress=False).run_dir
+
+
+def _truncate(path):
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+
+
+def _zero(path):
+    path.write_bytes(b"")
+
+
+def _flip_a_byte(path):  # still a valid zip archive: only the recorded sha256 can tell
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("damage", [_truncate, _zero, _flip_a_byte], ids=["truncated", "zero-bytes", "flipped-byte"])
+def test_damaged_latest_checkpoint_falls_back_to_the_previous_one(tmp_path, monkeypatch, capsys, whole, damage):
+    run = _interrupted(tmp_path / "run", monkeypatch)
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["status"] == "running" and summary["epochs_completed"] == 2  # current at every checkpoint
+    assert set(summary["checkpoints"]) == {"epoch_0001.pt", "epoch_0002.pt"}
+    latest = run / "checkpoints" / "epoch_0002.pt"
+    damage(latest)
+    capsys.readouterr()
+
+    run_twin(CONFIG, run, progress=False)
+
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 2, err
+    assert "epoch_0002.pt" in err[0] and "damaged" in err[0] and "epoch_0002.pt.damaged" in err[0]
+    assert "resumed from epoch 1 of 3" in err[1] and "epoch_0001.pt" in err[1]
+    assert (run / "checkpoints" / "epoch_0002.pt.damaged").is_file()  # renamed aside, not deleted
+    assert (whole / "metrics.csv").read_bytes() == (run / "metrics.csv").read_bytes()
+
+
+def test_all_checkpoints_damaged_starts_again(tmp_path, monkeypatch, capsys, whole):
+    run = _interrupted(tmp_path / "run", monkeypatch)
+    for checkpoint in (run / "checkpoints").glob("epoch_*.pt"):
+        _zero(checkpoint)
+    capsys.readouterr()
+    run_twin(CONFIG, run, progress=False)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 3 and all("is damaged (zero bytes)" in line for line in err[:2])
+    assert "no intact checkpoint" in err[2] and "starting again from epoch 0" in err[2]
+    assert (whole / "metrics.csv").read_bytes() == (run / "metrics.csv").read_bytes()
+
+
+def test_kill_during_a_checkpoint_write(tmp_path, monkeypatch, capsys, whole):
+    """A kill -9 inside ``torch.save`` leaves only the temporary file: the checkpoint itself never appears."""
+    run = _interrupted(tmp_path / "run", monkeypatch)
+    leftover = run / "checkpoints" / ".epoch_0003.pt.x1y2z3.pt"
+    leftover.write_bytes(b"PK\x03\x04 half a checkpoint")
+    capsys.readouterr()
+    run_twin(CONFIG, run, progress=False)
+    err = capsys.readouterr().err
+    assert "interrupted" in err and "resumed from epoch 2 of 3" in err
+    assert not leftover.exists()
+    assert (whole / "metrics.csv").read_bytes() == (run / "metrics.csv").read_bytes()
+
+
+def test_an_exception_inside_the_checkpoint_write_leaves_no_file(tmp_path, monkeypatch, whole):
+    real_save = torch.save
+
+    def dies_half_way(obj, path, *args, **kwargs):
+        real_save(obj, path, *args, **kwargs)
+        _truncate(path)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(torch, "save", dies_half_way)
+    with pytest.raises(KeyboardInterrupt):
+        run_twin(CONFIG, tmp_path / "run", progress=False)
+    monkeypatch.setattr(torch, "save", real_save)
+    assert sorted(p.name for p in (tmp_path / "run" / "checkpoints").iterdir()) == []
+    run_twin(CONFIG, tmp_path / "run", progress=False)
+    assert (whole / "metrics.csv").read_bytes() == (tmp_path / "run" / "metrics.csv").read_bytes()
+
+
+def test_a_second_writer_is_refused_before_anything_is_written(tmp_path, capsys):
+    out = tmp_path / "run"
+    with DirectoryLock(out, what="twin run"):  # another process's run (flock: per open file)
+        code = main(["twin", "--dataset", "digits", "--n-train", "100", "--epochs", "1", "--out", str(out)])
+        assert [p.name for p in out.iterdir()] == [".lock"]
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1 and "in use by another twin run" in err and str(out) in err
+    assert not out.exists()  # the holder created the directory and wrote nothing: removed with its lock
+
+
+def test_a_second_sweep_into_the_same_directory_is_refused(tmp_path, capsys):
+    sweep = tmp_path / "sweep.toml"
+    sweep.write_text('[base]\nepochs = 1\nn_train = 100\n[axes]\nlr = [0.1]\n')
+    out = tmp_path / "out"
+    with DirectoryLock(out, what="sweep"):
+        assert main(["sweep", str(sweep), "--out", str(out), "--workers", "0"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "in use by another sweep" in err
+
+
+def test_the_lock_dies_with_its_holder(tmp_path):
+    """flock is released by the kernel when the holder dies, however it dies."""
+    import subprocess
+    import sys
+
+    code = (f"from core.lock import DirectoryLock; import os; DirectoryLock({str(tmp_path)!r}).acquire(); "
+            "os.kill(os.getpid(), 9)")
+    subprocess.run([sys.executable, "-c", code], check=False, env={**__import__("os").environ})
+    DirectoryLock(tmp_path).acquire().release()
+
+
+def test_readers_refuse_a_directory_mixing_two_runs(tmp_path, capsys, whole):
+    other = run_twin(CONFIG.replace(lr=0.2), tmp_path / "other", progress=False).run_dir
+    mixed = tmp_path / "mixed"
+    mixed.mkdir()
+    for name in ("config.json", "summary.json"):
+        (mixed / name).write_bytes((whole / name).read_bytes())
+    (mixed / "checkpoints").mkdir()
+    (mixed / "checkpoints" / "epoch_0003.pt").write_bytes((other / "checkpoints" / "epoch_0003.pt").read_bytes())
+    assert main(["sharpness", "--run", str(mixed)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "mixes files of different runs" in err
+
+
+@pytest.mark.parametrize("command", ["sharpness", "twin"])
+def test_a_garbage_config_json_is_named(tmp_path, capsys, command):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.json").write_text("{not json")
+    (run / "metrics.csv").write_text("")
+    args = ["sharpness", "--run", str(run)] if command == "sharpness" else \
+        ["twin", "--dataset", "digits", "--n-train", "100", "--epochs", "1", "--out", str(run)]
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and str(run / "config.json") in err
+
+
+def test_diverged_pairs_report_nan_and_the_step_not_a_stable_looking_number(tmp_path):
+    config = CONFIG.replace(optimizer="sgd", lr=1e4, epochs=2)
+    run = run_twin(config, tmp_path / "run", progress=False).run_dir
+    summary = json.loads((run / "summary.json").read_text())
+    assert {d["twin"] for d in summary["divergences"]} == {"S", "S'"}
+    (pair,) = summary["pairs"]
+    for key in ("distance", "loss_diff_max", "gamma_mean", "gen_gap"):
+        assert pair[key] is None or math.isnan(pair[key]), key
+    steps = {d["twin"]: d["step"] for d in summary["divergences"]}
+    assert pair["diverged_step_S"] == steps["S"] and pair["diverged_step_S'"] == steps["S'"]
+
+
+def _alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie, dead but not yet reaped by its new parent, counts as dead)."""
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return handle.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.slow  # about 25 s: two spawned workers, then the rerun finishes both 10-s trials one after the other
+@pytest.mark.skipif(not __import__("os").path.isdir("/proc"), reason="reads process states from /proc (Linux)")
+def test_a_killed_sweep_takes_its_workers_along_and_an_immediate_rerun_does_not_race(tmp_path):
+    """kill -9 of a local sweep: its pool workers exit within a poll interval, and a rerun started at once
+    finishes every trial (resuming the interrupted ones) with none marked failed."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    from _sweep_runners import SlowTrial
+
+    from stability.sweeps import SweepSpec, run_sweep
+
+    out = tmp_path / "out"
+    axes = {"lr": [0.1, 0.2]}
+    tests = Path(__file__).parent
+    code = ("import sys; from _sweep_runners import SlowTrial; from stability.sweeps import SweepSpec, run_sweep; "
+            f"run_sweep(SweepSpec.from_dict({{'axes': {axes!r}}}), {str(out)!r}, runner=SlowTrial(100), workers=2, "
+            "progress=False)")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tests.parent), str(tests)])}
+    sweep = subprocess.Popen([sys.executable, "-c", code], env=env)
+    pid_files = [out / "trials" / f"lr={lr}" / "pid" for lr in axes["lr"]]
+    deadline = time.monotonic() + 60
+    while not all(p.is_file() and p.read_text() for p in pid_files):
+        assert sweep.poll() is None and time.monotonic() < deadline, "the sweep did not start its trials"
+        time.sleep(0.05)
+    workers = [int(p.read_text()) for p in pid_files]
+    sweep.send_signal(signal.SIGKILL)
+    sweep.wait()
+    killed = time.monotonic()
+    while any(_alive(pid) for pid in workers) and time.monotonic() < killed + 5.0:  # poll 0.2 s; slack for load
+        time.sleep(0.05)
+    assert not any(_alive(pid) for pid in workers), "pool workers outlived the killed sweep"
+    steps = [len((p.parent / "steps.txt").read_text().splitlines()) if (p.parent / "steps.txt").is_file() else 0
+             for p in pid_files]
+    assert all(n < 100 for n in steps), steps  # they died mid-trial, 10 s long, rather than finishing it
+
+    result = run_sweep(SweepSpec.from_dict({"axes": axes}), out, runner=SlowTrial(100), workers=0, progress=False)
+    assert result.counts == {"finished": 2, "failed": 0, "pending": 0}
+    assert not any(_alive(pid) for pid in workers)
+    for lr in axes["lr"]:
+        trial = out / "trials" / f"lr={lr}"
+        assert len((trial / "steps.txt").read_text().splitlines()) == 100  # resumed, not restarted
+        assert not (trial / "error.json").exists()
