@@ -1,6 +1,6 @@
 """One full-batch run of a method from a given point, stopped when the loss blows up.
 
-Finite-horizon bias (THEORY.md section 2): with growth factor ``1 + eps`` per step, a blow-up by ``B`` is seen
+Finite-horizon bias (docs/theory.md section 2): with growth factor ``1 + eps`` per step, a blow-up by ``B`` is seen
 within ``T`` steps only if ``eps >~ ln(B) / T``, so a threshold observed this way overestimates the true one by
 about ``ln(B) / T`` relative (halved for GD-like growth ``|1 - eta lambda|`` at ``eta lambda ~ 2``, and halved
 again because the loss is quadratic in the growing component). Use long horizons and compare with exact formulas.

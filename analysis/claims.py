@@ -290,7 +290,7 @@ def c1_theory(scale: Scale) -> TheoryCheck:
         "On the digits least-squares Hessian (exact spectrum; SAM at w = 0): " + "; ".join(
             f"{k}: USAM [{v['usam_ratio_range'][0]:.4g}, {v['usam_ratio_range'][1]:.4g}], "
             f"SAM [{v['sam_ratio_range_at_w0'][0]:.4g}, {v['sam_ratio_range_at_w0'][1]:.4g}]" for k, v in numbers.items()),
-        "THEORY.md section 2 (derived); theory.renormalization.gamma_range", numbers)
+        "docs/theory.md section 2 (derived); theory.renormalization.gamma_range", numbers)
 
 
 def _per_seed_mean(runs: list[dict[str, Any]], value: Callable[[np.ndarray, np.ndarray], float]) -> np.ndarray:
@@ -471,7 +471,7 @@ def c3_theory(scale: Scale) -> TheoryCheck:
         f"Edges of the local quadratic model (digits least squares, lambda_max = {lam:.4g}, ||g|| = {grad_norm:.3g} at "
         f"w = 0, rho = {scale.rho:g}): " + ", ".join(f"{k} {v:.4g}" for k, v in edges.items()) +
         ". StableSAM keeps GD's edge 2/lambda, above USAM's and SAM's for every rho > 0.",
-        "THEORY.md section 3; theory.stability_edge.max_stable_lr", {"lambda_max": lam, "grad_norm": grad_norm, "edges": edges})
+        "docs/theory.md section 3; theory.stability_edge.max_stable_lr", {"lambda_max": lam, "grad_norm": grad_norm, "edges": edges})
 
 
 def c3_evaluate(scale: Scale, results, generator: np.random.Generator) -> ClaimResult:
@@ -646,7 +646,7 @@ def c7_theory(scale: Scale) -> TheoryCheck:
         + ", ".join(f"{k} {v:.6f}" for k, v in worst.items()) +
         f". With negative curvature it fails: gamma = {saddle:.4g} at lambda = -1, rho = {scale.rho:g} (so on "
         "non-convex networks the claim is an empirical frequency).",
-        "THEORY.md section 2 (derived); theory.renormalization.gamma, gamma_range",
+        "docs/theory.md section 2 (derived); theory.renormalization.gamma, gamma_range",
         {"max_gamma_psd": worst, "gamma_negative_curvature": saddle})
 
 
@@ -727,7 +727,7 @@ CLAIMS: dict[str, Claim] = {c.id: c for c in (
     Claim("C7", "Renormalization only shortens the step (gamma <= 1)",
           "StableSAM [...] simply renormalizes the norm of the surrogate gradient to match the norm of the true "
           "gradient. This helps control the step size taken during SAM updates.",
-          f"Proposed solution; {_SUMMARY}; THEORY.md section 2", C7_RULE, _UNIVERSAL,
+          f"Proposed solution; {_SUMMARY}; docs/theory.md section 2", C7_RULE, _UNIVERSAL,
           "fraction of steps with gamma = ||g||/||g~|| > 1 in StableSAM training",
           "Proved on convex quadratics only; on networks it is measured (at most 1% of steps allowed).",
           "A setting where more than 1% of steps have gamma > 1.",

@@ -19,7 +19,7 @@ over seeds). Cohen et al. (ICLR 2021, "Gradient descent on neural networks typic
 stability") observe GD's sharpness rise (progressive sharpening) to ``2/eta`` and hover there: a plateau
 ratio near 1. Long and Bartlett (2023) observe SAM hovering at its SAM-edge. Where USAM, StableSAM-U and
 StableSAM-N hover is what this module *observes*; only the quadratic-model statements are proved
-(``THEORY.md`` sections 2 and 3).
+(``docs/theory.md`` sections 2 and 3).
 
 Experimental choices (all in :class:`EosConfig`):
 

@@ -23,18 +23,12 @@ MC_METHODS = ("sgd", "usam", "stablesam-u", "stablesam-n")
 
 
 def digits_twins(*, replaced_index: int = 0, n: int | None = None):
-    """``(X, y, X', y')``: scikit-learn's 8x8 digits (embedded, nothing downloaded), features standardised per pixel
-    (constant pixels left at 0) plus an intercept column, target the standardised digit label. ``S`` is the first
-    ``n`` examples (default: all but the last), ``S'`` is ``S`` with example ``replaced_index`` replaced by the last."""
-    from sklearn.datasets import load_digits
+    """``(X, y, X', y')`` on the standardised digits least-squares data
+    (:func:`analysis.least_squares_digits.standardised_digits`): ``S`` is the first ``n`` examples (default: all but
+    the last), ``S'`` is ``S`` with example ``replaced_index`` replaced by the last."""
+    from analysis.least_squares_digits import standardised_digits
 
-    digits = load_digits()
-    features = digits.data.astype(np.float64)
-    std = features.std(axis=0)
-    features = (features - features.mean(axis=0)) / np.where(std > 0, std, 1.0)
-    target = digits.target.astype(np.float64)
-    target = (target - target.mean()) / target.std()
-    design = np.hstack([features, np.ones((len(features), 1))])
+    design, target = standardised_digits()
     n = len(design) - 1 if n is None else n
     X, y = design[:n].copy(), target[:n].copy()
     X2, y2 = X.copy(), y.copy()

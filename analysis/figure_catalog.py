@@ -60,7 +60,7 @@ FIGURES: tuple[FigureSpec, ...] = (
     ),
     FigureSpec(
         name="quadratic-thresholds",
-        caption="Divergence thresholds on 2-D quadratics: exact (THEORY.md section 2) against observed by "
+        caption="Divergence thresholds on 2-D quadratics: exact (docs/theory.md section 2) against observed by "
         "bisection on the simulated map (2000 steps, blow-up 1e8: bias about ln(1e8)/2000 = 0.9%).",
         function="analysis.plots_quadratic:figure_thresholds",
         params={"spectra": [[2.0, 1.0], [5.0, 0.5], [10.0, 1.0], [50.0, 5.0], [1.0, 0.1]], "rhos": [0.05, 0.2],

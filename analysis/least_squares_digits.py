@@ -2,7 +2,7 @@
 
 ``F(w) = (1/2n) ||X~ w - y||^2`` with ``X~ = [X, 1]``, whose Hessian ``X~^T X~ / n`` is known in closed form,
 so the predicted thresholds (``2/lambda``, ``2/(lambda (1 + rho lambda))``) are exact for GD, USAM and both
-StableSAM variants (THEORY.md section 2), and divergence is monotone in the learning rate: bisection applies.
+StableSAM variants (docs/theory.md section 2), and divergence is monotone in the learning rate: bisection applies.
 
 Example::
 
@@ -25,7 +25,7 @@ from analysis.lr_bisection import observed_thresholds
 from core.validation import UsageError
 from stability.optimizers import DEFAULT_RHO
 
-__all__ = ["LeastSquaresProblem", "least_squares_problem", "least_squares_thresholds"]
+__all__ = ["LeastSquaresProblem", "least_squares_problem", "least_squares_thresholds", "standardised_digits"]
 
 
 @dataclass(frozen=True)
@@ -51,23 +51,29 @@ class LeastSquaresProblem:
         return 0.5 * torch.mean((outputs.squeeze(-1) - targets) ** 2)
 
 
-def least_squares_problem(*, generator: np.random.Generator) -> LeastSquaresProblem:
-    """The digits least-squares problem (scikit-learn's 1797 8x8 digits, embedded; nothing is downloaded).
-
-    Features standardised per pixel (constant pixels left at 0), target the standardised digit label,
-    an intercept column; float64 throughout.
-    """
+def standardised_digits() -> tuple[np.ndarray, np.ndarray]:
+    """``(X~, y)``: scikit-learn's 1797 8x8 digits (embedded; nothing is downloaded), features standardised per
+    pixel (constant pixels left at 0) plus an intercept column, target the standardised digit label; float64."""
     from sklearn.datasets import load_digits
 
-    if not isinstance(generator, np.random.Generator):
-        raise UsageError(f"generator must be a numpy.random.Generator, got {type(generator).__name__}")
     digits = load_digits()
     features = digits.data.astype(np.float64)
     std = features.std(axis=0)
     features = (features - features.mean(axis=0)) / np.where(std > 0, std, 1.0)
     target = digits.target.astype(np.float64)
     target = (target - target.mean()) / target.std()
-    design = np.hstack([features, np.ones((len(features), 1))])
+    return np.hstack([features, np.ones((len(features), 1))]), target
+
+
+def least_squares_problem(*, generator: np.random.Generator) -> LeastSquaresProblem:
+    """The digits least-squares problem (scikit-learn's 1797 8x8 digits, embedded; nothing is downloaded).
+
+    Features standardised per pixel (constant pixels left at 0), target the standardised digit label,
+    an intercept column; float64 throughout.
+    """
+    if not isinstance(generator, np.random.Generator):
+        raise UsageError(f"generator must be a numpy.random.Generator, got {type(generator).__name__}")
+    design, target = standardised_digits()
     n, d = design.shape
     hessian = design.T @ design / n
     eigenvalues, eigenvectors = np.linalg.eigh(hessian)
@@ -79,7 +85,7 @@ def least_squares_problem(*, generator: np.random.Generator) -> LeastSquaresProb
         model.weight.copy_(torch.from_numpy(start[:-1]).view(1, -1))
         model.bias.copy_(torch.from_numpy(start[-1:]))
     return LeastSquaresProblem(
-        x=torch.from_numpy(features),
+        x=torch.from_numpy(design[:, :-1].copy()),
         y=torch.from_numpy(target),
         hessian=hessian,
         eigenvalues=eigenvalues,
@@ -108,7 +114,7 @@ def least_squares_thresholds(
     relative_error`` (``observed_lr / predicted_lr - 1``), ``steps, blowup, evaluations``. ``[lr_low, lr_high]``
     is the initial bracket (widened if needed). For SAM the
     prediction is the SAM-edge at the start point's gradient norm (a local statement, not a divergence
-    threshold of the quadratic: THEORY.md section 2).
+    threshold of the quadratic: docs/theory.md section 2).
     """
     import pandas as pd
 

@@ -2,7 +2,7 @@
 
 :func:`bisect_threshold` brackets the transition and halves the bracket in ``log eta`` until
 ``high / low - 1 <= rel_tol``. It is sound only where divergence is monotone in ``eta``: on quadratics, where
-the maps of THEORY.md section 2 diverge exactly above their thresholds (the exact least-squares case,
+the maps of docs/theory.md section 2 diverge exactly above their thresholds (the exact least-squares case,
 :mod:`analysis.least_squares_digits`). On networks the outcome is not monotone (issue 14, item 7): scan a
 grid instead (:mod:`analysis.lr_scan`). A run *diverges* when it blows up (:func:`analysis.blowup_run.run_until_blowup`).
 """

@@ -1,4 +1,4 @@
-"""Model-level maximal stable learning rates from measured curvature (THEORY.md section 3).
+"""Model-level maximal stable learning rates from measured curvature (docs/theory.md section 3).
 
 The local quadratic model of the loss at ``w`` has Hessian ``H``; with ``lambda = lambda_max(H)`` (measured by
 Lanczos, :mod:`analysis.eigen`) and ``||g|| = ||grad F_S(w)||`` (measured), the edge-of-stability formulas give

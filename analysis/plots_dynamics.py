@@ -1,4 +1,4 @@
-r"""Figures of the quadratic dynamics: SAM's 2-cycle, StableSAM's 2-D regimes, saddles (THEORY.md section 2).
+r"""Figures of the quadratic dynamics: SAM's 2-cycle, StableSAM's 2-D regimes, saddles (docs/theory.md section 2).
 
 Each figure sets a closed form of :mod:`theory` (lines) against the iteration of the exact map
 (:func:`theory.quadratic.step`, :func:`theory.simulate.simulate`; markers), so that a reader sees at once

@@ -1,4 +1,4 @@
-r"""Figures of twin experiments (THEORY.md section 6): SGD vs SAM vs StableSAM, with and without label noise.
+r"""Figures of twin experiments (docs/theory.md section 6): SGD vs SAM vs StableSAM, with and without label noise.
 
 Two runs share their initialisation and mini-batch order and are trained on neighbouring sets ``S``, ``S'``
 (one example replaced). Over epochs the harness logs the parameter distance ``||w_t - w'_t||``, the

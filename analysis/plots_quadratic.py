@@ -1,4 +1,4 @@
-r"""Figures of the quadratic-model theory (THEORY.md sections 2 and 3).
+r"""Figures of the quadratic-model theory (docs/theory.md sections 2 and 3).
 
 - :func:`plot_stability_phase_diagram`: learning rate x sharpness, one panel per method, each cell
   classified by simulating the map (diverges / converges / cycles), with the exact edge as a line.

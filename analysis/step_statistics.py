@@ -2,7 +2,7 @@ r"""Per-step optimizer statistics of one training run, and the interleaved step-
 
 :func:`gradient_norm_trajectory` trains one model with one method (:mod:`stability` optimizers) and records at
 every step the exact mini-batch gradient norm ``||g||``, the surrogate's ``||g~||`` (gradient at the ascent point
-``w~``) and the renormalization factor ``gamma = ||g|| / ||g~||`` (THEORY.md section 1; logged for plain SAM and
+``w~``) and the renormalization factor ``gamma = ||g|| / ||g~||`` (docs/theory.md section 1; logged for plain SAM and
 USAM too, where it is not applied). The twin harness logs these only as means, minima and maxima per logging
 interval; claims about *every* step (the fraction of steps with ``gamma > 1``) need them step by step. Statistics
 stay on the device and are read once per epoch.

@@ -1,4 +1,4 @@
-"""Twin experiments behind the figures (THEORY.md section 6): the runs, then :func:`analysis.plots_empirical.plot_twin_metrics`.
+"""Twin experiments behind the figures (docs/theory.md section 6): the runs, then :func:`analysis.plots_empirical.plot_twin_metrics`.
 
 - :func:`twin_metrics` runs one :class:`stability.twin.TwinConfig` per (optimizer, label noise) and returns
   the tidy metrics of all of them (columns of ``metrics.csv``).

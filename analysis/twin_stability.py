@@ -1,4 +1,4 @@
-r"""Two empirical estimates of uniform stability from the final models of a twin run (THEORY.md sections 4, 6).
+r"""Two empirical estimates of uniform stability from the final models of a twin run (docs/theory.md sections 4, 6).
 
 For a pair of neighbouring training sets ``S, S'`` (``S'`` is ``S`` with example ``i`` replaced) and test points
 ``z``, let ``D_s(z) = l(A_s(S); z) - l(A_s(S'); z)`` be the loss difference of the twins trained with seed ``s``
@@ -62,17 +62,17 @@ def test_losses(run_dir: str | Path) -> LossDifferences:
 
     import torch
 
-    from stability.twin import TwinConfig, TwinTrainer, load_checkpoint
+    from stability.twin import TwinConfig, TwinTrainer
     from stability.twin.population import example_losses
-    from stability.twin.run import _load_dataset, latest_checkpoint, run_name
+    from stability.twin.run import intact_checkpoint, load_twin_dataset, run_name
 
     run_dir = Path(run_dir)
     config = TwinConfig.from_dict(json.loads((run_dir / "config.json").read_text()))
-    checkpoint = latest_checkpoint(run_dir)
-    if checkpoint is None:
-        raise UsageError(f"run directory {str(run_dir)!r} has no checkpoint (checkpoints/epoch_*.pt)")
-    state = load_checkpoint(checkpoint)
-    trainer = TwinTrainer(config.replace(device="cpu"), _load_dataset(config), run_name=run_name(config))
+    checkpoint, state = intact_checkpoint(run_dir, quarantine=False)  # verified against summary.json's checksums
+    if checkpoint is None or state["epoch"] != config.epochs:
+        raise UsageError(f"run directory {str(run_dir)!r} has no intact checkpoint of its final epoch {config.epochs} "
+                         "(checkpoints/epoch_*.pt): finish the run first")
+    trainer = TwinTrainer(config.replace(device="cpu"), load_twin_dataset(config), run_name=run_name(config))
     trainer.population.load_state_dict(state["population"])
     data = trainer.data
     with torch.no_grad():

@@ -22,31 +22,21 @@ GPU (``scripts/gpu_checks.sh`` does). Usage: ``python benchmarks/eos_lanczos.py 
 from __future__ import annotations
 
 import argparse
+import sys
 import time
-from contextlib import contextmanager
+from pathlib import Path
 
 import numpy as np
 import torch
 
-from analysis.edge_of_stability import EosConfig, _loss_function, _Run, run_edge_of_stability
-from analysis.eigen import lanczos_top_eigenpairs
-from analysis.hessian import HessianOperator
-from stability.data import load_dataset
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a clone without installing
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-
-@contextmanager
-def threads(n: int):
-    previous = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
-
-
-def quartiles(values) -> str:
-    q1, q2, q3 = np.percentile(np.asarray(values, dtype=float), [25, 50, 75])
-    return f"{q2:.3g} [{q1:.3g}, {q3:.3g}]"
+from _timing import Spread, threads  # noqa: E402
+from analysis.edge_of_stability import EosConfig, _loss_function, _Run, run_edge_of_stability  # noqa: E402
+from analysis.eigen import lanczos_top_eigenpairs  # noqa: E402
+from analysis.hessian import HessianOperator  # noqa: E402
+from stability.data import load_dataset  # noqa: E402
 
 
 def products_warm_vs_cold(config: EosConfig, device) -> None:
@@ -73,7 +63,7 @@ def products_warm_vs_cold(config: EosConfig, device) -> None:
             v0 = cold.eigenvectors[:, 0]
     print(f"1. products per measurement ({len(ratios)} measurements every {config.measure_every} steps, "
           f"tol {config.lanczos_tol:g}, ncv {config.lanczos_ncv}; excluding the 1 residual product):")
-    print(f"   warm {quartiles(warm_counts)}  cold {quartiles(cold_counts)}  ratio warm/cold {quartiles(ratios)}")
+    print(f"   warm {Spread.of(warm_counts)}  cold {Spread.of(cold_counts)}  ratio warm/cold {Spread.of(ratios)}")
     print(f"   largest relative difference of the two eigenvalues: {max(gaps):.1e}")
 
 

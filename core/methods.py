@@ -1,7 +1,7 @@
 """The one table of methods: every CLI choice, plot, harness run, threshold and claim reads it.
 
 A method is a base optimizer step, optionally preceded by an ascent to ``w~`` and optionally followed
-by StableSAM's renormalization (``THEORY.md`` section 1):
+by StableSAM's renormalization (``docs/theory.md`` section 1):
 
 ===============  ==============================  ==============  ======================================
 key              ascent point ``w~``             renormalized    source
@@ -54,7 +54,7 @@ class Method:
 
     @property
     def edge(self) -> str | None:
-        """Which edge formula of ``THEORY.md`` section 3 bounds the sharpness: ``"gd"`` (``2/eta``),
+        """Which edge formula of ``docs/theory.md`` section 3 bounds the sharpness: ``"gd"`` (``2/eta``),
         ``"usam"``, ``"sam"`` (needs ``||g||``), or ``None`` where none is known (the adaptive ascent)."""
         if self.ascent == "adaptive":
             return None

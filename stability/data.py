@@ -2,7 +2,7 @@
 
 One entry point, :func:`load_dataset`, returns a :class:`Dataset` (train, test and a held-out pool
 of the same source) from an explicit ``numpy.random.Generator``; :func:`neighbouring` builds the
-pair ``S, S'`` of THEORY.md §6. The sources live in ``stability.datasets``, one per module. Nothing
+pair ``S, S'`` of docs/theory.md §6. The sources live in ``stability.datasets``, one per module. Nothing
 downloads: MNIST and CIFAR-10 are read from files in a directory the caller names.
 
 Example:

@@ -4,7 +4,7 @@ Every function works on lists of tensors (one per parameter) with grouped ``torc
 operations and never synchronises with the host: norms and factors stay tensors on the parameters'
 device. The :class:`stability.SAM` optimizer is a thin front-end over these functions.
 
-Notation (``../shared/THEORY.md`` section 1): ``w`` the parameters, ``g = grad F_B(w)``, radius
+Notation (``docs/theory.md`` section 1): ``w`` the parameters, ``g = grad F_B(w)``, radius
 ``rho >= 0``, ascent point ``w~ = w + rho d`` with direction ``d``, surrogate gradient
 ``g~ = grad F_B(w~)``. ``||.||`` is the Euclidean norm over *all* tensors together.
 

@@ -1,7 +1,7 @@
 """The one optimizer factory: a row of :data:`core.methods.METHODS` becomes a torch optimizer.
 
 A method is a base optimizer step (``torch.optim.SGD``, with momentum, or ``Adam``), optionally wrapped by
-:class:`stability.SAM` with the row's ``ascent`` and ``stable`` fields (``THEORY.md`` section 1). Rows
+:class:`stability.SAM` with the row's ``ascent`` and ``stable`` fields (``docs/theory.md`` section 1). Rows
 without an ascent (``gd``, ``sgd``) are the base optimizer alone: ``rho`` does not enter their update,
 which :func:`effective_rho` records once for tables ("SGD is SAM at ``rho = 0``").
 

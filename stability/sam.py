@@ -1,6 +1,6 @@
 r"""SAM, USAM, ASAM and their StableSAM renormalization, wrapped around any ``torch.optim`` optimizer.
 
-Update rule (one step on the mini-batch ``B``, ``../shared/THEORY.md`` section 1)::
+Update rule (one step on the mini-batch ``B``, ``docs/theory.md`` section 1)::
 
     g      = grad F_B(w)
     w~     = w + rho d(w, g)                 d: g/||g|| (SAM), g (USAM), T^2 g/||T g|| (ASAM)

@@ -39,7 +39,7 @@ def test_sam_edge_reference_values():
 
 
 def test_gd_and_stablesam_edges_are_two_over_eta():
-    # Classical GD edge 2/eta; StableSAM (THEORY.md sec. 3) shares it, independent of rho.
+    # Classical GD edge 2/eta; StableSAM (docs/theory.md sec. 3) shares it, independent of rho.
     for method in ("gd", "sgd", "stablesam-u", "stablesam-n"):
         assert max_stable_sharpness(method, 0.04, rho=0.3) == pytest.approx(50.0, rel=1e-15)
         assert max_stable_lr(method, 50.0, rho=0.3) == pytest.approx(0.04, rel=1e-15)

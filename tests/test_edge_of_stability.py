@@ -3,7 +3,7 @@
 References for the hand-written edge formulas: GD ``2/eta`` (classical); USAM
 ``(sqrt(1 + 8 rho/eta) - 1)/(2 rho)`` (Agarwala and Dauphin 2023, "SAM operates far from home");
 SAM ``(||g||/(2 rho))(sqrt(1 + 8 rho/(eta ||g||)) - 1)`` (Long and Bartlett 2023, "Sharpness-aware
-minimization and the edge of stability"); StableSAM-U/-N ``2/eta`` (THEORY.md section 3).
+minimization and the edge of stability"); StableSAM-U/-N ``2/eta`` (docs/theory.md section 3).
 """
 
 from __future__ import annotations

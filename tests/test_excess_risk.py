@@ -1,4 +1,4 @@
-"""Excess-risk bounds, their optimal learning rate, regimes and maximal learning rates (THEORY.md section 5).
+"""Excess-risk bounds, their optimal learning rate, regimes and maximal learning rates (docs/theory.md section 5).
 
 Published pieces: the stability term is Hardt, Recht and Singer 2016 (arXiv:1509.01240), Thm 3.8; the
 averaged-iterate optimization term D^2/(2 eta T) + eta L^2/2 is the standard SGD bound (Nemirovski, Juditsky,
@@ -30,7 +30,7 @@ CONSTANTS = dict(L=1.0, D=1.0, n=100, T=100)
 
 
 def test_reference_values_by_hand():
-    # L = D = 1, n = T = 100: 1 + 4T/n = 5, eta* = 1/sqrt(500), value sqrt(5/100) (THEORY.md section 5).
+    # L = D = 1, n = T = 100: 1 + 4T/n = 5, eta* = 1/sqrt(500), value sqrt(5/100) (docs/theory.md section 5).
     eta, value = convex_sgd_optimal_lr(**CONSTANTS)
     assert eta == pytest.approx(1 / math.sqrt(500), rel=1e-15)
     assert value == pytest.approx(math.sqrt(0.05), rel=1e-15)

@@ -1,6 +1,6 @@
 """Exact least squares: population risk (Monte Carlo), trajectories (closed-form matrix powers), thresholds.
 
-Reference facts are THEORY.md section 2 (GD/USAM divergence thresholds, SAM's 2-cycle amplitude
+Reference facts are docs/theory.md section 2 (GD/USAM divergence thresholds, SAM's 2-cycle amplitude
 c = eta rho lambda / (2 - eta lambda), StableSAM = GD in 1-D).
 """
 
@@ -103,7 +103,7 @@ def test_one_dimensional_stablesam_is_gd_and_sam_settles_on_its_two_cycle():
         w = {m: step(m, w[m], H, b, eta, rho) for m in LS_METHODS}
     gd = w["gd"]
     assert np.allclose(w["stablesam-u"], gd, rtol=1e-14) and np.allclose(w["stablesam-n"], gd, rtol=1e-14)
-    amplitude = eta * rho * lam / (2 - eta * lam)  # THEORY.md section 2
+    amplitude = eta * rho * lam / (2 - eta * lam)  # docs/theory.md section 2
     assert abs(w["sam"][0, 0] - 1.5) == pytest.approx(amplitude, rel=1e-10)
     after = step("sam", w["sam"], H, b, eta, rho)
     assert after[0, 0] - 1.5 == pytest.approx(-(w["sam"][0, 0] - 1.5), rel=1e-10)

@@ -53,7 +53,7 @@ def test_gd_diverges_just_above_two_over_lambda_and_not_below():
 
 
 def test_least_squares_thresholds_agree_with_the_exact_formulas_within_two_percent():
-    # Exact thresholds on a quadratic (THEORY.md §2, computed here by hand from lambda_max of X~^T X~ / n):
+    # Exact thresholds on a quadratic (docs/theory.md §2, computed here by hand from lambda_max of X~^T X~ / n):
     # GD and StableSAM-U/-N: 2/lambda; USAM: 2/(lambda (1 + rho lambda)). Horizon 300 steps, blow-up 100 of
     # the loss (10 of the top component): the finite-horizon overestimate is about ln(10)/(2*300) = 0.4%.
     rho = 0.05

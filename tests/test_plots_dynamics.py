@@ -16,7 +16,7 @@ def test_sam_cycle_amplitude_markers_match_the_closed_form():
     assert ax_path.get_xlabel() == r"step $t$" and ax_amp.get_yscale() == "log"
     (points,) = _scatter_points(ax_amp)
     eta_lambda, observed = points[:, 0], points[:, 1]
-    # c = eta rho lambda / (2 - eta lambda) (Foret et al.'s map; THEORY.md section 2), lambda = 4, rho = 0.1.
+    # c = eta rho lambda / (2 - eta lambda) (Foret et al.'s map; docs/theory.md section 2), lambda = 4, rho = 0.1.
     np.testing.assert_allclose(observed, 0.1 * eta_lambda / (2.0 - eta_lambda), rtol=1e-6)
     plt.close(fig)
 
@@ -50,7 +50,7 @@ def test_max_stable_lr_is_log_log_and_labelled():
     fig = plot_max_stable_lr(n=20)
     for ax in fig.axes:
         assert ax.get_xscale() == "log" and ax.get_yscale() == "log" and ax.get_xlabel() and ax.get_ylabel()
-    # GD's line is 2 / lambda exactly (THEORY.md section 3).
+    # GD's line is 2 / lambda exactly (docs/theory.md section 3).
     lam, eta = fig.axes[0].get_lines()[0].get_data()
     np.testing.assert_allclose(eta, 2.0 / lam)
     plt.close(fig)

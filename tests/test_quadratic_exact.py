@@ -1,4 +1,4 @@
-"""Closed forms of THEORY.md section 2, each checked by sympy, by simulating the map, and by hand values.
+"""Closed forms of docs/theory.md section 2, each checked by sympy, by simulating the map, and by hand values.
 
 Thresholds, SAM's 2-cycle and transverse multipliers, StableSAM's gamma ranges, coordinate multipliers and
 2-D regimes, the USAM-vs-GD crossover, and the saddle multipliers.
@@ -53,7 +53,7 @@ def test_diverges_predicate_matches_simulation_away_from_the_threshold(method):
 
 
 def test_stablesam_converges_below_threshold_in_simulation_up_to_d10():
-    # Proved in 1-D/2-D; THEORY.md: observed in simulation for d <= 10. Check that observation on random spectra.
+    # Proved in 1-D/2-D; docs/theory.md: observed in simulation for d <= 10. Check that observation on random spectra.
     for method in ("stablesam-u", "stablesam-n"):
         lam = RNG.uniform(0.05, 2.0, (60, 10))
         lr = 0.95 * 2.0 / lam.max(axis=-1)

@@ -24,7 +24,7 @@ def test_classify_outcomes_matches_exact_regions():
 
 
 def test_catalogued_phase_diagram_never_shows_sam_converging():
-    # SAM never converges from a generic start (THEORY.md section 2): at the catalogue's grid and horizon
+    # SAM never converges from a generic start (docs/theory.md section 2): at the catalogue's grid and horizon
     # every stable cell must have reached its 2-cycle, including the slowest corner (small eta lambda).
     from analysis.figure_catalog import FIGURES
 

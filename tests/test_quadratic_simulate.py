@@ -65,7 +65,7 @@ def test_divergence_is_detected_at_the_right_step():
 
 
 def test_sam_linear_growth_at_the_threshold_is_not_caught_by_a_finite_horizon():
-    # Exact: at eta lambda = 2, |x_t| = |x_0| + 2 rho t (THEORY.md sec. 2): divergence, but not geometric.
+    # Exact: at eta lambda = 2, |x_t| = |x_0| + 2 rho t (docs/theory.md sec. 2): divergence, but not geometric.
     run = simulate("sam", [4.0], lr=0.5, rho=0.05, start=[0.3], steps=500)
     assert not bool(run.diverged)
     assert float(run.final_norm) == pytest.approx(0.3 + 2 * 0.05 * 500, rel=1e-12)
@@ -80,7 +80,7 @@ def test_zero_start_and_exact_zero_do_not_give_nan():
 
 @pytest.mark.parametrize("method", METHODS)
 def test_observed_threshold_matches_exact_within_the_horizon_bias(method):
-    # Overestimate of order ln(B)/T (THEORY.md sec. 2): here at most ln(1e8)/4000 = 0.0046, relative.
+    # Overestimate of order ln(B)/T (docs/theory.md sec. 2): here at most ln(1e8)/4000 = 0.0046, relative.
     lam = np.array([[2.0, 1.0, 0.3], [5.0, 4.0, 0.5]])
     rho = np.array([[0.1], [0.5]])
     steps, blowup = 4000, 1e8

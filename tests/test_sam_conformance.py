@@ -1,4 +1,4 @@
-"""Conformance suite of the SAM-family optimizers (THEORY.md section 1).
+"""Conformance suite of the SAM-family optimizers (docs/theory.md section 1).
 
 Parametrised over the rows of the method table with an ascent (core.methods: ascent x stable) x base
 optimizer {SGD, SGD with momentum and weight decay, Adam} x dtype {float32, float64}, where the property
@@ -116,7 +116,7 @@ def test_stable_step_length_is_sgd_step_length(ascent):
         assert abs(float(sam.last_stats["gamma"]) - 1.0) > 1e-3  # a genuine rescaling
 
 
-# --- along an eigenvector StableSAM is GD (THEORY.md section 2) ----------------------------------
+# --- along an eigenvector StableSAM is GD (docs/theory.md section 2) ----------------------------------
 
 
 @pytest.mark.parametrize("ascent", ("normalized", "unnormalized"))
@@ -196,7 +196,7 @@ def test_one_step_matches_hand_computation(ascent, rho, eta, expected, dtype):
 
 
 def _reference_update(w, H, lr, rho, eta, ascent, stable):
-    """THEORY.md section 1 written out in numpy float64."""
+    """docs/theory.md section 1 written out in numpy float64."""
     g = H @ w
     T = np.abs(w) + eta
     if ascent == "normalized":

@@ -1,7 +1,7 @@
 """SAM/StableSAM with the training machinery around it: gradient accumulation, BatchNorm running
 statistics, clipping and weight decay, and mixed precision (bf16 autocast, fp16-style GradScaler).
 
-References are computed by hand from the update rule (THEORY.md section 1): g at w, the ascent point
+References are computed by hand from the update rule (docs/theory.md section 1): g at w, the ascent point
 w~, g~ at w~, gamma = ||g|| / ||g~||, then the base optimizer's step on the (rescaled, clipped) g~."""
 
 from __future__ import annotations

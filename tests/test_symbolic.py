@@ -63,8 +63,8 @@ def test_derivation_renders_as_markdown_with_every_step():
 
 def test_no_derivation_claims_to_equal_a_printed_form_it_did_not_check():
     # Issue 14, defect 8: the printed papers are not available here; a derivation may only say that it
-    # matches the form cited in THEORY.md.
+    # matches the form cited in docs/theory.md.
     for name in ("usam_edge", "sam_edge"):
         labels = [step[0] for step in derive(name).steps]
         assert not any("published" in text for text in labels)
-    assert any("matches the form cited in THEORY.md" in step[0] for step in derive("usam_edge").steps)
+    assert any("matches the form cited in docs/theory.md" in step[0] for step in derive("usam_edge").steps)

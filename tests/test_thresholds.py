@@ -1,4 +1,4 @@
-"""Model-level maximal stable learning rates: hand formulas (THEORY.md §3) and measured curvature."""
+"""Model-level maximal stable learning rates: hand formulas (docs/theory.md §3) and measured curvature."""
 
 import math
 
@@ -15,7 +15,7 @@ from test_hessian import _mlp, _data, dense_hessian
 
 def test_reference_values_by_hand():
     # lambda = 10, rho = 0.05, ||g|| = 0.5: GD 2/10; USAM 2/(10 (1 + 0.5)) (Agarwala & Dauphin 2023);
-    # SAM 2/(10 (1 + 0.05*10/0.5)) = 0.1 (Long & Bartlett 2023); StableSAM-U/-N as GD (THEORY.md §3).
+    # SAM 2/(10 (1 + 0.05*10/0.5)) = 0.1 (Long & Bartlett 2023); StableSAM-U/-N as GD (docs/theory.md §3).
     rates = max_stable_learning_rates(10.0, rho=0.05, grad_norm=0.5)
     expected = {"gd": 0.2, "usam": 2 / 15, "sam": 0.1, "stablesam-u": 0.2, "stablesam-n": 0.2}
     for method, eta in expected.items():

@@ -21,9 +21,9 @@ def dense_top_eigenvalue(config, state, m):
     from stability.models import build_model
     from stability.twin.pairs import build_twin_data
     from stability.twin.population import mean_loss
-    from stability.twin.run import _load_dataset
+    from stability.twin.run import load_twin_dataset
 
-    data = build_twin_data(_load_dataset(config), config, device=torch.device("cpu"), dtype=torch.float64)
+    data = build_twin_data(load_twin_dataset(config), config, device=torch.device("cpu"), dtype=torch.float64)
     model = build_model(config.model, data.input_shape, 10, generator=torch.Generator().manual_seed(0),
                         dtype=torch.float64)
     population = state["population"]

@@ -1,6 +1,6 @@
 """Closed forms, exact dynamics and symbolic derivations (float64 numpy; sympy in :mod:`theory.symbolic`).
 
-Quadratic models (THEORY.md section 2) and edge-of-stability formulas (section 3):
+Quadratic models (docs/theory.md section 2) and edge-of-stability formulas (section 3):
 
 - :mod:`theory.quadratic`: the five update maps on ``f(w) = 1/2 w^T H w``.
 - :mod:`theory.simulate`: vectorised simulation over grids of configurations; observed thresholds.

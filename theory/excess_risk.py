@@ -1,7 +1,7 @@
 """Excess risk = optimization error + generalization error, its optimal learning rate, regimes and maximal rates.
 
 ``E[R(A(S))] - R(w*) <= eps_opt + eps_gen`` with ``eps_gen <= eps_stab`` (Hardt et al. 2016, Thm 2.2) and
-``eps_opt`` the expected optimization error on the training set (THEORY.md section 5).
+``eps_opt`` the expected optimization error on the training set (docs/theory.md section 5).
 
 Convex SGD, ``E||g||^2 <= L^2``, ``||w_0 - w*|| <= D``, constant ``eta``, averaged iterate (Nemirovski et al.
 2009; the averaged iterate inherits the last iterate's stability bound because ``E delta_t`` grows with ``t``):
@@ -89,7 +89,7 @@ def convex_sgd_excess_risk(lr: float, *, L: float, D: float, n: int, T: int, bet
 
 
 def convex_sgd_optimal_lr(*, L: float, D: float, n: int, T: int) -> tuple[float, float]:
-    """``eta* = D / (L sqrt(T (1 + 4T/n)))`` and ``excess(eta*) = D L sqrt((1 + 4T/n) / T)`` (THEORY.md section 5).
+    """``eta* = D / (L sqrt(T (1 + 4T/n)))`` and ``excess(eta*) = D L sqrt((1 + 4T/n) / T)`` (docs/theory.md section 5).
 
     Unconstrained: compare ``eta*`` with ``2/beta`` (the bound is convex in ``eta``, so the constrained
     optimum is ``min(eta*, 2/beta)``).

@@ -8,7 +8,7 @@ of ``x``. Squared loss with the factor one half, ``l(w; (x, y)) = (x^T w - y)^2 
     training error   F_S(w) = 1/(2n) ||X w - y||^2 = 1/2 w^T H w - b^T w + ||y||^2/(2n),
                      H = X^T X / n,  b = X^T y / n,  g = grad F_S(w) = H w - b.
 
-On ``F_S`` the full-batch methods are the quadratic maps of THEORY.md section 2 written around the empirical
+On ``F_S`` the full-batch methods are the quadratic maps of docs/theory.md section 2 written around the empirical
 minimiser (``g = H (w - w_hat)``):
 
 - GD ``w - eta g``;  USAM ``w - eta g~``, ``g~ = g + rho H g``;  SAM ``g~ = g + rho H g / ||g||``;

@@ -1,4 +1,4 @@
-r"""The five update maps on the quadratic ``f(w) = 1/2 w^T H w`` (THEORY.md section 2).
+r"""The five update maps on the quadratic ``f(w) = 1/2 w^T H w`` (docs/theory.md section 2).
 
 With ``g = H w``, learning rate ``eta`` and radius ``rho >= 0``:
 
@@ -11,7 +11,7 @@ With ``g = H w``, learning rate ``eta`` and radius ``rho >= 0``:
 StableSAM (Tan et al. 2024, arXiv:2401.07250) multiplies the surrogate gradient ``g~`` by
 ``gamma = ||g|| / ||g~||``, so its step has GD's length ``eta ||g||``.
 
-Degenerate points are defined, never NaN (THEORY.md section 1): ``||g|| = 0`` gives no ascent
+Degenerate points are defined, never NaN (docs/theory.md section 1): ``||g|| = 0`` gives no ascent
 (``g~ = g = 0``); ``||g~|| = 0`` gives a zero StableSAM step. ``rho = 0`` reproduces GD exactly.
 
 ``H`` is given either by its spectrum (the map then runs in the eigenbasis, coordinate-wise) or as a
@@ -120,7 +120,7 @@ def _norm(v: np.ndarray) -> np.ndarray:
 
 
 def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
-    """``num / den`` where ``den > 0``, else 0 (the degenerate cases of THEORY.md section 1)."""
+    """``num / den`` where ``den > 0``, else 0 (the degenerate cases of docs/theory.md section 1)."""
     num, den = np.broadcast_arrays(num, den)
     return np.divide(num, den, out=np.zeros(num.shape), where=den > 0)
 

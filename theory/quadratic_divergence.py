@@ -1,4 +1,4 @@
-r"""Exact divergence thresholds and linear rates of the quadratic maps (THEORY.md section 2).
+r"""Exact divergence thresholds and linear rates of the quadratic maps (docs/theory.md section 2).
 
 On ``f(w) = 1/2 w^T H w`` with ``H`` PSD and top eigenvalue ``lambda = lambda_max > 0``:
 
@@ -52,9 +52,9 @@ __all__ = [
 _SOURCES = {
     "gd": (False, "classical: eta lambda_max > 2"),
     "usam": (False, "Agarwala and Dauphin 2023 (USAM is linear on a quadratic)"),
-    "sam": (True, "derived (quadratic model), THEORY.md section 2"),
-    "stablesam-u": (True, "derived (quadratic model), THEORY.md section 2"),
-    "stablesam-n": (True, "derived (quadratic model), THEORY.md section 2"),
+    "sam": (True, "derived (quadratic model), docs/theory.md section 2"),
+    "stablesam-u": (True, "derived (quadratic model), docs/theory.md section 2"),
+    "stablesam-n": (True, "derived (quadratic model), docs/theory.md section 2"),
 }
 
 

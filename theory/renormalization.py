@@ -1,4 +1,4 @@
-r"""StableSAM's renormalization on a quadratic: gamma, coordinate multipliers, 2-D regimes (THEORY.md section 2).
+r"""StableSAM's renormalization on a quadratic: gamma, coordinate multipliers, 2-D regimes (docs/theory.md section 2).
 
 StableSAM (Tan et al. 2024) steps ``w' = w - eta gamma g~`` with ``gamma = ||g|| / ||g~||``. On
 ``f(w) = 1/2 w^T H w`` in the eigenbasis (``g_i = lambda_i w_i``) both variants act coordinate-wise:

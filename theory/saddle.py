@@ -1,4 +1,4 @@
-r"""Negative curvature: the per-step multipliers ``x' / x`` of the five maps at a 1-D saddle (THEORY.md section 2).
+r"""Negative curvature: the per-step multipliers ``x' / x`` of the five maps at a 1-D saddle (docs/theory.md section 2).
 
 On ``f(x) = 1/2 lambda x^2`` with ``lambda < 0`` (write ``a = |lambda|``), derived from the maps:
 

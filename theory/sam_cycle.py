@@ -1,4 +1,4 @@
-r"""SAM's attracting 2-cycle on a quadratic (THEORY.md section 2).
+r"""SAM's attracting 2-cycle on a quadratic (docs/theory.md section 2).
 
 Below its threshold (``0 < eta lambda_1 < 2``) SAM (Foret et al. 2021) does not converge from a
 generic start on ``f(w) = 1/2 w^T H w``: it settles on the 2-cycle ``w = +-c v_1`` along the top

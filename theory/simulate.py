@@ -18,7 +18,7 @@ Finite-horizon bias
 Detection with blow-up level ``B`` and horizon ``T`` misses growth that is too slow: a configuration
 whose iterate grows by ``1 + delta`` per step is only caught when ``T ln(1 + delta) > ln B``, so an
 observed divergence threshold (:func:`observed_lr_max`) *overestimates* the exact one by about
-``ln(B) / T`` in relative terms (THEORY.md section 2); for a top multiplier ``1 - eta lambda`` (GD, USAM,
+``ln(B) / T`` in relative terms (docs/theory.md section 2); for a top multiplier ``1 - eta lambda`` (GD, USAM,
 StableSAM), whose modulus grows like ``1 + 2 delta`` at ``eta = (1 + delta) eta*``, the bias is about
 ``ln(B) / (2T)``. Compare with the exact formulas
 (:mod:`theory.quadratic_divergence`) or use a long horizon. Growth that is not geometric is never caught:

@@ -2,7 +2,7 @@ r"""Edge-of-stability formulas: the largest stable sharpness at a learning rate,
 
 A real loss near the current iterate is modelled by its quadratic ``f(w) = 1/2 w^T H w`` with top
 Hessian eigenvalue (sharpness) ``lambda``. Each method has an *edge*: the sharpness at which the
-quadratic model's iteration stops being stable (THEORY.md section 3).
+quadratic model's iteration stops being stable (docs/theory.md section 3).
 
 =================  ==============================================  =====================================
 method             largest stable sharpness ``lambda*(eta)``       largest stable rate ``eta*(lambda)``
@@ -19,7 +19,7 @@ the SAM edge is Long and Bartlett (2023), "Sharpness-Aware Minimization and the 
 (it is USAM's edge with ``rho -> rho / G``, tends to ``2/eta`` as ``rho -> 0`` and is always below it).
 StableSAM's step has the length of a GD step and its renormalization factor is ``<= 1`` on PSD
 quadratics, so its top component grows as soon as ``eta lambda > 2`` and the edge is GD's
-(THEORY.md section 2; derived (quadratic model), see :mod:`theory.quadratic_divergence`). Divergence above
+(docs/theory.md section 2; derived (quadratic model), see :mod:`theory.quadratic_divergence`). Divergence above
 the edge holds in any dimension; convergence below it is proved in 1-D and 2-D and only observed in
 simulation beyond (d <= 10).
 
@@ -58,8 +58,8 @@ _SOURCES = {
     "sgd": (False, "classical: GD on a quadratic is stable iff eta lambda <= 2"),
     "usam": (False, "Agarwala and Dauphin 2023"),
     "sam": (False, "Long and Bartlett 2023"),
-    "stablesam-u": (True, "derived (quadratic model), THEORY.md section 2"),
-    "stablesam-n": (True, "derived (quadratic model), THEORY.md section 2"),
+    "stablesam-u": (True, "derived (quadratic model), docs/theory.md section 2"),
+    "stablesam-n": (True, "derived (quadratic model), docs/theory.md section 2"),
 }
 _TINY, _HUGE = np.finfo(np.float64).tiny, np.finfo(np.float64).max
 _LOG_TINY, _LOG_HUGE = np.log(_TINY), np.log(_HUGE)
@@ -128,7 +128,7 @@ def max_stable_lr(method: str, sharpness, *, rho=0.0, grad_norm=None):
     ``2 / lambda`` for GD, SGD and both StableSAM variants; ``2 / (lambda (1 + rho lambda))`` for USAM
     (inverse of Agarwala and Dauphin 2023's edge); ``2 / (lambda (1 + rho lambda / ||g||))`` for SAM
     (inverse of Long and Bartlett 2023's SAM-edge). For SAM the quadratic model diverges at
-    *equality* too (THEORY.md section 2), so the returned rate is the supremum of the stable ones.
+    *equality* too (docs/theory.md section 2), so the returned rate is the supremum of the stable ones.
     Where the direct formula over- or underflows, the same number is formed in log space; an answer outside
     float64's normal range is refused, never printed wrong.
 

@@ -1,6 +1,6 @@
 r"""Symbolic derivations (sympy) of every closed form in :mod:`theory`, starting from the update maps.
 
-Each derivation starts from the map of THEORY.md section 2 written in sympy (1-D, or 2-D in the
+Each derivation starts from the map of docs/theory.md section 2 written in sympy (1-D, or 2-D in the
 eigenbasis), takes the multiplier, fixed point or 2-cycle condition, and solves it. A
 :class:`Derivation` keeps the intermediate steps, so a reader can follow (and print) the argument;
 its ``result`` and ``symbols`` turn into a numeric function with :meth:`Derivation.lambdify`, which the
@@ -124,11 +124,11 @@ def _usam_edge() -> Derivation:
     target = (sp.sqrt(1 + 8 * rho / eta) - 1) / (2 * rho)
     same = sp.simplify(sp.radsimp(lam_star - target)) == 0 or sp.simplify((lam_star - target).rewrite(sp.sqrt)) == 0
     if not same:
-        raise RuntimeError(f"USAM edge root {lam_star} differs from the form cited in THEORY.md")
+        raise RuntimeError(f"USAM edge root {lam_star} differs from the form cited in docs/theory.md")
     return Derivation(
         "usam_edge", "USAM edge (Agarwala and Dauphin 2023): lambda* = (sqrt(1 + 8 rho/eta) - 1)/(2 rho)",
         (("USAM multiplier", m), ("solve multiplier = -1 for lambda > 0", sp.Eq(sp.Symbol("lambda*"), lam_star)),
-         ("matches the form cited in THEORY.md (Agarwala and Dauphin 2023)", sp.Eq(lam_star, target))),
+         ("matches the form cited in docs/theory.md (Agarwala and Dauphin 2023)", sp.Eq(lam_star, target))),
         target, (eta, rho))
 
 
@@ -140,7 +140,7 @@ def _sam_edge() -> Derivation:
     lam_star = _positive_root(sp.Eq(m, -1), lam)
     target = (G / (2 * rho)) * (sp.sqrt(1 + 8 * rho / (eta * G)) - 1)
     if sp.simplify(lam_star - target) != 0:
-        raise RuntimeError(f"SAM edge root {lam_star} differs from the form cited in THEORY.md")
+        raise RuntimeError(f"SAM edge root {lam_star} differs from the form cited in docs/theory.md")
     eta_star = sp.factor(_positive_root(sp.Eq(m, -1), eta))
     return Derivation(
         "sam_edge", "SAM edge (Long and Bartlett 2023): lambda* = (G/(2 rho)) (sqrt(1 + 8 rho/(eta G)) - 1), G = ||g||",

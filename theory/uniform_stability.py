@@ -11,7 +11,7 @@ Published (SGD):
 - HRS Theorem 3.12, non-convex, ``0 <= l <= 1``, ``eta_t <= c/t``:
   ``eps <= (1 + 1/(beta c)) / (n - 1) * (2 c L^2)^(1/(beta c + 1)) * T^(beta c / (beta c + 1))``
 
-Derived in the same framework (not published; **derived** by this toolkit, THEORY.md section 4):
+Derived in the same framework (not published; **derived** by this toolkit, docs/theory.md section 4):
 
 - USAM, ``w <- w - eta grad l(w + rho grad l(w))``. Its Jacobian is ``I - eta H(w~)(I + rho H(w))``, so the
   step is ``(1 + eta beta (1 + rho beta))``-expansive (non-convex: HRS 3.12 with ``beta' = beta (1 + rho beta)``)

@@ -2,7 +2,7 @@
 
 A source yields examples; :func:`split` draws a train set, a test set and a *pool* from them with an
 explicit generator. The pool is held out from the same source, disjoint from train and test, and
-supplies the fresh example that replaces ``z_i`` in the neighbouring dataset ``S'`` (THEORY.md §6).
+supplies the fresh example that replaces ``z_i`` in the neighbouring dataset ``S'`` (docs/theory.md §6).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Neighbouring training sets ``S`` and ``S'`` for the twin-model stability protocol (THEORY.md §6).
+"""Neighbouring training sets ``S`` and ``S'`` for the twin-model stability protocol (docs/theory.md §6).
 
 ``S' = S`` with example ``i`` replaced by a fresh example from the dataset's held-out pool, the
 setting of uniform stability (Bousquet & Elisseeff, 2002; Hardt, Recht & Singer, 2016).

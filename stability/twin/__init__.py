@@ -1,4 +1,4 @@
-"""The twin harness: pairs of models trained on neighbouring datasets (THEORY.md section 6).
+"""The twin harness: pairs of models trained on neighbouring datasets (docs/theory.md section 6).
 
 ``TwinConfig`` describes an experiment, ``run_twin`` runs it into a directory, ``TwinTrainer`` is
 the in-memory engine (every pair batched into one ``torch.func`` computation). Attributes load

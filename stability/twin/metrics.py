@@ -1,6 +1,6 @@
 """Evaluation of a twin population at a logging point (device tensors; the caller syncs once).
 
-For pair ``p`` with weights ``w`` (trained on ``S``) and ``w'`` (on ``S'``), THEORY.md section 6:
+For pair ``p`` with weights ``w`` (trained on ``S``) and ``w'`` (on ``S'``), docs/theory.md section 6:
 
 - ``distance`` ``||w - w'||`` over all parameters; ``distance_normalized``
   ``||w - w'|| / (||w|| + ||w'||)`` (0 when both are 0); ``layer_distance`` the same norm per

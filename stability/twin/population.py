@@ -38,7 +38,7 @@ def example_losses(task: str, outputs: torch.Tensor, y: torch.Tensor) -> torch.T
     """Per-example loss ``l(w; z)``: cross-entropy, or ``(f(x) - y)^2 / 2`` for regression.
 
     ``outputs`` ``(..., C)`` and ``y`` ``(...)``; the halved square makes the Hessian of the
-    empirical risk of a linear model ``X^T X / n``, the convention of THEORY.md section 2.
+    empirical risk of a linear model ``X^T X / n``, the convention of docs/theory.md section 2.
     """
     if task == "classification":
         return F.cross_entropy(outputs.flatten(0, -2), y.flatten(), reduction="none").view(y.shape)

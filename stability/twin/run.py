@@ -50,7 +50,10 @@ from core.lock import LOCK_FILE, DirectoryLock
 from core.validation import UsageError
 from stability.twin.config import TwinConfig
 
-__all__ = ["PreparedRun", "RunModel", "TwinResult", "load_run_model", "prepare_twin", "run_twin", "load_checkpoint", "run_name"]
+__all__ = [
+    "PreparedRun", "RunModel", "TwinResult", "latest_checkpoint", "load_checkpoint", "load_run_model", "load_twin_dataset",
+    "prepare_twin", "run_name", "run_twin",
+]
 
 OWN_FILES = ("config.json", "metrics.csv", "metrics.parquet", "summary.json")
 CHECKPOINTS = "checkpoints"
@@ -67,7 +70,8 @@ def run_name(config: TwinConfig) -> str:
     return config.name or f"{config.optimizer}_lr{config.lr:g}_rho{config.effective_rho:g}"
 
 
-def _load_dataset(config: TwinConfig):
+def load_twin_dataset(config: TwinConfig):
+    """The data set of ``config`` (its name, sizes, ``data_seed``, ``dtype``; files from ``data_dir`` if given)."""
     from stability.data import load_dataset
 
     if config.data_dir is not None and not Path(config.data_dir).is_dir():
@@ -205,7 +209,7 @@ def load_run_model(out_dir: str | Path, model_index: int) -> RunModel:
     if model_index >= n_models:
         raise UsageError(f"model index {model_index} is out of range: the run has {n_models} models "
                          f"(allowed 0..{n_models - 1}; 2p is pair p on S, 2p+1 on S')")
-    trainer = TwinTrainer(config.replace(device="cpu"), _load_dataset(config), run_name=run_name(config))
+    trainer = TwinTrainer(config.replace(device="cpu"), load_twin_dataset(config), run_name=run_name(config))
     if state.get("vectorized") != trainer.population.vectorized:
         raise UsageError(f"checkpoint {str(checkpoint)!r} was written by the other (vectorised/sequential) "
                          "implementation than this machine rebuilds")
@@ -267,7 +271,6 @@ class PreparedRun:
     config: TwinConfig
     out_dir: Path
     dataset: object
-    resume_from: Path | None
     overwrite: bool
     sharpness: Callable[..., float] | None = None
     status: str = "absent"
@@ -474,7 +477,7 @@ def prepare_twin(config: TwinConfig, out_dir: str | Path, *, overwrite: bool = F
         raise UsageError(f"config must be a TwinConfig, got {type(config).__name__}")
     out_dir = Path(out_dir)
     resolve_device(config.device)
-    dataset = _load_dataset(config)
+    dataset = load_twin_dataset(config)
     n = dataset.n_train
     for index in config.replaced_indices:
         if index >= n:
@@ -487,7 +490,6 @@ def prepare_twin(config: TwinConfig, out_dir: str | Path, *, overwrite: bool = F
         raise UsageError("sharpness_every > 0 needs a sharpness measurer: pass "
                          "sharpness=analysis.sharpness.top_hessian_eigenvalue (or the CLI's --sharpness-every)")
     status = _status(out_dir)
-    resume_from = None
     if status == "foreign":
         raise UsageError(f"output directory {str(out_dir)!r} exists and is not a twin run directory; choose another")
     if status == "finished" and not overwrite:
@@ -498,8 +500,7 @@ def prepare_twin(config: TwinConfig, out_dir: str | Path, *, overwrite: bool = F
                              "pass --overwrite to replace it")
         if not resume:
             raise UsageError(f"output directory {str(out_dir)!r} holds an unfinished run; resume it or pass --overwrite")
-        resume_from = latest_checkpoint(out_dir)
-    return PreparedRun(config, out_dir, dataset, resume_from, overwrite=overwrite and status in ("finished", "running"),
+    return PreparedRun(config, out_dir, dataset, overwrite=overwrite and status in ("finished", "running"),
                        sharpness=sharpness, status=status)
 
 

@@ -1,4 +1,4 @@
-"""``stablesam edge``: the largest stable sharpness at a given learning rate (THEORY.md section 3).
+"""``stablesam edge``: the largest stable sharpness at a given learning rate (docs/theory.md section 3).
 
     stablesam edge --method usam --lr 0.1 --rho 0.05
     stablesam edge --method sam --lr 0.1 --rho 0.05 --grad-norm 0.5 --json

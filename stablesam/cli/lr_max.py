@@ -1,4 +1,4 @@
-"""``stablesam lr-max``: the maximal stable learning rate at a given sharpness (THEORY.md section 3).
+"""``stablesam lr-max``: the maximal stable learning rate at a given sharpness (docs/theory.md section 3).
 
     stablesam lr-max --method usam --sharpness 10 --rho 0.05
     stablesam lr-max --method sam --sharpness 10 --rho 0.05 --grad-norm 0.5 --json

@@ -17,7 +17,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Measure the top-k Hessian eigenvalues (Lanczos, with residuals), the Hutchinson trace, the "
         "gradient norm and loss of a freshly initialised model, a saved state_dict, or one model of a twin run directory "
         "(--run) on its full training set, and the maximal stable "
-        "learning rate of GD, USAM, SAM and StableSAM-U/-N at radius rho (THEORY.md section 3).",
+        "learning rate of GD, USAM, SAM and StableSAM-U/-N at radius rho (docs/theory.md section 3).",
     )
     add_model_arguments(parser)
     parser.add_argument("--run", default=None, metavar="DIR",
