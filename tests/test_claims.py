@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from analysis.claims import CLAIMS, PAIRS, Experiment, claim_ids, make_scale
-from analysis.claims_run import ExperimentFailed, evaluate_claims, provenance
+from analysis.claims_run import SCHEMA_VERSION, ExperimentFailed, evaluate_claims, provenance
 from analysis.report import VERDICTS_SCHEMA, schema_errors, write_report
 from analysis.twin_stability import LossDifferences
 from analysis.verdicts import INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED
@@ -154,7 +154,7 @@ def test_experiments_shared_between_claims(scale):
 
 def _document(planted, scale):
     documents, figures = planted
-    return {"schema_version": 1, "scale": scale.name, "settings": scale.to_dict(), "claims": documents,
+    return {"schema_version": SCHEMA_VERSION, "scale": scale.name, "settings": scale.to_dict(), "claims": documents,
             "provenance": provenance(scale, seconds=1.5, command="stablesam verify --quick")}, figures
 
 
