@@ -148,8 +148,9 @@ def read_verdict_guide() -> str:
             "clear and a 95% bootstrap confidence interval over seeds. **supported**: the whole interval clears the "
             "boundary in the claimed direction; **not supported**: the whole interval lies on the other side (the "
             "effect is reversed, or a deficit exceeds the allowed margin); **inconclusive**: the interval straddles "
-            "the boundary, or too few seeds ran. A verdict covers only the settings listed; 'pending' names evidence "
-            "the toolkit does not have yet.")
+            "the boundary, or too few seeds ran. The experiments decide; each claim's theory check (proved, "
+            "consistent, contradicts, no prediction) is reported beside its verdict, and a disagreement is noted. "
+            "A verdict covers only the settings listed; 'pending' names evidence the toolkit does not have yet.")
 
 
 def _fmt(value: Any) -> str:
