@@ -53,9 +53,12 @@ def _ratio_over_lr(ax, cases: list[dict[str, Any]], rule: dict[str, Any], *, off
     ax.legend(frameon=False)
 
 
+_DIVERGED = 1e6  # an rms twin distance above this (standardised data, w_0 = 0) is a diverged pair
+
+
 def _exact_ratio(ax, exact: dict[str, Any]) -> None:
     """C2's theory panel: exact ``sqrt(E||w_T - w'_T||^2)`` of USAM over SGD's against eta, one line per rho
-    (where both are finite); below 1 USAM is more stable."""
+    (where neither diverged: both below ``_DIVERGED``); below 1 USAM is more stable."""
     lrs = np.asarray(exact["lrs"])
     rms = {name: np.asarray(values, dtype=np.float64) for name, values in exact["rms"].items()}
     sgd = next(v for name, v in rms.items() if name.startswith("sgd"))
@@ -63,12 +66,12 @@ def _exact_ratio(ax, exact: dict[str, Any]) -> None:
     for k, (name, values) in enumerate((n, v) for n, v in rms.items() if n.startswith("usam")):
         with np.errstate(invalid="ignore", divide="ignore"):
             ratio = values / sgd
-        shown = np.isfinite(ratio) & (ratio > 0)
+        shown = (values < _DIVERGED) & (sgd < _DIVERGED) & (ratio > 0)
         ax.plot(lrs[shown], ratio[shown], color=METHOD_COLORS["usam"], ls=styles[k % 4], marker="o", ms=2,
                 label=name.replace("usam ", "USAM, "))
     ax.axhline(1.0, color="0.5", lw=0.8, ls=":", label="equal")
     ax.set(xscale="log", yscale="log", xlabel="learning rate eta", ylabel="exact rms twin distance, USAM / SGD")
-    ax.set_title("theory: digits least squares, one example per step", fontsize=6)
+    ax.set_title("theory: digits least squares, one example per step (diverged etas omitted)", fontsize=6)
     ax.legend(frameon=False, fontsize=5)
 
 
