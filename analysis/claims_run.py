@@ -3,7 +3,7 @@
 :func:`verify` collects the experiments of the requested claims (equal settings are run once), runs the ones
 not already finished in ``OUT/cache/`` and evaluates every claim. Twin runs go through the sweep engine
 (:mod:`stability.sweeps.executors`: in this process by default, on a Dask cluster with ``engine="dask"``);
-per-step statistics and timings run in this process. A cached experiment is keyed by its settings
+per-step statistics and timings run in this process. A theory computation of kind ``exact`` runs here too. A cached experiment is keyed by its settings
 (:attr:`analysis.claims.Experiment.key`), so a rerun reuses every finished one and an interrupted twin run
 resumes from its checkpoint. The returned document is what :mod:`analysis.report` writes as ``verdicts.json``.
 """
@@ -23,14 +23,14 @@ from typing import Any
 
 import numpy as np
 
-from analysis.claims import CLAIMS, ClaimResult, Experiment, Scale
-from analysis.verdicts import INCONCLUSIVE
+from analysis.claims import CLAIMS, ClaimResult, Experiment, Scale, TheoryCheck
+from analysis.verdicts import INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED
 from core.io import atomic_write_json
 from core.validation import check_choice
 
 __all__ = ["ExperimentFailed", "Results", "SCHEMA_VERSION", "evaluate_claims", "provenance", "run_experiments", "verify"]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 CACHE = "cache"
 
 
@@ -104,6 +104,22 @@ class Results:
         return self._memoised("losses", experiment, lambda: test_losses(self.path(experiment)))
 
 
+def _exact_twin_distances(*, lrs, methods, steps: int, n: int, replaced_index: int) -> dict[str, Any]:
+    """The ``exact`` experiment: :func:`analysis.exact_stability.exact_stability_table` as JSON (one curve of
+    ``sqrt(E||w_T - w'_T||^2)`` and ``||E[w_T - w'_T]||`` over ``lrs`` per ``(method, rho)``)."""
+    from analysis.exact_stability import exact_stability_table
+
+    table = exact_stability_table(lrs, methods=[tuple(m) for m in methods], steps=steps, n=n,
+                                  replaced_index=replaced_index)
+    curves = []
+    for method, rho in methods:
+        part = table[(table["method"] == method) & (table["rho"] == rho)]
+        curves.append({"method": method, "rho": rho, **{
+            key: part[part["metric"] == metric].sort_values("lr")["value"].tolist()
+            for key, metric in (("rms", "rms_distance"), ("mean_difference_norm", "mean_difference_norm"))}})
+    return {"lrs": sorted(float(x) for x in lrs), "curves": curves, "steps": steps, **table.attrs}
+
+
 def _run_in_process(experiment: Experiment) -> dict[str, Any]:
     from analysis.step_statistics import gradient_norm_trajectory, step_times
 
@@ -111,6 +127,8 @@ def _run_in_process(experiment: Experiment) -> dict[str, Any]:
         return gradient_norm_trajectory(**experiment.settings)
     if experiment.kind == "timing":
         return asdict(step_times(**experiment.settings))
+    if experiment.kind == "exact":
+        return _exact_twin_distances(**experiment.settings)
     raise ValueError(f"unknown experiment kind {experiment.kind!r}")
 
 
@@ -222,6 +240,7 @@ def _claim_document(claim, result: ClaimResult, theory, experiments: list[Experi
         "rule": {**claim.rule.to_dict(), "text": str(claim.rule), "combine": claim.combine},
         "quantity": claim.quantity,
         "theory": asdict(theory),
+        "decided_by": claim.decided_by,
         "pending": list(claim.pending),
         "stronger_than_checked": claim.stronger,
         "would_change": claim.would_change,
@@ -239,12 +258,20 @@ def evaluate_claims(claim_ids: Sequence[str], scale: Scale, results: Results) ->
     other claims run."""
     documents, figure_data = [], {}
     for claim in (CLAIMS[i] for i in claim_ids):
-        theory = claim.theory(scale)
+        try:
+            theory = claim.theory(scale, results)
+        except ExperimentFailed as error:
+            theory = TheoryCheck("no prediction", f"not computed: {error}", "")
         generator = np.random.default_rng([0, int(claim.id[1:])])
         try:
             result = claim.evaluate(scale, results, generator)
         except ExperimentFailed as error:
             result = ClaimResult(INCONCLUSIVE, "no result", None, [], [f"not evaluated: {error}"])
+        disagreement = {("contradicts", SUPPORTED): "predicts the opposite of", ("consistent", NOT_SUPPORTED):
+                        "predicts the claim, against"}.get((theory.status, result.verdict))
+        if disagreement:
+            result.notes.append(f"theory and experiment disagree: the theory check {disagreement} the verdict "
+                                f"'{result.verdict}' (see decided_by: the experiment decides)")
         documents.append(_claim_document(claim, result, theory, claim.experiments(scale), results))
         figure_data[claim.id] = result.figure_data
     return documents, figure_data

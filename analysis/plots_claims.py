@@ -53,13 +53,39 @@ def _ratio_over_lr(ax, cases: list[dict[str, Any]], rule: dict[str, Any], *, off
     ax.legend(frameon=False)
 
 
+_DIVERGED = 1e6  # an rms twin distance above this (standardised data, w_0 = 0) is a diverged pair
+
+
+def _exact_ratio(ax, exact: dict[str, Any]) -> None:
+    """C2's theory panel: exact ``sqrt(E||w_T - w'_T||^2)`` of USAM over SGD's against eta, one line per rho
+    (where neither diverged: both below ``_DIVERGED``); below 1 USAM is more stable."""
+    lrs = np.asarray(exact["lrs"])
+    rms = {name: np.asarray(values, dtype=np.float64) for name, values in exact["rms"].items()}
+    sgd = next(v for name, v in rms.items() if name.startswith("sgd"))
+    styles = ["-", "--", "-.", ":"]
+    for k, (name, values) in enumerate((n, v) for n, v in rms.items() if n.startswith("usam")):
+        with np.errstate(invalid="ignore", divide="ignore"):
+            ratio = values / sgd
+        shown = (values < _DIVERGED) & (sgd < _DIVERGED) & (ratio > 0)
+        ax.plot(lrs[shown], ratio[shown], color=METHOD_COLORS["usam"], ls=styles[k % 4], marker="o", ms=2,
+                label=name.replace("usam ", "USAM, "))
+    ax.axhline(1.0, color="0.5", lw=0.8, ls=":", label="equal")
+    ax.set(xscale="log", yscale="log", xlabel="learning rate eta", ylabel="exact rms twin distance, USAM / SGD")
+    ax.set_title("theory: digits least squares, one example per step (diverged etas omitted)", fontsize=6)
+    ax.legend(frameon=False, fontsize=5)
+
+
 def plot_claim(claim: dict[str, Any], figure_data: dict[str, Any]):
-    """The figure of ``claim`` (a ``verdicts.json`` claim entry) with its evaluation's ``figure_data``."""
+    """The figure of ``claim`` (a ``verdicts.json`` claim entry) with its evaluation's ``figure_data``; C2 has a
+    second panel with its theory's exact least-squares twin distances."""
     import matplotlib.pyplot as plt
 
     cid, cases, rule = claim["id"], claim["cases"], claim["rule"]
+    exact = claim["theory"]["numbers"].get("exact") if cid == "C2" else None
     with figure_style():
-        fig, ax = plt.subplots(figsize=(COLUMN_WIDTH * 1.3, 2.4))
+        fig, axes = plt.subplots(1, 2 if exact else 1, figsize=(COLUMN_WIDTH * 1.3 * (2 if exact else 1), 2.4),
+                                 squeeze=False)
+        ax = axes[0, 0]
         if cid == "C1":
             for name, curve in figure_data.get("curves", {}).items():
                 ax.plot(curve["ratio"], color=METHOD_COLORS[curve["method"]], alpha=0.8, lw=0.8, label=name)
@@ -71,6 +97,8 @@ def plot_claim(claim: dict[str, Any], figure_data: dict[str, Any]):
         elif cid == "C2":
             _ratio_over_lr(ax, cases, rule, offset_by="method")
             ax.set_ylabel("stability estimate, method / SGD")
+            if exact:
+                _exact_ratio(axes[0, 1], exact)
         elif cid == "C4":
             _ratio_over_lr(ax, cases, rule, offset_by="method")
             ax.set_ylabel("stability estimate, StableSAM / base")

@@ -35,7 +35,7 @@ _INTERVAL = {
 }
 _CLAIM = {
     "type": "object",
-    "required": ["id", "title", "statement", "source", "verdict", "key", "rule", "quantity", "theory", "pending",
+    "required": ["id", "title", "statement", "source", "verdict", "key", "rule", "quantity", "theory", "decided_by", "pending",
                  "stronger_than_checked", "would_change", "cases", "notes", "experiments"],
     "properties": {
         "id": {"type": "string", "pattern": "^C[0-9]+$"},
@@ -51,9 +51,11 @@ _CLAIM = {
                                 "text": {"type": "string"}, "combine": {"type": "string"}}},
         "quantity": {"type": "string"},
         "theory": {"type": "object", "required": ["status", "summary", "source", "numbers"],
-                   "properties": {"status": {"enum": ["proved", "consistent", "no prediction", "not applicable"]},
+                   "properties": {"status": {"enum": ["proved", "consistent", "contradicts", "no prediction",
+                                                        "not applicable"]},
                                   "summary": {"type": "string"}, "source": {"type": "string"},
                                   "numbers": {"type": "object"}}},
+        "decided_by": {"type": "string"},
         "pending": _STRINGS, "stronger_than_checked": {"type": "string"}, "would_change": {"type": "string"},
         "cases": {"type": "array", "items": {"type": "object", "required": ["setting", "interval", "verdict"],
                                              "properties": {"setting": {"type": "object"}, "interval": _INTERVAL,
@@ -61,7 +63,7 @@ _CLAIM = {
         "notes": _STRINGS,
         "experiments": {"type": "array", "items": {"type": "object", "required": ["key", "label", "kind", "settings"],
                                                    "properties": {"key": {"type": "string"}, "label": {"type": "string"},
-                                                                  "kind": {"enum": ["twin", "trajectory", "timing"]},
+                                                                  "kind": {"enum": ["twin", "trajectory", "timing", "exact"]},
                                                                   "settings": {"type": "object"}}}},
     },
 }
@@ -71,7 +73,7 @@ VERDICTS_SCHEMA: dict[str, Any] = {
     "type": "object",
     "required": ["schema_version", "scale", "settings", "claims", "provenance"],
     "properties": {
-        "schema_version": {"const": 1},
+        "schema_version": {"const": 2},
         "scale": {"enum": ["quick", "full"]},
         "settings": {"type": "object"},
         "claims": {"type": "array", "items": _CLAIM},
@@ -146,8 +148,9 @@ def read_verdict_guide() -> str:
             "clear and a 95% bootstrap confidence interval over seeds. **supported**: the whole interval clears the "
             "boundary in the claimed direction; **not supported**: the whole interval lies on the other side (the "
             "effect is reversed, or a deficit exceeds the allowed margin); **inconclusive**: the interval straddles "
-            "the boundary, or too few seeds ran. A verdict covers only the settings listed; 'pending' names evidence "
-            "the toolkit does not have yet.")
+            "the boundary, or too few seeds ran. The experiments decide; each claim's theory check (proved, "
+            "consistent, contradicts, no prediction) is reported beside its verdict, and a disagreement is noted. "
+            "A verdict covers only the settings listed; 'pending' names evidence the toolkit does not have yet.")
 
 
 def _fmt(value: Any) -> str:
@@ -206,6 +209,7 @@ def report_blocks(document: dict[str, Any]) -> list[tuple[str, Any]]:
                       f"Quantity: {claim['quantity']}.",
                       f"Theory ({claim['theory']['status']}): {claim['theory']['summary']}"
                       + (f" [{claim['theory']['source']}]" if claim["theory"]["source"] else ""),
+                      f"How theory and experiment combine: {claim['decided_by']}",
                       f"Where the paper claims more than is checked: {claim['stronger_than_checked']}",
                       f"What would change the verdict: {claim['would_change']}"]
              + [f"Pending: {p}" for p in claim["pending"]] + [f"Note: {n}" for n in claim["notes"]]),

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from analysis.claims import CLAIMS, PAIRS, Experiment, claim_ids, make_scale
-from analysis.claims_run import ExperimentFailed, evaluate_claims, provenance
+from analysis.claims_run import SCHEMA_VERSION, ExperimentFailed, evaluate_claims, provenance
 from analysis.report import VERDICTS_SCHEMA, schema_errors, write_report
 from analysis.twin_stability import LossDifferences
 from analysis.verdicts import INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED
@@ -47,6 +47,14 @@ class PlantedResults:
             a = 1.0 + 0.05 * g.random(s["blocks"])
             factor = 1.5 if self.reverse else 1.0 + 0.005 * g.random(s["blocks"])
             return {"seconds_a": list(a), "seconds_b": list(a * factor), "steps": s["steps"], "threads": 1, "device": "cpu"}
+        if experiment.kind == "exact":  # C2/C4 theory: USAM more stable than SGD at the small half of the grid only
+            lrs = np.asarray(s["lrs"])
+            sgd = lrs * 10.0
+            small = np.arange(len(lrs)) < len(lrs) // 2
+            usam = sgd * np.where(small != self.reverse, 0.5, 2.0)
+            usam[-1] = sgd[-1] = np.inf  # both diverged at the largest eta: no comparison there
+            curves = [{"method": m, "rho": r, "rms": list(usam if m == "usam" else sgd)} for m, r in s["methods"]]
+            return {"lrs": list(lrs), "curves": curves, "steps": s["steps"], "beta": 1000.0, "L": 1.0, "n": s["n"]}
         steps = 30
         if self._stable(s["method"]):  # C7: gamma below 1, or above 1 at every step when reversed
             gamma = (1.2 if self.reverse else 0.8) + 0.05 * g.random(steps)
@@ -120,18 +128,66 @@ def test_failed_experiment_makes_the_claim_inconclusive(scale):
         def data(self, experiment):
             raise ExperimentFailed(f"{experiment.label} failed: boom")
 
-    documents, _ = evaluate_claims(("C1", "C5"), scale, Failing(scale))
+    documents, _ = evaluate_claims(("C1", "C2", "C5"), scale, Failing(scale))
     verdicts = {d["id"]: d for d in documents}
     assert verdicts["C1"]["verdict"] == INCONCLUSIVE and "boom" in verdicts["C1"]["notes"][0]
     assert verdicts["C5"]["verdict"] == SUPPORTED
+    # C2's exact theory computation failed: the theory says so, the twin runs still decide.
+    assert verdicts["C2"]["verdict"] == SUPPORTED
+    assert verdicts["C2"]["theory"]["status"] == "no prediction" and "boom" in verdicts["C2"]["theory"]["summary"]
+
+
+def test_c2_c4_theory_reads_the_exact_twin_distances(planted, scale):
+    theory = {d["id"]: d["theory"] for d in planted[0]}
+    exact = theory["C2"]["numbers"]["exact"]
+    half = len(scale.exact_lrs) // 2
+    for r in scale.exact_rhos:  # USAM planted more stable on the small half only; both infinite at the largest eta
+        per_eta = exact["usam_vs_sgd"][f"rho={r:g}"]["per_eta"]
+        assert per_eta == [SUPPORTED] * half + [NOT_SUPPORTED] * (len(scale.exact_lrs) - half - 1) + [INCONCLUSIVE]
+    assert theory["C2"]["status"] == "consistent"
+    # StableSAM-U is SGD with one example per step: more stable than USAM at the large half, less at the small.
+    assert theory["C4"]["status"] == "no prediction"
+    # The bounds: USAM's derived convex bound is never below SGD's (it is (1 + eta rho beta^2)-expansive).
+    assert theory["C2"]["numbers"]["bounds_vs_sgd"]["usam"]["better"] == []
+    reversed_docs, _ = evaluate_claims(("C2",), scale, PlantedResults(scale, reverse=True))
+    assert reversed_docs[0]["theory"]["status"] == "contradicts"
+
+
+def test_theory_disagreeing_with_the_verdict_is_noted(scale):
+    class ReversedTheory(PlantedResults):
+        def data(self, experiment):
+            return PlantedResults(self.scale, reverse=True).data(experiment)
+
+    documents, _ = evaluate_claims(("C2",), scale, ReversedTheory(scale))
+    assert documents[0]["verdict"] == SUPPORTED and documents[0]["theory"]["status"] == "contradicts"
+    assert any("theory and experiment disagree" in note for note in documents[0]["notes"])
+    assert "experiment" in documents[0]["decided_by"]
+
+
+def test_exact_experiment_matches_the_theory_function():
+    from analysis.claims_run import _run_in_process
+    from analysis.exact_stability import digits_twins
+    from theory.twin_moments import expected_twin_distance
+
+    lrs = [1e-4, 1e-3]
+    data = _run_in_process(Experiment("exact", dict(lrs=lrs, methods=[["sgd", 0.0], ["usam", 0.05]], steps=15, n=30,
+                                                    replaced_index=0)))
+    json.loads(json.dumps(data))  # JSON as cached
+    X, y, X2, y2 = digits_twins(n=30)
+    for curve in data["curves"]:
+        direct = expected_twin_distance(X, y, X2, y2, np.asarray(lrs), method=curve["method"], rho=curve["rho"], steps=15)
+        # the same function on the same inputs: equal up to the summation order of pandas' round trip (none here)
+        np.testing.assert_array_equal(curve["rms"], direct.rms[:, -1])
+    assert data["lrs"] == lrs and data["n"] == 30
 
 
 def test_every_claim_is_complete():
     for claim in CLAIMS.values():
         assert claim.statement and claim.source and claim.stronger and claim.would_change
         assert claim.combine in ("every setting", "some setting, none contradicting")
-    # C2, C3, C4 wait for theory and experiments of issues 14 and 15, and say so.
-    assert all(CLAIMS[c].pending for c in ("C2", "C3", "C4"))
+        assert claim.decided_by
+    # C3 waits for the edge-of-stability plateaus of issue 15 and says so; issue 14's theory is wired in.
+    assert CLAIMS["C3"].pending and not CLAIMS["C2"].pending and not CLAIMS["C4"].pending
 
 
 def test_claim_ids_parse_and_reject():
@@ -144,17 +200,17 @@ def test_claim_ids_parse_and_reject():
 
 
 def test_experiments_shared_between_claims(scale):
-    # C2 and C4 use the same SAM/USAM twin runs: equal settings, one cached experiment.
+    # C2 and C4 use the same SAM/USAM twin runs and the same exact computation: equal settings, one cached experiment.
     c2 = {e.key for e in CLAIMS["C2"].experiments(scale)}
     c4 = {e.key for e in CLAIMS["C4"].experiments(scale)}
-    assert len(c2 & c4) == 2 * len(scale.lrs) * len(scale.stability_models)
-    assert all(e.settings["n_pool"] == 1 for e in CLAIMS["C2"].experiments(scale))  # S' fixed across seeds
+    assert len(c2 & c4) == 2 * len(scale.lrs) * len(scale.stability_models) + 1
+    assert all(e.settings["n_pool"] == 1 for e in CLAIMS["C2"].experiments(scale) if e.kind == "twin")  # S' fixed
     assert {m for pair in PAIRS for m in pair} == {"sam", "usam", "stablesam-n", "stablesam-u"}
 
 
 def _document(planted, scale):
     documents, figures = planted
-    return {"schema_version": 1, "scale": scale.name, "settings": scale.to_dict(), "claims": documents,
+    return {"schema_version": SCHEMA_VERSION, "scale": scale.name, "settings": scale.to_dict(), "claims": documents,
             "provenance": provenance(scale, seconds=1.5, command="stablesam verify --quick")}, figures
 
 
@@ -171,7 +227,8 @@ def test_report_renders_and_verdicts_match_schema(planted, scale, tmp_path):
     markdown = paths["markdown"].read_text()
     for claim in CLAIMS:
         assert f"| {claim} |" in markdown and (tmp_path / "figures" / f"{claim}.png").is_file()
-    assert "Pending: theory: exact expected twin distance on least squares" in markdown
+    assert "Pending: experiment: edge-of-stability sharpness plateaus" in markdown
+    assert markdown.count("How theory and experiment combine:") == len(CLAIMS)
 
 
 def test_schema_checker_finds_violations(planted, scale):
