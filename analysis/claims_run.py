@@ -111,6 +111,10 @@ def _run_in_process(experiment: Experiment) -> dict[str, Any]:
         return gradient_norm_trajectory(**experiment.settings)
     if experiment.kind == "timing":
         return asdict(step_times(**experiment.settings))
+    if experiment.kind == "eos":
+        from analysis.claims_eos import run_eos_experiment
+
+        return run_eos_experiment(**experiment.settings)
     raise ValueError(f"unknown experiment kind {experiment.kind!r}")
 
 
