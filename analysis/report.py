@@ -61,7 +61,7 @@ _CLAIM = {
         "notes": _STRINGS,
         "experiments": {"type": "array", "items": {"type": "object", "required": ["key", "label", "kind", "settings"],
                                                    "properties": {"key": {"type": "string"}, "label": {"type": "string"},
-                                                                  "kind": {"enum": ["twin", "trajectory", "timing"]},
+                                                                  "kind": {"enum": ["twin", "trajectory", "timing", "eos"]},
                                                                   "settings": {"type": "object"}}}},
     },
 }

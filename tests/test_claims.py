@@ -47,6 +47,8 @@ class PlantedResults:
             a = 1.0 + 0.05 * g.random(s["blocks"])
             factor = 1.5 if self.reverse else 1.0 + 0.005 * g.random(s["blocks"])
             return {"seconds_a": list(a), "seconds_b": list(a * factor), "steps": s["steps"], "threads": 1, "device": "cpu"}
+        if experiment.kind == "eos":
+            return {"table": _planted_eos_table(s, reverse=self.reverse)}
         steps = 30
         if self._stable(s["method"]):  # C7: gamma below 1, or above 1 at every step when reversed
             gamma = (1.2 if self.reverse else 0.8) + 0.05 * g.random(steps)
@@ -84,6 +86,36 @@ class PlantedResults:
         shared = np.linspace(-1.0, 1.0, N_TEST)  # the seed-independent part the sup over z picks up
         noise = 0.05 * _rng("losses", s["lr"]).standard_normal((n, 1, N_TEST))
         return LossDifferences(tuple(s["seeds"]), (0,), scale * (shared + noise))
+
+
+def _planted_eos_table(settings, *, reverse=False, below=False, grad_norm=0.5):
+    """Tidy edge-of-stability rows (analysis.edge_of_stability.COLUMNS): each base hovers at its own edge; StableSAM
+    at 0.95 * 2/eta, above its base's edge (``below``: at half its base's edge; ``reverse``: StableSAM diverges)."""
+    from analysis.edge_of_stability import edge_for
+
+    rows = []
+    for optimizer in settings["methods"]:
+        stable = optimizer.startswith("stablesam")
+        for lr in settings["lrs"]:
+            rho = settings["rhos"][0] if optimizer != "gd" else 0.0
+            for seed in settings["seeds"]:
+                g = _rng("eos", optimizer, lr, seed)
+                edge = float(edge_for(optimizer, lr, rho=rho, grad_norm=grad_norm))
+                base_edge = float(edge_for({"stablesam-n": "sam", "stablesam-u": "usam"}.get(optimizer, optimizer),
+                                           lr, rho=rho, grad_norm=grad_norm))
+                run = f"{optimizer}_{lr}_{seed}"
+                for step in range(0, 101, 10):
+                    if reverse and stable and step == 50:
+                        rows += [(run, seed, optimizer, rho, lr, step, "loss", float("inf")),
+                                 (run, seed, optimizer, rho, lr, step, "diverged", 1.0)]
+                        break
+                    level = (0.5 * base_edge if below else 0.95 * edge) if stable else edge
+                    sharpness = level * (1 + 0.01 * g.standard_normal())
+                    rows += [(run, seed, optimizer, rho, lr, step, metric, value) for metric, value in
+                             (("loss", 1.0), ("grad_norm", grad_norm), ("sharpness", sharpness), ("edge", edge),
+                              ("sharpness_ratio", sharpness / edge))]
+    return [dict(zip(("run", "seed", "optimizer", "rho", "lr", "step", "metric", "value", "model", "dataset"),
+                     (*row, "mlp-tanh-32", settings["dataset"]))) for row in rows]
 
 
 @pytest.fixture(scope="module")
@@ -130,8 +162,9 @@ def test_every_claim_is_complete():
     for claim in CLAIMS.values():
         assert claim.statement and claim.source and claim.stronger and claim.would_change
         assert claim.combine in ("every setting", "some setting, none contradicting")
-    # C2, C3, C4 wait for theory and experiments of issues 14 and 15, and say so.
-    assert all(CLAIMS[c].pending for c in ("C2", "C3", "C4"))
+    # C2, C4 wait for theory of issue 14, and say so.
+    assert all(CLAIMS[c].pending for c in ("C2", "C4"))
+    assert not CLAIMS["C3"].pending  # the edge-of-stability plateaus are part of C3 (analysis/claims_eos.py)
 
 
 def test_claim_ids_parse_and_reject():
@@ -192,3 +225,59 @@ def test_invalid_document_writes_nothing(planted, scale, tmp_path):
     with pytest.raises(ValueError, match="violates its schema"):
         write_report(tmp_path / "out", document, figures)
     assert not (tmp_path / "out").exists()
+
+
+# -- C3's edge-of-stability part (analysis/claims_eos.py) ---------------------------------------------------
+
+
+class _EosOnly:
+    def __init__(self, **planted):
+        self.planted = planted
+
+    def data(self, experiment):
+        return {"table": _planted_eos_table(experiment.settings, **self.planted)}
+
+
+def _plateau(scale, **planted):
+    from analysis.claims_eos import plateau_cases
+
+    cases, notes, figure = plateau_cases(scale, _EosOnly(**planted), np.random.default_rng(0), 200)
+    return {c["setting"]["method"]: c for c in cases}, notes, figure
+
+
+def test_plateau_above_the_base_edge_is_supported(scale):
+    cases, notes, figure = _plateau(scale)
+    assert {m: c["verdict"] for m, c in cases.items()} == {"stablesam-n": SUPPORTED, "stablesam-u": SUPPORTED}
+    # By hand (eta = 0.1, rho = 0.05, ||g|| = 0.5): SAM's edge (||g||/(2 rho))(sqrt(1 + 8 rho/(eta ||g||)) - 1)
+    # = 5 (sqrt(9) - 1) = 10, USAM's (sqrt(1 + 8 rho/eta) - 1)/(2 rho) = 10 (sqrt(5) - 1); StableSAM planted at
+    # 0.95 * 2/eta = 19 with 1% noise (the mean over 3 seeds of medians: within 2%).
+    assert cases["stablesam-n"]["interval"]["estimate"] == pytest.approx(19 / 10, rel=0.02)
+    assert cases["stablesam-u"]["interval"]["estimate"] == pytest.approx(19 / (10 * (5 ** 0.5 - 1)), rel=0.02)
+    assert len(figure["plateaus"]) == 5 and any(n.startswith("plateau ratio") and " gd " in n for n in notes)
+
+
+def test_plateau_below_the_base_edge_is_no_evidence(scale):
+    cases, _, _ = _plateau(scale, below=True)
+    for case in cases.values():  # the ratio's interval lies below 1, but the base would be stable there too
+        assert case["interval"]["high"] < 1 and case["verdict"] == INCONCLUSIVE and "below" in case["status"]
+
+
+def test_stablesam_diverging_where_its_base_trains_is_not_supported(scale):
+    cases, _, _ = _plateau(scale, reverse=True)
+    assert all(c["verdict"] == NOT_SUPPORTED and c["status"] == "StableSAM diverged" for c in cases.values())
+
+
+def test_plateau_experiments_run_end_to_end(scale, tmp_path, monkeypatch):
+    from analysis import claims_eos
+    from analysis.claims_run import Results, run_experiments
+
+    tiny = dict(claims_eos.EOS_SETTINGS["quick"], hidden=[8], n_train=64, steps=20, measure_every=10)
+    monkeypatch.setitem(claims_eos.EOS_SETTINGS, "quick", tiny)
+    experiments = claims_eos.eos_experiments(scale)
+    assert [e.settings["methods"] for e in experiments] == [[m] for m in claims_eos.EOS_METHODS]
+    results = Results(tmp_path)
+    assert run_experiments(experiments, results, progress=False) == {}
+    assert all(results.finished(e) for e in experiments)  # cached: a rerun skips them
+    cases, _, figure = claims_eos.plateau_cases(scale, results, np.random.default_rng(0), 200)
+    assert len(cases) == 2 and {p["optimizer"] for p in figure["plateaus"]} == set(claims_eos.EOS_METHODS)
+    assert all(c["verdict"] in (SUPPORTED, NOT_SUPPORTED, INCONCLUSIVE) for c in cases)
