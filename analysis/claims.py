@@ -480,7 +480,7 @@ def c3_theory(scale: Scale) -> TheoryCheck:
 
 
 def c3_evaluate(scale: Scale, results, generator: np.random.Generator) -> ClaimResult:
-    from analysis.claims_eos import PLATEAU_RULE, plateau_cases
+    from analysis.claims_eos import PLATEAU_RULE_TEXT, plateau_cases
 
     log_lrs = np.log2(np.asarray(scale.lrs))
     step = float(np.min(np.diff(log_lrs))) if len(log_lrs) > 1 else 1.0
@@ -511,7 +511,7 @@ def c3_evaluate(scale: Scale, results, generator: np.random.Generator) -> ClaimR
                        "log2 eta_max gain of StableSAM (largest case)", key, cases + plateau,
                        [f"trainability: target train accuracy {scale.target_accuracy:g} after {scale.epochs} epochs, "
                         f"without divergence; 'none reached' counts as one grid step below {min(scale.lrs):g}",
-                        f"plateau: {PLATEAU_RULE}", *plateau_notes], {"points": points, **plateau_figure})
+                        f"plateau: {PLATEAU_RULE_TEXT}", *plateau_notes], {"points": points, **plateau_figure})
 
 
 # ---------------------------------------------------------------------------------------------------------------

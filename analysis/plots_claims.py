@@ -53,6 +53,27 @@ def _ratio_over_lr(ax, cases: list[dict[str, Any]], rule: dict[str, Any], *, off
     ax.legend(frameon=False)
 
 
+def _plateau_panel(ax, figure_data: dict[str, Any]) -> None:
+    """C3's edge-of-stability part: per method and seed, the plateau sharpness over the method's own edge (filled)
+    and, for StableSAM, over its base's edge (open: above 1 is where the base at that eta is unstable)."""
+    runs, cross = figure_data["plateau_runs"], figure_data.get("plateau_cross", [])
+    methods = list(dict.fromkeys(r["optimizer"] for r in runs))
+    for k, method in enumerate(methods):
+        own = [r["plateau_ratio"] for r in runs if r["optimizer"] == method]
+        ax.scatter(k + np.linspace(-0.12, 0.12, len(own)), own, s=8, color=METHOD_COLORS[method])
+        over_base = [c["ratio"] for c in cross if c["method"] == method]
+        if over_base:
+            ax.scatter(k + 0.3 + np.linspace(-0.08, 0.08, len(over_base)), over_base, s=10, facecolors="none",
+                       edgecolors=METHOD_COLORS[method], label="over base's edge" if k == len(methods) - 1 else None)
+    ax.axhline(1.0, color="0.2", lw=0.8, ls="--")
+    ax.set_xticks(range(len(methods)), [label(m) for m in methods], rotation=30, fontsize=6)
+    ax.set_yscale("log")
+    ax.set_ylabel("plateau sharpness / edge")
+    ax.set_title("edge of stability, eta = " + ", ".join(f"{lr:g}" for lr in dict.fromkeys(r["lr"] for r in runs)),
+                 fontsize=7)
+    ax.legend(frameon=False, fontsize=6)
+
+
 def plot_claim(claim: dict[str, Any], figure_data: dict[str, Any]):
     """The figure of ``claim`` (a ``verdicts.json`` claim entry) with its evaluation's ``figure_data``."""
     import matplotlib.pyplot as plt
@@ -88,6 +109,9 @@ def plot_claim(claim: dict[str, Any], figure_data: dict[str, Any]):
             ax.set_yscale("log", base=2)
             ax.set_ylabel("largest eta reaching the target")
             ax.legend(frameon=False, fontsize=6)
+            if figure_data.get("plateau_runs"):
+                fig.set_size_inches(FULL_WIDTH * 0.8, 2.4)
+                _plateau_panel(ax.inset_axes([1.25, 0.0, 0.9, 1.0]), figure_data)
         elif cid == "C5":
             for k, case in enumerate(cases):
                 s = case["setting"]
