@@ -50,26 +50,33 @@ EOS_METHODS = ("gd", "sam", "usam", "stablesam-u", "stablesam-n")
 # Fixed before any verdict was seen (only the time per run and the initial sharpness were measured). Quick: a
 # small digits tanh MLP (one hidden layer of 32, 256 examples, 400 full-batch steps, 3 seeds; 15-20 s for the five
 # methods on one shared CPU core); at eta = 0.1 the initial sharpness (about 34) lies above 2/eta = 20, so every
-# method has to settle somewhere. Full: the 64-64 MLP on 1000 examples (initial sharpness also about 34), two
-# learning rates, 1000 steps, 5 seeds (50 runs; about 3 s per 300 steps on one CPU core).
-EOS_SETTINGS: dict[str, dict[str, Any]] = {
-    "quick": dict(dataset="digits", model="mlp", activation="tanh", hidden=[32], n_train=256, lrs=[0.1],
-                  seeds=[0, 1, 2], steps=400, measure_every=20),
-    "full": dict(dataset="digits", model="mlp", activation="tanh", hidden=[64, 64], n_train=1000, lrs=[0.05, 0.1],
-                 seeds=[0, 1, 2, 3, 4], steps=1000, measure_every=25),
+# method has to settle somewhere. Full: the 64-64 tanh MLPs and learning rates of the README's edge-of-stability
+# table, where GD was seen to reach 2/eta (digits at eta 0.1, MNIST-1D at 0.2), 5 seeds (50 runs).
+EOS_SETTINGS: dict[str, tuple[dict[str, Any], ...]] = {
+    "quick": (dict(dataset="digits", model="mlp", activation="tanh", hidden=[32], n_train=256, lrs=[0.1],
+                   seeds=[0, 1, 2], steps=400, measure_every=20),),
+    "full": (dict(dataset="digits", model="mlp", activation="tanh", hidden=[64, 64], lrs=[0.1],
+                  seeds=[0, 1, 2, 3, 4], steps=1000, measure_every=20),
+             dict(dataset="mnist1d", model="mlp", activation="tanh", hidden=[64, 64], n_train=1000, lrs=[0.2],
+                  seeds=[0, 1, 2, 3, 4], steps=1500, measure_every=25)),
 }
 
-PLATEAU_RULE_TEXT = (f"{PLATEAU_RULE.description}: supported when the whole {100 * PLATEAU_RULE.confidence:g}% CI is > 1; "
-             "not supported when StableSAM diverged in at least half its seeds and its base did not; inconclusive "
-             f"otherwise (a plateau below the base's edge is no evidence either way) or with fewer than "
-             f"{PLATEAU_RULE.min_units} seeds")
+PLATEAU_RULE_TEXT = (
+    f"{PLATEAU_RULE.description}: supported when the whole {100 * PLATEAU_RULE.confidence:g}% CI is > 1; not "
+    "supported when StableSAM diverged in at least half its seeds and its base did not; inconclusive otherwise (a "
+    f"plateau below the base's edge is no evidence either way) or with fewer than {PLATEAU_RULE.min_units} seeds")
+
+
+def _groups(scale: Scale) -> list[list[Experiment]]:
+    """Per setting of :data:`EOS_SETTINGS`, one ``eos`` experiment per method."""
+    return [[Experiment("eos", {**setting, "rhos": [scale.rho], "loss": "mse", "device": scale.device,
+                                "methods": [m]}) for m in EOS_METHODS] for setting in EOS_SETTINGS[scale.name]]
 
 
 def eos_experiments(scale: Scale) -> list[Experiment]:
-    """One ``eos`` experiment per method (cached separately, so an interrupted verification keeps each finished
-    method): the settings are :class:`~analysis.edge_of_stability.EosConfig`'s keyword arguments."""
-    base = dict(EOS_SETTINGS[scale.name], rhos=[scale.rho], loss="mse", device=scale.device)
-    return [Experiment("eos", {**base, "methods": [m]}) for m in EOS_METHODS]
+    """One ``eos`` experiment per setting and method (cached separately, so an interrupted verification keeps each
+    finished method): the settings are :class:`~analysis.edge_of_stability.EosConfig`'s keyword arguments."""
+    return [e for group in _groups(scale) for e in group]
 
 
 def run_eos_experiment(**settings: Any) -> dict[str, Any]:
@@ -107,25 +114,32 @@ def _cross_ratios(table, stable: str, base: str, lr: float, rho: float) -> dict[
 
 
 def plateau_cases(scale: Scale, results, generator: np.random.Generator, resamples: int) -> tuple[list, list, dict]:
-    """C3's edge-of-stability cases (one per eta and StableSAM/base pair), notes and figure data."""
+    """C3's edge-of-stability cases (one per setting, eta and StableSAM/base pair), notes and figure data."""
+    cases, notes, figure = [], [], {"plateaus": [], "plateau_runs": [], "plateau_cross": []}
+    for group in _groups(scale):
+        _setting_cases(results, group, float(scale.rho), generator, resamples, cases, notes, figure)
+    return cases, notes, figure
+
+
+def _setting_cases(results, group: list[Experiment], rho: float, generator, resamples: int, cases: list, notes: list,
+                   figure: dict) -> None:
     from analysis.edge_of_stability import plateau_ratios, plateau_summary
 
-    experiments = eos_experiments(scale)
-    table = _table(results, experiments)
-    settings = experiments[0].settings
-    rho = float(scale.rho)
+    table = _table(results, group)
+    settings = group[0].settings
     per_run = plateau_ratios(table)
     summary = plateau_summary(per_run)
-    cases, notes, cross = [], [], []
+    where = {"dataset": settings["dataset"], "model": str(table["model"].iloc[0])}
     for lr in settings["lrs"]:
         for base, stable in PAIRS:
             ratios = _cross_ratios(table, stable, base, lr, rho)
             values = np.array([ratios[s] for s in sorted(ratios)])
-            cross += [{"method": stable, "base": base, "lr": lr, "seed": s, "ratio": ratios[s]} for s in sorted(ratios)]
+            figure["plateau_cross"] += [{**where, "method": stable, "base": base, "lr": lr, "seed": s,
+                                         "ratio": ratios[s]} for s in sorted(ratios)]
             n = len(values)
             diverged = {m: int(summary[(summary["optimizer"] == m) & np.isclose(summary["lr"], lr)]["diverged"].sum())
                         for m in (base, stable)}
-            setting = {"part": "plateau", "dataset": settings["dataset"], "model": str(table["model"].iloc[0]), "method": stable, "base": base, "lr": lr, "rho": rho}
+            setting = {"part": "plateau", **where, "method": stable, "base": base, "lr": lr, "rho": rho}
             extra = {"diverged_seeds": diverged, "seeds": n,
                      "plateau_ratio_own_edge": _median_plateau(summary, stable, lr),
                      "plateau_ratio_base": _median_plateau(summary, base, lr)}
@@ -144,11 +158,13 @@ def plateau_cases(scale: Scale, results, generator: np.random.Generator, resampl
             cases.append({"setting": setting, "interval": interval.to_dict(), "verdict": verdict, "status": status,
                           **extra})
     for row in summary.itertuples():
-        notes.append(f"plateau ratio (sharpness / own edge, median over last half) {row.optimizer} eta={row.lr:g}: "
-                     f"median {row.plateau_ratio_median:.3g} [min {row.plateau_ratio_min:.3g}, max "
-                     f"{row.plateau_ratio_max:.3g}] over {row.seeds - row.diverged} seeds, {row.diverged} diverged")
-    runs = per_run[["optimizer", "lr", "seed", "plateau_ratio"]].to_dict(orient="records")
-    return cases, notes, {"plateaus": summary.to_dict(orient="records"), "plateau_runs": runs, "plateau_cross": cross}
+        notes.append(f"plateau ratio (sharpness / own edge, median over the last half) {row.dataset}/{row.model} "
+                     f"{row.optimizer} eta={row.lr:g}: median {row.plateau_ratio_median:.3g} [min "
+                     f"{row.plateau_ratio_min:.3g}, max {row.plateau_ratio_max:.3g}] over "
+                     f"{row.seeds - row.diverged} seeds, {row.diverged} diverged")
+    figure["plateaus"] += summary.to_dict(orient="records")
+    figure["plateau_runs"] += per_run[["dataset", "model", "optimizer", "lr", "seed", "plateau_ratio"]].to_dict(
+        orient="records")
 
 
 def _median_plateau(summary, optimizer: str, lr: float) -> float:

@@ -54,23 +54,26 @@ def _ratio_over_lr(ax, cases: list[dict[str, Any]], rule: dict[str, Any], *, off
 
 
 def _plateau_panel(ax, figure_data: dict[str, Any]) -> None:
-    """C3's edge-of-stability part: per method and seed, the plateau sharpness over the method's own edge (filled)
-    and, for StableSAM, over its base's edge (open: above 1 is where the base at that eta is unstable)."""
+    """C3's edge-of-stability part: per setting, method and seed, the plateau sharpness over the method's own edge
+    (filled) and, for StableSAM, over its base's edge (open: above 1 is where the base at that eta is unstable)."""
     runs, cross = figure_data["plateau_runs"], figure_data.get("plateau_cross", [])
-    methods = list(dict.fromkeys(r["optimizer"] for r in runs))
-    for k, method in enumerate(methods):
-        own = [r["plateau_ratio"] for r in runs if r["optimizer"] == method]
+    where = lambda r: (r["dataset"], r["model"], r["lr"])  # noqa: E731
+    slots = list(dict.fromkeys((where(r), r["optimizer"]) for r in runs))
+    several = len({s[0] for s in slots}) > 1
+    for k, (setting, method) in enumerate(slots):
+        own = [r["plateau_ratio"] for r in runs if (where(r), r["optimizer"]) == (setting, method)]
         ax.scatter(k + np.linspace(-0.12, 0.12, len(own)), own, s=8, color=METHOD_COLORS[method])
-        over_base = [c["ratio"] for c in cross if c["method"] == method]
+        over_base = [c["ratio"] for c in cross if (where(c), c["method"]) == (setting, method)]
         if over_base:
             ax.scatter(k + 0.3 + np.linspace(-0.08, 0.08, len(over_base)), over_base, s=10, facecolors="none",
-                       edgecolors=METHOD_COLORS[method], label="over base's edge" if k == len(methods) - 1 else None)
+                       edgecolors=METHOD_COLORS[method], label="over base's edge" if k == len(slots) - 1 else None)
     ax.axhline(1.0, color="0.2", lw=0.8, ls="--")
-    ax.set_xticks(range(len(methods)), [label(m) for m in methods], rotation=30, fontsize=6)
+    ax.set_xticks(range(len(slots)), [label(m) + (f"\n{s[0]} {s[2]:g}" if several else "") for s, m in slots],
+                  rotation=30, fontsize=5 if several else 6)
     ax.set_yscale("log")
     ax.set_ylabel("plateau sharpness / edge")
-    ax.set_title("edge of stability, eta = " + ", ".join(f"{lr:g}" for lr in dict.fromkeys(r["lr"] for r in runs)),
-                 fontsize=7)
+    if not several:
+        ax.set_title(f"edge of stability, {slots[0][0][0]}/{slots[0][0][1]}, eta = {slots[0][0][2]:g}", fontsize=7)
     ax.legend(frameon=False, fontsize=6)
 
 

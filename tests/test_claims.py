@@ -271,13 +271,25 @@ def test_plateau_experiments_run_end_to_end(scale, tmp_path, monkeypatch):
     from analysis import claims_eos
     from analysis.claims_run import Results, run_experiments
 
-    tiny = dict(claims_eos.EOS_SETTINGS["quick"], hidden=[8], n_train=64, steps=20, measure_every=10)
-    monkeypatch.setitem(claims_eos.EOS_SETTINGS, "quick", tiny)
+    tiny = dict(claims_eos.EOS_SETTINGS["quick"][0], hidden=[8], n_train=64, steps=20, measure_every=10)
+    monkeypatch.setitem(claims_eos.EOS_SETTINGS, "quick", (tiny,))
     experiments = claims_eos.eos_experiments(scale)
     assert [e.settings["methods"] for e in experiments] == [[m] for m in claims_eos.EOS_METHODS]
+    assert len(claims_eos.eos_experiments(make_scale("full"))) == 2 * len(claims_eos.EOS_METHODS)  # two models
     results = Results(tmp_path)
     assert run_experiments(experiments, results, progress=False) == {}
     assert all(results.finished(e) for e in experiments)  # cached: a rerun skips them
     cases, _, figure = claims_eos.plateau_cases(scale, results, np.random.default_rng(0), 200)
     assert len(cases) == 2 and {p["optimizer"] for p in figure["plateaus"]} == set(claims_eos.EOS_METHODS)
     assert all(c["verdict"] in (SUPPORTED, NOT_SUPPORTED, INCONCLUSIVE) for c in cases)
+
+
+def test_c3_at_full_scale_decides_and_draws_every_plateau_setting():
+    from analysis.plots_claims import plot_claim
+
+    full = dataclasses.replace(make_scale("full"), bootstrap_resamples=200)
+    documents, figures = evaluate_claims(("C3",), full, PlantedResults(full))
+    plateau = [c for c in documents[0]["cases"] if c["setting"]["part"] == "plateau"]
+    assert documents[0]["verdict"] == SUPPORTED and {c["setting"]["dataset"] for c in plateau} == {"digits", "mnist1d"}
+    figure = plot_claim(documents[0], figures["C3"])
+    assert len(figure.axes[0].child_axes) == 1  # the plateau panel beside the trainability one
