@@ -17,7 +17,8 @@ The effect, per seed: ``median over the last half of training of lambda_max(Stab
 point StableSAM is at: the comparison is paired within the run). Equivalently, ``eta / eta_max,base(lambda) > 1``:
 StableSAM runs stably at a learning rate its base could not use at that sharpness.
 
-Decision, per (model, ``eta``, pair), with a bootstrap interval over seeds (:func:`analysis.verdicts.bootstrap_interval`):
+Decision, per (model, ``eta``, pair), with a bootstrap interval over seeds
+(:func:`analysis.verdicts.bootstrap_interval`, which calls :func:`scipy.stats.bootstrap`):
 
 - supported: the 95% interval of the mean ratio lies above 1;
 - not supported: StableSAM diverged in at least half the seeds while its base did not (it could not train at an
@@ -40,7 +41,8 @@ import numpy as np
 from analysis.claims import PAIRS, Experiment, Scale
 from analysis.verdicts import INCONCLUSIVE, NOT_SUPPORTED, DecisionRule, bootstrap_interval
 
-__all__ = ["EOS_METHODS", "EOS_SETTINGS", "PLATEAU_RULE", "PLATEAU_RULE_TEXT", "eos_experiments", "plateau_cases", "run_eos_experiment"]
+__all__ = ["EOS_METHODS", "EOS_SETTINGS", "PLATEAU_RULE", "PLATEAU_RULE_TEXT", "eos_experiments", "plateau_cases",
+           "run_eos_experiment"]
 
 PLATEAU_RULE = DecisionRule("plateau sharpness of StableSAM / its base's edge at (eta, rho, ||g||), mean over seeds",
                             claimed="greater", boundary=1.0, null=1.0)
