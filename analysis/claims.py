@@ -131,13 +131,15 @@ def make_scale(name: str, *, device: str = "cpu", data_dir: str | None = None) -
 
 @dataclass(frozen=True)
 class Experiment:
-    """One unit of work, identified by its settings: ``kind`` is ``twin``, ``trajectory``, ``timing`` or ``exact``.
+    """One unit of work, identified by its settings: ``kind`` is ``twin``, ``trajectory``, ``timing``, ``exact`` or
+    ``eos``.
 
     ``settings`` are the keyword arguments of :class:`~stability.twin.TwinConfig` (``twin``),
     :func:`~analysis.step_statistics.gradient_norm_trajectory` (``trajectory``),
     :func:`~analysis.step_statistics.step_times` (``timing``) or
     :func:`~analysis.exact_stability.exact_stability_table` (``exact``: a theory computation, cached because it
-    takes seconds). Equal settings are the same experiment, shared by
+    takes seconds) or :class:`~analysis.edge_of_stability.EosConfig` (``eos``). Equal settings are the same
+    experiment, shared by
     the claims that need it and cached under :attr:`key`.
     """
 
@@ -159,6 +161,8 @@ class Experiment:
             return f"steps {s['dataset']}/{s['model']} {s['method']} lr={s['lr']:g} rho={s['rho']:g} seed={s['seed']}"
         if self.kind == "exact":
             return f"exact twin distance, digits least squares n={s['n']} T={s['steps']}"
+        if self.kind == "eos":
+            return f"eos {s['dataset']}/{s['model']} {','.join(s['methods'])} lr={','.join(f'{v:g}' for v in s['lrs'])}"
         return f"timing {s['dataset']}/{s['model']} {s['method_a']} vs {s['method_b']}"
 
 
@@ -552,8 +556,10 @@ C3_RULE = DecisionRule("log2 eta_max(StableSAM) - log2 eta_max(base), mean over 
 
 
 def c3_experiments(scale: Scale) -> list[Experiment]:
+    from analysis.claims_eos import eos_experiments
+
     return [twin_experiment(scale, d, m, o, lr) for d, m in scale.edge_models for pair in PAIRS for o in pair
-            for lr in scale.lrs]
+            for lr in scale.lrs] + eos_experiments(scale)
 
 
 def c3_theory(scale: Scale, results=None) -> TheoryCheck:
@@ -595,6 +601,8 @@ def _bound_lr_limits(rho: float) -> tuple[dict[str, float], str]:
 
 
 def c3_evaluate(scale: Scale, results, generator: np.random.Generator) -> ClaimResult:
+    from analysis.claims_eos import PLATEAU_RULE_TEXT, plateau_cases
+
     log_lrs = np.log2(np.asarray(scale.lrs))
     step = float(np.min(np.diff(log_lrs))) if len(log_lrs) > 1 else 1.0
     cases, points = [], []
@@ -613,15 +621,18 @@ def c3_evaluate(scale: Scale, results, generator: np.random.Generator) -> ClaimR
                            for s, v in zip(scale.seeds, best[method])]
             diff = best[stable] - best[base]
             interval = _interval(lambda idx: diff[idx].mean(), len(diff), C3_RULE, scale, generator)
-            cases.append(_case({"dataset": dataset, "model": model, "method": stable, "base": base}, interval,
+            cases.append(_case({"part": "trainability", "dataset": dataset, "model": model, "method": stable,
+                                "base": base}, interval,
                                C3_RULE.decide(interval),
                                median_lr_max={base: float(2 ** np.median(best[base])),
                                               stable: float(2 ** np.median(best[stable]))}))
     key = max((Interval(**c["interval"]) for c in cases), key=lambda i: i.low, default=None)
-    return ClaimResult(combine_cases([c["verdict"] for c in cases], require_all=False),
-                       "log2 eta_max gain of StableSAM (largest case)", key, cases,
-                       [f"target train accuracy {scale.target_accuracy:g} after {scale.epochs} epochs, without divergence; "
-                        f"'none reached' counts as one grid step below {min(scale.lrs):g}"], {"points": points})
+    plateau, plateau_notes, plateau_figure = plateau_cases(scale, results, generator, scale.bootstrap_resamples)
+    return ClaimResult(combine_cases([c["verdict"] for c in cases + plateau], require_all=False),
+                       "log2 eta_max gain of StableSAM (largest case)", key, cases + plateau,
+                       [f"trainability: target train accuracy {scale.target_accuracy:g} after {scale.epochs} epochs, "
+                        f"without divergence; 'none reached' counts as one grid step below {min(scale.lrs):g}",
+                        f"plateau: {PLATEAU_RULE_TEXT}", *plateau_notes], {"points": points, **plateau_figure})
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -845,11 +856,17 @@ CLAIMS: dict[str, Claim] = {c.id: c for c in (
     Claim("C3", "StableSAM allows larger learning rates than SAM",
           "Presents convergence analysis for both SAM and StableSAM and derives generalization error bounds. Shows "
           "StableSAM allows larger learning rates.", f"Main contributions; {_SUMMARY}", C3_RULE, _EXISTENTIAL,
-          "largest grid eta reaching the target training accuracy without diverging, per seed",
+          "two parts, each case decided alone: (trainability, the rule above) the largest grid eta reaching the "
+          "target training accuracy without diverging, per seed; (plateau, analysis/claims_eos.py) at a fixed eta, "
+          "full batch, the median over the last half of training of StableSAM's sharpness over its base's edge at "
+          "(eta, rho, ||g||): the edges predict that StableSAM trains stably above its base's edge, where the base "
+          "at that eta is not (ratio CI above 1: supported; StableSAM diverging where its base does not: not "
+          "supported; a plateau below the base's edge is no evidence either way: inconclusive)",
           "The paper's statement is about its bounds' learning-rate conditions; here: trainability on a coarse grid "
-          "after few epochs.", "A finer grid, longer training or another target accuracy.",
-          ("experiment: edge-of-stability sharpness plateaus per method (issue 15, analysis/edge_of_stability.py)",),
-          c3_experiments, c3_theory, c3_evaluate),
+          "after few epochs, and where the sharpness settles on one small network at one or two eta.",
+          "A finer grid, longer training or another target accuracy; for the plateau, another eta or network where "
+          "StableSAM's sharpness stays below its base's edge (inconclusive) or it diverges (not supported).",
+          (), c3_experiments, c3_theory, c3_evaluate),
     Claim("C4", "StableSAM is more stable than SAM at matched eta and rho",
           "Empirically demonstrates on problems like image classification that StableSAM stabilizes training without "
           "sacrificing accuracy.", f"Main contributions; {_SUMMARY}", C4_RULE, _EXISTENTIAL,

@@ -129,6 +129,10 @@ def _run_in_process(experiment: Experiment) -> dict[str, Any]:
         return asdict(step_times(**experiment.settings))
     if experiment.kind == "exact":
         return _exact_twin_distances(**experiment.settings)
+    if experiment.kind == "eos":
+        from analysis.claims_eos import run_eos_experiment
+
+        return run_eos_experiment(**experiment.settings)
     raise ValueError(f"unknown experiment kind {experiment.kind!r}")
 
 

@@ -75,6 +75,30 @@ def _exact_ratio(ax, exact: dict[str, Any]) -> None:
     ax.legend(frameon=False, fontsize=5)
 
 
+def _plateau_panel(ax, figure_data: dict[str, Any]) -> None:
+    """C3's edge-of-stability part: per setting, method and seed, the plateau sharpness over the method's own edge
+    (filled) and, for StableSAM, over its base's edge (open: above 1 is where the base at that eta is unstable)."""
+    runs, cross = figure_data["plateau_runs"], figure_data.get("plateau_cross", [])
+    where = lambda r: (r["dataset"], r["model"], r["lr"])  # noqa: E731
+    slots = list(dict.fromkeys((where(r), r["optimizer"]) for r in runs))
+    several = len({s[0] for s in slots}) > 1
+    for k, (setting, method) in enumerate(slots):
+        own = [r["plateau_ratio"] for r in runs if (where(r), r["optimizer"]) == (setting, method)]
+        ax.scatter(k + np.linspace(-0.12, 0.12, len(own)), own, s=8, color=METHOD_COLORS[method])
+        over_base = [c["ratio"] for c in cross if (where(c), c["method"]) == (setting, method)]
+        if over_base:
+            ax.scatter(k + 0.3 + np.linspace(-0.08, 0.08, len(over_base)), over_base, s=10, facecolors="none",
+                       edgecolors=METHOD_COLORS[method], label="over base's edge" if k == len(slots) - 1 else None)
+    ax.axhline(1.0, color="0.2", lw=0.8, ls="--")
+    ax.set_xticks(range(len(slots)), [label(m) + (f"\n{s[0]} {s[2]:g}" if several else "") for s, m in slots],
+                  rotation=30, fontsize=5 if several else 6)
+    ax.set_yscale("log")
+    ax.set_ylabel("plateau sharpness / edge")
+    if not several:
+        ax.set_title(f"edge of stability, {slots[0][0][0]}/{slots[0][0][1]}, eta = {slots[0][0][2]:g}", fontsize=7)
+    ax.legend(frameon=False, fontsize=6)
+
+
 def plot_claim(claim: dict[str, Any], figure_data: dict[str, Any]):
     """The figure of ``claim`` (a ``verdicts.json`` claim entry) with its evaluation's ``figure_data``; C2 has a
     second panel with its theory's exact least-squares twin distances."""
@@ -116,6 +140,9 @@ def plot_claim(claim: dict[str, Any], figure_data: dict[str, Any]):
             ax.set_yscale("log", base=2)
             ax.set_ylabel("largest eta reaching the target")
             ax.legend(frameon=False, fontsize=6)
+            if figure_data.get("plateau_runs"):
+                fig.set_size_inches(FULL_WIDTH * 0.8, 2.4)
+                _plateau_panel(ax.inset_axes([1.25, 0.0, 0.9, 1.0]), figure_data)
         elif cid == "C5":
             for k, case in enumerate(cases):
                 s = case["setting"]

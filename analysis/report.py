@@ -63,7 +63,7 @@ _CLAIM = {
         "notes": _STRINGS,
         "experiments": {"type": "array", "items": {"type": "object", "required": ["key", "label", "kind", "settings"],
                                                    "properties": {"key": {"type": "string"}, "label": {"type": "string"},
-                                                                  "kind": {"enum": ["twin", "trajectory", "timing", "exact"]},
+                                                                  "kind": {"enum": ["twin", "trajectory", "timing", "exact", "eos"]},
                                                                   "settings": {"type": "object"}}}},
     },
 }

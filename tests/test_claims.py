@@ -55,6 +55,8 @@ class PlantedResults:
             usam[-1] = sgd[-1] = np.inf  # both diverged at the largest eta: no comparison there
             curves = [{"method": m, "rho": r, "rms": list(usam if m == "usam" else sgd)} for m, r in s["methods"]]
             return {"lrs": list(lrs), "curves": curves, "steps": s["steps"], "beta": 1000.0, "L": 1.0, "n": s["n"]}
+        if experiment.kind == "eos":
+            return {"table": _planted_eos_table(s, reverse=self.reverse)}
         steps = 30
         if self._stable(s["method"]):  # C7: gamma below 1, or above 1 at every step when reversed
             gamma = (1.2 if self.reverse else 0.8) + 0.05 * g.random(steps)
@@ -92,6 +94,36 @@ class PlantedResults:
         shared = np.linspace(-1.0, 1.0, N_TEST)  # the seed-independent part the sup over z picks up
         noise = 0.05 * _rng("losses", s["lr"]).standard_normal((n, 1, N_TEST))
         return LossDifferences(tuple(s["seeds"]), (0,), scale * (shared + noise))
+
+
+def _planted_eos_table(settings, *, reverse=False, below=False, grad_norm=0.5):
+    """Tidy edge-of-stability rows (analysis.edge_of_stability.COLUMNS): each base hovers at its own edge; StableSAM
+    at 0.95 * 2/eta, above its base's edge (``below``: at half its base's edge; ``reverse``: StableSAM diverges)."""
+    from analysis.edge_of_stability import edge_for
+
+    rows = []
+    for optimizer in settings["methods"]:
+        stable = optimizer.startswith("stablesam")
+        for lr in settings["lrs"]:
+            rho = settings["rhos"][0] if optimizer != "gd" else 0.0
+            for seed in settings["seeds"]:
+                g = _rng("eos", optimizer, lr, seed)
+                edge = float(edge_for(optimizer, lr, rho=rho, grad_norm=grad_norm))
+                base_edge = float(edge_for({"stablesam-n": "sam", "stablesam-u": "usam"}.get(optimizer, optimizer),
+                                           lr, rho=rho, grad_norm=grad_norm))
+                run = f"{optimizer}_{lr}_{seed}"
+                for step in range(0, 101, 10):
+                    if reverse and stable and step == 50:
+                        rows += [(run, seed, optimizer, rho, lr, step, "loss", float("inf")),
+                                 (run, seed, optimizer, rho, lr, step, "diverged", 1.0)]
+                        break
+                    level = (0.5 * base_edge if below else 0.95 * edge) if stable else edge
+                    sharpness = level * (1 + 0.01 * g.standard_normal())
+                    rows += [(run, seed, optimizer, rho, lr, step, metric, value) for metric, value in
+                             (("loss", 1.0), ("grad_norm", grad_norm), ("sharpness", sharpness), ("edge", edge),
+                              ("sharpness_ratio", sharpness / edge))]
+    return [dict(zip(("run", "seed", "optimizer", "rho", "lr", "step", "metric", "value", "model", "dataset"),
+                     (*row, "mlp-tanh-32", settings["dataset"]))) for row in rows]
 
 
 @pytest.fixture(scope="module")
@@ -186,8 +218,8 @@ def test_every_claim_is_complete():
         assert claim.statement and claim.source and claim.stronger and claim.would_change
         assert claim.combine in ("every setting", "some setting, none contradicting")
         assert claim.decided_by
-    # C3 waits for the edge-of-stability plateaus of issue 15 and says so; issue 14's theory is wired in.
-    assert CLAIMS["C3"].pending and not CLAIMS["C2"].pending and not CLAIMS["C4"].pending
+    # Issue 14's theory (C2, C4) and issue 15's plateaus (C3, analysis/claims_eos.py) are wired in: nothing pending.
+    assert not any(claim.pending for claim in CLAIMS.values())
 
 
 def test_claim_ids_parse_and_reject():
@@ -227,7 +259,7 @@ def test_report_renders_and_verdicts_match_schema(planted, scale, tmp_path):
     markdown = paths["markdown"].read_text()
     for claim in CLAIMS:
         assert f"| {claim} |" in markdown and (tmp_path / "figures" / f"{claim}.png").is_file()
-    assert "Pending: experiment: edge-of-stability sharpness plateaus" in markdown
+    assert "part=plateau" in markdown and "Pending:" not in markdown
     assert markdown.count("How theory and experiment combine:") == len(CLAIMS)
 
 
@@ -249,3 +281,71 @@ def test_invalid_document_writes_nothing(planted, scale, tmp_path):
     with pytest.raises(ValueError, match="violates its schema"):
         write_report(tmp_path / "out", document, figures)
     assert not (tmp_path / "out").exists()
+
+
+# -- C3's edge-of-stability part (analysis/claims_eos.py) ---------------------------------------------------
+
+
+class _EosOnly:
+    def __init__(self, **planted):
+        self.planted = planted
+
+    def data(self, experiment):
+        return {"table": _planted_eos_table(experiment.settings, **self.planted)}
+
+
+def _plateau(scale, **planted):
+    from analysis.claims_eos import plateau_cases
+
+    cases, notes, figure = plateau_cases(scale, _EosOnly(**planted), np.random.default_rng(0), 200)
+    return {c["setting"]["method"]: c for c in cases}, notes, figure
+
+
+def test_plateau_above_the_base_edge_is_supported(scale):
+    cases, notes, figure = _plateau(scale)
+    assert {m: c["verdict"] for m, c in cases.items()} == {"stablesam-n": SUPPORTED, "stablesam-u": SUPPORTED}
+    # By hand (eta = 0.1, rho = 0.05, ||g|| = 0.5): SAM's edge (||g||/(2 rho))(sqrt(1 + 8 rho/(eta ||g||)) - 1)
+    # = 5 (sqrt(9) - 1) = 10, USAM's (sqrt(1 + 8 rho/eta) - 1)/(2 rho) = 10 (sqrt(5) - 1); StableSAM planted at
+    # 0.95 * 2/eta = 19 with 1% noise (the mean over 3 seeds of medians: within 2%).
+    assert cases["stablesam-n"]["interval"]["estimate"] == pytest.approx(19 / 10, rel=0.02)
+    assert cases["stablesam-u"]["interval"]["estimate"] == pytest.approx(19 / (10 * (5 ** 0.5 - 1)), rel=0.02)
+    assert len(figure["plateaus"]) == 5 and any(n.startswith("plateau ratio") and " gd " in n for n in notes)
+
+
+def test_plateau_below_the_base_edge_is_no_evidence(scale):
+    cases, _, _ = _plateau(scale, below=True)
+    for case in cases.values():  # the ratio's interval lies below 1, but the base would be stable there too
+        assert case["interval"]["high"] < 1 and case["verdict"] == INCONCLUSIVE and "below" in case["status"]
+
+
+def test_stablesam_diverging_where_its_base_trains_is_not_supported(scale):
+    cases, _, _ = _plateau(scale, reverse=True)
+    assert all(c["verdict"] == NOT_SUPPORTED and c["status"] == "StableSAM diverged" for c in cases.values())
+
+
+def test_plateau_experiments_run_end_to_end(scale, tmp_path, monkeypatch):
+    from analysis import claims_eos
+    from analysis.claims_run import Results, run_experiments
+
+    tiny = dict(claims_eos.EOS_SETTINGS["quick"][0], hidden=[8], n_train=64, steps=20, measure_every=10)
+    monkeypatch.setitem(claims_eos.EOS_SETTINGS, "quick", (tiny,))
+    experiments = claims_eos.eos_experiments(scale)
+    assert [e.settings["methods"] for e in experiments] == [[m] for m in claims_eos.EOS_METHODS]
+    assert len(claims_eos.eos_experiments(make_scale("full"))) == 2 * len(claims_eos.EOS_METHODS)  # two models
+    results = Results(tmp_path)
+    assert run_experiments(experiments, results, progress=False) == {}
+    assert all(results.finished(e) for e in experiments)  # cached: a rerun skips them
+    cases, _, figure = claims_eos.plateau_cases(scale, results, np.random.default_rng(0), 200)
+    assert len(cases) == 2 and {p["optimizer"] for p in figure["plateaus"]} == set(claims_eos.EOS_METHODS)
+    assert all(c["verdict"] in (SUPPORTED, NOT_SUPPORTED, INCONCLUSIVE) for c in cases)
+
+
+def test_c3_at_full_scale_decides_and_draws_every_plateau_setting():
+    from analysis.plots_claims import plot_claim
+
+    full = dataclasses.replace(make_scale("full"), bootstrap_resamples=200)
+    documents, figures = evaluate_claims(("C3",), full, PlantedResults(full))
+    plateau = [c for c in documents[0]["cases"] if c["setting"]["part"] == "plateau"]
+    assert documents[0]["verdict"] == SUPPORTED and {c["setting"]["dataset"] for c in plateau} == {"digits", "mnist1d"}
+    figure = plot_claim(documents[0], figures["C3"])
+    assert len(figure.axes[0].child_axes) == 1  # the plateau panel beside the trainability one
