@@ -98,9 +98,10 @@ def _representable(name: str, direct: np.ndarray, log_value: np.ndarray) -> np.n
 
 
 def _inputs(method: str, name: str, value, rho, grad_norm):
-    """The row's edge (``"gd"``, ``"usam"``, ``"sam"``), ``value`` (sharpness or learning rate, > 0), the radius
-    ``rho``, the edge's effective radius ``r`` (0 for the GD edge, ``rho`` for USAM's, ``rho / ||g||`` for SAM's;
-    ``inf`` where that overflows) and its ``log`` (formed in log space, exact where ``r`` overflows); validated."""
+    """``value`` (sharpness or learning rate, > 0), the row's effective radius ``r`` (0 for the GD edge, where the
+    formulas reduce exactly to ``2/lambda`` and ``2/eta``; ``rho`` for USAM's; ``rho / ||g||`` for SAM's, ``inf``
+    where that overflows) and its ``log`` (formed in log space, exact where ``r`` overflows); validated and
+    broadcast against each other."""
     check_choice("method", method, EDGE_METHODS)
     x = _as_array(name, value, positive=True)
     rho_arr = _as_array("rho", rho, positive=False)
@@ -108,14 +109,16 @@ def _inputs(method: str, name: str, value, rho, grad_norm):
         grad_norm = _as_array("grad_norm", grad_norm, positive=True)
     edge = method_row(method).edge
     if edge == "gd":
-        return edge, x, rho_arr, np.zeros_like(rho_arr), np.full_like(rho_arr, -np.inf)
-    if edge == "usam":
-        return edge, x, rho_arr, rho_arr, _log(rho_arr)
-    if grad_norm is None:
+        r, log_r = np.zeros_like(rho_arr), np.full_like(rho_arr, -np.inf)
+    elif edge == "usam":
+        r, log_r = rho_arr, _log(rho_arr)
+    elif grad_norm is None:
         raise UsageError("method 'sam' needs grad_norm (the current gradient norm ||g|| > 0): its edge depends on it")
-    with np.errstate(over="ignore", under="ignore"):
-        r = rho_arr / grad_norm
-    return edge, x, rho_arr, r, _log(rho_arr) - _log(grad_norm)
+    else:
+        with np.errstate(over="ignore", under="ignore"):
+            r = rho_arr / grad_norm
+        log_r = _log(rho_arr) - _log(grad_norm)
+    return np.broadcast_arrays(x, r, log_r)
 
 
 def _result(value: np.ndarray):
@@ -141,10 +144,7 @@ def max_stable_lr(method: str, sharpness, *, rho=0.0, grad_norm=None):
 
     Returns a float64 scalar or array ``eta*``.
     """
-    edge, lam, rho_arr, r, log_r = _inputs(method, "sharpness", sharpness, rho, grad_norm)
-    if edge == "gd":
-        lr = _representable("lr_max", 2.0 / lam, np.log(2.0) - _log(lam))
-        return _result(np.broadcast_to(lr, np.broadcast_shapes(lam.shape, rho_arr.shape)).copy())
+    lam, r, log_r = _inputs(method, "sharpness", sharpness, rho, grad_norm)
     with np.errstate(over="ignore", under="ignore"):
         direct = 2.0 / (lam * (1.0 + r * lam))
     # log(2 / (lambda (1 + r lambda))) = log 2 - log lambda - log(1 + e^(log r + log lambda))
@@ -172,10 +172,7 @@ def max_stable_sharpness(method: str, lr, *, rho=0.0, grad_norm=None):
 
     Returns a float64 scalar or array ``lambda*``.
     """
-    edge, eta, rho_arr, r, log_r = _inputs(method, "lr", lr, rho, grad_norm)
-    if edge == "gd":
-        sharpness = _representable("sharpness_max", 2.0 / eta, np.log(2.0) - _log(eta))
-        return _result(np.broadcast_to(sharpness, np.broadcast_shapes(eta.shape, rho_arr.shape)).copy())
+    eta, r, log_r = _inputs(method, "lr", lr, rho, grad_norm)
     with np.errstate(over="ignore", under="ignore"):
         direct = 4.0 / (eta * (1.0 + np.sqrt(1.0 + 8.0 * r / eta)))
     # log of the same: log 4 - log eta - log(1 + e^(log(1 + e^(log 8 + log r - log eta)) / 2))
