@@ -1,10 +1,10 @@
 """Many run directories into one tidy table, and summaries across seeds.
 
-A run directory (written by the twin harness, ``stability.twin.run_twin``) holds ``metrics.csv``, a tidy long
+A run directory (written by the twin harness, ``stablesam.stability.twin.run_twin``) holds ``metrics.csv``, a tidy long
 table with at least the columns ``run, seed, optimizer, rho, lr, epoch, step, metric, value``, and
 ``config.json``. :func:`load_runs` concatenates the tables of many runs, adding ``run_dir`` and any
 requested ``config.json`` fields as columns. The summary over seeds is the toolkit's one,
-:func:`stability.sweeps.aggregate.summarize_over_seeds` (re-exported here): for each group, the number of
+:func:`stablesam.stability.sweeps.aggregate.summarize_over_seeds` (re-exported here): for each group, the number of
 finite values ``n`` (and of non-finite ones, a diverged run's record), their mean, sample standard deviation,
 standard error ``std / sqrt(n)`` and a percentile bootstrap interval of the mean from an explicit generator.
 
@@ -26,8 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
-from core.validation import UsageError
-from stability.sweeps.aggregate import summarize_over_seeds
+from stablesam.core.validation import UsageError
+from stablesam.stability.sweeps.aggregate import summarize_over_seeds
 
 __all__ = ["TIDY_COLUMNS", "find_run_dirs", "load_runs", "load_summaries", "summarize_over_seeds"]
 

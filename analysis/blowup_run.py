@@ -13,8 +13,8 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import nn
 
-from core.methods import method_keys
-from stability.optimizers import make_optimizer
+from stablesam.core.methods import method_keys
+from stablesam.stability.optimizers import make_optimizer
 
 __all__ = ["SCAN_METHODS", "run_until_blowup"]
 
@@ -39,7 +39,7 @@ def run_until_blowup(
     Blow-up: the loss becomes non-finite or exceeds ``blowup`` times its initial value, checked every
     ``check_every`` steps on the running maximum (so no step escapes the check and the hot loop has no host
     sync). ``step`` is the check at which it was seen (``steps`` if it was not). The optimizer is the
-    method's row of :data:`core.methods.METHODS` on a plain ``torch.optim.SGD`` base: full-batch GD.
+    method's row of :data:`stablesam.core.methods.METHODS` on a plain ``torch.optim.SGD`` base: full-batch GD.
     """
     x, y = data
     optimizer = make_optimizer(method, model.parameters(), lr=lr, rho=rho)

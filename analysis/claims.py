@@ -1,13 +1,13 @@
 r"""The one registry of the StableSAM paper's claims that ``stablesam verify`` checks (C1..C7).
 
 Each :class:`Claim` holds its statement (worded as the paper summary words it), its source, a theory check
-(calling :mod:`theory`), the experiments it needs (twin runs of :func:`stability.twin.run_twin`, per-step
-optimizer statistics, step timings), a :class:`~analysis.verdicts.DecisionRule` fixed here before anything
+(calling :mod:`theory`), the experiments it needs (twin runs of :func:`stablesam.stability.twin.run_twin`, per-step
+optimizer statistics, step timings), a :class:`~stablesam.analysis.verdicts.DecisionRule` fixed here before anything
 runs, and the evaluation that turns the experiments' results into a verdict with its numbers. Where a planned
 source of evidence does not exist yet, the claim names it in ``pending`` and the verdict is computed from the
 parts that exist; the report lists what is missing.
 
-Two kinds of claims, and how their cases combine (:func:`~analysis.verdicts.combine_cases`):
+Two kinds of claims, and how their cases combine (:func:`~stablesam.analysis.verdicts.combine_cases`):
 
 - universal ("in every setting"): C1, C5, C6, C7 are supported only if every setting run is;
 - existential (C2, C3, C4: "holds, and is contradicted in no setting run"): supported when some setting
@@ -18,7 +18,7 @@ reported beside it with its status, and ``decided_by`` says, per claim, how the 
 that takes seconds (C2/C4's exact twin distance on least squares) is an :class:`Experiment` of kind ``exact``,
 cached like the runs.
 
-Stability quantities (:mod:`analysis.twin_stability`): ``stability_estimate`` = ``sup_z |E_A[l(A(S); z) -
+Stability quantities (:mod:`stablesam.analysis.twin_stability`): ``stability_estimate`` = ``sup_z |E_A[l(A(S); z) -
 l(A(S'); z)]|`` (the quantity uniform stability bounds) decides C2 and C4; the harness's ``loss_diff_max``
 (``E_A sup_z |...|``, an upper estimate) and the twin distance ``||w - w'||`` are reported beside it.
 
@@ -38,7 +38,7 @@ from typing import Any
 
 import numpy as np
 
-from analysis.verdicts import (
+from stablesam.analysis.verdicts import (
     INCONCLUSIVE,
     NOT_SUPPORTED,
     SUPPORTED,
@@ -49,7 +49,7 @@ from analysis.verdicts import (
     crossover,
     only_below,
 )
-from core.validation import check_choice
+from stablesam.core.validation import check_choice
 
 __all__ = ["CLAIMS", "SCALES", "Claim", "ClaimResult", "Experiment", "Scale", "TheoryCheck", "claim_ids", "make_scale"]
 
@@ -134,11 +134,11 @@ class Experiment:
     """One unit of work, identified by its settings: ``kind`` is ``twin``, ``trajectory``, ``timing``, ``exact`` or
     ``eos``.
 
-    ``settings`` are the keyword arguments of :class:`~stability.twin.TwinConfig` (``twin``),
-    :func:`~analysis.step_statistics.gradient_norm_trajectory` (``trajectory``),
-    :func:`~analysis.step_statistics.step_times` (``timing``) or
-    :func:`~analysis.exact_stability.exact_stability_table` (``exact``: a theory computation, cached because it
-    takes seconds) or :class:`~analysis.edge_of_stability.EosConfig` (``eos``). Equal settings are the same
+    ``settings`` are the keyword arguments of :class:`~stablesam.stability.twin.TwinConfig` (``twin``),
+    :func:`~stablesam.analysis.step_statistics.gradient_norm_trajectory` (``trajectory``),
+    :func:`~stablesam.analysis.step_statistics.step_times` (``timing``) or
+    :func:`~stablesam.analysis.exact_stability.exact_stability_table` (``exact``: a theory computation, cached because it
+    takes seconds) or :class:`~stablesam.analysis.edge_of_stability.EosConfig` (``eos``). Equal settings are the same
     experiment, shared by
     the claims that need it and cached under :attr:`key`.
     """
@@ -294,7 +294,7 @@ def c1_experiments(scale: Scale) -> list[Experiment]:
 
 def _least_squares_spectrum() -> tuple[np.ndarray, float]:
     """Eigenvalues of the digits least-squares Hessian and the gradient norm at ``w = 0`` (exact, float64)."""
-    from analysis.least_squares_digits import least_squares_problem
+    from stablesam.analysis.least_squares_digits import least_squares_problem
 
     problem = least_squares_problem(generator=np.random.default_rng(0))
     x = np.hstack([problem.x.numpy(), np.ones((len(problem.y), 1))])
@@ -303,7 +303,7 @@ def _least_squares_spectrum() -> tuple[np.ndarray, float]:
 
 
 def c1_theory(scale: Scale, results=None) -> TheoryCheck:
-    from theory.renormalization import gamma_range
+    from stablesam.theory.renormalization import gamma_range
 
     eigenvalues, grad_norm = _least_squares_spectrum()
     positive = eigenvalues[eigenvalues > 1e-12 * eigenvalues[-1]]
@@ -320,7 +320,7 @@ def c1_theory(scale: Scale, results=None) -> TheoryCheck:
         "On the digits least-squares Hessian (exact spectrum; SAM at w = 0): " + "; ".join(
             f"{k}: USAM [{v['usam_ratio_range'][0]:.4g}, {v['usam_ratio_range'][1]:.4g}], "
             f"SAM [{v['sam_ratio_range_at_w0'][0]:.4g}, {v['sam_ratio_range_at_w0'][1]:.4g}]" for k, v in numbers.items()),
-        "docs/theory.md section 2 (derived); theory.renormalization.gamma_range", numbers)
+        "docs/theory.md section 2 (derived); stablesam.theory.renormalization.gamma_range", numbers)
 
 
 def _per_seed_mean(runs: list[dict[str, Any]], value: Callable[[np.ndarray, np.ndarray], float]) -> np.ndarray:
@@ -367,7 +367,7 @@ def _pair_ratio(results, scale: Scale, rule: DecisionRule, generator, method_exp
 
     Resampling unit: the seed (both arms share it). An arm diverged in at least half its seeds is "diverged".
     """
-    from analysis.twin_stability import loss_diff_max, stability_estimate
+    from stablesam.analysis.twin_stability import loss_diff_max, stability_estimate
 
     arms = [results.test_losses(method_exp), results.test_losses(base_exp)]
     tables = [results.twin_table(method_exp), results.twin_table(base_exp)]
@@ -417,16 +417,16 @@ def c2_experiments(scale: Scale) -> list[Experiment]:
 # Constants of the derived convex bounds compared in C2/C4 (generic: L = beta = 1, n = 1000, T = 100).
 _BOUND_CONSTANTS = dict(L=1.0, n=1000, T=100)
 _BOUND_RANGE = (1e-3, 2.0)
-# Relative margin for comparing two exact twin distances: theory.twin_moments states a relative rounding error of
+# Relative margin for comparing two exact twin distances: stablesam.theory.twin_moments states a relative rounding error of
 # 1e-9 or better on standardised digits, so a difference above 1e-6 is not rounding.
 _EXACT_RTOL = 1e-6
 
 
 def _compare_bounds(method: str, reference: str, rho: float, **options) -> dict[str, list]:
-    """:func:`theory.excess_risk.compare_bounds` of the convex stability bounds of ``method`` and ``reference``
+    """:func:`stablesam.theory.excess_risk.compare_bounds` of the convex stability bounds of ``method`` and ``reference``
     (``reference`` without StableSAM options) on ``_BOUND_RANGE``: intervals ``better / not_better / a_silent /
     b_silent``."""
-    from theory.excess_risk import bound_function, compare_bounds
+    from stablesam.theory.excess_risk import bound_function, compare_bounds
 
     a = bound_function(method, "convex", beta=1.0, rho=rho, **options, **_BOUND_CONSTANTS)
     b = bound_function(reference, "convex", beta=1.0, rho=rho, **_BOUND_CONSTANTS)
@@ -466,7 +466,7 @@ def _fmt_grid(lrs: np.ndarray, flags: list[str]) -> str:
 
 
 def c2_theory(scale: Scale, results) -> TheoryCheck:
-    from theory.uniform_stability import stablesam_gamma_range
+    from stablesam.theory.uniform_stability import stablesam_gamma_range
 
     rho = scale.rho
     lowest = stablesam_gamma_range("stablesam-u", "convex", rho=rho, beta=1.0).lowest
@@ -488,7 +488,7 @@ def c2_theory(scale: Scale, results) -> TheoryCheck:
     s = scale
     summary = (
         f"(a) Derived convex stability bounds (L = beta = 1, n = {_BOUND_CONSTANTS['n']}, T = {_BOUND_CONSTANTS['T']}, "
-        f"rho = {rho:g}; theory.excess_risk.compare_bounds on eta in [{_BOUND_RANGE[0]:g}, {_BOUND_RANGE[1]:g}]; 'better' "
+        f"rho = {rho:g}; stablesam.theory.excess_risk.compare_bounds on eta in [{_BOUND_RANGE[0]:g}, {_BOUND_RANGE[1]:g}]; 'better' "
         "only where both theorems apply): bound below SGD's for "
         + "; ".join(f"{k}: {_fmt_intervals(v['better'])}" for k, v in compared.items())
         + ". gamma = 1 is the shared factor every convex trajectory meets (gamma_t in [1/(1 + rho beta), 1]); a smaller "
@@ -508,8 +508,8 @@ def c2_theory(scale: Scale, results) -> TheoryCheck:
         status = "consistent"
     return TheoryCheck(
         status, summary,
-        "theory.excess_risk.compare_bounds, theory.uniform_stability.stability_bound (derived); "
-        "theory.twin_moments.expected_twin_distance via analysis.exact_stability.exact_stability_table (derived, exact)",
+        "stablesam.theory.excess_risk.compare_bounds, stablesam.theory.uniform_stability.stability_bound (derived); "
+        "stablesam.theory.twin_moments.expected_twin_distance via stablesam.analysis.exact_stability.exact_stability_table (derived, exact)",
         {"bounds_vs_sgd": compared, "exact": {"lrs": lrs.tolist(), "rms": {f"{m} rho={r:g}": v.tolist()
                                                                             for (m, r), v in exact["rms"].items()},
                                               "usam_vs_sgd": {f"rho={r:g}": p for r, p in per_rho.items()},
@@ -556,14 +556,14 @@ C3_RULE = DecisionRule("log2 eta_max(StableSAM) - log2 eta_max(base), mean over 
 
 
 def c3_experiments(scale: Scale) -> list[Experiment]:
-    from analysis.claims_eos import eos_experiments
+    from stablesam.analysis.claims_eos import eos_experiments
 
     return [twin_experiment(scale, d, m, o, lr) for d, m in scale.edge_models for pair in PAIRS for o in pair
             for lr in scale.lrs] + eos_experiments(scale)
 
 
 def c3_theory(scale: Scale, results=None) -> TheoryCheck:
-    from theory.stability_edge import max_stable_lr
+    from stablesam.theory.stability_edge import max_stable_lr
 
     eigenvalues, grad_norm = _least_squares_spectrum()
     lam = float(eigenvalues[-1])
@@ -576,14 +576,14 @@ def c3_theory(scale: Scale, results=None) -> TheoryCheck:
         f"Edges of the local quadratic model (digits least squares, lambda_max = {lam:.4g}, ||g|| = {grad_norm:.3g} at "
         f"w = 0, rho = {scale.rho:g}): " + ", ".join(f"{k} {v:.4g}" for k, v in edges.items()) +
         ". StableSAM keeps GD's edge 2/lambda, above USAM's and SAM's for every rho > 0. " + conditions,
-        "docs/theory.md section 3; theory.stability_edge.max_stable_lr; theory.excess_risk.lr_limit",
+        "docs/theory.md section 3; stablesam.theory.stability_edge.max_stable_lr; stablesam.theory.excess_risk.lr_limit",
         {"lambda_max": lam, "grad_norm": grad_norm, "edges": edges, "bound_lr_limits_beta_1": limits})
 
 
 def _bound_lr_limits(rho: float) -> tuple[dict[str, float], str]:
     """Learning-rate conditions of the derived convex stability bounds (beta = 1) with feasible StableSAM constants."""
-    from theory.excess_risk import lr_limit
-    from theory.uniform_stability import stablesam_gamma_range
+    from stablesam.theory.excess_risk import lr_limit
+    from stablesam.theory.uniform_stability import stablesam_gamma_range
 
     lowest = stablesam_gamma_range("stablesam-u", "convex", rho=rho, beta=1.0).lowest
     limits = {"sgd": lr_limit("sgd", "convex", beta=1.0), "usam": lr_limit("usam", "convex", beta=1.0, rho=rho),
@@ -601,7 +601,7 @@ def _bound_lr_limits(rho: float) -> tuple[dict[str, float], str]:
 
 
 def c3_evaluate(scale: Scale, results, generator: np.random.Generator) -> ClaimResult:
-    from analysis.claims_eos import PLATEAU_RULE_TEXT, plateau_cases
+    from stablesam.analysis.claims_eos import PLATEAU_RULE_TEXT, plateau_cases
 
     log_lrs = np.log2(np.asarray(scale.lrs))
     step = float(np.min(np.diff(log_lrs))) if len(log_lrs) > 1 else 1.0
@@ -649,7 +649,7 @@ def c4_experiments(scale: Scale) -> list[Experiment]:
 
 
 def c4_theory(scale: Scale, results) -> TheoryCheck:
-    from theory.uniform_stability import assumption_detail, stablesam_gamma_range
+    from stablesam.theory.uniform_stability import assumption_detail, stablesam_gamma_range
 
     rho = scale.rho
     convex = stablesam_gamma_range("stablesam-u", "convex", rho=rho, beta=1.0)
@@ -686,8 +686,8 @@ def c4_theory(scale: Scale, results) -> TheoryCheck:
         + " Theory status: (b)'s, combined over eta as the claim's cases are (some eta supports, none contradicts).")
     return TheoryCheck(
         status, summary,
-        "theory.uniform_stability.stablesam_gamma_range, assumption_detail, theory.excess_risk.compare_bounds (derived); "
-        "theory.twin_moments.expected_twin_distance (derived, exact)", numbers)
+        "stablesam.theory.uniform_stability.stablesam_gamma_range, assumption_detail, stablesam.theory.excess_risk.compare_bounds (derived); "
+        "stablesam.theory.twin_moments.expected_twin_distance (derived, exact)", numbers)
 
 
 def c4_evaluate(scale: Scale, results, generator: np.random.Generator) -> ClaimResult:
@@ -789,7 +789,7 @@ def c7_experiments(scale: Scale) -> list[Experiment]:
 
 
 def c7_theory(scale: Scale, results=None) -> TheoryCheck:
-    from theory.renormalization import gamma, gamma_range
+    from stablesam.theory.renormalization import gamma, gamma_range
 
     generator = np.random.default_rng(0)
     spectra = generator.exponential(size=(2000, 6))
@@ -804,7 +804,7 @@ def c7_theory(scale: Scale, results=None) -> TheoryCheck:
         + ", ".join(f"{k} {v:.6f}" for k, v in worst.items()) +
         f". With negative curvature it fails: gamma = {saddle:.4g} at lambda = -1, rho = {scale.rho:g} (so on "
         "non-convex networks the claim is an empirical frequency).",
-        "docs/theory.md section 2 (derived); theory.renormalization.gamma, gamma_range",
+        "docs/theory.md section 2 (derived); stablesam.theory.renormalization.gamma, gamma_range",
         {"max_gamma_psd": worst, "gamma_negative_curvature": saddle})
 
 
@@ -911,7 +911,7 @@ def claim_ids(text: str | None) -> tuple[str, ...]:
         return tuple(CLAIMS)
     wanted = [t.strip().upper() for t in str(text).split(",") if t.strip()]
     if not wanted:
-        from core.validation import UsageError
+        from stablesam.core.validation import UsageError
 
         raise UsageError(f"--claims needs at least one of {', '.join(CLAIMS)}; got {text!r}")
     for claim in wanted:

@@ -1,11 +1,11 @@
-"""Running the claims of :mod:`analysis.claims`: experiments (cached), theory checks, verdicts, provenance.
+"""Running the claims of :mod:`stablesam.analysis.claims`: experiments (cached), theory checks, verdicts, provenance.
 
 :func:`verify` collects the experiments of the requested claims (equal settings are run once), runs the ones
 not already finished in ``OUT/cache/`` and evaluates every claim. Twin runs go through the sweep engine
-(:mod:`stability.sweeps.executors`: in this process by default, on a Dask cluster with ``engine="dask"``);
+(:mod:`stablesam.stability.sweeps.executors`: in this process by default, on a Dask cluster with ``engine="dask"``);
 per-step statistics and timings run in this process. A theory computation of kind ``exact`` runs here too. A cached experiment is keyed by its settings
-(:attr:`analysis.claims.Experiment.key`), so a rerun reuses every finished one and an interrupted twin run
-resumes from its checkpoint. The returned document is what :mod:`analysis.report` writes as ``verdicts.json``.
+(:attr:`stablesam.analysis.claims.Experiment.key`), so a rerun reuses every finished one and an interrupted twin run
+resumes from its checkpoint. The returned document is what :mod:`stablesam.analysis.report` writes as ``verdicts.json``.
 """
 
 from __future__ import annotations
@@ -23,10 +23,10 @@ from typing import Any
 
 import numpy as np
 
-from analysis.claims import CLAIMS, ClaimResult, Experiment, Scale, TheoryCheck
-from analysis.verdicts import INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED
-from core.io import atomic_write_json
-from core.validation import check_choice
+from stablesam.analysis.claims import CLAIMS, ClaimResult, Experiment, Scale, TheoryCheck
+from stablesam.analysis.verdicts import INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED
+from stablesam.core.io import atomic_write_json
+from stablesam.core.validation import check_choice
 
 __all__ = ["ExperimentFailed", "Results", "SCHEMA_VERSION", "evaluate_claims", "provenance", "run_experiments", "verify"]
 
@@ -52,7 +52,7 @@ class Results:
 
     def finished(self, experiment: Experiment) -> bool:
         if experiment.kind == "twin":
-            from stability.sweeps.trial import FINISHED, trial_state
+            from stablesam.stability.sweeps.trial import FINISHED, trial_state
 
             return trial_state(self.path(experiment)) == FINISHED
         return self.path(experiment).is_file()
@@ -98,16 +98,16 @@ class Results:
         return self._memoised("table", experiment, compute)
 
     def test_losses(self, experiment: Experiment):
-        """Per-test-point loss differences of a twin experiment (:func:`analysis.twin_stability.test_losses`)."""
-        from analysis.twin_stability import test_losses
+        """Per-test-point loss differences of a twin experiment (:func:`stablesam.analysis.twin_stability.test_losses`)."""
+        from stablesam.analysis.twin_stability import test_losses
 
         return self._memoised("losses", experiment, lambda: test_losses(self.path(experiment)))
 
 
 def _exact_twin_distances(*, lrs, methods, steps: int, n: int, replaced_index: int) -> dict[str, Any]:
-    """The ``exact`` experiment: :func:`analysis.exact_stability.exact_stability_table` as JSON (one curve of
+    """The ``exact`` experiment: :func:`stablesam.analysis.exact_stability.exact_stability_table` as JSON (one curve of
     ``sqrt(E||w_T - w'_T||^2)`` and ``||E[w_T - w'_T]||`` over ``lrs`` per ``(method, rho)``)."""
-    from analysis.exact_stability import exact_stability_table
+    from stablesam.analysis.exact_stability import exact_stability_table
 
     table = exact_stability_table(lrs, methods=[tuple(m) for m in methods], steps=steps, n=n,
                                   replaced_index=replaced_index)
@@ -121,7 +121,7 @@ def _exact_twin_distances(*, lrs, methods, steps: int, n: int, replaced_index: i
 
 
 def _run_in_process(experiment: Experiment) -> dict[str, Any]:
-    from analysis.step_statistics import gradient_norm_trajectory, step_times
+    from stablesam.analysis.step_statistics import gradient_norm_trajectory, step_times
 
     if experiment.kind == "trajectory":
         return gradient_norm_trajectory(**experiment.settings)
@@ -130,7 +130,7 @@ def _run_in_process(experiment: Experiment) -> dict[str, Any]:
     if experiment.kind == "exact":
         return _exact_twin_distances(**experiment.settings)
     if experiment.kind == "eos":
-        from analysis.claims_eos import run_eos_experiment
+        from stablesam.analysis.claims_eos import run_eos_experiment
 
         return run_eos_experiment(**experiment.settings)
     raise ValueError(f"unknown experiment kind {experiment.kind!r}")
@@ -145,8 +145,8 @@ def run_experiments(experiments: Sequence[Experiment], results: Results, *, engi
     """
     from tqdm.auto import tqdm
 
-    from stability.sweeps.executors import run_dask, run_local
-    from stability.sweeps.trial import FINISHED, TwinTrial
+    from stablesam.stability.sweeps.executors import run_dask, run_local
+    from stablesam.stability.sweeps.trial import FINISHED, TwinTrial
 
     check_choice("engine", engine, ("local", "dask"))
     todo = [e for e in experiments if not results.finished(e)]

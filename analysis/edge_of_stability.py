@@ -4,11 +4,11 @@ Train a network at a fixed learning rate ``eta`` with GD, SAM, USAM, StableSAM-U
 default) and, every ``measure_every`` steps, measure on the full training set
 
 * the sharpness ``lambda_max``: the top eigenvalue of the Hessian of the training loss (Lanczos,
-  :func:`analysis.eigen.lanczos_top_eigenpairs`, warm-started from the previous top eigenvector), with the
+  :func:`stablesam.analysis.eigen.lanczos_top_eigenpairs`, warm-started from the previous top eigenvector), with the
   residual ``||H v - lambda v||`` that bounds its error;
 * the loss, the accuracy and the gradient norm ``||g||``;
-* the method's edge ``lambda*`` (:func:`theory.edge.max_stable_sharpness`, keyed by
-  :attr:`core.methods.Method.edge`): ``2/eta`` for GD and both StableSAM variants, USAM's
+* the method's edge ``lambda*`` (:func:`stablesam.theory.edge.max_stable_sharpness`, keyed by
+  :attr:`stablesam.core.methods.Method.edge`): ``2/eta`` for GD and both StableSAM variants, USAM's
   ``(sqrt(1 + 8 rho/eta) - 1)/(2 rho)`` (Agarwala and Dauphin 2023), SAM's
   ``(||g||/(2 rho))(sqrt(1 + 8 rho/(eta ||g||)) - 1)`` at the measured ``||g||`` (Long and Bartlett 2023);
 * ``sharpness_ratio = lambda_max / lambda*``.
@@ -33,7 +33,7 @@ Experimental choices (all in :class:`EosConfig`):
 * a run *diverges* when the training loss is non-finite or exceeds ``divergence_factor`` times its initial
   value at a measurement; the divergence is recorded (metric ``diverged``, value 1) and the run stops.
 
-Files (``out_dir``, all written atomically with :mod:`core.io`): ``config.json``; ``runs/<run>.pt``, one
+Files (``out_dir``, all written atomically with :mod:`stablesam.core.io`): ``config.json``; ``runs/<run>.pt``, one
 checkpoint per run (``torch.save`` of the model and optimizer state, step, warm-start vector, batch-order
 generator state and the rows so far; read with ``weights_only=True``) every ``checkpoint_every`` steps and
 at the end; ``metrics.csv`` (the tidy table) and ``summary.json`` (plateau ratios) after each run. Calling
@@ -42,7 +42,7 @@ reproduces the uninterrupted run bit for bit.
 
 Example::
 
-    >>> from analysis.edge_of_stability import EosConfig, run_edge_of_stability
+    >>> from stablesam.analysis.edge_of_stability import EosConfig, run_edge_of_stability
     >>> result = run_edge_of_stability(EosConfig(methods=("gd",), lrs=(0.2,), steps=400))  # doctest: +SKIP
     >>> result.summary                                           # plateau ratio per method and eta # doctest: +SKIP
 """
@@ -58,10 +58,10 @@ from typing import Any
 
 import numpy as np
 
-from core.io import atomic_path, atomic_write_json, atomic_write_text
-from core.methods import method, method_keys
-from core.validation import UsageError, check_choice, check_integer, check_nonnegative, check_positive
-from stability.optimizers import make_optimizer
+from stablesam.core.io import atomic_path, atomic_write_json, atomic_write_text
+from stablesam.core.methods import method, method_keys
+from stablesam.core.validation import UsageError, check_choice, check_integer, check_nonnegative, check_positive
+from stablesam.stability.optimizers import make_optimizer
 
 __all__ = [
     "COLUMNS",
@@ -102,7 +102,7 @@ class EosConfig:
 
     ``rhos`` apply to the methods that use a radius; ``gd``/``sgd`` run once per ``lr`` and seed with
     ``rho = 0``. ``hidden``/``activation`` configure the ``mlp``, ``channels`` the ``cnn`` (ReLU)
-    of :mod:`stability.models`. ``batch_size=None``: full batch. ``lanczos_tol``: ARPACK's relative residual
+    of :mod:`stablesam.stability.models`. ``batch_size=None``: full batch. ``lanczos_tol``: ARPACK's relative residual
     tolerance (the eigenvalue's error is of the order of the squared residual over the spectral gap: 1e-4 gave
     relative errors below 1e-7 on the digits MLP; the residual is recorded); ``lanczos_ncv``: its Lanczos basis
     size (a small basis is what lets the warm start pay off: ARPACK builds the whole basis before it tests
@@ -212,9 +212,9 @@ class RunSpec:
 
 
 def edge_for(optimizer: str, lr, *, rho=0.0, grad_norm=None):
-    """The edge ``lambda*`` of ``optimizer`` at learning rate ``lr`` (:func:`theory.edge.max_stable_sharpness`
-    with the formula :attr:`core.methods.Method.edge` names; ``grad_norm`` is used by SAM's edge only)."""
-    from theory import max_stable_sharpness
+    """The edge ``lambda*`` of ``optimizer`` at learning rate ``lr`` (:func:`stablesam.theory.edge.max_stable_sharpness`
+    with the formula :attr:`stablesam.core.methods.Method.edge` names; ``grad_norm`` is used by SAM's edge only)."""
+    from stablesam.theory import max_stable_sharpness
 
     formula = method(optimizer).edge
     if formula is None:
@@ -268,7 +268,7 @@ def _device(name: str):
 def _build(config: EosConfig, seed: int, data, dtype, device):
     import torch
 
-    from stability.models import build_model
+    from stablesam.stability.models import build_model
 
     options = {"hidden": config.hidden, "activation": config.activation} if config.model == "mlp" else {"channels": config.channels}
     model = build_model(config.model, data.input_shape, data.num_outputs, generator=torch.Generator().manual_seed(seed),
@@ -360,8 +360,8 @@ class _Run:
         """Loss, accuracy, ``||g||``, sharpness and edge on the full training set; detects divergence."""
         import torch
 
-        from analysis.eigen import lanczos_top_eigenpairs
-        from analysis.hessian import HessianOperator
+        from stablesam.analysis.eigen import lanczos_top_eigenpairs
+        from stablesam.analysis.hessian import HessianOperator
 
         operator = HessianOperator(self.model, self.loss_fn, (self.x, self.y), dtype=self.dtype)
         loss, grad = operator.loss_and_gradient()
@@ -492,7 +492,7 @@ def run_edge_of_stability(
     import torch
     from tqdm.auto import tqdm
 
-    from stability.data import load_dataset
+    from stablesam.stability.data import load_dataset
 
     if not isinstance(config, EosConfig):
         raise UsageError(f"config must be an EosConfig, got {type(config).__name__}")
@@ -602,8 +602,8 @@ def plateau_summary(ratios):
 
 def figure_edge_of_stability(**settings):
     """Run the experiment ``EosConfig(**settings)`` (in memory) and draw
-    :func:`analysis.plots_eos.plot_edge_of_stability` (the ``stablesam figures`` entry ``edge-of-stability``)."""
-    from analysis.plots_eos import plot_edge_of_stability
+    :func:`stablesam.analysis.plots_eos.plot_edge_of_stability` (the ``stablesam figures`` entry ``edge-of-stability``)."""
+    from stablesam.analysis.plots_eos import plot_edge_of_stability
 
     config = EosConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in settings.items()})
     result = run_edge_of_stability(config, progress=False)

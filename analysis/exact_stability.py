@@ -1,7 +1,7 @@
 """Exact expected stability of SGD and USAM on least squares with standardised digits, beside Hardt et al.'s bound.
 
 :func:`digits_twins` builds the neighbouring datasets; :func:`exact_stability_table` evaluates
-:func:`theory.twin_moments.expected_twin_distance` (one example per step, uniform with replacement; StableSAM
+:func:`stablesam.theory.twin_moments.expected_twin_distance` (one example per step, uniform with replacement; StableSAM
 equals SGD there) on a grid of learning rates as a tidy table; :func:`plot_exact_stability` draws
 ``sqrt(E||w_T - w'_T||^2)`` (an upper bound on ``E||w_T - w'_T||``) and ``||E[w_T - w'_T]||`` (a lower bound), both
 exact, against ``eta``, with the distance form of Hardt et al. 2016, Thm 3.8 (``E delta_T <= 2 eta L T / n`` for
@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from analysis.style import COLUMN_WIDTH, METHOD_COLORS, METHOD_MARKERS, label
+from stablesam.analysis.style import COLUMN_WIDTH, METHOD_COLORS, METHOD_MARKERS, label
 
 __all__ = ["digits_twins", "exact_stability_table", "monte_carlo_twin_distance", "plot_exact_stability"]
 
@@ -24,9 +24,9 @@ MC_METHODS = ("sgd", "usam", "stablesam-u", "stablesam-n")
 
 def digits_twins(*, replaced_index: int = 0, n: int | None = None):
     """``(X, y, X', y')`` on the standardised digits least-squares data
-    (:func:`analysis.least_squares_digits.standardised_digits`): ``S`` is the first ``n`` examples (default: all but
+    (:func:`stablesam.analysis.least_squares_digits.standardised_digits`): ``S`` is the first ``n`` examples (default: all but
     the last), ``S'`` is ``S`` with example ``replaced_index`` replaced by the last."""
-    from analysis.least_squares_digits import standardised_digits
+    from stablesam.analysis.least_squares_digits import standardised_digits
 
     design, target = standardised_digits()
     n = len(design) - 1 if n is None else n
@@ -50,7 +50,7 @@ def monte_carlo_twin_distance(X, y, X2, y2, lr: float, *, method: str, rho: floa
     """Monte Carlo ``(mean, half-width of the 99% CI)`` of ``||w_T - w'_T||`` over ``pairs`` twin pairs from ``w_0 = 0``
     with mini-batches of ``batch_size`` indices drawn uniformly with replacement (shared by the twins), for the
     methods whose mini-batch step is not affine (StableSAM) and, for comparison, SGD and USAM. Float64, numpy."""
-    from core.validation import check_choice, check_integer
+    from stablesam.core.validation import check_choice, check_integer
 
     check_choice("method", method, MC_METHODS)
     steps, batch_size = check_integer("steps", steps, minimum=0), check_integer("batch_size", batch_size, minimum=1)
@@ -89,7 +89,7 @@ def exact_stability_table(lrs, *, methods: Sequence[tuple[str, float]] = (("sgd"
     ``t = steps`` for every ``(method, rho)`` and learning rate, plus ``hrs_bound`` for SGD where its condition holds."""
     import pandas as pd
 
-    from theory.twin_moments import expected_twin_distance
+    from stablesam.theory.twin_moments import expected_twin_distance
 
     X, y, X2, y2 = digits_twins(replaced_index=replaced_index, n=n)
     lrs = np.asarray(lrs, dtype=np.float64)

@@ -21,10 +21,10 @@ from typing import Any
 
 import numpy as np
 
-from analysis.figure_catalog import FIGURES
-from analysis.figure_spec import FigureSpec
-from core.io import atomic_path, atomic_write_json
-from core.validation import UsageError
+from stablesam.analysis.figure_catalog import FIGURES
+from stablesam.analysis.figure_spec import FigureSpec
+from stablesam.core.io import atomic_path, atomic_write_json
+from stablesam.core.validation import UsageError
 
 __all__ = ["FigureSpec", "catalog", "figure_data_digest", "write_figures"]
 
@@ -108,7 +108,7 @@ def write_figures(
     import matplotlib.pyplot as plt
     from tqdm.auto import tqdm
 
-    from analysis.style import figure_style
+    from stablesam.analysis.style import figure_style
 
     specs = catalog()
     known = [s.name for s in specs]

@@ -58,7 +58,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from core.validation import UsageError, check_choice, check_integer
+from stablesam.core.validation import UsageError, check_choice, check_integer
 
 __all__ = ["BACKENDS", "BN_MODES", "DEFAULT_BACKEND", "HessianOperator"]
 
@@ -264,7 +264,7 @@ class HessianOperator:
         return out.detach()
 
     def matvec_numpy(self, vector: np.ndarray) -> np.ndarray:
-        """``H v`` on float64 numpy vectors (the interface of :mod:`analysis.eigen`)."""
+        """``H v`` on float64 numpy vectors (the interface of :mod:`stablesam.analysis.eigen`)."""
         v = torch.from_numpy(np.ascontiguousarray(vector, dtype=np.float64).reshape(-1))
         return self.matvec(v).to("cpu", torch.float64).numpy()
 

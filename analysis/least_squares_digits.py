@@ -21,9 +21,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from analysis.lr_bisection import observed_thresholds
-from core.validation import UsageError
-from stability.optimizers import DEFAULT_RHO
+from stablesam.analysis.lr_bisection import observed_thresholds
+from stablesam.core.validation import UsageError
+from stablesam.stability.optimizers import DEFAULT_RHO
 
 __all__ = ["LeastSquaresProblem", "least_squares_problem", "least_squares_thresholds", "standardised_digits"]
 
@@ -107,7 +107,7 @@ def least_squares_thresholds(
     generator: np.random.Generator,
     progress: bool | None = None,
 ):
-    """Predicted (exact, from ``lambda_max`` of ``X~^T X~ / n`` through :mod:`theory.stability_edge`) vs observed
+    """Predicted (exact, from ``lambda_max`` of ``X~^T X~ / n`` through :mod:`stablesam.theory.stability_edge`) vs observed
     divergence thresholds on the digits least-squares problem; a pandas DataFrame, one row per method.
 
     Columns: ``method, rho, lambda_max, predicted_lr, observed_lr, observed_low, observed_high,
@@ -118,7 +118,7 @@ def least_squares_thresholds(
     """
     import pandas as pd
 
-    from analysis.measured_thresholds import max_stable_learning_rates
+    from stablesam.analysis.measured_thresholds import max_stable_learning_rates
 
     problem = least_squares_problem(generator=generator)
     loss = problem.loss_fn(problem.model(problem.x), problem.y)

@@ -3,8 +3,8 @@
 :func:`bisect_threshold` brackets the transition and halves the bracket in ``log eta`` until
 ``high / low - 1 <= rel_tol``. It is sound only where divergence is monotone in ``eta``: on quadratics, where
 the maps of docs/theory.md section 2 diverge exactly above their thresholds (the exact least-squares case,
-:mod:`analysis.least_squares_digits`). On networks the outcome is not monotone (issue 14, item 7): scan a
-grid instead (:mod:`analysis.lr_scan`). A run *diverges* when it blows up (:func:`analysis.blowup_run.run_until_blowup`).
+:mod:`stablesam.analysis.least_squares_digits`). On networks the outcome is not monotone (issue 14, item 7): scan a
+grid instead (:mod:`stablesam.analysis.lr_scan`). A run *diverges* when it blows up (:func:`stablesam.analysis.blowup_run.run_until_blowup`).
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from analysis.blowup_run import SCAN_METHODS, run_until_blowup
-from core.validation import UsageError, check_choice, check_integer, check_positive
-from stability.threads import torch_threads
+from stablesam.analysis.blowup_run import SCAN_METHODS, run_until_blowup
+from stablesam.core.validation import UsageError, check_choice, check_integer, check_positive
+from stablesam.stability.threads import torch_threads
 
 __all__ = ["SCAN_METHODS", "Threshold", "bisect_threshold", "observed_thresholds"]
 

@@ -1,16 +1,16 @@
 """Model-level maximal stable learning rates from measured curvature (docs/theory.md section 3).
 
 The local quadratic model of the loss at ``w`` has Hessian ``H``; with ``lambda = lambda_max(H)`` (measured by
-Lanczos, :mod:`analysis.eigen`) and ``||g|| = ||grad F_S(w)||`` (measured), the edge-of-stability formulas give
+Lanczos, :mod:`stablesam.analysis.eigen`) and ``||g|| = ||grad F_S(w)||`` (measured), the edge-of-stability formulas give
 the largest learning rate at which the top direction does not grow:
 
 - GD, StableSAM-U, StableSAM-N: ``eta_max = 2 / lambda``;
 - USAM (Agarwala and Dauphin 2023): ``eta_max = 2 / (lambda (1 + rho lambda))``;
 - SAM (Long and Bartlett 2023, "SAM-edge"): ``eta_max = 2 / (lambda (1 + rho lambda / ||g||))``.
 
-The formulas themselves live in :mod:`theory.stability_edge` (``max_stable_lr``); this module measures ``lambda`` and
+The formulas themselves live in :mod:`stablesam.theory.stability_edge` (``max_stable_lr``); this module measures ``lambda`` and
 ``||g||`` on a model and evaluates them. They are statements about the quadratic model: a network leaves
-it (the Hessian changes along the trajectory), so the observed thresholds (:mod:`analysis.lr_scan`) are
+it (the Hessian changes along the trajectory), so the observed thresholds (:mod:`stablesam.analysis.lr_scan`) are
 the test of how far they carry. For ``lambda <= 0`` no direction is curvature-limited and the threshold is
 ``inf``.
 
@@ -29,8 +29,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from core.methods import method_keys
-from core.validation import UsageError, check_choice, check_finite, check_integer, check_nonnegative
+from stablesam.core.methods import method_keys
+from stablesam.core.validation import UsageError, check_choice, check_finite, check_integer, check_nonnegative
 
 __all__ = ["CurvatureReport", "THRESHOLD_METHODS", "max_stable_learning_rates", "measure_curvature"]
 
@@ -41,7 +41,7 @@ def max_stable_learning_rates(
     sharpness: float, *, rho: float, grad_norm: float | None = None, methods: Sequence[str] = THRESHOLD_METHODS
 ) -> dict[str, float]:
     """``{method: eta_max}`` at top eigenvalue ``sharpness`` and radius ``rho`` (``grad_norm`` needed for SAM)."""
-    from theory.stability_edge import max_stable_lr
+    from stablesam.theory.stability_edge import max_stable_lr
 
     sharpness = check_finite("sharpness", sharpness)
     rho = check_nonnegative("rho", rho)
@@ -109,11 +109,11 @@ def measure_curvature(
 ) -> CurvatureReport:
     """Measure ``lambda_1..lambda_k`` (Lanczos), ``||g||``, optionally ``tr H`` (Hutchinson), and the thresholds.
 
-    ``operator_options`` go to :class:`analysis.hessian.HessianOperator` (``backend``, ``dtype``, ``bn_mode``,
+    ``operator_options`` go to :class:`stablesam.analysis.hessian.HessianOperator` (``backend``, ``dtype``, ``bn_mode``,
     ``chunk_size``, ``device``). ``generator`` seeds the Lanczos start vector and the trace probes.
     """
-    from analysis.eigen import hutchinson_trace, lanczos_top_eigenpairs
-    from analysis.hessian import HessianOperator
+    from stablesam.analysis.eigen import hutchinson_trace, lanczos_top_eigenpairs
+    from stablesam.analysis.hessian import HessianOperator
 
     rho = check_nonnegative("rho", rho)
     k = check_integer("k", k, minimum=1)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from analysis.style import COLUMN_WIDTH, METHOD_COLORS, label
+from stablesam.analysis.style import COLUMN_WIDTH, METHOD_COLORS, label
 
 __all__ = ["plot_bounds_vs_lr", "plot_least_squares_excess_risk"]
 
@@ -41,14 +41,14 @@ def plot_bounds_vs_lr(
     ``g_min`` (without ``g_min`` StableSAM-N's ``gamma_t`` can be anything in ``(0, 1]``, and ``gamma = 1``, which
     every convex trajectory meets, is drawn). Below 1 the curve is the best case of an *assumption about the
     trajectory*; the legend says so. Shaded: where a method's bound beats ``reference``'s, both within their theorems
-    (:func:`theory.excess_risk.compare_bounds`, relative tolerance 1e-9); where only one theorem applies
+    (:func:`stablesam.theory.excess_risk.compare_bounds`, relative tolerance 1e-9); where only one theorem applies
     nothing is shaded (beyond a theorem's limit, dotted, its bound says nothing and is not drawn).
     """
     import matplotlib.pyplot as plt
 
-    from core.validation import check_choice
-    from theory.excess_risk import bound_function, excess_risk_function, lr_limit, regimes
-    from theory.uniform_stability import stablesam_gamma_range
+    from stablesam.core.validation import check_choice
+    from stablesam.theory.excess_risk import bound_function, excess_risk_function, lr_limit, regimes
+    from stablesam.theory.uniform_stability import stablesam_gamma_range
 
     check_choice("quantity", quantity, ("stability", "excess-risk"))
     functions, limits, labels = {}, {}, {}
@@ -104,14 +104,14 @@ def plot_least_squares_excess_risk(
     """Exact excess risk after ``T`` full-batch steps against ``eta``; bands along the bottom mark the
     learning-rate ranges where USAM (lower band) and StableSAM-U (upper band) beat GD by more than one part in
     a million (smaller differences are ties). SAM and StableSAM-N are computed in certified high precision
-    (:func:`theory.least_squares.certified_excess_risk`); a value no precision certifies is not drawn.
+    (:func:`stablesam.theory.least_squares.certified_excess_risk`); a value no precision certifies is not drawn.
 
     Data: ``Sigma`` with eigenvalues ``1, 1/3, 1/9, ...``, ``w* = (1, -1, 1, ...)``, Gaussian noise; the
     training set is drawn with ``numpy.random.default_rng(seed)``.
     """
     import matplotlib.pyplot as plt
 
-    from theory.least_squares import LinearModel, excess_risk_curves, lr_ranges_beating
+    from stablesam.theory.least_squares import LinearModel, excess_risk_curves, lr_ranges_beating
 
     model = LinearModel(np.diag(3.0 ** -np.arange(dim)), (-1.0) ** np.arange(dim), noise_std=noise_std)
     X, y = model.sample(n, np.random.default_rng(seed))

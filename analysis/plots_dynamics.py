@@ -1,7 +1,7 @@
 r"""Figures of the quadratic dynamics: SAM's 2-cycle, StableSAM's 2-D regimes, saddles (docs/theory.md section 2).
 
 Each figure sets a closed form of :mod:`theory` (lines) against the iteration of the exact map
-(:func:`theory.quadratic.step`, :func:`theory.simulate.simulate`; markers), so that a reader sees at once
+(:func:`stablesam.theory.quadratic.step`, :func:`stablesam.theory.simulate.simulate`; markers), so that a reader sees at once
 what is proved and that the simulation agrees with it.
 
 - :func:`plot_sam_cycle`: SAM's trajectory settling on the 2-cycle ``w = +-c v_1`` with
@@ -10,14 +10,14 @@ what is proved and that the simulation agrees with it.
   learning rate (three regimes: flat, bouncing, sharp), with GD's and USAM's for comparison.
 - :func:`plot_saddle_multipliers`: the one-step multiplier ``x'/x`` at a 1-D saddle of curvature
   ``-a`` against ``rho a`` (USAM, StableSAM-U) and against ``|x| / rho`` (SAM, StableSAM-N).
-- :func:`plot_max_stable_lr`: the edge formulas of :mod:`theory.stability_edge`, ``eta*`` against the sharpness
+- :func:`plot_max_stable_lr`: the edge formulas of :mod:`stablesam.theory.stability_edge`, ``eta*`` against the sharpness
   for several radii, and SAM's ``eta*`` against the gradient norm.
 
 Every function returns a :class:`matplotlib.figure.Figure`.
 
 Example
 -------
->>> from analysis.plots_dynamics import plot_sam_cycle
+>>> from stablesam.analysis.plots_dynamics import plot_sam_cycle
 >>> fig = plot_sam_cycle(steps=60)  # doctest: +SKIP
 """
 
@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from analysis.style import COLUMN_WIDTH, FULL_WIDTH, METHOD_COLORS, METHOD_MARKERS, figure_style, label
+from stablesam.analysis.style import COLUMN_WIDTH, FULL_WIDTH, METHOD_COLORS, METHOD_MARKERS, figure_style, label
 
 __all__ = ["plot_max_stable_lr", "plot_saddle_multipliers", "plot_sam_cycle", "plot_stablesam_2d_rates"]
 
@@ -34,7 +34,7 @@ _LR_LABEL = r"learning rate $\eta$"
 
 def _trajectory(method: str, eigenvalues, start, *, lr, rho, steps: int) -> np.ndarray:
     """Iterates ``w_0 .. w_steps`` of the exact map, shape ``(steps + 1, d)``."""
-    from theory.quadratic import Quadratic, step
+    from stablesam.theory.quadratic import Quadratic, step
 
     model = Quadratic.from_spectrum(eigenvalues)
     w = np.asarray(start, dtype=np.float64)
@@ -58,8 +58,8 @@ def plot_sam_cycle(eigenvalues=(4.0, 1.0), *, lr: float = 0.3, rho: float = 0.1,
     """
     import matplotlib.pyplot as plt
 
-    from theory.sam_cycle import sam_cycle_amplitude
-    from theory.simulate import simulate
+    from stablesam.theory.sam_cycle import sam_cycle_amplitude
+    from stablesam.theory.simulate import simulate
 
     lam = np.asarray(eigenvalues, dtype=np.float64)
     top = float(lam.max())
@@ -99,17 +99,17 @@ def plot_stablesam_2d_rates(lambda1: float = 2.0, lambda2: float = 1.0, *, rho: 
     r"""Asymptotic per-step factor against ``eta`` in 2-D, ``H = diag(lambda_1, lambda_2)``: exact vs simulated.
 
     Lines: the proved 2-D rates of StableSAM-U and the near-minimum limit of StableSAM-N
-    (:func:`theory.renormalization.stablesam_2d_rate`; flat ``1 - eta lambda_2``, bouncing
+    (:func:`stablesam.theory.renormalization.stablesam_2d_rate`; flat ``1 - eta lambda_2``, bouncing
     ``(p_1 - p_2)/(p_1 + p_2)``, sharp ``|1 - eta lambda_1|``), and GD's and USAM's exact rates
-    (:func:`theory.quadratic_divergence.convergence_rate`). Markers: the rate measured on the simulated map
-    (:func:`theory.simulate.simulate`, start ``(1, 1)``). Vertical lines: StableSAM-U's regime boundaries
+    (:func:`stablesam.theory.quadratic_divergence.convergence_rate`). Markers: the rate measured on the simulated map
+    (:func:`stablesam.theory.simulate.simulate`, start ``(1, 1)``). Vertical lines: StableSAM-U's regime boundaries
     and the common threshold ``2 / lambda_1``.
     """
     import matplotlib.pyplot as plt
 
-    from theory.renormalization import stablesam_2d_boundaries, stablesam_2d_rate
-    from theory.simulate import simulate
-    from theory.quadratic_divergence import convergence_rate
+    from stablesam.theory.renormalization import stablesam_2d_boundaries, stablesam_2d_rate
+    from stablesam.theory.simulate import simulate
+    from stablesam.theory.quadratic_divergence import convergence_rate
 
     lam = np.array([lambda1, lambda2], dtype=np.float64)
     lrs = np.linspace(0.02, 1.2, n_lr) * 2.0 / lambda1
@@ -144,13 +144,13 @@ def plot_saddle_multipliers(curvature: float = -2.0, *, lr: float = 0.1, n: int 
     (a) against ``rho a`` at fixed ``x = 1``: GD ``1 + eta a``, USAM ``1 + eta a (1 - rho a)``,
     StableSAM-U ``1 +- eta a`` (attracted once ``rho a > 1``). (b) against ``|x| / rho`` at ``rho = 1/a``: SAM
     ``1 + eta a (1 - rho/|x|)`` and StableSAM-N ``1 +- eta a`` (attracted once ``|x| < rho``). Lines:
-    :func:`theory.saddle.saddle_multiplier`; markers: one step of :func:`theory.quadratic.step`. Below 1
+    :func:`stablesam.theory.saddle.saddle_multiplier`; markers: one step of :func:`stablesam.theory.quadratic.step`. Below 1
     (shaded), the saddle attracts.
     """
     import matplotlib.pyplot as plt
 
-    from theory.quadratic import Quadratic, step
-    from theory.saddle import saddle_multiplier
+    from stablesam.theory.quadratic import Quadratic, step
+    from stablesam.theory.saddle import saddle_multiplier
 
     a = -float(curvature)
     model = Quadratic.from_spectrum([curvature])
@@ -193,7 +193,7 @@ def plot_saddle_multipliers(curvature: float = -2.0, *, lr: float = 0.1, n: int 
 
 def plot_max_stable_lr(*, rhos=(0.01, 0.05, 0.2), sharpness_range=(0.1, 1000.0), grad_norms=(0.01, 0.1, 10.0),
                        sharpness: float = 50.0, rho: float = 0.05, n: int = 200):
-    r"""Maximal stable learning rates from the edge formulas (:func:`theory.stability_edge.max_stable_lr`).
+    r"""Maximal stable learning rates from the edge formulas (:func:`stablesam.theory.stability_edge.max_stable_lr`).
 
     (a) ``eta*`` against the sharpness ``lambda``: GD and StableSAM (``2/lambda``), USAM
     (``2/(lambda (1 + rho lambda))``) for each radius in ``rhos`` and SAM at each gradient norm in
@@ -203,7 +203,7 @@ def plot_max_stable_lr(*, rhos=(0.01, 0.05, 0.2), sharpness_range=(0.1, 1000.0),
     """
     import matplotlib.pyplot as plt
 
-    from theory.stability_edge import max_stable_lr
+    from stablesam.theory.stability_edge import max_stable_lr
 
     lam = np.geomspace(*sharpness_range, n)
     g = np.geomspace(1e-4, 1e3, n)

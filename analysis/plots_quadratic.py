@@ -11,7 +11,7 @@ Every function returns a :class:`matplotlib.figure.Figure`; saving is the caller
 
 Example
 -------
->>> from analysis.plots_quadratic import plot_stability_phase_diagram
+>>> from stablesam.analysis.plots_quadratic import plot_stability_phase_diagram
 >>> fig = plot_stability_phase_diagram(rho=0.1, n_lr=20, n_sharpness=20, steps=200)  # doctest: +SKIP
 >>> fig.savefig("phase.pdf")  # doctest: +SKIP
 """
@@ -20,9 +20,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from analysis.style import COLUMN_WIDTH, FULL_WIDTH, METHOD_COLORS, METHOD_MARKERS, figure_style, label
-from core.methods import method_keys
-from core.validation import UsageError
+from stablesam.analysis.style import COLUMN_WIDTH, FULL_WIDTH, METHOD_COLORS, METHOD_MARKERS, figure_style, label
+from stablesam.core.methods import method_keys
+from stablesam.core.validation import UsageError
 
 __all__ = ["OUTCOMES", "classify_outcomes", "figure_thresholds", "plot_gamma_vs_grad_norm",
            "plot_stability_phase_diagram", "plot_thresholds", "threshold_table"]
@@ -46,7 +46,7 @@ def classify_outcomes(method: str, lr, sharpness, *, rho: float, ratio: float = 
     ``c = eta rho lambda/(2 - eta lambda)``) only after about ``ln(||w_0||/c)/(eta lambda)`` steps, so cells with
     ``eta lambda`` below roughly ``ln(||w_0||/c)/steps`` are reported as *converges*.
     """
-    from theory.simulate import simulate
+    from stablesam.theory.simulate import simulate
 
     lr, sharpness = np.broadcast_arrays(np.asarray(lr, dtype=np.float64), np.asarray(sharpness, dtype=np.float64))
     spectrum = np.stack([sharpness, ratio * sharpness], axis=-1)
@@ -68,7 +68,7 @@ def plot_stability_phase_diagram(*, rho: float = 0.1, lr_range=(2e-2, 1.0), shar
     from matplotlib.colors import BoundaryNorm, ListedColormap
     from matplotlib.patches import Patch
 
-    from theory.stability_edge import max_stable_sharpness
+    from stablesam.theory.stability_edge import max_stable_sharpness
 
     lrs = np.geomspace(*lr_range, n_lr)
     sharps = np.geomspace(*sharpness_range, n_sharpness)
@@ -106,8 +106,8 @@ def plot_gamma_vs_grad_norm(eigenvalues=(4.0, 1.0, 0.25), *, rho: float = 0.1, l
     """
     import matplotlib.pyplot as plt
 
-    from theory.quadratic import Quadratic, step
-    from theory.renormalization import gamma, gamma_range
+    from stablesam.theory.quadratic import Quadratic, step
+    from stablesam.theory.renormalization import gamma, gamma_range
 
     rng = np.random.default_rng(0) if rng is None else rng
     lam = np.asarray(eigenvalues, dtype=np.float64)
@@ -146,8 +146,8 @@ def threshold_table(spectra, *, methods=PHASE_METHODS, rhos=(0.05, 0.2), steps: 
     """
     import pandas as pd
 
-    from theory.simulate import observed_lr_max
-    from theory.quadratic_divergence import divergence_threshold
+    from stablesam.theory.simulate import observed_lr_max
+    from stablesam.theory.quadratic_divergence import divergence_threshold
 
     lam = np.asarray(spectra, dtype=np.float64)
     if lam.ndim != 2:

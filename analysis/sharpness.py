@@ -1,6 +1,6 @@
 """The sharpness measurer the twin harness takes: ``lambda_max`` of a model's mean loss, by Lanczos.
 
-:class:`stability.twin.TwinTrainer` sits below :mod:`analysis` and does not import curvature code; a
+:class:`stablesam.stability.twin.TwinTrainer` sits below :mod:`analysis` and does not import curvature code; a
 caller that tracks sharpness (``sharpness_every > 0``) injects a measurer, :func:`top_hessian_eigenvalue`
 or any function with its signature (``stablesam twin`` and ``stablesam sweep`` pass this one)::
 
@@ -16,11 +16,11 @@ __all__ = ["top_hessian_eigenvalue"]
 
 def top_hessian_eigenvalue(module, loss_fn, data, *, generator, dtype, chunk_size=None) -> float:
     """``lambda_max`` of the Hessian of ``loss_fn(module(x), y)`` on ``data = (x, y)``: Lanczos
-    (:func:`analysis.eigen.lanczos_top_eigenpairs`) on Hessian-vector products
-    (:class:`analysis.hessian.HessianOperator`, in ``dtype``, over chunks of ``chunk_size`` examples), start
+    (:func:`stablesam.analysis.eigen.lanczos_top_eigenpairs`) on Hessian-vector products
+    (:class:`stablesam.analysis.hessian.HessianOperator`, in ``dtype``, over chunks of ``chunk_size`` examples), start
     vector from the numpy ``generator``; NaN when no Ritz pair converged."""
-    from analysis.eigen import lanczos_top_eigenpairs
-    from analysis.hessian import HessianOperator
+    from stablesam.analysis.eigen import lanczos_top_eigenpairs
+    from stablesam.analysis.hessian import HessianOperator
 
     operator = HessianOperator(module, loss_fn, data, dtype=dtype, chunk_size=chunk_size)
     eigenvalues = lanczos_top_eigenpairs(operator, k=1, generator=generator).eigenvalues

@@ -23,8 +23,8 @@ from functools import lru_cache
 
 import numpy as np
 
-from core.methods import method as method_row
-from core.validation import UsageError, check_integer, check_nonnegative, check_positive
+from stablesam.core.methods import method as method_row
+from stablesam.core.validation import UsageError, check_integer, check_nonnegative, check_positive
 
 __all__ = ["StepTimes", "gradient_norm_trajectory", "step_times"]
 
@@ -34,7 +34,7 @@ _STATS = ("loss", "grad_norm", "surrogate_grad_norm", "gamma")
 @lru_cache(maxsize=4)
 def _dataset(name: str, data_seed: int, n_train: int | None):
     """The data set of a run, loaded once per process (a verification trains many models on it)."""
-    from stability.data import load_dataset
+    from stablesam.stability.data import load_dataset
 
     return load_dataset(name, generator=np.random.default_rng(data_seed), n_train=n_train)
 
@@ -42,8 +42,8 @@ def _dataset(name: str, data_seed: int, n_train: int | None):
 def _problem(dataset: str, model: str, *, seed: int, data_seed: int, n_train: int | None, device: str):
     import torch
 
-    from stability.models import build_model
-    from stability.twin.pairs import STREAM_INIT, stream_seed
+    from stablesam.stability.models import build_model
+    from stablesam.stability.twin.pairs import STREAM_INIT, stream_seed
 
     data = _dataset(dataset, data_seed, n_train)
     outputs = data.num_classes if data.task == "classification" else 1
@@ -66,8 +66,8 @@ def gradient_norm_trajectory(method: str, *, lr: float, rho: float, epochs: int,
     import torch
     from torch.nn import functional as F
 
-    from stability.optimizers import make_optimizer
-    from stability.twin.pairs import STREAM_BATCHES, stream_seed
+    from stablesam.stability.optimizers import make_optimizer
+    from stablesam.stability.twin.pairs import STREAM_BATCHES, stream_seed
 
     row = method_row(method)
     if not row.uses_rho or row.ascent == "adaptive":
@@ -135,7 +135,7 @@ def step_times(method_a: str, method_b: str, *, model: str = "mlp", dataset: str
     import torch
     from torch.nn import functional as F
 
-    from stability.optimizers import make_optimizer
+    from stablesam.stability.optimizers import make_optimizer
 
     for key in (method_a, method_b):
         method_row(key)

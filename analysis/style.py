@@ -1,6 +1,6 @@
 """One visual language for every figure: method names, colours, markers, sizes.
 
-Colours are the Okabe–Ito colour-blind-safe palette; each method keeps the colour :mod:`core.methods`
+Colours are the Okabe–Ito colour-blind-safe palette; each method keeps the colour :mod:`stablesam.core.methods`
 gives it in every figure.
 Sizes target a single journal column (3.4 in) or a full width (7 in).
 """
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 
-from core.methods import METHODS, OKABE_ITO
+from stablesam.core.methods import METHODS, OKABE_ITO
 
 __all__ = ["COLUMN_WIDTH", "FULL_WIDTH", "METHOD_COLORS", "METHOD_LABELS", "METHOD_MARKERS", "figure_style", "label"]
 

@@ -1,6 +1,6 @@
-"""Twin experiments behind the figures (docs/theory.md section 6): the runs, then :func:`analysis.plots_empirical.plot_twin_metrics`.
+"""Twin experiments behind the figures (docs/theory.md section 6): the runs, then :func:`stablesam.analysis.plots_empirical.plot_twin_metrics`.
 
-- :func:`twin_metrics` runs one :class:`stability.twin.TwinConfig` per (optimizer, label noise) and returns
+- :func:`twin_metrics` runs one :class:`stablesam.stability.twin.TwinConfig` per (optimizer, label noise) and returns
   the tidy metrics of all of them (columns of ``metrics.csv``).
 - :func:`figure_twin_comparison` and :func:`figure_label_noise` run and draw (the catalogue entries).
 
@@ -9,7 +9,7 @@ rerun.
 
 Example
 -------
->>> from analysis.twin_experiments import figure_twin_comparison
+>>> from stablesam.analysis.twin_experiments import figure_twin_comparison
 >>> fig = figure_twin_comparison(epochs=2, n_train=100)  # doctest: +SKIP
 """
 
@@ -19,8 +19,8 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from analysis.plots_empirical import plot_twin_metrics
-from stability.optimizers import DEFAULT_RHO
+from stablesam.analysis.plots_empirical import plot_twin_metrics
+from stablesam.stability.optimizers import DEFAULT_RHO
 
 __all__ = ["figure_label_noise", "figure_twin_comparison", "twin_metrics"]
 
@@ -33,11 +33,11 @@ def twin_metrics(optimizers: Sequence[str] = ("sgd", "sam", "stablesam-u"), *, l
     """Run one twin experiment per (optimizer, label noise) and return their tidy metrics (one DataFrame).
 
     Each run goes to ``out_dir/<optimizer>_noise<p>`` (kept, resumable), or to a temporary directory removed
-    afterwards when ``out_dir`` is None. Every other setting is :class:`stability.twin.TwinConfig`'s.
+    afterwards when ``out_dir`` is None. Every other setting is :class:`stablesam.stability.twin.TwinConfig`'s.
     """
     import pandas as pd
 
-    from stability.twin import TwinConfig, run_twin
+    from stablesam.stability.twin import TwinConfig, run_twin
 
     configs = [
         TwinConfig(dataset=dataset, model=model, optimizer=optimizer, lr=lr, rho=rho, momentum=momentum,

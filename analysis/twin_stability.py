@@ -14,7 +14,7 @@ the quantity the theory bounds. The absolute value accounts for the sup over ord
     ``loss_diff_max`` (mean over seeds) ``= E_A sup_z |D(z)|  >=  sup_z |E_A D(z)|``,
 
 an *upper* estimate (Jensen). Both are computed here, under these names, from the per-test-point losses of
-the run's final models (:func:`stability.twin.run.load_run_model`, the checkpoint path). With several replaced
+the run's final models (:func:`stablesam.stability.twin.run.load_run_model`, the checkpoint path). With several replaced
 indices the estimate is the largest over them (the sup over the neighbouring pairs that were run).
 
 For the expectation to be over the algorithm only, ``S'`` must not change with the seed: the harness draws
@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from core.validation import UsageError
+from stablesam.core.validation import UsageError
 
 __all__ = ["LossDifferences", "loss_diff_max", "stability_estimate", "test_losses"]
 
@@ -55,16 +55,16 @@ def test_losses(run_dir: str | Path) -> LossDifferences:
     """Per-test-point loss differences of every pair of the finished twin run in ``run_dir``.
 
     Rebuilds the run's population on the CPU from ``config.json`` with the harness's own classes
-    (:class:`~stability.twin.TwinTrainer`, as :func:`~stability.twin.run.load_run_model` does, but once for all
+    (:class:`~stablesam.stability.twin.TwinTrainer`, as :func:`~stablesam.stability.twin.run.load_run_model` does, but once for all
     models), loads the latest checkpoint (``weights_only=True``) and evaluates every model on the test set.
     """
     import json
 
     import torch
 
-    from stability.twin import TwinConfig, TwinTrainer
-    from stability.twin.population import example_losses
-    from stability.twin.run import intact_checkpoint, load_twin_dataset, run_name
+    from stablesam.stability.twin import TwinConfig, TwinTrainer
+    from stablesam.stability.twin.population import example_losses
+    from stablesam.stability.twin.run import intact_checkpoint, load_twin_dataset, run_name
 
     run_dir = Path(run_dir)
     config = TwinConfig.from_dict(json.loads((run_dir / "config.json").read_text()))

@@ -39,7 +39,7 @@ from typing import Literal
 
 import numpy as np
 
-from core.validation import UsageError, check_choice, check_finite, check_in_range, check_integer
+from stablesam.core.validation import UsageError, check_choice, check_finite, check_in_range, check_integer
 
 __all__ = [
     "INCONCLUSIVE",

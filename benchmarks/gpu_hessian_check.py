@@ -29,10 +29,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _timing import interleave  # noqa: E402
 
-from analysis.eigen import lanczos_top_eigenpairs  # noqa: E402
-from analysis.hessian import BACKENDS, HessianOperator  # noqa: E402
-from stability.data import load_dataset  # noqa: E402
-from stability.models import build_model  # noqa: E402
+from stablesam.analysis.eigen import lanczos_top_eigenpairs  # noqa: E402
+from stablesam.analysis.hessian import BACKENDS, HessianOperator  # noqa: E402
+from stablesam.stability.data import load_dataset  # noqa: E402
+from stablesam.stability.models import build_model  # noqa: E402
 
 
 def problem(model_name, dtype, n_train, **options):

@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _timing import print_ratios  # noqa: E402
 from optimizer_step import make_problem, measure, ratios  # noqa: E402
 
-from stability import SAM, StableSAM  # noqa: E402
+from stablesam.stability import SAM, StableSAM  # noqa: E402
 
 TOLERANCES = {torch.float64: dict(rtol=1e-9, atol=1e-12), torch.float32: dict(rtol=2e-4, atol=1e-6)}
 BASES = {

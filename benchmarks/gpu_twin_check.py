@@ -45,7 +45,7 @@ def _frame(trainer):
 
 
 def _train(config, dataset, epochs=None):
-    from stability.twin import TwinTrainer
+    from stablesam.stability.twin import TwinTrainer
 
     trainer = TwinTrainer(config, dataset)
     trainer.log()
@@ -59,7 +59,7 @@ def _relative(a: float, b: float) -> float:
 
 
 def check_cuda_against_cpu(dataset, report: dict) -> bool:
-    from stability.twin import TwinConfig
+    from stablesam.stability.twin import TwinConfig
 
     ok = True
     for method in ("sgd", "sam", "stablesam-u"):
@@ -82,8 +82,8 @@ def check_cuda_against_cpu(dataset, report: dict) -> bool:
 
 
 def check_control_on_cuda(dataset, report: dict) -> bool:
-    from stability.twin import TwinConfig
-    from stability.twin.config import METHODS
+    from stablesam.stability.twin import TwinConfig
+    from stablesam.stability.twin.config import METHODS
 
     ok = True
     for method in METHODS:
@@ -101,8 +101,8 @@ def check_control_on_cuda(dataset, report: dict) -> bool:
 
 def check_no_sync_in_training_steps(dataset, report: dict) -> bool:
     """Training steps (every optimizer, momentum and Adam) under ``torch.cuda.set_sync_debug_mode("error")``."""
-    from stability.twin import TwinConfig, TwinTrainer
-    from stability.twin.config import METHODS
+    from stablesam.stability.twin import TwinConfig, TwinTrainer
+    from stablesam.stability.twin.config import METHODS
 
     ok = True
     for method in METHODS:
@@ -135,7 +135,7 @@ def check_no_sync_in_training_steps(dataset, report: dict) -> bool:
 
 def cifar_shaped(n_train: int, n_test: int, seed: int = 0):
     """Random inputs of CIFAR-10's shape with random labels (throughput only; nothing is learnt)."""
-    import stability.data as data
+    import stablesam.stability.data as data
 
     rng = np.random.default_rng(seed)
     n = n_train + 2 * n_test
@@ -156,7 +156,7 @@ def time_throughput(digits, report: dict) -> None:
     ``benchmarks/_timing.py``: interleaved rounds of one epoch per trainer, synchronised around each epoch."""
     from _timing import interleave
 
-    from stability.twin import TwinConfig, TwinTrainer
+    from stablesam.stability.twin import TwinConfig, TwinTrainer
 
     cifar = cifar_shaped(n_train=1280, n_test=256)
     cases = [("mlp", "digits", digits, 60, 8), ("mlp", "digits", digits, 60, 32),
@@ -194,7 +194,7 @@ def main() -> int:
         return 0
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.allow_tf32 = False
-    from stability.data import load_dataset
+    from stablesam.stability.data import load_dataset
 
     digits = load_dataset("digits", generator=np.random.default_rng(0))
     report = {"device": torch.cuda.get_device_name(), "torch": torch.__version__, "cuda": torch.version.cuda,

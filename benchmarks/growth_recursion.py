@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _timing import Ratio, interleave, print_ratios  # noqa: E402
 
-from theory.growth_recursion import _forward, step_coefficients  # noqa: E402
+from stablesam.theory.growth_recursion import _forward, step_coefficients  # noqa: E402
 
 
 def loop(a: np.ndarray, b: np.ndarray) -> np.ndarray:

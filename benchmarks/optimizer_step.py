@@ -6,7 +6,7 @@ rotated order, median [IQR] of per-round ratios, 1 thread unless ``--threads``):
 
 * ``floor``: two forward-backward passes and the base step, no SAM bookkeeping at all;
 * ``sgd``: one forward-backward pass and the base step;
-* ours: ``sam``, ``usam``, ``stablesam-n``, ``stablesam-u`` (:class:`stability.SAM`), and ``sam (no stats)``
+* ours: ``sam``, ``usam``, ``stablesam-n``, ``stablesam-u`` (:class:`stablesam.stability.SAM`), and ``sam (no stats)``
   (``track_stats=False``: no ``||g~||`` and no logged ``gamma``);
 * ``common-sam``: the algorithm of the common PyTorch SAM wrapper (davda54/sam, the one most SAM code
   copies), operation by operation, as :class:`CommonSAM` below:
@@ -67,7 +67,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _timing import Ratio, Timings, interleave, print_ratios  # noqa: E402
 
-from stability import SAM  # noqa: E402
+from stablesam.stability import SAM  # noqa: E402
 
 
 class CommonSAM:

@@ -1,8 +1,8 @@
 """Vectorised grid simulation vs a per-configuration Python loop over the same quadratic maps.
 
 Grid: 25 learning rates x 20 radii x 20 random spectra (d = 4) = 10^4 configurations, 1000 steps, for each
-of the five methods. The vectorised side is one :func:`theory.simulate.simulate` call per method. The loop
-side steps each configuration on its own with :func:`theory.quadratic.step` (same maps, same divergence
+of the five methods. The vectorised side is one :func:`stablesam.theory.simulate.simulate` call per method. The loop
+side steps each configuration on its own with :func:`stablesam.theory.quadratic.step` (same maps, same divergence
 check); it is timed on a random subset of configurations and scaled linearly to the full grid (each
 configuration costs the same per step; configurations that diverge early make the loop faster, so the
 subset is drawn uniformly). The results of the subset are checked against the vectorised run (once,
@@ -28,8 +28,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _timing import Ratio, interleave, print_ratios  # noqa: E402
 
-from theory.quadratic import METHODS, Quadratic, step  # noqa: E402
-from theory.simulate import simulate  # noqa: E402
+from stablesam.theory.quadratic import METHODS, Quadratic, step  # noqa: E402
+from stablesam.theory.simulate import simulate  # noqa: E402
 
 
 def loop_run(method, spectra, lr, rho, start, steps, blowup):

@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _timing import Ratio, interleave, print_ratios  # noqa: E402
 
-from stability.sweeps import SweepSpec, run_sweep  # noqa: E402
+from stablesam.stability.sweeps import SweepSpec, run_sweep  # noqa: E402
 
 
 def spec(device: str, epochs: int = 3) -> SweepSpec:

@@ -1,9 +1,9 @@
 """Exact twin moments on standardised digits (n = 1796, d = 65): rank-one batched products vs a naive per-example loop.
 
-Both compute one step of the second-moment recursion of :mod:`theory.twin_moments` for one learning rate: the
+Both compute one step of the second-moment recursion of :mod:`stablesam.theory.twin_moments` for one learning rate: the
 batched form costs ``O(n d^2)`` (``X B`` and ``X^T diag(.) X``), the naive loop forms ``M_i B M_i^T`` with dense
 ``d x d`` products for every example (``O(n d^3)``). Interleaved blocks in rotated order, median [IQR] per step,
-then 1,000 steps of :func:`theory.twin_moments.expected_twin_distance` timed once. BLAS threads: set
+then 1,000 steps of :func:`stablesam.theory.twin_moments.expected_twin_distance` timed once. BLAS threads: set
 ``OPENBLAS_NUM_THREADS`` (printed). Not a test.
 """
 
@@ -13,8 +13,8 @@ import time
 
 import numpy as np
 
-from analysis.exact_stability import digits_twins
-from theory.twin_moments import _average_step, expected_twin_distance
+from stablesam.analysis.exact_stability import digits_twins
+from stablesam.theory.twin_moments import _average_step, expected_twin_distance
 
 
 def naive_step(X, y, lr, B, a, b):

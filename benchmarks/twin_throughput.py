@@ -43,7 +43,7 @@ PAIRS = 8
 
 
 def trainer_for(method: str, dataset, *, vectorize: bool, device: str):
-    from stability.twin import TwinConfig, TwinTrainer
+    from stablesam.stability.twin import TwinConfig, TwinTrainer
 
     config = TwinConfig(dataset="digits", model="mlp", optimizer=method, lr=0.1, rho=0.05, epochs=1000,
                         batch_size=64, seeds=tuple(range(PAIRS)), replaced_indices=(0,), device=device,
@@ -71,7 +71,7 @@ def main(argv=None) -> list[Ratio]:
     parser.add_argument("--profile", action="store_true", help="print a cProfile of one batched epoch per method")
     args = parser.parse_args(argv)
 
-    from stability.data import load_dataset
+    from stablesam.stability.data import load_dataset
 
     dataset = load_dataset("digits", generator=np.random.default_rng(0))
     sync = torch.cuda.synchronize if args.device.startswith("cuda") else None

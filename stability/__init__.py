@@ -1,7 +1,7 @@
 """Optimizers of the SAM family (with StableSAM renormalization) and the twin-model harness.
 
-The names below load on first use (PEP 562), so light submodules such as :mod:`stability.optimizers`
-and :mod:`stability.twin.config` import without torch, and ``stablesam --help`` stays fast.
+The names below load on first use (PEP 562), so light submodules such as :mod:`stablesam.stability.optimizers`
+and :mod:`stablesam.stability.twin.config` import without torch, and ``stablesam --help`` stays fast.
 """
 
 from __future__ import annotations
@@ -11,18 +11,18 @@ from typing import Any
 
 # Public name -> the module that defines it.
 _EXPORTS = {
-    "freeze_running_stats": "stability.batchnorm",
+    "freeze_running_stats": "stablesam.stability.batchnorm",
     **dict.fromkeys(
         ("DATASETS", "Dataset", "NeighbouringPair", "flip_labels", "load_dataset", "neighbouring", "shuffle_labels"),
-        "stability.data",
+        "stablesam.stability.data",
     ),
     **dict.fromkeys(
         ("ASCENTS", "ascent_direction", "global_norm", "renormalization_factor", "surrogate_norm", "weighted_global_norm"),
-        "stability.functional",
+        "stablesam.stability.functional",
     ),
-    **dict.fromkeys(("BASE_OPTIMIZERS", "DEFAULT_RHO", "effective_rho", "make_optimizer"), "stability.optimizers"),
-    **dict.fromkeys(("MODELS", "build_model"), "stability.models"),
-    **dict.fromkeys(("SAM", "StableSAM"), "stability.sam"),
+    **dict.fromkeys(("BASE_OPTIMIZERS", "DEFAULT_RHO", "effective_rho", "make_optimizer"), "stablesam.stability.optimizers"),
+    **dict.fromkeys(("MODELS", "build_model"), "stablesam.stability.models"),
+    **dict.fromkeys(("SAM", "StableSAM"), "stablesam.stability.sam"),
 }
 
 __all__ = sorted(_EXPORTS)
@@ -30,7 +30,7 @@ __all__ = sorted(_EXPORTS)
 
 def __getattr__(name: str) -> Any:
     if name not in _EXPORTS:
-        raise AttributeError(f"module 'stability' has no attribute {name!r}")
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     value = getattr(importlib.import_module(_EXPORTS[name]), name)
     globals()[name] = value  # later look-ups skip this function
     return value

@@ -21,7 +21,7 @@ would still count the batch (and would turn the running statistics into NaN on a
 Example (policy ``first`` with either way to step)::
 
     >>> import functools, torch
-    >>> from stability import SAM, freeze_running_stats
+    >>> from stablesam.stability import SAM, freeze_running_stats
     >>> model = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.BatchNorm1d(4), torch.nn.Linear(4, 1))
     >>> opt = SAM(torch.optim.SGD(model.parameters(), lr=0.1), rho=0.05)
     >>> x, y = torch.randn(8, 3), torch.randn(8, 1)
@@ -47,7 +47,7 @@ from contextlib import contextmanager
 import torch
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from core.validation import UsageError
+from stablesam.core.validation import UsageError
 
 __all__ = ["freeze_running_stats"]
 

@@ -2,12 +2,12 @@
 
 One entry point, :func:`load_dataset`, returns a :class:`Dataset` (train, test and a held-out pool
 of the same source) from an explicit ``numpy.random.Generator``; :func:`neighbouring` builds the
-pair ``S, S'`` of docs/theory.md §6. The sources live in ``stability.datasets``, one per module. Nothing
+pair ``S, S'`` of docs/theory.md §6. The sources live in ``stablesam.stability.datasets``, one per module. Nothing
 downloads: MNIST and CIFAR-10 are read from files in a directory the caller names.
 
 Example:
     >>> import numpy as np
-    >>> from stability.data import load_dataset, neighbouring
+    >>> from stablesam.stability.data import load_dataset, neighbouring
     >>> data = load_dataset("gaussian-mixture", generator=np.random.default_rng(0), n_train=64)
     >>> pair = neighbouring(data, 5, generator=np.random.default_rng(1), label_noise=0.1)
     >>> pair.x_a.shape, data.num_classes
@@ -22,19 +22,19 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from stability.datasets.cifar10 import CIFAR10_FILES, load_cifar10, read_cifar10_batch
-from stability.datasets.dataset import Dataset, check_numpy_generator
-from stability.datasets.embedded import load_digits, load_mnist1d
-from stability.datasets.label_noise import flip_labels, shuffle_labels
-from stability.datasets.mnist import MNIST_FILES, load_mnist, read_idx
-from stability.datasets.neighbours import NeighbouringPair, neighbouring
-from stability.datasets.synthetic import (
+from stablesam.stability.datasets.cifar10 import CIFAR10_FILES, load_cifar10, read_cifar10_batch
+from stablesam.stability.datasets.dataset import Dataset, check_numpy_generator
+from stablesam.stability.datasets.embedded import load_digits, load_mnist1d
+from stablesam.stability.datasets.label_noise import flip_labels, shuffle_labels
+from stablesam.stability.datasets.mnist import MNIST_FILES, load_mnist, read_idx
+from stablesam.stability.datasets.neighbours import NeighbouringPair, neighbouring
+from stablesam.stability.datasets.synthetic import (
     SYNTHETIC_OPTIONS,
     load_gaussian_mixture,
     load_linear_regression,
     load_logistic_regression,
 )
-from core.validation import UsageError, check_choice
+from stablesam.core.validation import UsageError, check_choice
 
 __all__ = [
     "CIFAR10_FILES",
@@ -85,7 +85,7 @@ def load_dataset(
       test 1000, pool 400, train the rest (3600).
     * ``linear-regression``, ``logistic-regression``, ``gaussian-mixture``: synthetic, features ``(dim,)``;
       train 500, test 1000, pool 100; ``options`` set their parameters (``SYNTHETIC_OPTIONS``, documented
-      in ``stability.datasets.synthetic``).
+      in ``stablesam.stability.datasets.synthetic``).
     * ``mnist``: IDX files ``MNIST_FILES`` (plain or ``.gz``) in ``data_dir``, images ``(1, 28, 28)``;
       test 10000, pool 1000, train the rest.
     * ``cifar10``: the binary batches ``CIFAR10_FILES`` in ``data_dir``, images ``(3, 32, 32)``;

@@ -2,7 +2,7 @@ r"""Functional core of the SAM family: global norms, ascent directions, the Stab
 
 Every function works on lists of tensors (one per parameter) with grouped ``torch._foreach_*``
 operations and never synchronises with the host: norms and factors stay tensors on the parameters'
-device. The :class:`stability.SAM` optimizer is a thin front-end over these functions.
+device. The :class:`stablesam.stability.SAM` optimizer is a thin front-end over these functions.
 
 Notation (``docs/theory.md`` section 1): ``w`` the parameters, ``g = grad F_B(w)``, radius
 ``rho >= 0``, ascent point ``w~ = w + rho d`` with direction ``d``, surrogate gradient
@@ -31,7 +31,7 @@ vectors of length ``n_models``.
 
 Example:
     >>> import torch
-    >>> from stability.functional import ascent_direction, global_norm, renormalization_factor
+    >>> from stablesam.stability.functional import ascent_direction, global_norm, renormalization_factor
     >>> w = [torch.tensor([3.0, 0.0]), torch.tensor([0.0])]
     >>> g = [torch.tensor([3.0, 4.0]), torch.tensor([0.0])]
     >>> d, n = ascent_direction(w, g, ascent="normalized")
@@ -48,7 +48,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
-from core.validation import UsageError
+from stablesam.core.validation import UsageError
 
 __all__ = [
     "ASCENTS",

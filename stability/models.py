@@ -26,7 +26,7 @@ global random state.
 
 Example:
     >>> import torch
-    >>> from stability.models import build_model
+    >>> from stablesam.stability.models import build_model
     >>> model = build_model("cnn", (1, 8, 8), 10, generator=torch.Generator().manual_seed(0))
     >>> model(torch.zeros(2, 1, 8, 8)).shape
     torch.Size([2, 10])
@@ -41,7 +41,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from core.validation import UsageError, check_choice, check_integer
+from stablesam.core.validation import UsageError, check_choice, check_integer
 
 __all__ = ["MODELS", "MODEL_OPTIONS", "build_model", "count_parameters"]
 

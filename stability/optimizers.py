@@ -1,7 +1,7 @@
-"""The one optimizer factory: a row of :data:`core.methods.METHODS` becomes a torch optimizer.
+"""The one optimizer factory: a row of :data:`stablesam.core.methods.METHODS` becomes a torch optimizer.
 
 A method is a base optimizer step (``torch.optim.SGD``, with momentum, or ``Adam``), optionally wrapped by
-:class:`stability.SAM` with the row's ``ascent`` and ``stable`` fields (``docs/theory.md`` section 1). Rows
+:class:`stablesam.stability.SAM` with the row's ``ascent`` and ``stable`` fields (``docs/theory.md`` section 1). Rows
 without an ascent (``gd``, ``sgd``) are the base optimizer alone: ``rho`` does not enter their update,
 which :func:`effective_rho` records once for tables ("SGD is SAM at ``rho = 0``").
 
@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from core.methods import method
+from stablesam.core.methods import method
 
 if TYPE_CHECKING:
     import torch
@@ -50,11 +50,11 @@ def make_optimizer(
     stacked: bool = False,
     foreach: bool | None = None,
 ) -> torch.optim.Optimizer:
-    """The optimizer of ``method_key``: the base optimizer, wrapped by :class:`stability.SAM` if the row has an
+    """The optimizer of ``method_key``: the base optimizer, wrapped by :class:`stablesam.stability.SAM` if the row has an
     ascent. Step a wrapper with ``step(closure)`` or ``first_step()``/``second_step()``; its base optimizer is
     ``.base_optimizer``. ``momentum`` applies to ``base="momentum"``, ``betas``/``adam_eps`` to ``"adam"``.
 
-    Arguments are validated by the optimizers themselves (``torch.optim`` and :class:`stability.SAM`); callers
+    Arguments are validated by the optimizers themselves (``torch.optim`` and :class:`stablesam.stability.SAM`); callers
     validate their own input once, at their boundary. Importing this module does not import torch.
     """
     import torch
@@ -67,7 +67,7 @@ def make_optimizer(
         optimizer = torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay, foreach=foreach)
     if not row.uses_rho:
         return optimizer
-    from stability.sam import SAM
+    from stablesam.stability.sam import SAM
 
     return SAM(optimizer, rho=rho, ascent=row.ascent, stable=row.stable, gamma_cap=gamma_cap,
                adaptive_eta=adaptive_eta, stacked=stacked)

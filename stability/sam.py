@@ -18,7 +18,7 @@ step. Sources: SAM, Foret et al. 2021 (arXiv:2010.01412); USAM, Andriushchenko a
 Example (both ways to step)::
 
     >>> import torch
-    >>> from stability import SAM, StableSAM
+    >>> from stablesam.stability import SAM, StableSAM
     >>> model = torch.nn.Linear(3, 1)
     >>> x, y = torch.ones(8, 3), torch.zeros(8, 1)
     >>> opt = StableSAM(torch.optim.SGD(model.parameters(), lr=0.1), rho=0.05, ascent="unnormalized")
@@ -43,7 +43,7 @@ from typing import Any, NamedTuple
 import torch
 from torch import Tensor
 
-from stability.functional import (
+from stablesam.stability.functional import (
     ASCENTS,
     ascent_direction,
     capped_gamma,
@@ -54,8 +54,8 @@ from stability.functional import (
     surrogate_norm,
     weighted_global_norm,
 )
-from core.validation import UsageError, check_choice, check_nonnegative, check_positive
-from stability.optimizers import DEFAULT_RHO
+from stablesam.core.validation import UsageError, check_choice, check_nonnegative, check_positive
+from stablesam.stability.optimizers import DEFAULT_RHO
 
 __all__ = ["SAM", "StableSAM"]
 
@@ -143,7 +143,7 @@ class SAM(torch.optim.Optimizer):
 
     Integrations (README, "Optimizers"): gradient accumulation (accumulate every micro-batch into
     ``.grad`` before each of the two calls), mixed precision (bf16 autocast unchanged; fp16 with
-    ``grad_scaler=``), BatchNorm (:func:`stability.freeze_running_stats` around the pass at ``w~``),
+    ``grad_scaler=``), BatchNorm (:func:`stablesam.stability.freeze_running_stats` around the pass at ``w~``),
     clipping (``max_grad_norm``) and weight decay (the base optimizer's), DDP (``distributed``).
     """
 

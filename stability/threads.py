@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from core.validation import check_integer
+from stablesam.core.validation import check_integer
 
 __all__ = ["torch_threads"]
 

@@ -1,8 +1,12 @@
 """StableSAM toolkit: theory and experiments for sharpness-aware minimization and its renormalization.
 
-The toolkit's code lives in three packages: :mod:`theory` (closed forms and symbolic derivations),
-:mod:`stability` (optimizers and the twin-model harness) and :mod:`analysis` (curvature, aggregation,
-plots). This package holds the command line and the small utilities they share.
+Everything imports under this one root, in layers that import only downwards:
+
+- :mod:`stablesam.core`: base utilities (validation, atomic files, locks, the method table);
+- :mod:`stablesam.theory`: closed forms and symbolic derivations (float64 numpy, sympy);
+- :mod:`stablesam.stability`: optimizers, data, models and the twin-model harness (torch);
+- :mod:`stablesam.analysis`: curvature, experiments, ``verify`` and plots;
+- :mod:`stablesam.cli`: the ``stablesam`` command line.
 """
 
 __version__ = "0.1.0"

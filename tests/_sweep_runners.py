@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from core.validation import check_choice, check_integer, check_positive
+from stablesam.core.validation import check_choice, check_integer, check_positive
 
 ALLOWED = ("optimizer", "lr", "rho", "seed", "epochs", "fail", "device")
 
@@ -93,7 +93,7 @@ class SlowTrial(ToyTrial):
         import os
         import time
 
-        from core.lock import DirectoryLock
+        from stablesam.core.lock import DirectoryLock
 
         with DirectoryLock(out_dir, what="trial").acquire(self.lock_timeout):
             if (out_dir / "summary.json").is_file():

@@ -75,7 +75,7 @@ def test_an_unreachable_dask_scheduler_is_one_line(scratch, capsys):
 
 
 def test_an_error_inside_an_atomic_write_names_the_destination(tmp_path):
-    from core.io import atomic_path
+    from stablesam.core.io import atomic_path
 
     target = tmp_path / "figure.png"
     with pytest.raises(OSError) as error:

@@ -9,13 +9,13 @@ evaluates: ``R + lam W`` on the ball, ``R + lam (W + rho (R + lam W))`` at USAM'
 Both runs of a pair share the initialisation (0) and the sampled indices; ``S'`` replaces example 0 by a
 fresh draw. The measured uniform-stability estimate is ``max_z mean_runs |l(w_T; z) - l(w'_T; z)|`` over
 test points ``z`` (fresh draws and both differing examples). Sources: Hardt, Recht and Singer 2016
-(arXiv:1509.01240), Theorems 3.8 and 3.9; the USAM bound is derived (theory.uniform_stability).
+(arXiv:1509.01240), Theorems 3.8 and 3.9; the USAM bound is derived (stablesam.theory.uniform_stability).
 """
 
 import numpy as np
 import pytest
 
-from theory.uniform_stability import sgd_convex, sgd_strongly_convex, usam_convex
+from stablesam.theory.uniform_stability import sgd_convex, sgd_strongly_convex, usam_convex
 
 N, DIM, LAM, RADIUS, ETA, REPS = 40, 4, 0.05, 3.0, 1.0, 3000
 

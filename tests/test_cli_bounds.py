@@ -5,8 +5,8 @@ import json
 import pytest
 
 from stablesam.cli import main
-from theory.excess_risk import convex_sgd_optimal_lr
-from theory.uniform_stability import sgd_nonconvex, usam_convex
+from stablesam.theory.excess_risk import convex_sgd_optimal_lr
+from stablesam.theory.uniform_stability import sgd_nonconvex, usam_convex
 
 CONSTANTS = ["--L", "1", "--beta", "1", "--n", "100", "--T", "1000"]
 

@@ -64,9 +64,9 @@ def test_sharpness_of_a_checkpoint_matches_the_direct_measurement(tmp_path, caps
     import torch
     import torch.nn.functional as F
 
-    from analysis.measured_thresholds import measure_curvature
-    from stability.data import load_dataset
-    from stability.models import build_model
+    from stablesam.analysis.measured_thresholds import measure_curvature
+    from stablesam.stability.data import load_dataset
+    from stablesam.stability.models import build_model
 
     data = load_dataset("digits", generator=np.random.default_rng(0), n_train=60, dtype=torch.float64)
     model = build_model("mlp", data.input_shape, 10, generator=torch.Generator().manual_seed(5), dtype=torch.float64,

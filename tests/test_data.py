@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from stability.data import (
+from stablesam.stability.data import (
     CIFAR10_FILES,
     DATASETS,
     MNIST_FILES,
@@ -23,8 +23,8 @@ from stability.data import (
     read_idx,
     shuffle_labels,
 )
-from stability.datasets.dataset import split_examples
-from stability.datasets.embedded import _generate_mnist1d
+from stablesam.stability.datasets.dataset import split_examples
+from stablesam.stability.datasets.embedded import _generate_mnist1d
 
 IDX_CODES = {np.dtype(np.uint8): 0x08, np.dtype(np.int8): 0x09, np.dtype(np.int16): 0x0B, np.dtype(np.int32): 0x0C,
              np.dtype(np.float32): 0x0D, np.dtype(np.float64): 0x0E}
@@ -411,8 +411,8 @@ def test_label_noise_rejects_bad_arguments():
 def test_docstring_examples_run():
     import doctest
 
-    from stability import data
-    from stability.datasets import dataset, label_noise, neighbours
+    from stablesam.stability import data
+    from stablesam.stability.datasets import dataset, label_noise, neighbours
 
     for module in (data, dataset, label_noise, neighbours):
         result = doctest.testmod(module)

@@ -1,14 +1,14 @@
-"""Edge-of-stability formulas (theory.stability_edge): published values, sympy, simulation, validation."""
+"""Edge-of-stability formulas (stablesam.theory.stability_edge): published values, sympy, simulation, validation."""
 
 import math
 
 import numpy as np
 import pytest
 
-from theory.stability_edge import max_stable_lr, max_stable_sharpness
-from theory.sam_cycle import sam_cycle_grad_norm
-from theory.simulate import observed_lr_max, simulate
-from theory.symbolic import derive
+from stablesam.theory.stability_edge import max_stable_lr, max_stable_sharpness
+from stablesam.theory.sam_cycle import sam_cycle_grad_norm
+from stablesam.theory.simulate import observed_lr_max, simulate
+from stablesam.theory.symbolic import derive
 
 RNG = np.random.default_rng(20240114)
 
@@ -162,7 +162,7 @@ def test_edges_at_extreme_inputs_match_50_digit_arithmetic(method, lr, rho, grad
     (lambda: max_stable_lr("sam", 1.0, rho=0.1, grad_norm=5e-324), "smallest normal float64"),
 ])
 def test_unrepresentable_edges_are_refused_not_rounded_to_0_or_inf(call, match):
-    from core.validation import UsageError
+    from stablesam.core.validation import UsageError
 
     with pytest.raises(UsageError, match=match):
         call()

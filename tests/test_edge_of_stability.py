@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 import torch
 
-from analysis.edge_of_stability import (
+from stablesam.analysis.edge_of_stability import (
     COLUMNS,
     EosConfig,
     _loss_function,
@@ -24,10 +24,10 @@ from analysis.edge_of_stability import (
     plateau_summary,
     run_edge_of_stability,
 )
-from analysis.eigen import lanczos_top_eigenpairs
-from analysis.hessian import HessianOperator
-from core.validation import UsageError
-from stability.data import load_dataset
+from stablesam.analysis.eigen import lanczos_top_eigenpairs
+from stablesam.analysis.hessian import HessianOperator
+from stablesam.core.validation import UsageError
+from stablesam.stability.data import load_dataset
 from stablesam.cli import main
 
 # A tiny model (310 parameters): the dense Hessian is cheap.
@@ -72,7 +72,7 @@ def test_edge_columns_are_the_published_formulas():
         else:
             g = rows["grad_norm"].to_numpy()
             expected = g / (2 * rho) * (np.sqrt(1 + 8 * rho / (lr * g)) - 1)
-        # Two float64 evaluations of one formula (textbook form here, cancellation-free in theory.stability_edge):
+        # Two float64 evaluations of one formula (textbook form here, cancellation-free in stablesam.theory.stability_edge):
         # the textbook form loses about eps / (1 - 1/sqrt(1 + 8 r/eta)) < 1e-14 relative here.
         np.testing.assert_allclose(rows["edge"].to_numpy(), expected, rtol=1e-12)
         np.testing.assert_allclose(rows["sharpness_ratio"], rows["sharpness"] / rows["edge"], rtol=1e-15)

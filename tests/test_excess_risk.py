@@ -12,7 +12,7 @@ import pytest
 import sympy as sp
 from scipy.optimize import minimize
 
-from theory.excess_risk import (
+from stablesam.theory.excess_risk import (
     bound_function,
     compare_bounds,
     convex_sgd_excess_risk,

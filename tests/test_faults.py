@@ -11,8 +11,8 @@ import math
 import pytest
 import torch
 
-from core.lock import DirectoryLock
-from stability.twin import TwinConfig, TwinTrainer, run_twin
+from stablesam.core.lock import DirectoryLock
+from stablesam.stability.twin import TwinConfig, TwinTrainer, run_twin
 from stablesam.cli import main
 
 CONFIG = TwinConfig(dataset="digits", model="mlp", optimizer="stablesam-u", lr=0.1, epochs=3, batch_size=50,
@@ -142,7 +142,7 @@ def test_the_lock_dies_with_its_holder(tmp_path):
     import subprocess
     import sys
 
-    code = (f"from core.lock import DirectoryLock; import os; DirectoryLock({str(tmp_path)!r}).acquire(); "
+    code = (f"from stablesam.core.lock import DirectoryLock; import os; DirectoryLock({str(tmp_path)!r}).acquire(); "
             "os.kill(os.getpid(), 9)")
     subprocess.run([sys.executable, "-c", code], check=False, env={**__import__("os").environ})
     DirectoryLock(tmp_path).acquire().release()
@@ -209,12 +209,12 @@ def test_a_killed_sweep_takes_its_workers_along_and_an_immediate_rerun_does_not_
 
     from _sweep_runners import SlowTrial
 
-    from stability.sweeps import SweepSpec, run_sweep
+    from stablesam.stability.sweeps import SweepSpec, run_sweep
 
     out = tmp_path / "out"
     axes = {"lr": [0.1, 0.2]}
     tests = Path(__file__).parent
-    code = ("import sys; from _sweep_runners import SlowTrial; from stability.sweeps import SweepSpec, run_sweep; "
+    code = ("import sys; from _sweep_runners import SlowTrial; from stablesam.stability.sweeps import SweepSpec, run_sweep; "
             f"run_sweep(SweepSpec.from_dict({{'axes': {axes!r}}}), {str(out)!r}, runner=SlowTrial(100), workers=2, "
             "progress=False)")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tests.parent), str(tests)])}

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import sympy as sp
 
-from theory.growth_recursion import expected_distance, nonconvex_stability, stability_from_start, step_coefficients
-from theory.schedules import as_schedule, constant, cosine, inverse_time, make_schedule, step_decay
+from stablesam.theory.growth_recursion import expected_distance, nonconvex_stability, stability_from_start, step_coefficients
+from stablesam.theory.schedules import as_schedule, constant, cosine, inverse_time, make_schedule, step_decay
 
 
 def _loop(a, b):
@@ -145,7 +145,7 @@ def test_strongly_convex_sam_repro_of_issue_14():
     # `stablesam bounds --setting strongly-convex --method sam --L 1 --beta 1 --mu 0.1 --n 100 --T 500
     # --lr 0.5 --rho 0.05`: alpha = 0.95, tau = 2 rho (2 - eta mu) = 0.195, sigma = 0.5. The recursion's fixed
     # point is (tau + 2 sigma / n) / (1 - alpha) = (0.195 + 0.01) / 0.05 = 4.1 (by hand); main printed 4.061.
-    from theory.uniform_stability import stability_bound
+    from stablesam.theory.uniform_stability import stability_bound
 
     eps = stability_bound("sam", "strongly-convex", L=1, beta=1, mu=0.1, n=100, T=500, lr=0.5, rho=0.05).eps
     assert eps == pytest.approx(4.1 * (1 - 0.95**500), rel=1e-12)

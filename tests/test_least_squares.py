@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from _rounding import propagated_rounding_bound
-from theory.least_squares import (
+from stablesam.theory.least_squares import (
     certified_excess_risk,
     LS_METHODS,
     LinearModel,

@@ -9,11 +9,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from analysis.hessian import HessianOperator
-from analysis.blowup_run import run_until_blowup
-from analysis.least_squares_digits import least_squares_problem, least_squares_thresholds
-from analysis.lr_bisection import bisect_threshold
-from analysis.lr_scan import OUTCOMES, LearningRateScan, scan_learning_rates, thresholds_along_training
+from stablesam.analysis.hessian import HessianOperator
+from stablesam.analysis.blowup_run import run_until_blowup
+from stablesam.analysis.least_squares_digits import least_squares_problem, least_squares_thresholds
+from stablesam.analysis.lr_bisection import bisect_threshold
+from stablesam.analysis.lr_scan import OUTCOMES, LearningRateScan, scan_learning_rates, thresholds_along_training
 
 
 @pytest.fixture(autouse=True)
@@ -111,8 +111,8 @@ def test_digits_mlp_at_initialisation_is_reported_as_the_referee_found_it():
     """Issue 14, item 7: GD on the digits MLP (float64, seed 0) blows up at eta 2.6 and 2.8, not at 2.83 and 2.9
     (where it ends at chance accuracy), and again at 3.0. Divergence alone is not monotone; counting collapse as
     failure, every rate from 2.6 up fails."""
-    from stability.data import load_dataset
-    from stability.models import build_model
+    from stablesam.stability.data import load_dataset
+    from stablesam.stability.models import build_model
 
     data = load_dataset("digits", generator=np.random.default_rng(0), dtype=torch.float64)
     net = build_model("mlp", data.input_shape, data.num_outputs, generator=torch.Generator().manual_seed(0),

@@ -1,7 +1,7 @@
-"""Conformance of every method of the table (core.methods), driven by its rows like torch's ``OptimizerInfo``.
+"""Conformance of every method of the table (stablesam.core.methods), driven by its rows like torch's ``OptimizerInfo``.
 
-Each row is built by the one factory (stability.optimizers.make_optimizer) and checked against what the row
-says it is; each row with a quadratic map is checked against :mod:`theory.quadratic`, step by step in
+Each row is built by the one factory (stablesam.stability.optimizers.make_optimizer) and checked against what the row
+says it is; each row with a quadratic map is checked against :mod:`stablesam.theory.quadratic`, step by step in
 float64, so that the torch optimizers and the theory cannot drift apart. The deeper properties of the SAM
 wrapper (state dicts, stacking, rho = 0, ...) are in test_sam_conformance.py, over the same rows.
 """
@@ -13,10 +13,10 @@ import pytest
 import torch
 
 from _rounding import propagated_rounding_bound
-from core.methods import METHODS, method_keys
-from stability import SAM
-from stability.optimizers import effective_rho, make_optimizer
-from theory.quadratic import Quadratic, step
+from stablesam.core.methods import METHODS, method_keys
+from stablesam.stability import SAM
+from stablesam.stability.optimizers import effective_rho, make_optimizer
+from stablesam.theory.quadratic import Quadratic, step
 
 ROWS = pytest.mark.parametrize("row", METHODS.values(), ids=lambda row: row.key)
 
@@ -45,7 +45,7 @@ def test_the_factory_refuses_an_unknown_method_in_one_line():
 @pytest.mark.parametrize("key", method_keys(quadratic=True), ids=str)
 def test_each_optimizer_follows_its_quadratic_map(key):
     """``T`` steps of the torch optimizer on ``f(w) = w^T H w / 2`` (float64, full batch) against the map of
-    :mod:`theory.quadratic`. Tolerance: the rounding of each step (a d x d product and a handful of vector
+    :mod:`stablesam.theory.quadratic`. Tolerance: the rounding of each step (a d x d product and a handful of vector
     operations, ops = 2 d + 8 per coordinate) propagated through the measured sensitivity of the map."""
     rng = np.random.default_rng(11)
     d, lr, rho, T = 5, 0.15, 0.3, 12

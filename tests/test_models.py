@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch.func import functional_call, grad, stack_module_state, vmap
 
-from stability.models import MODELS, build_model, count_parameters
+from stablesam.stability.models import MODELS, build_model, count_parameters
 
 # (model, input shape of a data set, options); small ResNets keep the suite fast.
 CASES = [
@@ -143,7 +143,7 @@ def test_models_give_the_same_outputs_on_cuda(name):
 def test_docstring_example_runs():
     import doctest
 
-    from stability import models
+    from stablesam.stability import models
 
     result = doctest.testmod(models)
     assert result.attempted > 0 and result.failed == 0

@@ -7,8 +7,8 @@ Thresholds, SAM's 2-cycle and transverse multipliers, StableSAM's gamma ranges, 
 import numpy as np
 import pytest
 
-from theory.quadratic import Quadratic, step
-from theory.renormalization import (
+from stablesam.theory.quadratic import Quadratic, step
+from stablesam.theory.renormalization import (
     flat_dominated_multiplier,
     gamma,
     gamma_range,
@@ -17,11 +17,11 @@ from theory.renormalization import (
     stablesam_2d_regime,
     stablesam_coordinate_multipliers,
 )
-from theory.saddle import saddle_multiplier
-from theory.sam_cycle import sam_cycle_amplitude, sam_cycle_grad_norm, sam_transverse_multipliers
-from theory.simulate import simulate
-from theory.symbolic import derive
-from theory.quadratic_divergence import convergence_rate, divergence_threshold, quadratic_map_diverges, usam_gd_crossover
+from stablesam.theory.saddle import saddle_multiplier
+from stablesam.theory.sam_cycle import sam_cycle_amplitude, sam_cycle_grad_norm, sam_transverse_multipliers
+from stablesam.theory.simulate import simulate
+from stablesam.theory.symbolic import derive
+from stablesam.theory.quadratic_divergence import convergence_rate, divergence_threshold, quadratic_map_diverges, usam_gd_crossover
 
 RNG = np.random.default_rng(2023)
 

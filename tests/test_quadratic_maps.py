@@ -1,9 +1,9 @@
-"""The five quadratic maps (theory.quadratic): hand values, invariances, degenerate inputs."""
+"""The five quadratic maps (stablesam.theory.quadratic): hand values, invariances, degenerate inputs."""
 
 import numpy as np
 import pytest
 
-from theory.quadratic import METHODS, Quadratic, step
+from stablesam.theory.quadratic import METHODS, Quadratic, step
 
 RNG = np.random.default_rng(7)
 

@@ -1,13 +1,13 @@
-"""Vectorised simulator and observed thresholds (theory.simulate) against the maps and the exact thresholds."""
+"""Vectorised simulator and observed thresholds (stablesam.theory.simulate) against the maps and the exact thresholds."""
 
 import math
 
 import numpy as np
 import pytest
 
-from theory.quadratic import METHODS, Quadratic, step
-from theory.simulate import observed_lr_max, simulate
-from theory.quadratic_divergence import convergence_rate, divergence_threshold
+from stablesam.theory.quadratic import METHODS, Quadratic, step
+from stablesam.theory.simulate import observed_lr_max, simulate
+from stablesam.theory.quadratic_divergence import convergence_rate, divergence_threshold
 
 RNG = np.random.default_rng(11)
 

@@ -8,7 +8,7 @@ import math
 import pytest
 import torch
 
-from stability import SAM, StableSAM, global_norm, renormalization_factor
+from stablesam.stability import SAM, StableSAM, global_norm, renormalization_factor
 
 
 def problem(seed: int = 0, dtype=torch.float64):
@@ -306,7 +306,7 @@ def test_non_finite_gradients_stay_visible_in_the_stats():
 @pytest.mark.parametrize("ascent", ("normalized", "unnormalized", "adaptive"))
 def test_ascent_point_equals_functional_direction(ascent):
     # SAM's CPU path fuses the normalized ascent; the functional direction (used on CUDA) must agree.
-    from stability import ascent_direction
+    from stablesam.stability import ascent_direction
 
     params, loss_fn = problem(8)
     sam = SAM(torch.optim.SGD(params, lr=0.1), rho=0.3, ascent=ascent, adaptive_eta=0.05)

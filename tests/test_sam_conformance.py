@@ -1,6 +1,6 @@
 """Conformance suite of the SAM-family optimizers (docs/theory.md section 1).
 
-Parametrised over the rows of the method table with an ascent (core.methods: ascent x stable) x base
+Parametrised over the rows of the method table with an ascent (stablesam.core.methods: ascent x stable) x base
 optimizer {SGD, SGD with momentum and weight decay, Adam} x dtype {float32, float64}, where the property
 holds for that combination.
 """
@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 import torch
 
-from core.methods import METHODS
-from stability import SAM
+from stablesam.core.methods import METHODS
+from stablesam.stability import SAM
 
 WRAPPED = [m for m in METHODS.values() if m.uses_rho]  # the rows that are a SAM wrapper
 ASCENTS = tuple(dict.fromkeys(m.ascent for m in WRAPPED))

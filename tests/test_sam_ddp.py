@@ -19,7 +19,7 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
-from stability import StableSAM
+from stablesam.stability import StableSAM
 
 WORLD = 2
 N_STEPS = 3

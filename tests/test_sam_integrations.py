@@ -13,7 +13,7 @@ import math
 import pytest
 import torch
 
-from stability import SAM, StableSAM, freeze_running_stats
+from stablesam.stability import SAM, StableSAM, freeze_running_stats
 
 
 def regression(seed: int = 0, n: int = 16, dtype=torch.float64):

@@ -13,8 +13,8 @@ import sympy as sp
 from scipy.optimize import minimize
 from scipy.special import expit
 
-from core.validation import UsageError
-from theory.uniform_stability import stability_bound, stablesam_expansiveness, stablesam_gamma_range, step_constants
+from stablesam.core.validation import UsageError
+from stablesam.theory.uniform_stability import stability_bound, stablesam_expansiveness, stablesam_gamma_range, step_constants
 
 
 # ----------------------------------------------------------------------------------------------------

@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 from _sweep_runners import ToyTrial, calls
 
-from stability.sweeps import SweepSpec, expand, format_value, plan_sweep, run_sweep, summarize_over_seeds, trial_name
-from stability.sweeps import aggregate as aggregate_module
+from stablesam.stability.sweeps import SweepSpec, expand, format_value, plan_sweep, run_sweep, summarize_over_seeds, trial_name
+from stablesam.stability.sweeps import aggregate as aggregate_module
 
 GRID = {"base": {"epochs": 2}, "axes": {"optimizer": ["sam", "sgd"], "lr": [0.1, 0.5], "seed": [0, 1]}}
 
@@ -155,7 +155,7 @@ def test_summary_of_a_single_seed_has_undefined_standard_error():
 
 
 def test_trial_state_reads_the_run_directory(tmp_path):
-    from stability.sweeps.trial import trial_state
+    from stablesam.stability.sweeps.trial import trial_state
 
     assert trial_state(tmp_path / "absent") == "pending"
     (tmp_path / "summary.json").write_text(json.dumps({"status": "running"}))  # a twin run mid-way

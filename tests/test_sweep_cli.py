@@ -49,7 +49,7 @@ def test_missing_sweep_file(tmp_path, capsys):
 
 def test_bad_workers_and_scheduler_without_dask(tmp_path, capsys):
     path = _sweep(tmp_path, f"[base]\n{GOOD_BASE}[axes]\nlr = [0.1]\n")
-    pytest.importorskip("stability.twin")
+    pytest.importorskip("stablesam.stability.twin")
     assert main(["sweep", str(path), "--out", str(tmp_path / "out"), "--workers", "-1"]) == 2
     assert "workers must be an integer >= 0" in capsys.readouterr().err
     assert main(["sweep", str(path), "--out", str(tmp_path / "out"), "--scheduler", "tcp://127.0.0.1:1"]) == 2
@@ -69,12 +69,12 @@ def test_bad_workers_and_scheduler_without_dask(tmp_path, capsys):
     ],
 )
 def test_invalid_trial_configs_exit_2_naming_the_trial_and_value(tmp_path, capsys, axes, expected):
-    pytest.importorskip("stability.twin")
+    pytest.importorskip("stablesam.stability.twin")
     _bad(tmp_path, capsys, f"[base]\n{GOOD_BASE}[axes]\n{axes}\n", expected)
 
 
 def test_dry_run_lists_trials_and_writes_nothing(tmp_path, capsys):
-    pytest.importorskip("stability.twin")
+    pytest.importorskip("stablesam.stability.twin")
     path = _sweep(tmp_path, f'[base]\n{GOOD_BASE}[axes]\noptimizer = ["sam", "sgd"]\nlr = [0.1, 0.5]\n')
     out = tmp_path / "out"
     assert main(["sweep", str(path), "--out", str(out), "--dry-run", "--json"]) == 0
@@ -85,7 +85,7 @@ def test_dry_run_lists_trials_and_writes_nothing(tmp_path, capsys):
 
 
 def test_sweep_runs_reports_json_and_resumes(tmp_path, capsys):
-    pytest.importorskip("stability.twin")
+    pytest.importorskip("stablesam.stability.twin")
     path = _sweep(
         tmp_path,
         f'[base]\n{GOOD_BASE}n_train = 64\nn_test = 32\nbatch_size = 32\noptimizer = "stablesam-n"\n'

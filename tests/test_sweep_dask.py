@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from _sweep_runners import ResourceProbe, ToyTrial
 
-from stability.sweeps import SweepSpec, run_sweep
+from stablesam.stability.sweeps import SweepSpec, run_sweep
 
 distributed = pytest.importorskip("distributed")
 
@@ -73,8 +73,8 @@ def test_missing_dask_says_how_to_install_it(monkeypatch, tmp_path):
 
 
 def test_twin_sweep_on_dask_matches_the_local_executor(cluster, tmp_path):
-    pytest.importorskip("stability.twin")
-    from stability.sweeps import TwinTrial
+    pytest.importorskip("stablesam.stability.twin")
+    from stablesam.stability.sweeps import TwinTrial
 
     spec = SweepSpec.from_dict(
         {

@@ -1,11 +1,11 @@
-"""Symbolic derivations (theory.symbolic): each one builds from the map, prints, and matches the numeric code."""
+"""Symbolic derivations (stablesam.theory.symbolic): each one builds from the map, prints, and matches the numeric code."""
 
 import numpy as np
 import pytest
 import sympy as sp
 
-from theory import quadratic_divergence, sam_cycle, stability_edge
-from theory.symbolic import DERIVATIONS, derive, symbols
+from stablesam.theory import quadratic_divergence, sam_cycle, stability_edge
+from stablesam.theory.symbolic import DERIVATIONS, derive, symbols
 
 RNG = np.random.default_rng(5)
 

@@ -1,9 +1,9 @@
-"""stability.threads.torch_threads: the thread count holds inside the block and is restored after, even on error."""
+"""stablesam.stability.threads.torch_threads: the thread count holds inside the block and is restored after, even on error."""
 
 import pytest
 import torch
 
-from stability.threads import torch_threads
+from stablesam.stability.threads import torch_threads
 
 
 def test_threads_are_set_inside_and_restored_after_even_on_error():

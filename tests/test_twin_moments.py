@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import sympy as sp
 
-from core.validation import UsageError
-from theory.least_squares import step
-from theory.twin_moments import expected_twin_distance
+from stablesam.core.validation import UsageError
+from stablesam.theory.least_squares import step
+from stablesam.theory.twin_moments import expected_twin_distance
 
 
 def _problem(n=3, d=2, seed=0):
@@ -88,7 +88,7 @@ def test_stablesam_equals_sgd_with_one_example_per_step_symbolically():
 
 
 def test_stablesam_equals_sgd_by_running_the_maps():
-    # The full-batch maps of theory.least_squares on a one-example data set are the one-example steps.
+    # The full-batch maps of stablesam.theory.least_squares on a one-example data set are the one-example steps.
     rng = np.random.default_rng(3)
     for _ in range(50):
         x, target, w = rng.normal(size=3), rng.normal(), rng.normal(size=(1, 3))
@@ -104,7 +104,7 @@ def test_stablesam_equals_sgd_by_running_the_maps():
 
 def test_full_batch_is_the_deterministic_distance():
     X, y, X2, y2 = _problem(n=5, d=3)
-    from theory.least_squares import final_iterates
+    from stablesam.theory.least_squares import final_iterates
 
     for method in ("gd", "usam", "stablesam-u", "stablesam-n", "sam"):
         d = expected_twin_distance(X, y, X2, y2, 0.1, method=method, rho=0.2, steps=30, sampling="full-batch")
@@ -130,9 +130,9 @@ def test_exact_value_lies_in_the_99_percent_ci_of_the_twin_harness(method):
     # so the exact value is the mean over pairs of the exact value from each pair's start.
     import torch
 
-    from stability.data import load_dataset
-    from stability.twin import TwinConfig
-    from stability.twin.trainer import TwinTrainer
+    from stablesam.stability.data import load_dataset
+    from stablesam.stability.twin import TwinConfig
+    from stablesam.stability.twin.trainer import TwinTrainer
 
     n, dim, pairs, lr, rho = 20, 3, 200, 0.05, 0.3
     dataset = load_dataset("linear-regression", generator=np.random.default_rng(0), n_train=n, dtype=torch.float64, dim=dim)

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 import torch
 
-from stability.twin import TwinConfig, TwinTrainer, load_checkpoint, prepare_twin, run_twin
+from stablesam.stability.twin import TwinConfig, TwinTrainer, load_checkpoint, prepare_twin, run_twin
 
 CONFIG = TwinConfig(dataset="digits", model="mlp", optimizer="stablesam-n", base_optimizer="momentum", lr=0.1,
                     epochs=3, batch_size=50, n_train=150, n_test=50, seeds=(0, 1), replaced_indices=(7,),

@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 import torch
 
-from analysis.sharpness import top_hessian_eigenvalue
-from stability.twin import TwinConfig, load_checkpoint, run_twin
+from stablesam.analysis.sharpness import top_hessian_eigenvalue
+from stablesam.stability.twin import TwinConfig, load_checkpoint, run_twin
 from stablesam.cli import main
 
 CONFIG = TwinConfig(dataset="digits", model="linear", optimizer="sam", lr=0.1, epochs=2, batch_size=50, n_train=100,
@@ -18,10 +18,10 @@ CONFIG = TwinConfig(dataset="digits", model="linear", optimizer="sam", lr=0.1, e
 
 def dense_top_eigenvalue(config, state, m):
     """lambda_max of model ``m`` of a checkpoint, rebuilt by hand: dense Hessian of its mean loss on its own set."""
-    from stability.models import build_model
-    from stability.twin.pairs import build_twin_data
-    from stability.twin.population import mean_loss
-    from stability.twin.run import load_twin_dataset
+    from stablesam.stability.models import build_model
+    from stablesam.stability.twin.pairs import build_twin_data
+    from stablesam.stability.twin.population import mean_loss
+    from stablesam.stability.twin.run import load_twin_dataset
 
     data = build_twin_data(load_twin_dataset(config), config, device=torch.device("cpu"), dtype=torch.float64)
     model = build_model(config.model, data.input_shape, 10, generator=torch.Generator().manual_seed(0),
@@ -105,7 +105,7 @@ def test_sharpness_cli_on_bad_run_directories_exits_2(tmp_path, capsys):
 
 
 def test_resume_with_tracking_is_bit_identical(tmp_path, monkeypatch):
-    from stability.twin import TwinTrainer
+    from stablesam.stability.twin import TwinTrainer
 
     config = CONFIG.replace(sharpness_every=1)
     whole = run_twin(config, tmp_path / "whole", progress=False, sharpness=top_hessian_eigenvalue).run_dir

@@ -6,15 +6,15 @@ import pandas as pd
 import pytest
 import torch
 
-from stability.twin import TwinConfig, TwinTrainer
-from stability.twin.config import METHODS
+from stablesam.stability.twin import TwinConfig, TwinTrainer
+from stablesam.stability.twin.config import METHODS
 
 SMALL = dict(dataset="digits", model="mlp", n_train=120, n_test=60, epochs=1, batch_size=40, dtype="float64")
 
 
 def regression_dataset(n: int, d: int, seed: int):
     """A small float64 linear-regression dataset with train, test and pool of ``n`` examples each."""
-    from stability.data import Dataset
+    from stablesam.stability.data import Dataset
 
     rng = np.random.default_rng(seed)
     x = torch.as_tensor(rng.standard_normal((3 * n, d)))
@@ -29,7 +29,7 @@ def frame(trainer) -> pd.DataFrame:
 
 def train(config, dataset=None, epochs=None):
     if dataset is None:
-        from stability.data import load_dataset
+        from stablesam.stability.data import load_dataset
 
         dataset = load_dataset(config.dataset, generator=np.random.default_rng(config.data_seed),
                                n_train=config.n_train, n_test=config.n_test, n_pool=config.n_pool,
@@ -54,7 +54,7 @@ def test_control_pairs_stay_at_distance_exactly_zero(method):
 
 def test_twin_datasets_differ_in_exactly_one_example_and_see_identical_batches():
     config = TwinConfig(**SMALL, seeds=(0, 1), replaced_indices=(5, 17))
-    from stability.data import load_dataset
+    from stablesam.stability.data import load_dataset
 
     dataset = load_dataset("digits", generator=np.random.default_rng(0), n_train=120, n_test=60, dtype=torch.float64)
     trainer = TwinTrainer(config, dataset)
@@ -196,7 +196,7 @@ def test_usam_above_its_threshold_diverges_and_is_recorded():
 
 
 def test_models_vmap_cannot_handle_fall_back_to_sequential_with_a_warning(monkeypatch):
-    import stability.models
+    import stablesam.stability.models
 
     class DataDependent(torch.nn.Module):
         def __init__(self, d, generator):
@@ -209,7 +209,7 @@ def test_models_vmap_cannot_handle_fall_back_to_sequential_with_a_warning(monkey
         def forward(self, x):
             return self.linear(x) if x.sum().item() > -1e9 else -self.linear(x)  # .item(): vmap refuses
 
-    monkeypatch.setattr(stability.models, "build_model",
+    monkeypatch.setattr(stablesam.stability.models, "build_model",
                         lambda name, shape, out, *, generator, dtype: DataDependent(shape[0], generator).to(dtype))
     dataset = regression_dataset(n=8, d=2, seed=1)
     config = TwinConfig(dataset="tiny", model="custom", optimizer="sam", lr=0.1, epochs=2, batch_size=4,
@@ -223,7 +223,7 @@ def test_models_vmap_cannot_handle_fall_back_to_sequential_with_a_warning(monkey
 
 @pytest.mark.parametrize("noise", [dict(label_noise=0.3), dict(shuffled_labels=True)])
 def test_label_noise_is_shared_by_both_twins_except_at_the_replaced_index(noise):
-    from stability.data import load_dataset
+    from stablesam.stability.data import load_dataset
 
     dataset = load_dataset("digits", generator=np.random.default_rng(0), n_train=120, n_test=60, dtype=torch.float64)
     config = TwinConfig(**SMALL, seeds=(0, 1), replaced_indices=(9,), **noise)
@@ -239,9 +239,9 @@ def test_label_noise_is_shared_by_both_twins_except_at_the_replaced_index(noise)
 def test_label_noise_logs_the_train_loss_on_clean_labels_and_both_gaps():
     # Issue 14, defect 8: under label noise gen_gap = test - train(noisy) is about -0.45 on digits; the harness also
     # logs train_loss_clean (the same inputs with their clean labels) and gen_gap_clean = test - train_loss_clean.
-    from stability.data import load_dataset
-    from stability.twin.metrics import evaluate
-    from stability.twin.population import example_losses
+    from stablesam.stability.data import load_dataset
+    from stablesam.stability.twin.metrics import evaluate
+    from stablesam.stability.twin.population import example_losses
 
     dataset = load_dataset("digits", generator=np.random.default_rng(0), n_train=120, n_test=60, dtype=torch.float64)
     trainer = TwinTrainer(TwinConfig(**SMALL, replaced_indices=(9,), label_noise=0.3), dataset)

@@ -12,9 +12,9 @@ import pytest
 import sympy as sp
 from scipy.optimize import minimize_scalar
 
-from theory.growth_recursion import expected_distance, nonconvex_stability
-from theory.schedules import cosine, inverse_time, step_decay
-from theory.uniform_stability import (
+from stablesam.theory.growth_recursion import expected_distance, nonconvex_stability
+from stablesam.theory.schedules import cosine, inverse_time, step_decay
+from stablesam.theory.uniform_stability import (
     max_nonexpansive_lr,
     sam_convex,
     sgd_convex,

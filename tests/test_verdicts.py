@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from analysis.verdicts import (
+from stablesam.analysis.verdicts import (
     INCONCLUSIVE,
     NOT_SUPPORTED,
     SUPPORTED,
@@ -17,7 +17,7 @@ from analysis.verdicts import (
     crossover,
     only_below,
 )
-from core.validation import UsageError
+from stablesam.core.validation import UsageError
 
 RNG_SEED = 20240114
 

@@ -1,33 +1,33 @@
-"""Closed forms, exact dynamics and symbolic derivations (float64 numpy; sympy in :mod:`theory.symbolic`).
+"""Closed forms, exact dynamics and symbolic derivations (float64 numpy; sympy in :mod:`stablesam.theory.symbolic`).
 
 Quadratic models (docs/theory.md section 2) and edge-of-stability formulas (section 3):
 
-- :mod:`theory.quadratic`: the five update maps on ``f(w) = 1/2 w^T H w``.
-- :mod:`theory.simulate`: vectorised simulation over grids of configurations; observed thresholds.
-- :mod:`theory.quadratic_divergence`: exact divergence thresholds, linear rates, USAM-vs-GD crossover.
-- :mod:`theory.sam_cycle`: SAM's 2-cycle (amplitude, gradient norm, transverse multipliers).
-- :mod:`theory.renormalization`: StableSAM's gamma, coordinate multipliers, 2-D regimes.
-- :mod:`theory.saddle`: multipliers at negative curvature.
-- :mod:`theory.stability_edge`: maximal stable sharpness / learning rate (GD, USAM-edge, SAM-edge).
-- :mod:`theory.symbolic`: sympy derivations of every closed form above (imported on demand).
+- :mod:`stablesam.theory.quadratic`: the five update maps on ``f(w) = 1/2 w^T H w``.
+- :mod:`stablesam.theory.simulate`: vectorised simulation over grids of configurations; observed thresholds.
+- :mod:`stablesam.theory.quadratic_divergence`: exact divergence thresholds, linear rates, USAM-vs-GD crossover.
+- :mod:`stablesam.theory.sam_cycle`: SAM's 2-cycle (amplitude, gradient norm, transverse multipliers).
+- :mod:`stablesam.theory.renormalization`: StableSAM's gamma, coordinate multipliers, 2-D regimes.
+- :mod:`stablesam.theory.saddle`: multipliers at negative curvature.
+- :mod:`stablesam.theory.stability_edge`: maximal stable sharpness / learning rate (GD, USAM-edge, SAM-edge).
+- :mod:`stablesam.theory.symbolic`: sympy derivations of every closed form above (imported on demand).
 
 Uniform stability (section 4) and excess risk (section 5):
 
-- :mod:`theory.growth_recursion`: the growth recursion of Hardt, Recht and Singer (2016) for any
+- :mod:`stablesam.theory.growth_recursion`: the growth recursion of Hardt, Recht and Singer (2016) for any
   per-step expansiveness and boundedness.
-- :mod:`theory.schedules`: learning-rate schedules as arrays.
-- :mod:`theory.uniform_stability`: SGD's theorems and the (derived) SAM-family constants and bounds.
-- :mod:`theory.excess_risk`: generalization + optimization terms, optimal and maximal learning rates.
-- :mod:`theory.least_squares`: exact full-batch dynamics and risks on linear regression.
-- :mod:`theory.twin_moments`: exact expected twin distance of SGD/USAM on least squares (one example per step).
+- :mod:`stablesam.theory.schedules`: learning-rate schedules as arrays.
+- :mod:`stablesam.theory.uniform_stability`: SGD's theorems and the (derived) SAM-family constants and bounds.
+- :mod:`stablesam.theory.excess_risk`: generalization + optimization terms, optimal and maximal learning rates.
+- :mod:`stablesam.theory.least_squares`: exact full-batch dynamics and risks on linear regression.
+- :mod:`stablesam.theory.twin_moments`: exact expected twin distance of SGD/USAM on least squares (one example per step).
 """
 
-from theory.excess_risk import convex_sgd_excess_risk, convex_sgd_optimal_lr, max_lr_for_target, optimal_lr, regimes
-from theory.growth_recursion import expected_distance
-from theory.least_squares import LinearModel, excess_risk_curves
-from theory.stability_edge import EDGE_METHODS, max_stable_lr, max_stable_sharpness
-from theory.quadratic import METHODS, Quadratic, step
-from theory.renormalization import (
+from stablesam.theory.excess_risk import convex_sgd_excess_risk, convex_sgd_optimal_lr, max_lr_for_target, optimal_lr, regimes
+from stablesam.theory.growth_recursion import expected_distance
+from stablesam.theory.least_squares import LinearModel, excess_risk_curves
+from stablesam.theory.stability_edge import EDGE_METHODS, max_stable_lr, max_stable_sharpness
+from stablesam.theory.quadratic import METHODS, Quadratic, step
+from stablesam.theory.renormalization import (
     flat_dominated_multiplier,
     gamma,
     gamma_range,
@@ -36,17 +36,17 @@ from theory.renormalization import (
     stablesam_2d_regime,
     stablesam_coordinate_multipliers,
 )
-from theory.saddle import saddle_multiplier
-from theory.sam_cycle import sam_cycle_amplitude, sam_cycle_grad_norm, sam_transverse_multipliers
-from theory.simulate import SimulationResult, observed_lr_max, simulate
-from theory.quadratic_divergence import (
+from stablesam.theory.saddle import saddle_multiplier
+from stablesam.theory.sam_cycle import sam_cycle_amplitude, sam_cycle_grad_norm, sam_transverse_multipliers
+from stablesam.theory.simulate import SimulationResult, observed_lr_max, simulate
+from stablesam.theory.quadratic_divergence import (
     convergence_rate,
     divergence_threshold,
     quadratic_map_diverges,
     usam_gd_crossover,
 )
-from theory.twin_moments import expected_twin_distance
-from theory.uniform_stability import max_nonexpansive_lr, sgd_convex, sgd_nonconvex, sgd_strongly_convex, stability_bound
+from stablesam.theory.twin_moments import expected_twin_distance
+from stablesam.theory.uniform_stability import max_nonexpansive_lr, sgd_convex, sgd_nonconvex, sgd_strongly_convex, stability_bound
 
 __all__ = [
     "expected_twin_distance",

@@ -16,7 +16,7 @@ and ``l(w~) >= l(w)``) adds ``rho L^2`` for USAM (``u = g``) and ``rho L`` for S
 under ``assumption="shared-gamma"`` is its base method with ``eta -> gamma eta``: here the assumption is
 ``gamma_t = gamma`` at every step (the optimization term needs ``gamma_t >= gamma``, the stability term
 ``gamma_t <= gamma``), with ``gamma`` in the feasible range of
-:func:`theory.uniform_stability.stablesam_gamma_range`. Under ``assumption="lipschitz-step"`` no value of
+:func:`stablesam.theory.uniform_stability.stablesam_gamma_range`. Under ``assumption="lipschitz-step"`` no value of
 ``gamma_t`` is assumed: the step ``eta gamma_t g~`` has length ``eta ||g|| <= eta L`` and
 ``gamma_t >= gamma_min`` (``1/(1 + rho beta)`` for StableSAM-U, ``g_min/(g_min + rho beta)`` for StableSAM-N), so
 the iterate averaged with weights ``gamma_t`` has
@@ -30,7 +30,7 @@ a bound below a target. Outside a theorem's learning-rate condition a bound is `
 
 Example
 -------
->>> from theory.excess_risk import convex_sgd_optimal_lr, convex_sgd_excess_risk
+>>> from stablesam.theory.excess_risk import convex_sgd_optimal_lr, convex_sgd_excess_risk
 >>> eta, value = convex_sgd_optimal_lr(L=1.0, D=1.0, n=100, T=100)
 >>> round(eta, 6), round(value, 6)          # 1/sqrt(500), sqrt(5/100)
 (0.044721, 0.223607)
@@ -47,8 +47,8 @@ from typing import NamedTuple
 import numpy as np
 from scipy.optimize import minimize_scalar
 
-from core.validation import UsageError, check_choice, check_integer, check_nonnegative, check_positive
-from theory.uniform_stability import METHODS, SETTINGS, _resolve_stablesam, stability_bound, stablesam_gamma_range
+from stablesam.core.validation import UsageError, check_choice, check_integer, check_nonnegative, check_positive
+from stablesam.theory.uniform_stability import METHODS, SETTINGS, _resolve_stablesam, stability_bound, stablesam_gamma_range
 
 __all__ = [
     "BoundComparison",
@@ -155,7 +155,7 @@ def excess_risk(
     g_min: float | None = None,
 ) -> ExcessRisk:
     """Convex excess-risk bound of ``method`` at a constant ``lr``: :func:`optimization_error` + ``eps_stab``
-    (:func:`theory.uniform_stability.stability_bound`). Derived for every method but SGD."""
+    (:func:`stablesam.theory.uniform_stability.stability_bound`). Derived for every method but SGD."""
     options = dict(rho=rho, gamma=gamma, assumption=assumption, g_min=g_min)
     optimization = optimization_error(method, lr, L=L, D=D, T=T, beta=beta, **options)
     generalization = stability_bound(method, "convex", L=L, beta=beta, n=n, T=T, lr=lr, **options).eps

@@ -8,7 +8,7 @@ indices; ``delta_t = ||w_t - w'_t||``, ``delta_0 = 0``. If step ``t`` is ``alpha
 - differing example (probability ``p = 1/n``): ``delta_t <= min(alpha_t delta_{t-1} + tau_t, delta_{t-1}) + 2 sigma_t``
 
 ``tau_t`` is an optional additive term for steps that are not Lipschitz (``tau = 0`` in Hardt et al.;
-SAM's normalised ascent needs it, see :mod:`theory.uniform_stability`).
+SAM's normalised ascent needs it, see :mod:`stablesam.theory.uniform_stability`).
 
 Derivation of the differing-example step (HRS Lemma 2.5 with ``tau``). The runs apply ``G`` and ``G'``, both
 ``sigma``-bounded (``||G(w) - w|| <= sigma``), and ``G`` obeys ``||G(v) - G(w)|| <= alpha ||v - w|| + tau``.
@@ -36,7 +36,7 @@ minimises it.
 Example
 -------
 >>> import numpy as np
->>> from theory.growth_recursion import expected_distance
+>>> from stablesam.theory.growth_recursion import expected_distance
 >>> d = expected_distance(alpha=1.0, sigma=0.1, n=10, T=5)   # convex SGD, eta L = 0.1
 >>> np.allclose(d, 2 * 0.1 / 10 * np.arange(6))
 True
@@ -49,7 +49,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from core.validation import UsageError, check_integer, check_nonnegative, check_positive
+from stablesam.core.validation import UsageError, check_integer, check_nonnegative, check_positive
 
 __all__ = ["NonconvexStability", "expected_distance", "nonconvex_stability", "stability_from_start", "step_coefficients"]
 

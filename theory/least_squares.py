@@ -29,7 +29,7 @@ agrees (the value is not known, so it is not drawn).
 Example
 -------
 >>> import numpy as np
->>> from theory.least_squares import LinearModel, excess_risk_curves
+>>> from stablesam.theory.least_squares import LinearModel, excess_risk_curves
 >>> model = LinearModel(np.diag([1.0, 0.1]), np.array([1.0, -1.0]), noise_std=0.5)
 >>> X, y = model.sample(20, np.random.default_rng(0))
 >>> curves = excess_risk_curves(model, X, y, ["gd", "usam"], np.array([0.1, 1.0]), rho=0.1, T=50)
@@ -43,9 +43,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from core.methods import method as method_row
-from core.methods import method_keys
-from core.validation import UsageError, check_choice, check_integer, check_nonnegative, check_positive
+from stablesam.core.methods import method as method_row
+from stablesam.core.methods import method_keys
+from stablesam.core.validation import UsageError, check_choice, check_integer, check_nonnegative, check_positive
 
 __all__ = [
     "LS_METHODS",
@@ -284,12 +284,12 @@ def lr_ranges_beating(
     """Learning-rate intervals where ``method``'s exact excess risk after ``T`` steps is below ``baseline``'s by
     more than the relative tolerance ``rtol``.
 
-    Grid scan plus bisection on the exact risks (:func:`theory.excess_risk.regimes`; SAM and StableSAM-N in
+    Grid scan plus bisection on the exact risks (:func:`stablesam.theory.excess_risk.regimes`; SAM and StableSAM-N in
     certified high precision). ``rtol`` (default one part in a million) makes differences between two runs that
     both converged to the empirical minimiser ties: at ``eta = 1.985`` on the figure's problem StableSAM-U and
     GD differ by 1e-12, far below anything the figure or an experiment could resolve.
     """
-    from theory.excess_risk import regimes
+    from stablesam.theory.excess_risk import regimes
 
     def risk(m):
         if m in NORMALISED_ASCENT:

@@ -22,7 +22,7 @@ argument broadcasts over leading *batch* axes, so one call advances many configu
 Example
 -------
 >>> import numpy as np
->>> from theory.quadratic import Quadratic, step
+>>> from stablesam.theory.quadratic import Quadratic, step
 >>> model = Quadratic.from_spectrum([2.0, 1.0])
 >>> step("sam", model, np.array([1.0, 0.0]), lr=0.5, rho=0.1)
 array([-0.1,  0. ])
@@ -34,9 +34,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from core.methods import method as method_row
-from core.methods import method_keys
-from core.validation import UsageError, check_choice
+from stablesam.core.methods import method as method_row
+from stablesam.core.methods import method_keys
+from stablesam.core.validation import UsageError, check_choice
 
 __all__ = [
     "METHODS",
@@ -168,7 +168,7 @@ def stablesam_n_step(model: Quadratic, w: np.ndarray, lr, rho) -> np.ndarray:
     return w - _col(np.asarray(lr, dtype=np.float64) * gamma) * surrogate
 
 
-# Each map keyed by the fields of its row in core.methods: (ascent, stable).
+# Each map keyed by the fields of its row in stablesam.core.methods: (ascent, stable).
 _MAPS = {
     ("none", False): lambda model, w, lr, rho: gd_step(model, w, lr),
     ("unnormalized", False): usam_step,

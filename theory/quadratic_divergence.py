@@ -7,7 +7,7 @@ method             diverges iff                        below the threshold
 =================  ==================================  =============================================
 GD                 ``eta lambda > 2``                  converges at rate ``max_i |1 - eta lambda_i|``
 USAM               ``eta lambda (1 + rho lambda) > 2`` converges at rate ``max_i |1 - eta lambda_i (1 + rho lambda_i)|``
-SAM                ``eta lambda >= 2``                 attracting 2-cycle, see :mod:`theory.sam_cycle`
+SAM                ``eta lambda >= 2``                 attracting 2-cycle, see :mod:`stablesam.theory.sam_cycle`
 StableSAM-U, -N    ``eta lambda > 2``                  converges (proved in 1-D and 2-D; observed in
                                                        simulation for d <= 10, not proved beyond)
 =================  ==================================  =============================================
@@ -16,7 +16,7 @@ GD and USAM are linear maps, so their rows are exact in any dimension. SAM in 1-
 ``x' = (1 - eta lambda) x - eta rho lambda sign(x)``: for ``eta lambda > 1`` both terms push the same
 way, ``|x'| = (eta lambda - 1)|x| + eta rho lambda``, which grows linearly at ``eta lambda = 2``
 (``|x_t| = |x_0| + 2 rho t``) and geometrically beyond. StableSAM's top eigen-coordinate is multiplied
-by ``1 - eta lambda c_1 q`` with ``c_1 q >= 1`` (:mod:`theory.renormalization`), so for ``eta lambda > 2`` it
+by ``1 - eta lambda c_1 q`` with ``c_1 q >= 1`` (:mod:`stablesam.theory.renormalization`), so for ``eta lambda > 2`` it
 grows by at least ``eta lambda - 1 > 1`` per step; at or below, in 1-D and along an eigenvector StableSAM
 *is* GD. These StableSAM results, and SAM's threshold, are derived (quadratic model) by this toolkit for
 the methods of Tan et al. 2024; the paper's body is not available here, so they are not quoted from it.
@@ -27,7 +27,7 @@ The USAM-vs-GD crossover (a "limited regime" that is exact): for ``rho > 0`` and
 
 Example
 -------
->>> from theory.quadratic_divergence import divergence_threshold, quadratic_map_diverges
+>>> from stablesam.theory.quadratic_divergence import divergence_threshold, quadratic_map_diverges
 >>> float(divergence_threshold("usam", [4.0, 1.0], rho=0.25))
 0.25
 >>> bool(quadratic_map_diverges("sam", 0.5, [4.0, 1.0], rho=0.1)), bool(quadratic_map_diverges("gd", 0.5, [4.0, 1.0]))
@@ -38,8 +38,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from core.validation import UsageError, check_array
-from theory.quadratic import canonical_method
+from stablesam.core.validation import UsageError, check_array
+from stablesam.theory.quadratic import canonical_method
 
 __all__ = [
     "convergence_rate",
@@ -70,7 +70,7 @@ def _spectrum(eigenvalues, *, strictly_positive: bool = False) -> np.ndarray:
     if strictly_positive and np.any(lam <= 0):
         raise UsageError(f"eigenvalues must all be > 0 here, got {eigenvalues!r}")
     if np.any(lam < 0):
-        raise UsageError(f"eigenvalues must be >= 0 (H positive semi-definite; saddles: theory.saddle), got {eigenvalues!r}")
+        raise UsageError(f"eigenvalues must be >= 0 (H positive semi-definite; saddles: stablesam.theory.saddle), got {eigenvalues!r}")
     if np.any(lam.max(axis=-1) <= 0):
         raise UsageError(f"the largest eigenvalue must be > 0, got {eigenvalues!r}")
     return lam
@@ -114,7 +114,7 @@ def convergence_rate(method: str, lr, eigenvalues, rho=0.0):
 
     This is the spectral radius of ``I - eta H`` or ``I - eta (H + rho H^2)``: the asymptotic factor from a start
     with a component along the maximizing eigenvector. SAM and StableSAM are not linear: see
-    :mod:`theory.sam_cycle` and :mod:`theory.renormalization`.
+    :mod:`stablesam.theory.sam_cycle` and :mod:`stablesam.theory.renormalization`.
     """
     name = canonical_method(method)
     if name not in ("gd", "usam"):

@@ -26,7 +26,7 @@ from these maps (not quoted from the paper) and checked symbolically and by simu
 
 Example
 -------
->>> from theory.renormalization import stablesam_2d_rate, stablesam_2d_boundaries
+>>> from stablesam.theory.renormalization import stablesam_2d_rate, stablesam_2d_boundaries
 >>> [round(float(x), 6) for x in stablesam_2d_boundaries("stablesam-u", 2.0, 1.0, rho=0.5)]
 [0.545455, 0.727273]
 >>> round(float(stablesam_2d_rate("stablesam-u", 0.6, 2.0, 1.0, rho=0.5)), 6)
@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from core.validation import UsageError, check_array, check_choice
+from stablesam.core.validation import UsageError, check_array, check_choice
 
 __all__ = [
     "flat_dominated_multiplier",

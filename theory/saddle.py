@@ -20,7 +20,7 @@ sign; StableSAM-U then moves by GD's step length towards the saddle. With the no
 
 Example
 -------
->>> from theory.saddle import saddle_multiplier
+>>> from stablesam.theory.saddle import saddle_multiplier
 >>> float(saddle_multiplier("usam", -2.0, 0.1, rho=1.0))
 0.8
 """
@@ -29,8 +29,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from core.validation import UsageError
-from theory.quadratic import canonical_method
+from stablesam.core.validation import UsageError
+from stablesam.theory.quadratic import canonical_method
 
 __all__ = ["saddle_multiplier"]
 

@@ -10,7 +10,7 @@ eigenvector, with
 Derivation (1-D, ``x > 0``): ``x' = (1 - eta lambda) x - eta rho lambda``; ``x' = -x`` gives ``c``. The two-step
 map has slope ``(1 - eta lambda)^2 < 1``, so the cycle attracts along ``v_1``. The cycle sits exactly on
 Long and Bartlett's (2023) SAM-edge: at ``||g|| = eta rho lambda_1^2 / (2 - eta lambda_1)`` the edge
-``lambda*`` equals ``lambda_1`` (see :func:`theory.stability_edge.max_stable_sharpness`).
+``lambda*`` equals ``lambda_1`` (see :func:`stablesam.theory.stability_edge.max_stable_sharpness`).
 
 Transverse stability (derived): linearising the SAM map at ``w = c v_1`` in the direction ``v_j``
 (``(Hw)^T H v_j = 0`` there) gives the multiplier
@@ -23,7 +23,7 @@ in every direction; a repeated top eigenvalue gives ``m_j = -1`` (neutral).
 
 Example
 -------
->>> from theory.sam_cycle import sam_cycle_amplitude, sam_cycle_grad_norm
+>>> from stablesam.theory.sam_cycle import sam_cycle_amplitude, sam_cycle_grad_norm
 >>> float(sam_cycle_amplitude(0.5, 3.0, 0.1)), float(sam_cycle_grad_norm(0.5, 3.0, 0.1))
 (0.30000000000000004, 0.9)
 """
@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from core.validation import UsageError
+from stablesam.core.validation import UsageError
 
 __all__ = ["sam_cycle_amplitude", "sam_cycle_grad_norm", "sam_transverse_multipliers"]
 

@@ -15,7 +15,7 @@ per array): a larger ``T`` is refused in one line rather than failing deep insid
 
 Example
 -------
->>> from theory.schedules import cosine, inverse_time
+>>> from stablesam.theory.schedules import cosine, inverse_time
 >>> inverse_time(0.5, 4).tolist()
 [0.5, 0.25, 0.16666666666666666, 0.125]
 >>> float(cosine(0.1, 100)[0])
@@ -28,7 +28,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from core.validation import UsageError, check_in_range, check_integer, check_nonnegative, check_positive
+from stablesam.core.validation import UsageError, check_in_range, check_integer, check_nonnegative, check_positive
 
 __all__ = ["MAX_STEPS", "SCHEDULES", "as_schedule", "constant", "cosine", "inverse_time", "make_schedule",
            "step_decay"]

@@ -21,13 +21,13 @@ observed divergence threshold (:func:`observed_lr_max`) *overestimates* the exac
 ``ln(B) / T`` in relative terms (docs/theory.md section 2); for a top multiplier ``1 - eta lambda`` (GD, USAM,
 StableSAM), whose modulus grows like ``1 + 2 delta`` at ``eta = (1 + delta) eta*``, the bias is about
 ``ln(B) / (2T)``. Compare with the exact formulas
-(:mod:`theory.quadratic_divergence`) or use a long horizon. Growth that is not geometric is never caught:
+(:mod:`stablesam.theory.quadratic_divergence`) or use a long horizon. Growth that is not geometric is never caught:
 SAM at exactly ``eta lambda = 2`` grows linearly, ``|x_t| = |x_0| + 2 rho t``.
 
 Example
 -------
 >>> import numpy as np
->>> from theory.simulate import simulate
+>>> from stablesam.theory.simulate import simulate
 >>> result = simulate("gd", [[2.0, 1.0]], lr=np.array([0.5, 0.9, 1.1]), steps=200)
 >>> result.diverged.tolist()
 [False, False, True]
@@ -41,8 +41,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from core.validation import UsageError, check_array, check_integer, check_positive
-from theory.quadratic import _STEPS, Quadratic, _norm, canonical_method
+from stablesam.core.validation import UsageError, check_array, check_integer, check_positive
+from stablesam.theory.quadratic import _STEPS, Quadratic, _norm, canonical_method
 
 __all__ = ["SimulationResult", "observed_lr_max", "simulate"]
 
@@ -87,7 +87,7 @@ def simulate(
     ----------
     method: ``"gd"`` (or ``"sgd"``), ``"usam"``, ``"sam"``, ``"stablesam-u"``, ``"stablesam-n"``.
     eigenvalues: spectrum, shape ``(..., d)`` (the simulation runs in the eigenbasis; a
-        :class:`~theory.quadratic.Quadratic` is accepted too), or
+        :class:`~stablesam.theory.quadratic.Quadratic` is accepted too), or
     hessian: full symmetric matrices, shape ``(..., d, d)``. Exactly one of the two.
     lr, rho: learning rate ``> 0`` and radius ``>= 0``, arrays broadcasting with the batch shape.
     start: initial iterate(s), shape ``(..., d)``; default all ones (every eigen-component present
@@ -217,7 +217,7 @@ def observed_lr_max(
 
     The result overestimates the exact threshold by about ``ln(blowup) / steps`` (relative; see the
     module docstring). Divergence is assumed monotone in the learning rate, as it is for every exact
-    threshold of :mod:`theory.quadratic_divergence`.
+    threshold of :mod:`stablesam.theory.quadratic_divergence`.
     """
     model = _model(eigenvalues, hessian)
     rho = check_array("rho", rho, positive=False)

@@ -19,7 +19,7 @@ the SAM edge is Long and Bartlett (2023), "Sharpness-Aware Minimization and the 
 (it is USAM's edge with ``rho -> rho / G``, tends to ``2/eta`` as ``rho -> 0`` and is always below it).
 StableSAM's step has the length of a GD step and its renormalization factor is ``<= 1`` on PSD
 quadratics, so its top component grows as soon as ``eta lambda > 2`` and the edge is GD's
-(docs/theory.md section 2; derived (quadratic model), see :mod:`theory.quadratic_divergence`). Divergence above
+(docs/theory.md section 2; derived (quadratic model), see :mod:`stablesam.theory.quadratic_divergence`). Divergence above
 the edge holds in any dimension; convergence below it is proved in 1-D and 2-D and only observed in
 simulation beyond (d <= 10).
 
@@ -33,7 +33,7 @@ function returns a 0 or an inf that stands for a number it could not represent.
 
 Example
 -------
->>> from theory.stability_edge import max_stable_lr, max_stable_sharpness
+>>> from stablesam.theory.stability_edge import max_stable_lr, max_stable_sharpness
 >>> float(max_stable_lr("usam", 10.0, rho=0.05))
 0.13333333333333333
 >>> round(float(max_stable_sharpness("usam", 0.13333333333333333, rho=0.05)), 12)
@@ -46,9 +46,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from core.methods import method as method_row
-from core.methods import method_keys
-from core.validation import UsageError, check_array, check_choice
+from stablesam.core.methods import method as method_row
+from stablesam.core.methods import method_keys
+from stablesam.core.validation import UsageError, check_array, check_choice
 
 __all__ = ["EDGE_METHODS", "edge_source", "max_stable_lr", "max_stable_sharpness"]
 
@@ -71,7 +71,7 @@ def edge_source(method: str) -> tuple[bool, str]:
 
 
 def _as_array(name: str, value, *, positive: bool) -> np.ndarray:
-    """:func:`core.validation.check_array`, also refusing subnormal entries (their digits are lost)."""
+    """:func:`stablesam.core.validation.check_array`, also refusing subnormal entries (their digits are lost)."""
     array = check_array(name, value, positive=positive)
     if np.any((array > 0) & (array < _TINY)):
         raise UsageError(f"{name} must be 0 or at least {_TINY:.4g} (the smallest normal float64; below it digits "
@@ -137,7 +137,7 @@ def max_stable_lr(method: str, sharpness, *, rho=0.0, grad_norm=None):
 
     Parameters
     ----------
-    method: a key of :data:`EDGE_METHODS` (the rows of :mod:`core.methods` with an edge).
+    method: a key of :data:`EDGE_METHODS` (the rows of :mod:`stablesam.core.methods` with an edge).
     sharpness: top Hessian eigenvalue ``lambda > 0`` (array-like; broadcasts with ``rho``, ``grad_norm``).
     rho: ascent radius ``>= 0`` (ignored by GD-like methods, whose edge does not depend on it).
     grad_norm: gradient norm ``||g|| > 0``; required for ``"sam"``, validated but unused otherwise.

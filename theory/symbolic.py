@@ -10,7 +10,7 @@ Derivations are computed once and cached.
 
 Example
 -------
->>> from theory.symbolic import derive
+>>> from stablesam.theory.symbolic import derive
 >>> d = derive("usam_edge")
 >>> d.result
 (sqrt(1 + 8*rho/eta) - 1)/(2*rho)
@@ -25,7 +25,7 @@ from functools import cache
 
 import sympy as sp
 
-from core.validation import UsageError
+from stablesam.core.validation import UsageError
 
 __all__ = ["DERIVATIONS", "Derivation", "derive", "symbols"]
 

@@ -34,13 +34,13 @@ Rounding: the squared distance is a difference of second moments of size ``||w||
 about ``1e-16 * T * ||w||^2`` -- relative ``1e-9`` or better on standardised digits (the tests state the margin).
 
 **Full batch** (``sampling="full-batch"``): each run is deterministic and the distance is computed by running
-both (:func:`theory.least_squares.trajectory`), for every method including StableSAM. Mini-batches of size
+both (:func:`stablesam.theory.least_squares.trajectory`), for every method including StableSAM. Mini-batches of size
 ``> 1`` are not affine for StableSAM (and not with rank-one Hessians for USAM): use the twin harness's Monte Carlo.
 
 Example
 -------
 >>> import numpy as np
->>> from theory.twin_moments import expected_twin_distance
+>>> from stablesam.theory.twin_moments import expected_twin_distance
 >>> X = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]]); y = np.array([1.0, -1.0, 0.5])
 >>> X2, y2 = X.copy(), y.copy(); y2[0] = -1.0
 >>> d = expected_twin_distance(X, y, X2, y2, 0.1, method="sgd", steps=1)
@@ -54,7 +54,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from core.validation import UsageError, check_choice, check_integer, check_nonnegative
+from stablesam.core.validation import UsageError, check_choice, check_integer, check_nonnegative
 
 __all__ = ["SAMPLINGS", "TWIN_METHODS", "TwinDistance", "expected_twin_distance", "per_example_rates"]
 
@@ -148,7 +148,7 @@ def expected_twin_distance(
         raise UsageError(f"w0 must have last axis d = {d}, got shape {start.shape}")
     start = np.broadcast_to(start, lr.shape + (d,))
     if sampling == "full-batch":
-        from theory.least_squares import trajectory
+        from stablesam.theory.least_squares import trajectory
 
         ls_method = "gd" if method == "sgd" else method
         diff = trajectory(ls_method, X, y, lr, rho=rho, T=steps, w0=start) - trajectory(ls_method, X_prime, y_prime, lr, rho=rho, T=steps, w0=start)

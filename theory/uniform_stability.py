@@ -56,11 +56,11 @@ Derived in the same framework (not published; **derived** by this toolkit, docs/
 
 Every function validates the theorem's condition and raises ``ValueError`` naming it. The generic
 :func:`stability_bound` dispatches on ``(method, setting)``; it uses a closed form where one exists and the
-growth recursion (:mod:`theory.growth_recursion`) otherwise.
+growth recursion (:mod:`stablesam.theory.growth_recursion`) otherwise.
 
 Example
 -------
->>> from theory.uniform_stability import sgd_convex, usam_convex
+>>> from stablesam.theory.uniform_stability import sgd_convex, usam_convex
 >>> round(sgd_convex(0.1, L=1.0, beta=1.0, n=100, T=1000), 12)   # 2 * 1 * 0.1 * 1000 / 100
 2.0
 >>> round(usam_convex(0.1, L=1.0, beta=1.0, rho=1e-9, n=100, T=1000), 6)
@@ -74,10 +74,10 @@ from typing import NamedTuple
 
 import numpy as np
 
-from core.methods import method_keys
-from core.validation import UsageError, check_choice, check_integer, check_nonnegative, check_positive
-from theory.growth_recursion import expected_distance, nonconvex_stability
-from theory.schedules import as_schedule, inverse_time
+from stablesam.core.methods import method_keys
+from stablesam.core.validation import UsageError, check_choice, check_integer, check_nonnegative, check_positive
+from stablesam.theory.growth_recursion import expected_distance, nonconvex_stability
+from stablesam.theory.schedules import as_schedule, inverse_time
 
 __all__ = [
     "ASSUMPTIONS",
@@ -173,7 +173,7 @@ def sgd_nonconvex(c: float, *, L: float, beta: float, n: int, T: int) -> float:
     ``eps <= (1 + 1/(beta c)) / (n - 1) * (2 c L^2)^(1/(beta c + 1)) * T^(beta c / (beta c + 1))``.
 
     It is the minimum over a real ``t0`` of ``t0/(n-1) + 2 L^2/(beta (n-1)) (T/t0)^(beta c)``, an upper bound
-    on the recursion started at ``t0`` (HRS Lemma 3.11); see :func:`theory.growth_recursion.nonconvex_stability`.
+    on the recursion started at ``t0`` (HRS Lemma 3.11); see :func:`stablesam.theory.growth_recursion.nonconvex_stability`.
     """
     L, beta, n = _common(L, beta, n)
     c = check_positive("c", c)

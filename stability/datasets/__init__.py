@@ -1,1 +1,1 @@
-"""The data sources of the twin harness, one per module; the public entry point is :mod:`stability.data`."""
+"""The data sources of the twin harness, one per module; the public entry point is :mod:`stablesam.stability.data`."""

@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from core.validation import UsageError
-from stability.datasets.dataset import Dataset, split_official, standardised_dataset
-from stability.datasets.files import locate_files, read_bytes
+from stablesam.core.validation import UsageError
+from stablesam.stability.datasets.dataset import Dataset, split_official, standardised_dataset
+from stablesam.stability.datasets.files import locate_files, read_bytes
 
 __all__ = ["CIFAR10_FILES", "load_cifar10", "read_cifar10_batch"]
 

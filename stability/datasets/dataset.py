@@ -12,7 +12,7 @@ from dataclasses import dataclass, fields, replace
 import numpy as np
 import torch
 
-from core.validation import UsageError, check_integer
+from stablesam.core.validation import UsageError, check_integer
 
 __all__ = ["Dataset", "TASKS", "check_numpy_generator"]
 
@@ -30,7 +30,7 @@ class Dataset:
 
     Example:
         >>> import numpy as np
-        >>> from stability.data import load_dataset
+        >>> from stablesam.stability.data import load_dataset
         >>> data = load_dataset("digits", generator=np.random.default_rng(0), n_train=100)
         >>> data.x_train.shape, data.num_outputs
         (torch.Size([100, 1, 8, 8]), 10)

@@ -9,8 +9,8 @@ from types import ModuleType
 import numpy as np
 import torch
 
-from core.validation import UsageError
-from stability.datasets.dataset import Dataset, split_examples, split_official, standardised_dataset
+from stablesam.core.validation import UsageError
+from stablesam.stability.datasets.dataset import Dataset, split_examples, split_official, standardised_dataset
 
 __all__ = ["load_digits", "load_mnist1d"]
 

@@ -7,7 +7,7 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from core.validation import UsageError
+from stablesam.core.validation import UsageError
 
 __all__ = ["locate_files", "read_bytes"]
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from stability.datasets.dataset import check_numpy_generator
-from core.validation import UsageError, check_integer, check_probability
+from stablesam.stability.datasets.dataset import check_numpy_generator
+from stablesam.core.validation import UsageError, check_integer, check_probability
 
 __all__ = ["flip_labels", "shuffle_labels"]
 

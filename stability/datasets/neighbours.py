@@ -11,9 +11,9 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
-from stability.datasets.dataset import Dataset, check_numpy_generator
-from stability.datasets.label_noise import flip_labels, shuffle_labels
-from core.validation import UsageError, check_integer, check_probability
+from stablesam.stability.datasets.dataset import Dataset, check_numpy_generator
+from stablesam.stability.datasets.label_noise import flip_labels, shuffle_labels
+from stablesam.core.validation import UsageError, check_integer, check_probability
 
 __all__ = ["NeighbouringPair", "neighbouring"]
 
@@ -58,7 +58,7 @@ def neighbouring(
 
     Example:
         >>> import numpy as np
-        >>> from stability.data import load_dataset
+        >>> from stablesam.stability.data import load_dataset
         >>> data = load_dataset("digits", generator=np.random.default_rng(0), n_train=50)
         >>> pair = neighbouring(data, 3, generator=np.random.default_rng(1))
         >>> (pair.x_a != pair.x_b).flatten(1).any(1).nonzero().flatten().tolist()
@@ -66,7 +66,7 @@ def neighbouring(
     """
     generator = check_numpy_generator(generator)
     if not isinstance(dataset, Dataset):
-        raise UsageError(f"dataset must be a stability.data.Dataset, got {type(dataset).__name__}")
+        raise UsageError(f"dataset must be a stablesam.stability.data.Dataset, got {type(dataset).__name__}")
     n = dataset.n_train
     index = check_integer("index", index, minimum=0)
     if index >= n:

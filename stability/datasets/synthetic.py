@@ -20,8 +20,8 @@ import numpy as np
 import torch
 from scipy.special import expit, ndtr
 
-from stability.datasets.dataset import Dataset
-from core.validation import check_integer, check_nonnegative
+from stablesam.stability.datasets.dataset import Dataset
+from stablesam.core.validation import check_integer, check_nonnegative
 
 __all__ = ["SYNTHETIC_OPTIONS", "load_gaussian_mixture", "load_linear_regression", "load_logistic_regression"]
 

@@ -1,15 +1,15 @@
 """Parameter sweeps: grids of trials (twin runs by default) on a process pool or a Dask cluster.
 
-See :mod:`stability.sweeps.spec` for the sweep file, :mod:`stability.sweeps.run` for the output
-layout and resumption, and :mod:`stability.sweeps.executors` for the engines.
+See :mod:`stablesam.stability.sweeps.spec` for the sweep file, :mod:`stablesam.stability.sweeps.run` for the output
+layout and resumption, and :mod:`stablesam.stability.sweeps.executors` for the engines.
 """
 
-from stability.sweeps.aggregate import aggregate_sweep, collect_metrics, read_table, summarize_over_seeds
-from stability.sweeps.executors import ENGINES
-from stability.sweeps.naming import format_value, trial_name
-from stability.sweeps.run import SweepResult, plan_sweep, run_sweep
-from stability.sweeps.spec import SweepSpec, Trial, expand, load_sweep
-from stability.sweeps.trial import TrialRunner, TwinTrial, execute_trial, trial_state
+from stablesam.stability.sweeps.aggregate import aggregate_sweep, collect_metrics, read_table, summarize_over_seeds
+from stablesam.stability.sweeps.executors import ENGINES
+from stablesam.stability.sweeps.naming import format_value, trial_name
+from stablesam.stability.sweeps.run import SweepResult, plan_sweep, run_sweep
+from stablesam.stability.sweeps.spec import SweepSpec, Trial, expand, load_sweep
+from stablesam.stability.sweeps.trial import TrialRunner, TwinTrial, execute_trial, trial_state
 
 __all__ = [
     "ENGINES",

@@ -1,6 +1,6 @@
 """Executors: where the trials of a sweep run.
 
-Both executors call :func:`stability.sweeps.trial.execute_trial` with the same arguments, so a
+Both executors call :func:`stablesam.stability.sweeps.trial.execute_trial` with the same arguments, so a
 trial gives the same results on either; they yield each trial's result record as it completes.
 
 - ``local``: a process pool on this machine (``concurrent.futures.ProcessPoolExecutor``, spawn
@@ -33,8 +33,8 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
 
-from core.validation import UsageError
-from stability.sweeps.trial import TrialRunner, execute_trial, record_error
+from stablesam.core.validation import UsageError
+from stablesam.stability.sweeps.trial import TrialRunner, execute_trial, record_error
 
 __all__ = ["ENGINES", "run_dask", "run_local"]
 
@@ -140,7 +140,7 @@ def _check_gpu_workers(client, address: str) -> None:
 
 def _connect(distributed, scheduler: str, timeout: float):
     """A client of the scheduler at ``scheduler``, or a one-line ``UsageError`` when it cannot be reached."""
-    from core.validation import UsageError
+    from stablesam.core.validation import UsageError
 
     try:
         return distributed.Client(scheduler, timeout=timeout)

@@ -5,7 +5,7 @@ A trial varying ``optimizer``, ``lr``, ``rho`` and ``seed`` lives in
 joined by ``__``. Names are stable (the same parameters always give the same name, so a rerun finds
 its finished trials), filesystem-safe (only ``A-Z a-z 0-9 . , _ + - = ~``) and human-readable.
 A value that needs other characters is sanitised and tagged with a short digest of its exact
-value, so different values never share a name; :func:`stability.sweeps.expand` still checks that
+value, so different values never share a name; :func:`stablesam.stability.sweeps.expand` still checks that
 the names of a sweep are unique.
 
 >>> trial_name({"optimizer": "sam", "lr": 0.1, "rho": 0.05, "seed": 0})

@@ -11,7 +11,7 @@ A trial's status is read from its directory (``summary.json`` written last marks
 an interrupted sweep loses no finished trial, and a rerun skips the finished trials and runs the
 failed and pending ones. The manifest is rewritten atomically after every trial.
 
->>> from stability.sweeps import load_sweep, run_sweep          # doctest: +SKIP
+>>> from stablesam.stability.sweeps import load_sweep, run_sweep          # doctest: +SKIP
 >>> result = run_sweep(load_sweep("sweeps/digits.toml"), "runs/digits", workers=2)  # doctest: +SKIP
 >>> result.counts                                               # doctest: +SKIP
 {'finished': 18, 'failed': 0, 'pending': 0}
@@ -26,13 +26,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from stability.sweeps.aggregate import aggregate_sweep
-from stability.sweeps.executors import ENGINES, run_dask, run_local
-from stability.sweeps.spec import SweepSpec, Trial, expand
-from stability.sweeps.trial import FAILED, FINISHED, PENDING, TrialRunner, TwinTrial, read_error, trial_state
-from core.io import atomic_write_json
-from core.lock import directory_lock
-from core.validation import UsageError, check_choice, check_integer, check_positive
+from stablesam.stability.sweeps.aggregate import aggregate_sweep
+from stablesam.stability.sweeps.executors import ENGINES, run_dask, run_local
+from stablesam.stability.sweeps.spec import SweepSpec, Trial, expand
+from stablesam.stability.sweeps.trial import FAILED, FINISHED, PENDING, TrialRunner, TwinTrial, read_error, trial_state
+from stablesam.core.io import atomic_write_json
+from stablesam.core.lock import directory_lock
+from stablesam.core.validation import UsageError, check_choice, check_integer, check_positive
 
 __all__ = ["SweepResult", "plan_sweep", "run_sweep"]
 
@@ -139,7 +139,7 @@ def run_sweep(
     trial (default :class:`TwinTrial`). ``progress`` shows a tqdm bar over trials (default: when
     stderr is a terminal; otherwise one line per finished trial). ``scheduler_timeout``: seconds to
     wait for the Dask scheduler. Every trial is validated before anything is written; then the sweep
-    holds the exclusive lock of ``out_dir`` (``core.lock``) until it ends, so a second sweep into the
+    holds the exclusive lock of ``out_dir`` (``stablesam.core.lock``) until it ends, so a second sweep into the
     same directory is refused, and each twin trial also locks its own directory.
     """
     check_choice("engine", engine, ENGINES)

@@ -16,14 +16,14 @@ A sweep file is TOML with three tables::
 
 The trials are ``product(axes)`` in the file's order, followed by each ``[[include]]`` entry crossed
 with the axes it does not name; a trial's config is ``base`` updated by its parameters, and its
-directory name comes from those parameters (:func:`stability.sweeps.trial_name`). Trials with the
+directory name comes from those parameters (:func:`stablesam.stability.sweeps.trial_name`). Trials with the
 same config are run once.
 
 Validation happens here, before anything is written: a sweep without axes (an empty file, or
 ``[base]`` alone, would run one trial of defaults), unknown tables, empty or non-list axes, keys
 set both in ``[base]`` and ``[axes]``, duplicate axis values and duplicate trial names raise
 ``ValueError``; every expanded trial's config is then checked by the trial runner (for twin runs,
-by ``stability.twin.TwinConfig``, which rejects unknown keys and invalid values).
+by ``stablesam.stability.twin.TwinConfig``, which rejects unknown keys and invalid values).
 """
 
 from __future__ import annotations
@@ -36,8 +36,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from core.validation import UsageError
-from stability.sweeps.naming import trial_name
+from stablesam.core.validation import UsageError
+from stablesam.stability.sweeps.naming import trial_name
 
 __all__ = ["SweepSpec", "Trial", "expand", "load_sweep"]
 

@@ -8,7 +8,7 @@ A *trial runner* is a picklable object with three methods:
 - ``resources(config)`` gives the Dask worker resources the trial needs (``{"GPU": 1}`` for a
   CUDA trial).
 
-:class:`TwinTrial`, a twin run of :mod:`stability.twin`, is the default. The state of a trial is
+:class:`TwinTrial`, a twin run of :mod:`stablesam.stability.twin`, is the default. The state of a trial is
 read from its directory, so that it survives any interruption of the sweep: a ``summary.json``
 whose ``status`` is ``"finished"`` (or absent) marks a finished trial; ``error.json`` (exception,
 message, traceback) a failed one; anything else is pending, and a rerun resumes it.
@@ -25,8 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from core.io import atomic_write_json
-from core.validation import UsageError
+from stablesam.core.io import atomic_write_json
+from stablesam.core.validation import UsageError
 
 __all__ = ["TrialRunner", "TwinTrial", "execute_trial", "read_error", "record_error", "trial_state"]
 
@@ -43,7 +43,7 @@ class TrialRunner(Protocol):
 
 @dataclass(frozen=True)
 class TwinTrial:
-    """A twin run (:func:`stability.twin.run_twin`) per trial; the config holds ``TwinConfig`` keys.
+    """A twin run (:func:`stablesam.stability.twin.run_twin`) per trial; the config holds ``TwinConfig`` keys.
 
     ``threads`` fixes torch's intra-op threads in the worker: one thread per trial keeps several
     trials on one machine from oversubscribing its cores, and makes a trial's floating-point
@@ -59,7 +59,7 @@ class TwinTrial:
     _sizes: dict[tuple, int] = field(default_factory=dict, compare=False, repr=False)
 
     def config(self, config: Mapping[str, Any]):
-        from stability.twin import TwinConfig
+        from stablesam.stability.twin import TwinConfig
 
         return TwinConfig.from_dict(dict(config))
 
@@ -76,8 +76,8 @@ class TwinTrial:
         return twin
 
     def __call__(self, config: Mapping[str, Any], out_dir: Path) -> object:
-        from stability.threads import torch_threads
-        from stability.twin import run_twin
+        from stablesam.stability.threads import torch_threads
+        from stablesam.stability.twin import run_twin
 
         if trial_state(Path(out_dir)) == FINISHED:  # finished by a worker of a killed sweep since it was planned
             return out_dir
@@ -102,7 +102,7 @@ def _training_set_size(twin, sizes: dict[tuple, int]) -> int:
     """
     import dataclasses
 
-    from stability.twin import prepare_twin
+    from stablesam.stability.twin import prepare_twin
 
     noisy = twin.label_noise > 0 or twin.shuffled_labels
     key = (*(getattr(twin, name) for name in _DATA_FIELDS), noisy)

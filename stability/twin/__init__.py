@@ -15,5 +15,5 @@ _HOME = {"METHODS": "config", "TwinConfig": "config", "TwinTrainer": "trainer", 
 
 def __getattr__(name):
     if name in _HOME:
-        return getattr(importlib.import_module(f"stability.twin.{_HOME[name]}"), name)
-    raise AttributeError(f"module 'stability.twin' has no attribute {name!r}")
+        return getattr(importlib.import_module(f"stablesam.stability.twin.{_HOME[name]}"), name)
+    raise AttributeError(f"module 'stablesam.stability.twin' has no attribute {name!r}")

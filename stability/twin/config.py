@@ -6,7 +6,7 @@ or a TOML file (:meth:`TwinConfig.from_toml`, parsed with the standard library's
 
 Example::
 
-    >>> from stability.twin import TwinConfig
+    >>> from stablesam.stability.twin import TwinConfig
     >>> config = TwinConfig(optimizer="stablesam-u", lr=0.5, rho=0.05, epochs=3, seeds=(0, 1))
     >>> config.pairs
     ((0, 0), (1, 0))
@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from core.methods import method_keys
-from core.validation import (
+from stablesam.core.methods import method_keys
+from stablesam.core.validation import (
     UsageError,
     check_choice,
     check_integer,
@@ -29,7 +29,7 @@ from core.validation import (
     check_positive,
     check_probability,
 )
-from stability.optimizers import BASE_OPTIMIZERS, DEFAULT_RHO, effective_rho
+from stablesam.stability.optimizers import BASE_OPTIMIZERS, DEFAULT_RHO, effective_rho
 
 __all__ = [
     "BASE_OPTIMIZERS",
@@ -75,12 +75,12 @@ class TwinConfig:
 
     ``sampling``: ``permutation`` (a fresh permutation of the training set per epoch, consecutive mini-batches)
     or ``with-replacement`` (every index of every mini-batch drawn uniformly and independently, the setting of
-    Hardt et al. 2016 and of :mod:`theory.twin_moments`); an epoch is ``ceil(n / batch_size)`` updates either way.
+    Hardt et al. 2016 and of :mod:`stablesam.theory.twin_moments`); an epoch is ``ceil(n / batch_size)`` updates either way.
 
     Sharpness tracking (off when ``sharpness_every`` is 0): at epoch 0 and every ``sharpness_every``
     epochs, the top Hessian eigenvalue of every model's mean loss on its own full training set (measured by
-    the injected ``sharpness`` measurer of :func:`stability.twin.run_twin`, e.g. Lanczos,
-    :func:`analysis.sharpness.top_hessian_eigenvalue`) is logged as metric ``sharpness``, with ``lr_max_gd`` =
+    the injected ``sharpness`` measurer of :func:`stablesam.stability.twin.run_twin`, e.g. Lanczos,
+    :func:`stablesam.analysis.sharpness.top_hessian_eigenvalue`) is logged as metric ``sharpness``, with ``lr_max_gd`` =
     ``2 / sharpness``.
     """
 

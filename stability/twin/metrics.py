@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import torch
 
-from stability.twin.population import example_losses
+from stablesam.stability.twin.population import example_losses
 
 __all__ = ["evaluate", "pair_distances"]
 
@@ -51,7 +51,7 @@ def _accuracy(task: str, outputs: torch.Tensor, y: torch.Tensor) -> torch.Tensor
 
 @torch.no_grad()
 def evaluate(population, data, *, batch_size: int) -> dict[str, torch.Tensor | dict[str, torch.Tensor]]:
-    """Every logged metric of ``population`` on ``data`` (a :class:`~stability.twin.pairs.TwinData`)."""
+    """Every logged metric of ``population`` on ``data`` (a :class:`~stablesam.stability.twin.pairs.TwinData`)."""
     n, n_test = data.n_train, len(data.y_test)
     m = data.rows.shape[0]
     train_loss = train_correct = train_loss_clean = 0.0

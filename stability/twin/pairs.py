@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from core.validation import UsageError
+from stablesam.core.validation import UsageError
 
 __all__ = ["TwinData", "build_twin_data", "stream_seed"]
 
@@ -58,9 +58,9 @@ def build_twin_data(dataset, config, *, device: torch.device, dtype: torch.dtype
     Pair ``(seed, i)``: the replacement is pool example ``u``, drawn uniformly from a generator of
     ``(seed, i)``; label noise (``config.label_noise`` flips, or ``shuffled_labels``) comes from a
     generator of ``seed`` alone, so every pair of a seed shares the same noisy ``S``, and ``S'``
-    carries the same noise except at ``i`` (``stability.data.neighbouring``).
+    carries the same noise except at ``i`` (``stablesam.stability.data.neighbouring``).
     """
-    from stability.data import neighbouring
+    from stablesam.stability.data import neighbouring
 
     n = dataset.n_train
     if dataset.task != "classification" and (config.label_noise > 0 or config.shuffled_labels):

@@ -54,9 +54,9 @@ def mean_loss(task: str) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 def _optimizers_from_config(params: list[torch.Tensor], config, *, stacked: bool):
     """Base optimizer (``torch.optim``, foreach) and the SAM wrapper of ``config.optimizer`` (or None), built by
-    :func:`stability.optimizers.make_optimizer` from the config's fields."""
-    from stability.optimizers import make_optimizer as build
-    from stability.sam import SAM
+    :func:`stablesam.stability.optimizers.make_optimizer` from the config's fields."""
+    from stablesam.stability.optimizers import make_optimizer as build
+    from stablesam.stability.sam import SAM
 
     optimizer = build(config.optimizer, params, lr=config.lr, rho=config.rho, base=config.base_optimizer,
                       momentum=config.momentum, weight_decay=config.weight_decay, betas=config.betas,

@@ -9,7 +9,7 @@ Layout of ``out_dir``::
                               every checkpoint
     checkpoints/epoch_XXXX.pt every ``checkpoint_every`` epochs and at the end (torch.save of
                               plain tensors and dicts: load with ``torch.load(..., weights_only=True)``)
-    .lock                     the writer's exclusive lock (``core.lock``): a second writer is refused
+    .lock                     the writer's exclusive lock (``stablesam.core.lock``): a second writer is refused
 
 Damaged checkpoints (truncated, zero bytes, a checksum that does not match, a file that does not
 load) are renamed aside to ``*.damaged`` and the run resumes from the newest intact one; each is
@@ -24,7 +24,7 @@ run is not overwritten unless ``overwrite=True``.
 
 Example::
 
-    >>> from stability.twin import TwinConfig, run_twin
+    >>> from stablesam.stability.twin import TwinConfig, run_twin
     >>> run_twin(TwinConfig(optimizer="stablesam-u", lr=0.5, epochs=2), "runs/example")  # doctest: +SKIP
 """
 
@@ -45,10 +45,10 @@ from typing import Any
 
 import numpy as np
 
-from core.io import atomic_path, atomic_write_json, atomic_write_text
-from core.lock import LOCK_FILE, DirectoryLock
-from core.validation import UsageError
-from stability.twin.config import TwinConfig
+from stablesam.core.io import atomic_path, atomic_write_json, atomic_write_text
+from stablesam.core.lock import LOCK_FILE, DirectoryLock
+from stablesam.core.validation import UsageError
+from stablesam.stability.twin.config import TwinConfig
 
 __all__ = [
     "PreparedRun", "RunModel", "TwinResult", "latest_checkpoint", "load_checkpoint", "load_run_model", "load_twin_dataset",
@@ -72,7 +72,7 @@ def run_name(config: TwinConfig) -> str:
 
 def load_twin_dataset(config: TwinConfig):
     """The data set of ``config`` (its name, sizes, ``data_seed``, ``dtype``; files from ``data_dir`` if given)."""
-    from stability.data import load_dataset
+    from stablesam.stability.data import load_dataset
 
     if config.data_dir is not None and not Path(config.data_dir).is_dir():
         raise UsageError(f"data_dir {config.data_dir!r} is not an existing directory")
@@ -193,8 +193,8 @@ def load_run_model(out_dir: str | Path, model_index: int) -> RunModel:
     summary and checkpoint belong to the same run. ``data`` is the model's own training set; ``loss_fn``
     the harness's mean loss.
     """
-    from stability.twin.trainer import TWINS, TwinTrainer
-    from core.validation import check_integer
+    from stablesam.stability.twin.trainer import TWINS, TwinTrainer
+    from stablesam.core.validation import check_integer
 
     out_dir = Path(out_dir)
     if not (out_dir / "config.json").is_file():
@@ -304,7 +304,7 @@ class PreparedRun:
     def _execute(self, progress: bool | None) -> TwinResult:
         import torch
 
-        from stability.twin.trainer import TwinTrainer
+        from stablesam.stability.twin.trainer import TwinTrainer
 
         config, out_dir = self.config, self.out_dir
         name = run_name(config)
@@ -457,7 +457,7 @@ def _check_model(config: TwinConfig, dataset) -> None:
     """Build the model once on the CPU, so that an unknown name fails before anything is written."""
     import torch
 
-    from stability.models import build_model
+    from stablesam.stability.models import build_model
 
     outputs = dataset.num_classes if dataset.task == "classification" else 1
     build_model(config.model, tuple(dataset.input_shape), outputs, generator=torch.Generator().manual_seed(0),
@@ -469,9 +469,9 @@ def prepare_twin(config: TwinConfig, out_dir: str | Path, *, overwrite: bool = F
     """Validate everything about a run before anything is written (see the module docstring).
 
     ``sharpness``: the measurer of ``lambda_max`` that ``config.sharpness_every > 0`` needs (this layer does not
-    import curvature code; pass :func:`analysis.sharpness.top_hessian_eigenvalue`).
+    import curvature code; pass :func:`stablesam.analysis.sharpness.top_hessian_eigenvalue`).
     """
-    from stability.twin.trainer import resolve_device
+    from stablesam.stability.twin.trainer import resolve_device
 
     if not isinstance(config, TwinConfig):
         raise UsageError(f"config must be a TwinConfig, got {type(config).__name__}")
@@ -488,7 +488,7 @@ def prepare_twin(config: TwinConfig, out_dir: str | Path, *, overwrite: bool = F
     _check_model(config, dataset)
     if config.sharpness_every and sharpness is None:
         raise UsageError("sharpness_every > 0 needs a sharpness measurer: pass "
-                         "sharpness=analysis.sharpness.top_hessian_eigenvalue (or the CLI's --sharpness-every)")
+                         "sharpness=stablesam.analysis.sharpness.top_hessian_eigenvalue (or the CLI's --sharpness-every)")
     status = _status(out_dir)
     if status == "foreign":
         raise UsageError(f"output directory {str(out_dir)!r} exists and is not a twin run directory; choose another")

@@ -1,4 +1,4 @@
-"""``TwinTrainer``: trains every pair of a :class:`~stability.twin.config.TwinConfig` in lock-step.
+"""``TwinTrainer``: trains every pair of a :class:`~stablesam.stability.twin.config.TwinConfig` in lock-step.
 
 Per pair ``(seed, i)`` the two models share the initialisation (``build_model`` with a generator
 seeded from ``seed``) and the sequence of mini-batch indices (one CPU ``torch.Generator`` per pair,
@@ -13,7 +13,7 @@ stay on the device and are accumulated there; :meth:`TwinTrainer.log` syncs once
 Sharpness tracking (``config.sharpness_every``): at those epoch ends (and at epoch 0), after the
 evaluation, the top Hessian eigenvalue ``lambda_max`` of every live model's mean loss on its own full
 training set (``S`` or ``S'``, with its labels) is measured by the injected ``sharpness`` measurer (this
-layer does not import curvature code: :func:`analysis.sharpness.top_hessian_eigenvalue` is the one the CLI
+layer does not import curvature code: :func:`stablesam.analysis.sharpness.top_hessian_eigenvalue` is the one the CLI
 passes; it gets the run's dtype and a numpy generator seeded by ``(seed, model, step)``) and logged as
 ``sharpness`` and ``lr_max_gd`` = ``2 / lambda_max``. It reads copies of the weights only, so training is
 unchanged.
@@ -32,11 +32,11 @@ from collections.abc import Callable
 
 import torch
 
-from core.validation import UsageError
-from stability.twin.config import TwinConfig
-from stability.twin.metrics import PAIR_METRICS, evaluate
-from stability.twin.pairs import STREAM_BATCHES, STREAM_INIT, build_twin_data, stream_seed
-from stability.twin.population import SequentialPopulation, StackedPopulation
+from stablesam.core.validation import UsageError
+from stablesam.stability.twin.config import TwinConfig
+from stablesam.stability.twin.metrics import PAIR_METRICS, evaluate
+from stablesam.stability.twin.pairs import STREAM_BATCHES, STREAM_INIT, build_twin_data, stream_seed
+from stablesam.stability.twin.population import SequentialPopulation, StackedPopulation
 
 __all__ = ["DIVERGENCE_REASONS", "TwinTrainer", "resolve_device"]
 
@@ -65,7 +65,7 @@ class TwinTrainer:
     """
 
     def __init__(self, config: TwinConfig, dataset, *, run_name: str = "", sharpness: SharpnessMeasure | None = None) -> None:
-        from stability.models import build_model
+        from stablesam.stability.models import build_model
 
         self.config = config
         self.measure_sharpness = sharpness

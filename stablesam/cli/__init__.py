@@ -4,7 +4,7 @@ Each subcommand lives in its own module of this package and exposes ``register(s
 which adds its parser and sets ``handler``, the function that runs it. Modules import their heavy
 dependencies (torch, sympy) inside the handler so that ``stablesam --help`` stays fast.
 
-Bad input (a :class:`core.validation.UsageError` from the validation at the boundary, or an ``OSError``
+Bad input (a :class:`stablesam.core.validation.UsageError` from the validation at the boundary, or an ``OSError``
 naming a path the operating system refuses, such as an output directory that cannot be created) becomes
 one line on stderr and exit status 2, like argparse's own usage errors. Any other exception, a
 ``ValueError`` raised by a bug included, keeps its traceback.
@@ -17,7 +17,7 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-from core.validation import UsageError
+from stablesam.core.validation import UsageError
 from stablesam import __version__
 
 # Subcommand modules, in the order ``stablesam --help`` lists them.

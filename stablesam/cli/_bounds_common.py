@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from core.methods import method_keys
+from stablesam.core.methods import method_keys
 
 METHODS = method_keys(quadratic=True, full_batch=False)  # the stochastic methods with a stability bound
 SETTINGS = ("convex", "strongly-convex", "nonconvex")

@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import argparse
 
-from core.validation import UsageError
-from stability.optimizers import DEFAULT_RHO
+from stablesam.core.validation import UsageError
+from stablesam.stability.optimizers import DEFAULT_RHO
 
 
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     """The freshly initialised model and its data (shared with ``stablesam lr-scan``)."""
-    parser.add_argument("--dataset", default="digits", help="data set of stability.data (default: digits)")
-    parser.add_argument("--model", default="mlp", help="model of stability.models: linear, mlp, cnn, resnet20 (default: mlp)")
+    parser.add_argument("--dataset", default="digits", help="data set of stablesam.stability.data (default: digits)")
+    parser.add_argument("--model", default="mlp", help="model of stablesam.stability.models: linear, mlp, cnn, resnet20 (default: mlp)")
     parser.add_argument("--hidden", default=None, help="comma-separated hidden widths of the mlp (default: the model's)")
     parser.add_argument("--checkpoint", default=None,
                         help="a saved state_dict of this model (torch.save; read with weights_only=True) to load "
@@ -30,9 +30,9 @@ def build(args: argparse.Namespace):
     import torch
     import torch.nn.functional as F
 
-    from stability.data import load_dataset
-    from stability.models import build_model
-    from core.validation import check_integer
+    from stablesam.stability.data import load_dataset
+    from stablesam.stability.models import build_model
+    from stablesam.core.validation import check_integer
 
     seed = check_integer("--seed", args.seed, minimum=0)
     dtype = getattr(torch, args.dtype)

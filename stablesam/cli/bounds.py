@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from core.validation import UsageError
+from stablesam.core.validation import UsageError
 from stablesam.cli._bounds_common import add_constants, add_method, stablesam_options
 from stablesam.cli.output import add_json_flag
 
@@ -34,8 +34,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from stablesam.cli.output import emit
-    from theory.schedules import make_schedule
-    from theory.uniform_stability import stability_bound
+    from stablesam.theory.schedules import make_schedule
+    from stablesam.theory.uniform_stability import stability_bound
 
     if args.setting != "nonconvex" and args.lr is None:
         raise UsageError(f"setting {args.setting!r} needs --lr")

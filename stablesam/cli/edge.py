@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from core.methods import method_keys
+from stablesam.core.methods import method_keys
 from stablesam.cli.output import add_json_flag, emit
 
 
@@ -28,7 +28,7 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
-    from theory.stability_edge import edge_source, max_stable_sharpness
+    from stablesam.theory.stability_edge import edge_source, max_stable_sharpness
 
     sharpness_max = float(max_stable_sharpness(args.method, args.lr, rho=args.rho, grad_norm=args.grad_norm))
     result = {"method": args.method, "lr": args.lr, "rho": args.rho}

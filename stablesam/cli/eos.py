@@ -25,7 +25,7 @@ _SUMMARY_COLUMNS = ("model", "optimizer", "lr", "rho", "plateau_ratio_median", "
 def register(subparsers) -> None:
     from dataclasses import fields
 
-    from analysis.edge_of_stability import EOS_METHODS, EosConfig
+    from stablesam.analysis.edge_of_stability import EOS_METHODS, EosConfig
 
     defaults = {f.name: f.default for f in fields(EosConfig)}
     show = lambda key: " ".join(map(str, v)) if isinstance(v := defaults[key], tuple) else v  # noqa: E731
@@ -75,8 +75,8 @@ def run(args: argparse.Namespace) -> int:
     from dataclasses import fields
     from pathlib import Path
 
-    from analysis.edge_of_stability import EosConfig, run_edge_of_stability
-    from core.validation import UsageError
+    from stablesam.analysis.edge_of_stability import EosConfig, run_edge_of_stability
+    from stablesam.core.validation import UsageError
 
     config = EosConfig(**{f.name: _value(getattr(args, f.name)) for f in fields(EosConfig)})
     figure = None if args.figure is None else Path(args.figure)
@@ -109,9 +109,9 @@ def _write_figure(table, path) -> None:
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 
-    from analysis.plots_eos import plot_edge_of_stability
-    from analysis.style import figure_style
-    from core.io import atomic_path
+    from stablesam.analysis.plots_eos import plot_edge_of_stability
+    from stablesam.analysis.style import figure_style
+    from stablesam.core.io import atomic_path
 
     with figure_style():
         fig = plot_edge_of_stability(table)

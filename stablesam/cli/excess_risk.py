@@ -28,8 +28,8 @@ def run(args: argparse.Namespace) -> int:
     import math
 
     from stablesam.cli.output import emit
-    from theory.uniform_stability import assumption_detail
-    from theory.excess_risk import convex_sgd_optimal_lr, excess_risk, excess_risk_function, lr_limit, optimal_lr
+    from stablesam.theory.uniform_stability import assumption_detail
+    from stablesam.theory.excess_risk import convex_sgd_optimal_lr, excess_risk, excess_risk_function, lr_limit, optimal_lr
 
     constants = dict(L=args.L, beta=args.beta, D=args.D, n=args.n, T=args.T, rho=args.rho, **stablesam_options(args))
     result: dict = {"method": args.method, "derived": args.method != "sgd", "assumption": args.assumption}

@@ -20,8 +20,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from analysis.figures import catalog, write_figures
-    from core.paths import check_output_dir
+    from stablesam.analysis.figures import catalog, write_figures
+    from stablesam.core.paths import check_output_dir
     from stablesam.cli.output import format_table
 
     if args.list:

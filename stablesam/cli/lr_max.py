@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from core.methods import method_keys
+from stablesam.core.methods import method_keys
 from stablesam.cli.output import add_json_flag, emit
 
 METHOD_CHOICES = method_keys(edge=True)
@@ -29,7 +29,7 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
-    from theory.stability_edge import edge_source, max_stable_lr
+    from stablesam.theory.stability_edge import edge_source, max_stable_lr
 
     lr_max = float(max_stable_lr(args.method, args.sharpness, rho=args.rho, grad_norm=args.grad_norm))
     result = {"method": args.method, "sharpness": args.sharpness, "rho": args.rho}

@@ -32,10 +32,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import math
 
-    from core.validation import check_positive
+    from stablesam.core.validation import check_positive
     from stablesam.cli.output import emit
-    from theory.excess_risk import bound_function, lr_limit, max_lr_for_target
-    from theory.uniform_stability import assumption_detail, max_nonexpansive_lr
+    from stablesam.theory.excess_risk import bound_function, lr_limit, max_lr_for_target
+    from stablesam.theory.uniform_stability import assumption_detail, max_nonexpansive_lr
 
     options = stablesam_options(args)
     constants = dict(L=args.L, n=args.n, T=args.T, rho=args.rho)

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import math
 
-from core.methods import method_keys
-from core.validation import UsageError, check_integer, check_nonnegative, check_positive
+from stablesam.core.methods import method_keys
+from stablesam.core.validation import UsageError, check_integer, check_nonnegative, check_positive
 from stablesam.cli.output import add_json_flag, emit
 
 METHOD_CHOICES = method_keys(quadratic=True)
@@ -56,9 +56,9 @@ def register(subparsers) -> None:
 def run(args) -> int:
     import numpy as np
 
-    from theory.sam_cycle import sam_cycle_amplitude
-    from theory.simulate import observed_lr_max, simulate
-    from theory.quadratic_divergence import divergence_threshold, quadratic_map_diverges, threshold_source
+    from stablesam.theory.sam_cycle import sam_cycle_amplitude
+    from stablesam.theory.simulate import observed_lr_max, simulate
+    from stablesam.theory.quadratic_divergence import divergence_threshold, quadratic_map_diverges, threshold_source
 
     eigenvalues = parse_float_list("--eigenvalues", args.eigenvalues)
     bad = [v for v in eigenvalues if v <= 0]

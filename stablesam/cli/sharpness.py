@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from core.validation import UsageError
-from stability.optimizers import DEFAULT_RHO
+from stablesam.core.validation import UsageError
+from stablesam.stability.optimizers import DEFAULT_RHO
 from stablesam.cli._models import add_model_arguments, build
 from stablesam.cli.output import add_json_flag, emit
 
@@ -39,9 +39,9 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
     import torch
 
-    from analysis.hessian import DEFAULT_BACKEND
-    from analysis.measured_thresholds import measure_curvature
-    from core.validation import check_integer, check_nonnegative
+    from stablesam.analysis.hessian import DEFAULT_BACKEND
+    from stablesam.analysis.measured_thresholds import measure_curvature
+    from stablesam.core.validation import check_integer, check_nonnegative
 
     rho = None if args.rho is None else check_nonnegative("--rho", args.rho)
     k = check_integer("--k", args.k, minimum=1)
@@ -49,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
     if args.chunk_size is not None:
         check_integer("--chunk-size", args.chunk_size, minimum=1)
     if args.run is not None:
-        from stability.twin.run import load_run_model
+        from stablesam.stability.twin.run import load_run_model
 
         if args.checkpoint is not None:
             raise UsageError("--checkpoint and --run are exclusive: a run directory names its own checkpoint")

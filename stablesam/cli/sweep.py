@@ -1,7 +1,7 @@
 """``stablesam sweep FILE``: run a grid of twin runs on a process pool or a Dask cluster.
 
 The sweep file (TOML) has a ``[base]`` table of run settings, an ``[axes]`` table of lists to vary
-(their cartesian product) and optional ``[[include]]`` extra grids; see ``stability.sweeps``.
+(their cartesian product) and optional ``[[include]]`` extra grids; see ``stablesam.stability.sweeps``.
 Finished trials are skipped, so rerunning the same command resumes an interrupted sweep. Exit
 status: 0 when every trial finished, 1 when some failed (their ``error.json`` says why), 2 for a
 bad sweep file (nothing is written).
@@ -50,10 +50,10 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
-    from analysis.sharpness import top_hessian_eigenvalue
-    from core.paths import check_output_dir
-    from core.validation import check_positive
-    from stability.sweeps import TwinTrial, load_sweep, plan_sweep, run_sweep
+    from stablesam.analysis.sharpness import top_hessian_eigenvalue
+    from stablesam.core.paths import check_output_dir
+    from stablesam.core.validation import check_positive
+    from stablesam.stability.sweeps import TwinTrial, load_sweep, plan_sweep, run_sweep
 
     out_dir = args.out if args.out is not None else Path("runs") / "sweeps" / args.file.stem
     check_output_dir("--out", out_dir)

@@ -1,9 +1,9 @@
 """``stablesam train``: SGD and the SAM family side by side on scikit-learn's digits.
 
-A one-hidden-layer MLP (``stability.models.build_model("mlp")``) on the 8x8 digits
-(``stability.data.load_dataset("digits")``: standardised with the training split's statistics, split drawn
+A one-hidden-layer MLP (``stablesam.stability.models.build_model("mlp")``) on the 8x8 digits
+(``stablesam.stability.data.load_dataset("digits")``: standardised with the training split's statistics, split drawn
 with an explicit numpy Generator) is trained from the same initialisation, with the same mini-batch order,
-by each optimizer (``stability.optimizers.make_optimizer``). The table gives the final train/test accuracy and loss, the mean
+by each optimizer (``stablesam.stability.optimizers.make_optimizer``). The table gives the final train/test accuracy and loss, the mean
 StableSAM factor ``gamma = ||g|| / ||g~||`` and the mean surrogate/exact gradient-norm ratio
 ``||g~|| / ||g||`` over all steps (ASAM variants: the T-weighted norms), and the epoch of divergence if
 the loss became non-finite. Statistics stay on the device during an epoch and are read once per epoch.
@@ -18,10 +18,10 @@ import math
 import sys
 import time
 
-from core.methods import method_keys
-from core.paths import check_output_file
-from core.validation import UsageError, check_choice, check_in_range, check_integer, check_nonnegative, check_positive
-from stability.optimizers import DEFAULT_RHO
+from stablesam.core.methods import method_keys
+from stablesam.core.paths import check_output_file
+from stablesam.core.validation import UsageError, check_choice, check_in_range, check_integer, check_nonnegative, check_positive
+from stablesam.stability.optimizers import DEFAULT_RHO
 from stablesam.cli.output import add_json_flag, emit
 
 DEFAULT_OPTIMIZERS = ",".join(method_keys(full_batch=False))
@@ -63,7 +63,7 @@ def register(subparsers) -> None:
 
 
 def _parse_optimizers(text: str) -> list[str]:
-    from stability.twin.config import METHODS
+    from stablesam.stability.twin.config import METHODS
 
     keys = [key.strip() for key in text.split(",") if key.strip()]
     if not keys:
@@ -98,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
     if device.type == "cuda" and not torch.cuda.is_available():
         raise UsageError(f"--device {args.device!r} asked for CUDA, which is not available here; use 'cpu'")
 
-    from stability.threads import torch_threads
+    from stablesam.stability.threads import torch_threads
 
     with torch_threads(threads):
         result = _train(optimizers, epochs, batch_size, lr, rho, adaptive_eta, gamma_cap, momentum, weight_decay,
@@ -116,13 +116,13 @@ def _train(optimizers, epochs, batch_size, lr, rho, adaptive_eta, gamma_cap, mom
     import torch
     from tqdm import tqdm
 
-    from core.methods import method
-    from stability.optimizers import effective_rho, make_optimizer
+    from stablesam.core.methods import method
+    from stablesam.stability.optimizers import effective_rho, make_optimizer
 
     import numpy as np
 
-    from stability.data import load_dataset
-    from stability.models import build_model
+    from stablesam.stability.data import load_dataset
+    from stablesam.stability.models import build_model
 
     # Every example is train or test: no pool (the pool serves neighbouring sets, which train does not use).
     data = load_dataset("digits", generator=np.random.default_rng(split_seed), n_test=round(test_fraction * _DIGITS),
@@ -212,7 +212,7 @@ def _train(optimizers, epochs, batch_size, lr, rho, adaptive_eta, gamma_cap, mom
     if out is not None:
         import pandas as pd
 
-        from core.io import atomic_path
+        from stablesam.core.io import atomic_path
 
         with atomic_path(out) as tmp:
             pd.DataFrame(tidy).to_csv(tmp, index=False)

@@ -16,8 +16,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from core.paths import check_output_dir, check_output_file
-from core.validation import UsageError
+from stablesam.core.paths import check_output_dir, check_output_file
+from stablesam.core.validation import UsageError
 from stablesam.cli.output import add_json_flag, emit
 
 # flag dest -> TwinConfig key (flags not listed map to the key of the same name)
@@ -30,13 +30,13 @@ def _config_defaults() -> dict:
     """TwinConfig's field defaults: the one place they are written (help texts and the grid read them)."""
     import dataclasses
 
-    from stability.twin.config import TwinConfig
+    from stablesam.stability.twin.config import TwinConfig
 
     return {f.name: f.default for f in dataclasses.fields(TwinConfig)}
 
 
 def register(subparsers) -> None:
-    from stability.twin.config import BASE_OPTIMIZERS, DEVICES, DTYPES, METHODS, SCHEDULES
+    from stablesam.stability.twin.config import BASE_OPTIMIZERS, DEVICES, DTYPES, METHODS, SCHEDULES
 
     defaults = _config_defaults()
 
@@ -85,7 +85,7 @@ def register(subparsers) -> None:
 
 
 def _settings(args) -> dict:
-    from stability.twin.config import read_toml
+    from stablesam.stability.twin.config import read_toml
 
     settings = read_toml(args.config) if args.config else {}
     if not isinstance(settings, dict):
@@ -109,8 +109,8 @@ def _grid(settings: dict) -> list[dict]:
 
 
 def run(args) -> int:
-    from stability.twin import TwinConfig, prepare_twin
-    from stability.twin.run import run_name
+    from stablesam.stability.twin import TwinConfig, prepare_twin
+    from stablesam.stability.twin.run import run_name
 
     configs = [TwinConfig.from_dict(s) for s in _grid(_settings(args))]
     names = [run_name(c) for c in configs]
@@ -123,7 +123,7 @@ def run(args) -> int:
         for suffix in (".png", ".pdf"):
             check_output_file("--figure", Path(args.figure).with_suffix(suffix))
     dirs = [out] if len(configs) == 1 else [out / name for name in names]
-    from analysis.sharpness import top_hessian_eigenvalue
+    from stablesam.analysis.sharpness import top_hessian_eigenvalue
 
     prepared = [prepare_twin(c, d, overwrite=args.overwrite, resume=args.resume, sharpness=top_hessian_eigenvalue)
                 for c, d in zip(configs, dirs)]
@@ -143,9 +143,9 @@ def run(args) -> int:
 
 
 def summary_rows(results) -> list[dict]:
-    """One row per pair of every run (:class:`stability.twin.TwinResult`): final distance, gap, stability
+    """One row per pair of every run (:class:`stablesam.stability.twin.TwinResult`): final distance, gap, stability
     estimate, mean gamma, divergence."""
-    from stability.optimizers import effective_rho
+    from stablesam.stability.optimizers import effective_rho
 
     rows = []
     for result in results:
@@ -169,8 +169,8 @@ def write_figure(results, path: str) -> list[str]:
     """Distance and generalization gap over epochs of every run, one line style per learning rate."""
     import pandas as pd
 
-    from analysis.plots_empirical import plot_twin_metrics
-    from core.io import atomic_path
+    from stablesam.analysis.plots_empirical import plot_twin_metrics
+    from stablesam.core.io import atomic_path
 
     frame = pd.concat([result.metrics for result in results], ignore_index=True)
     figure = plot_twin_metrics(frame, metrics_to_plot=("distance", "gen_gap"), linestyle_by="lr")

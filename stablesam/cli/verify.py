@@ -1,6 +1,6 @@
 """``stablesam verify``: every claim of the StableSAM paper checked by theory and experiment, with a verdict.
 
-Runs the claims of :mod:`analysis.claims` (C1..C7) at the ``--quick`` scale (about two minutes on two CPU
+Runs the claims of :mod:`stablesam.analysis.claims` (C1..C7) at the ``--quick`` scale (about two minutes on two CPU
 cores) or the ``--full`` one (designed for one GPU, under 30 minutes), writes ``verdicts.json``, ``report.md``
 and a self-contained ``report.html`` to ``--out``, and prints the table of verdicts. Experiments are cached
 in ``OUT/cache`` by their settings: a rerun reuses every finished one. Examples::
@@ -46,7 +46,7 @@ def register(subparsers) -> None:
 
 
 def _check_out(out: Path) -> None:
-    from core.validation import UsageError
+    from stablesam.core.validation import UsageError
 
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {str(out)!r} exists and is not a directory")
@@ -58,9 +58,9 @@ def _check_out(out: Path) -> None:
 
 
 def run(args) -> int:
-    from core.validation import UsageError, check_integer
+    from stablesam.core.validation import UsageError, check_integer
 
-    from analysis.claims import claim_ids, make_scale
+    from stablesam.analysis.claims import claim_ids, make_scale
 
     claims = claim_ids(args.claims)
     if args.workers is not None:
@@ -72,14 +72,14 @@ def run(args) -> int:
             raise UsageError(f"--data-dir {args.data_dir!r} is not an existing directory")
     out = Path(args.out)
     _check_out(out)
-    from stability.twin.trainer import resolve_device
+    from stablesam.stability.twin.trainer import resolve_device
 
     device = resolve_device(args.device).type
     scale = make_scale(args.scale, device=device, data_dir=args.data_dir)
 
-    from analysis.claims_run import verify
-    from analysis.report import verdict_table, write_report
-    from stability.threads import torch_threads
+    from stablesam.analysis.claims_run import verify
+    from stablesam.analysis.report import verdict_table, write_report
+    from stablesam.stability.threads import torch_threads
 
     options = {k: v for k, v in vars(args).items() if k not in ("handler", "command", "json", "scale") and v is not None}
     command = " ".join(["stablesam verify", f"--{scale.name}",

@@ -16,10 +16,10 @@ key              ascent point ``w~``             renormalized    source
 ===============  ==============================  ==============  ======================================
 
 with ``gamma = ||g|| / ||g~||``. Each layer interprets a row with its own code, keyed by the row's
-fields: :mod:`theory.quadratic` its map on quadratics, :mod:`theory.stability_edge` its edge formula,
+fields: :mod:`stablesam.theory.quadratic` its map on quadratics, :mod:`stablesam.theory.stability_edge` its edge formula,
 :mod:`stability` its optimizer; this module holds data only, so that it can sit below them all.
 
->>> from core.methods import method
+>>> from stablesam.core.methods import method
 >>> method("stablesam-u").ascent, method("stablesam-u").stable, method("stablesam-u").edge
 ('unnormalized', True, 'gd')
 """
@@ -29,7 +29,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from core.validation import check_choice
+from stablesam.core.validation import check_choice
 
 __all__ = ["METHODS", "OKABE_ITO", "Ascent", "Method", "method", "method_keys"]
 
@@ -64,7 +64,7 @@ class Method:
 
     @property
     def has_quadratic_map(self) -> bool:
-        """Whether :mod:`theory.quadratic` has this method's map (``f(w) = w^T H w / 2``)."""
+        """Whether :mod:`stablesam.theory.quadratic` has this method's map (``f(w) = w^T H w / 2``)."""
         return self.ascent != "adaptive"
 
 
@@ -100,7 +100,7 @@ METHODS: dict[str, Method] = {
 def method_keys(*, quadratic: bool | None = None, edge: bool | None = None, full_batch: bool | None = None) -> tuple[str, ...]:
     """Keys of the methods with the requested properties, in table order.
 
-    ``quadratic=True``: those with a map in :mod:`theory.quadratic`; ``edge=True``: those with an edge
+    ``quadratic=True``: those with a map in :mod:`stablesam.theory.quadratic`; ``edge=True``: those with an edge
     formula; ``full_batch=True`` keeps ``gd`` and drops ``sgd`` (``False``: the reverse).
     """
     keys = []
@@ -116,5 +116,5 @@ def method_keys(*, quadratic: bool | None = None, edge: bool | None = None, full
 
 
 def method(key: str) -> Method:
-    """The row of ``key``; a :class:`~core.validation.UsageError` naming the allowed keys otherwise."""
+    """The row of ``key``; a :class:`~stablesam.core.validation.UsageError` naming the allowed keys otherwise."""
     return METHODS[check_choice("method", key, METHODS)]

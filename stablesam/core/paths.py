@@ -4,7 +4,7 @@ Each check finds the nearest existing ancestor of the path, which must be a dire
 process can create a file (probed with a temporary file that is removed at once, which is what works
 for root and on read-only file systems alike, where ``os.access`` does not), and refuses a path that is
 itself an existing directory (for a file) or an existing file (for a directory). The refusal is a
-:class:`~core.validation.UsageError` naming the flag and the user's path.
+:class:`~stablesam.core.validation.UsageError` naming the flag and the user's path.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from core.validation import UsageError
+from stablesam.core.validation import UsageError
 
 __all__ = ["check_output_dir", "check_output_file"]
 

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from core.validation import UsageError
+from stablesam.core.validation import UsageError
 
 __all__ = ["LOCK_FILE", "DirectoryLock", "directory_lock"]
 
