@@ -1,64 +1,98 @@
-"""Imports run down only: core -> theory -> stability -> analysis -> stablesam (the CLI).
+"""Imports run down only: core -> theory -> stability -> analysis -> cli, all under the one root ``stablesam``.
 
 Every import of every module, at the top or inside a function (a lazy import is still a dependency), is read
-with ``ast``; a module may import its own package and those below it. CLI subcommand modules (listed in
+with ``ast``; a module may import its own layer and those below it. CLI subcommand modules (listed in
 ``stablesam.cli.COMMANDS``) do not import each other: what two share lives in a helper module
-(``stablesam/cli/_*.py``, ``output.py``).
+(``stablesam/cli/_*.py``, ``output.py``). Nothing anywhere imports a bare ``core``, ``theory``, ``stability`` or
+``analysis``: with one root, a researcher's own ``analysis/`` folder cannot shadow the toolkit.
 """
 
 from __future__ import annotations
 
 import ast
-import sys
+import json
 from pathlib import Path
 
 import pytest
 
 from stablesam.cli import COMMANDS
+from tests._package_tree import ROOT, module_files
 
-ROOT = Path(__file__).resolve().parents[1]
-LAYERS = ("core", "theory", "stability", "analysis", "stablesam")
-MODULES = sorted(p for layer in LAYERS for p in (ROOT / layer).rglob("*.py"))
+LAYERS = ("stablesam.core", "stablesam.theory", "stablesam.stability", "stablesam.analysis", "stablesam.cli")
+BARE = {"core", "theory", "stability", "analysis"}
+MODULES = module_files()
 
 
-def imported_modules(path: Path) -> set[str]:
-    """Absolute dotted names of everything ``path`` imports (relative imports resolved against its package)."""
-    package = path.relative_to(ROOT).with_suffix("").parts[:-1]
+def imported_modules(source: str, module: str, *, is_package: bool = False) -> set[str]:
+    """Absolute dotted names of everything ``source`` (the module ``module``) imports.
+
+    Relative imports are resolved against the module's package; ``from a import b`` yields ``a`` and ``a.b``
+    (``b`` may be a submodule)."""
+    package = module.split(".") if is_package else module.split(".")[:-1]
     names = set()
-    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+    for node in ast.walk(ast.parse(source)):
         if isinstance(node, ast.Import):
             names.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
             base = ".".join(package[: len(package) - node.level + 1]) if node.level else ""
-            module = ".".join(filter(None, (base, node.module)))
-            names.update(f"{module}.{alias.name}" for alias in node.names)  # the name may be a submodule
-            names.add(module)
+            imported = ".".join(filter(None, (base, node.module)))
+            names.update(f"{imported}.{alias.name}" for alias in node.names)
+            names.add(imported)
     return names
 
 
-def test_the_layers_are_all_found():
-    assert {p.relative_to(ROOT).parts[0] for p in MODULES} == set(LAYERS)
+def layer_of(module: str) -> int | None:
+    """Index in LAYERS of the layer holding ``module`` (None for the root package itself)."""
+    for index, layer in enumerate(LAYERS):
+        if module == layer or module.startswith(layer + "."):
+            return index
+    return None
 
 
-@pytest.mark.parametrize("path", MODULES, ids=lambda p: str(p.relative_to(ROOT)))
-def test_imports_run_down_only(path):
-    layer = LAYERS.index(path.relative_to(ROOT).parts[0])
-    upward = sorted(name for name in imported_modules(path) if name.split(".")[0] in LAYERS[layer + 1:])
-    assert not upward, f"{path.relative_to(ROOT)} (layer {LAYERS[layer]}) imports {upward} from a layer above"
+def _imports(module: str) -> set[str]:
+    path = MODULES[module]
+    return imported_modules(path.read_text(), module, is_package=path.stem == "__init__")
+
+
+def test_every_layer_has_modules():
+    assert {layer_of(m) for m in MODULES} >= set(range(len(LAYERS)))
+
+
+@pytest.mark.parametrize("module", sorted(m for m in MODULES if layer_of(m) is not None))
+def test_imports_run_down_only(module):
+    layer = layer_of(module)
+    upward = sorted(name for name in _imports(module) if (layer_of(name) or 0) > layer)
+    assert not upward, f"{module} (layer {LAYERS[layer]}) imports {upward} from a layer above"
 
 
 @pytest.mark.parametrize("command", COMMANDS)
 def test_subcommands_do_not_import_each_other(command):
     siblings = {f"stablesam.cli.{other}" for other in COMMANDS if other != command}
-    found = sorted(imported_modules(ROOT / "stablesam" / "cli" / f"{command}.py") & siblings)
+    found = sorted(_imports(f"stablesam.cli.{command}") & siblings)
     assert not found, f"stablesam/cli/{command}.py imports the subcommand module(s) {found}"
 
 
-def test_the_checker_sees_a_violation(tmp_path, monkeypatch):
-    """The test can fail: an upward import, even a lazy relative one, is found."""
-    package = tmp_path / "theory"
-    package.mkdir()
-    (package / "bad.py").write_text("def f():\n    from analysis.hessian import HessianOperator\n    from . import quadratic\n")
-    monkeypatch.setattr(sys.modules[__name__], "ROOT", tmp_path)
-    names = imported_modules(package / "bad.py")
-    assert "analysis.hessian.HessianOperator" in names and "theory.quadratic" in names
+def _python_sources() -> dict[str, str]:
+    """Every Python source of the repository (package, tests, benchmarks, scripts) and every notebook's code."""
+    sources = {str(p.relative_to(ROOT)): p.read_text() for p in ROOT.rglob("*.py")
+               if not {".venv", "build", "runs", ".git"} & set(p.relative_to(ROOT).parts)}
+    for notebook in (ROOT / "notebooks").glob("*.ipynb"):
+        cells = json.loads(notebook.read_text())["cells"]
+        code = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "code")
+        sources[str(notebook.relative_to(ROOT))] = "\n".join(l for l in code.splitlines() if not l.startswith(("%", "!")))
+    return sources
+
+
+@pytest.mark.parametrize("name, source", sorted(_python_sources().items()))
+def test_nothing_imports_a_bare_layer_name(name, source):
+    bare = sorted(n for n in imported_modules(source, "x") if n.split(".")[0] in BARE)
+    assert not bare, f"{name} imports {bare}: import them as stablesam.<layer>"
+
+
+def test_the_checker_sees_a_violation():
+    """The tests can fail: an upward import, even a lazy relative one, and a bare layer name are found."""
+    source = "def f():\n    from stablesam.analysis.hessian import HessianOperator\n    from . import quadratic\n"
+    names = imported_modules(source, "stablesam.theory.bad")
+    assert "stablesam.analysis.hessian.HessianOperator" in names and "stablesam.theory.quadratic" in names
+    assert layer_of("stablesam.analysis.hessian") > layer_of("stablesam.theory.bad")
+    assert "theory.quadratic" in imported_modules("import theory.quadratic\n", "x")
