@@ -2,13 +2,13 @@
 
 1. Products per measurement. Along a full-batch GD run (digits, tanh MLP 64-64, square loss, eta 0.1,
    float64), at every measurement the top eigenvalue is computed twice on the same Hessian: warm-started
-   from the previous measurement's eigenvector (what :mod:`stablesam.analysis.edge_of_stability` does) and cold, from
+   from the previous measurement's eigenvector (what :mod:`stablesam.analysis.experiments.edge_of_stability` does) and cold, from
    a random vector, both with the runner's Lanczos settings. Printed: the products of each (median [IQR]
    over the measurements), the ratio warm/cold per measurement (median [IQR]) and the largest relative
    difference of the two eigenvalues. Products are counted, not timed: the ratio is exact and needs no
    quiet machine.
 2. Wall time of the issue's reference run: 2000 full-batch steps with the sharpness every 20 steps
-   (:func:`stablesam.analysis.edge_of_stability.run_edge_of_stability`, method GD), against the goal of 120 s on
+   (:func:`stablesam.analysis.experiments.edge_of_stability.run_edge_of_stability`, method GD), against the goal of 120 s on
    2 CPU cores; split into training and measurement time.
 
 The thread count is set for the run and printed (default 2) and restored afterwards. Wall times on a machine
@@ -33,9 +33,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a clone
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _timing import Spread, threads  # noqa: E402
-from stablesam.analysis.edge_of_stability import EosConfig, _loss_function, _Run, run_edge_of_stability  # noqa: E402
-from stablesam.analysis.eigen import lanczos_top_eigenpairs  # noqa: E402
-from stablesam.analysis.hessian import HessianOperator  # noqa: E402
+from stablesam.analysis.experiments.edge_of_stability import EosConfig, _loss_function, _Run, run_edge_of_stability  # noqa: E402
+from stablesam.analysis.curvature.eigen import lanczos_top_eigenpairs  # noqa: E402
+from stablesam.analysis.curvature.hessian import HessianOperator  # noqa: E402
 from stablesam.stability.data import load_dataset  # noqa: E402
 
 
@@ -68,7 +68,7 @@ def products_warm_vs_cold(config: EosConfig, device) -> None:
 
 
 def reference_run(config: EosConfig) -> None:
-    import stablesam.analysis.edge_of_stability as eos
+    import stablesam.analysis.experiments.edge_of_stability as eos
 
     spent = {"train": 0.0, "measure": 0.0}
     train, measure = eos._Run.train_step, eos._Run.measure

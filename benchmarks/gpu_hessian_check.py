@@ -29,8 +29,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _timing import interleave  # noqa: E402
 
-from stablesam.analysis.eigen import lanczos_top_eigenpairs  # noqa: E402
-from stablesam.analysis.hessian import BACKENDS, HessianOperator  # noqa: E402
+from stablesam.analysis.curvature.eigen import lanczos_top_eigenpairs  # noqa: E402
+from stablesam.analysis.curvature.hessian import BACKENDS, HessianOperator  # noqa: E402
 from stablesam.stability.data import load_dataset  # noqa: E402
 from stablesam.stability.models import build_model  # noqa: E402
 

@@ -45,7 +45,7 @@ Measured (torch 2.13 CPU, 1 thread, 2 cores shared with other jobs, 10 rounds):
 * top-1, Lanczos / power at error 1e-2: 0.82 [0.66, 0.87]; 1e-4: 0.80 [0.71, 0.86]; 1e-5: 0.46
   [0.42, 0.48]; 1e-6: the tool cannot reach it. Top-5 at 1e-2: 0.26 [0.23, 0.31]; at 1e-4: 0.15 [0.14,
   0.15]. Top-1 at 1e-2 and 1e-4 misses the goal 0.5 for a measured reason: ARPACK needs 9-10 products
-  for the top eigenvalue even at tol 0.1, whatever the basis (ncv 3 to 8, :func:`stablesam.analysis.eigen.default_ncv`'s
+  for the top eigenvalue even at tol 0.1, whatever the basis (ncv 3 to 8, :func:`stablesam.analysis.curvature.eigen.default_ncv`'s
   table), because it tests convergence only after a whole restart sweep, while the power iteration
   reaches 1e-2 in about 15 products; with one more product for the explicit residual and the same graph
   build on both sides, the ratio stays near 0.8. Halving it would need a Lanczos that tests its Ritz
@@ -75,8 +75,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _timing import Ratio, interleave, print_ratios  # noqa: E402
 
-from stablesam.analysis.eigen import hutchinson_trace, lanczos_top_eigenpairs  # noqa: E402
-from stablesam.analysis.hessian import HessianOperator  # noqa: E402
+from stablesam.analysis.curvature.eigen import hutchinson_trace, lanczos_top_eigenpairs  # noqa: E402
+from stablesam.analysis.curvature.hessian import HessianOperator  # noqa: E402
 
 LADDER = tuple(10.0**-e for e in range(1, 13))
 TARGETS = (1e-2, 1e-4, 1e-5, 1e-6)

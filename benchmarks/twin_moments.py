@@ -13,7 +13,7 @@ import time
 
 import numpy as np
 
-from stablesam.analysis.exact_stability import digits_twins
+from stablesam.analysis.experiments.exact_stability import digits_twins
 from stablesam.theory.twin_moments import _average_step, expected_twin_distance
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from stablesam.analysis.aggregate import TIDY_COLUMNS, find_run_dirs, load_runs, load_summaries, summarize_over_seeds
+from stablesam.analysis.experiments.aggregate import TIDY_COLUMNS, find_run_dirs, load_runs, load_summaries, summarize_over_seeds
 
 
 def _write_run(path, seed, optimizer, values):

@@ -12,11 +12,11 @@ import json
 import numpy as np
 import pytest
 
-from stablesam.analysis.claims import CLAIMS, PAIRS, Experiment, claim_ids, make_scale
-from stablesam.analysis.claims_run import SCHEMA_VERSION, ExperimentFailed, evaluate_claims, provenance
-from stablesam.analysis.report import VERDICTS_SCHEMA, schema_errors, write_report
-from stablesam.analysis.twin_stability import LossDifferences
-from stablesam.analysis.verdicts import INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED
+from stablesam.analysis.verify.claims import CLAIMS, PAIRS, Experiment, claim_ids, make_scale
+from stablesam.analysis.verify.run import SCHEMA_VERSION, ExperimentFailed, evaluate_claims, provenance
+from stablesam.analysis.verify.report import VERDICTS_SCHEMA, schema_errors, write_report
+from stablesam.analysis.experiments.twin_stability import LossDifferences
+from stablesam.analysis.verify.verdicts import INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED
 from stablesam.core.validation import UsageError
 
 N_TEST = 40
@@ -97,9 +97,9 @@ class PlantedResults:
 
 
 def _planted_eos_table(settings, *, reverse=False, below=False, grad_norm=0.5):
-    """Tidy edge-of-stability rows (stablesam.analysis.edge_of_stability.COLUMNS): each base hovers at its own edge; StableSAM
+    """Tidy edge-of-stability rows (stablesam.analysis.experiments.edge_of_stability.COLUMNS): each base hovers at its own edge; StableSAM
     at 0.95 * 2/eta, above its base's edge (``below``: at half its base's edge; ``reverse``: StableSAM diverges)."""
-    from stablesam.analysis.edge_of_stability import edge_for
+    from stablesam.analysis.experiments.edge_of_stability import edge_for
 
     rows = []
     for optimizer in settings["methods"]:
@@ -197,8 +197,8 @@ def test_theory_disagreeing_with_the_verdict_is_noted(scale):
 
 
 def test_exact_experiment_matches_the_theory_function():
-    from stablesam.analysis.claims_run import _run_in_process
-    from stablesam.analysis.exact_stability import digits_twins
+    from stablesam.analysis.verify.run import _run_in_process
+    from stablesam.analysis.experiments.exact_stability import digits_twins
     from stablesam.theory.twin_moments import expected_twin_distance
 
     lrs = [1e-4, 1e-3]
@@ -295,7 +295,7 @@ class _EosOnly:
 
 
 def _plateau(scale, **planted):
-    from stablesam.analysis.claims_eos import plateau_cases
+    from stablesam.analysis.verify.claims_eos import plateau_cases
 
     cases, notes, figure = plateau_cases(scale, _EosOnly(**planted), np.random.default_rng(0), 200)
     return {c["setting"]["method"]: c for c in cases}, notes, figure
@@ -324,8 +324,8 @@ def test_stablesam_diverging_where_its_base_trains_is_not_supported(scale):
 
 
 def test_plateau_experiments_run_end_to_end(scale, tmp_path, monkeypatch):
-    from stablesam.analysis import claims_eos
-    from stablesam.analysis.claims_run import Results, run_experiments
+    from stablesam.analysis.verify import claims_eos
+    from stablesam.analysis.verify.run import Results, run_experiments
 
     tiny = dict(claims_eos.EOS_SETTINGS["quick"][0], hidden=[8], n_train=64, steps=20, measure_every=10)
     monkeypatch.setitem(claims_eos.EOS_SETTINGS, "quick", (tiny,))
@@ -341,7 +341,7 @@ def test_plateau_experiments_run_end_to_end(scale, tmp_path, monkeypatch):
 
 
 def test_c3_at_full_scale_decides_and_draws_every_plateau_setting():
-    from stablesam.analysis.plots_claims import plot_claim
+    from stablesam.analysis.plots.claims import plot_claim
 
     full = dataclasses.replace(make_scale("full"), bootstrap_resamples=200)
     documents, figures = evaluate_claims(("C3",), full, PlantedResults(full))

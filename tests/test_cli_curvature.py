@@ -64,7 +64,7 @@ def test_sharpness_of_a_checkpoint_matches_the_direct_measurement(tmp_path, caps
     import torch
     import torch.nn.functional as F
 
-    from stablesam.analysis.measured_thresholds import measure_curvature
+    from stablesam.analysis.experiments.measured_thresholds import measure_curvature
     from stablesam.stability.data import load_dataset
     from stablesam.stability.models import build_model
 

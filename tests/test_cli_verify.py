@@ -46,7 +46,7 @@ def test_cuda_requested_without_cuda(tmp_path, capsys):
 
 def test_stability_estimates_of_a_twin_run(tmp_path):
     """sup_z |E_A D| <= E_A sup_z |D| (Jensen), and the latter is the harness's per-pair loss_diff_max averaged."""
-    from stablesam.analysis.twin_stability import loss_diff_max, stability_estimate, test_losses
+    from stablesam.analysis.experiments.twin_stability import loss_diff_max, stability_estimate, test_losses
     from stablesam.stability.twin import TwinConfig, run_twin
 
     config = TwinConfig(dataset="digits", model="linear", optimizer="sam", lr=0.3, epochs=1, seeds=(0, 1, 2),
@@ -77,7 +77,7 @@ def test_quick_end_to_end_and_rerun_reuses(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "report:" in printed and "C7" in printed
     document = json.loads((out / "verdicts.json").read_text())
-    from stablesam.analysis.report import schema_errors
+    from stablesam.analysis.verify.report import schema_errors
 
     assert schema_errors(document) == [] and [c["id"] for c in document["claims"]] == [f"C{k}" for k in range(1, 8)]
     cached = sorted(p.name for p in (out / "cache").rglob("*") if p.parent.name in ("twin", "trajectory", "timing"))

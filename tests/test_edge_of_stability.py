@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 import torch
 
-from stablesam.analysis.edge_of_stability import (
+from stablesam.analysis.experiments.edge_of_stability import (
     COLUMNS,
     EosConfig,
     _loss_function,
@@ -24,8 +24,8 @@ from stablesam.analysis.edge_of_stability import (
     plateau_summary,
     run_edge_of_stability,
 )
-from stablesam.analysis.eigen import lanczos_top_eigenpairs
-from stablesam.analysis.hessian import HessianOperator
+from stablesam.analysis.curvature.eigen import lanczos_top_eigenpairs
+from stablesam.analysis.curvature.hessian import HessianOperator
 from stablesam.core.validation import UsageError
 from stablesam.stability.data import load_dataset
 from stablesam.cli import main

@@ -4,7 +4,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 
-from stablesam.analysis.exact_stability import digits_twins, exact_stability_table, plot_exact_stability
+from stablesam.analysis.experiments.exact_stability import digits_twins, exact_stability_table, plot_exact_stability
 
 
 def test_digits_twins_differ_in_exactly_one_example():
@@ -33,7 +33,7 @@ def test_figure():
 def test_monte_carlo_agrees_with_the_exact_value_at_batch_size_one():
     # Batch size 1 is the exact recursion's setting: the 99% CI of the mean of ||delta||^2 must cover it; here we
     # check E||delta|| against the exact bracket [||E delta||, sqrt(E||delta||^2)] widened by the CI.
-    from stablesam.analysis.exact_stability import monte_carlo_twin_distance
+    from stablesam.analysis.experiments.exact_stability import monte_carlo_twin_distance
     from stablesam.theory.twin_moments import expected_twin_distance
 
     X, y, X2, y2 = digits_twins(n=60)

@@ -6,8 +6,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 
-from stablesam.analysis.figures import catalog, figure_data_digest, write_figures
-from stablesam.analysis.style import figure_style
+from stablesam.analysis.figures.writer import catalog, figure_data_digest, write_figures
+from stablesam.analysis.plots.style import figure_style
 from stablesam.cli import main
 
 

@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from test_lr_scan import one_thread  # noqa: F401 (autouse fixture: one intra-op thread)
-from stablesam.analysis.hessian import BACKENDS, HessianOperator
+from stablesam.analysis.curvature.hessian import BACKENDS, HessianOperator
 
 
 def reinitialise(model, seed):

@@ -91,8 +91,8 @@ def test_nothing_imports_a_bare_layer_name(name, source):
 
 def test_the_checker_sees_a_violation():
     """The tests can fail: an upward import, even a lazy relative one, and a bare layer name are found."""
-    source = "def f():\n    from stablesam.analysis.hessian import HessianOperator\n    from . import quadratic\n"
+    source = "def f():\n    from stablesam.analysis.curvature.hessian import HessianOperator\n    from . import quadratic\n"
     names = imported_modules(source, "stablesam.theory.bad")
-    assert "stablesam.analysis.hessian.HessianOperator" in names and "stablesam.theory.quadratic" in names
-    assert layer_of("stablesam.analysis.hessian") > layer_of("stablesam.theory.bad")
+    assert "stablesam.analysis.curvature.hessian.HessianOperator" in names and "stablesam.theory.quadratic" in names
+    assert layer_of("stablesam.analysis.curvature.hessian") > layer_of("stablesam.theory.bad")
     assert "theory.quadratic" in imported_modules("import theory.quadratic\n", "x")

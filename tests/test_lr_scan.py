@@ -9,11 +9,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from stablesam.analysis.hessian import HessianOperator
-from stablesam.analysis.blowup_run import run_until_blowup
-from stablesam.analysis.least_squares_digits import least_squares_problem, least_squares_thresholds
-from stablesam.analysis.lr_bisection import bisect_threshold
-from stablesam.analysis.lr_scan import OUTCOMES, LearningRateScan, scan_learning_rates, thresholds_along_training
+from stablesam.analysis.curvature.hessian import HessianOperator
+from stablesam.analysis.experiments.blowup_run import run_until_blowup
+from stablesam.analysis.experiments.least_squares_digits import least_squares_problem, least_squares_thresholds
+from stablesam.analysis.experiments.lr_bisection import bisect_threshold
+from stablesam.analysis.experiments.lr_scan import OUTCOMES, LearningRateScan, scan_learning_rates, thresholds_along_training
 
 
 @pytest.fixture(autouse=True)

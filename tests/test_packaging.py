@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -16,7 +17,7 @@ from tests._package_tree import PACKAGES, ROOT, module_files, package_folder, pa
 
 FOREIGN = ("analysis", "theory", "core", "stability")
 PROBE = (
-    "import core, analysis, stablesam.analysis.verdicts as v, stablesam.core.methods as m, stablesam.theory as t; "
+    "import core, analysis, stablesam.analysis.verify.verdicts as v, stablesam.core.methods as m, stablesam.theory as t; "
     "print(core.FOREIGN, analysis.FOREIGN, v.__file__, m.__file__, t.__file__, sep='\\n')"
 )
 
@@ -38,7 +39,12 @@ def test_declared_packages_are_the_package_folders():
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("wheel")
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(out), str(ROOT)],
+    # Built from a copy: setuptools writes build/ and *.egg-info beside the sources.
+    source = tmp_path_factory.mktemp("source") / "stablesam"
+    skipped = {".git", ".venv", "runs", "build", "figures", "notebooks", "__pycache__"}
+    shutil.copytree(ROOT, source, ignore=lambda folder, names: [
+        n for n in names if n.endswith(".egg-info") or n in skipped and (Path(folder) == ROOT or n == "__pycache__")])
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(out), str(source)],
                    check=True, capture_output=True, timeout=600)
     (found,) = out.glob("stablesam-*.whl")
     return found
@@ -86,6 +92,6 @@ def test_the_editable_install_ignores_foreign_packages(tmp_path):
     lines = subprocess.run([sys.executable, "-c", PROBE], cwd=cwd, check=True, capture_output=True, text=True,
                            env={**os.environ, "PYTHONPATH": str(installed)}).stdout.splitlines()
     assert lines[:2] == ["foreign core", "foreign analysis"]
-    assert [Path(line) for line in lines[2:]] == [ROOT / "analysis" / "verdicts.py",
+    assert [Path(line) for line in lines[2:]] == [ROOT / "analysis" / "verify" / "verdicts.py",
                                                   ROOT / "stablesam" / "core" / "methods.py",
                                                   ROOT / "theory" / "__init__.py"]

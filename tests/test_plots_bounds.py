@@ -4,8 +4,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 
-from stablesam.analysis.plots_bounds import plot_bounds_vs_lr, plot_least_squares_excess_risk
-from stablesam.analysis.style import label
+from stablesam.analysis.plots.bounds import plot_bounds_vs_lr, plot_least_squares_excess_risk
+from stablesam.analysis.plots.style import label
 
 
 @pytest.mark.parametrize("quantity", ["stability", "excess-risk"])

@@ -4,8 +4,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from stablesam.analysis.lr_scan import OUTCOMES
-from stablesam.analysis.plots_curvature import plot_thresholds_along_training
+from stablesam.analysis.experiments.lr_scan import OUTCOMES
+from stablesam.analysis.plots.curvature import plot_thresholds_along_training
 
 
 def test_coinciding_predicted_lines_sit_in_separate_slots():

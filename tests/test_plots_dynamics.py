@@ -1,9 +1,9 @@
-"""stablesam.analysis.plots_dynamics: the figures build with their axes, and the simulated markers sit on the exact lines."""
+"""stablesam.analysis.plots.dynamics: the figures build with their axes, and the simulated markers sit on the exact lines."""
 
 import matplotlib.pyplot as plt
 import numpy as np
 
-from stablesam.analysis.plots_dynamics import plot_max_stable_lr, plot_saddle_multipliers, plot_sam_cycle, plot_stablesam_2d_rates
+from stablesam.analysis.plots.dynamics import plot_max_stable_lr, plot_saddle_multipliers, plot_sam_cycle, plot_stablesam_2d_rates
 
 
 def _scatter_points(ax):

@@ -1,12 +1,12 @@
-"""stablesam.analysis.plots_empirical: tidy twin metrics in, labelled panels out; a tiny real run feeds the plot."""
+"""stablesam.analysis.plots.twin: tidy twin metrics in, labelled panels out; a tiny real run feeds the plot."""
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
 
-from stablesam.analysis.plots_empirical import plot_twin_metrics
-from stablesam.analysis.twin_experiments import twin_metrics
+from stablesam.analysis.plots.twin import plot_twin_metrics
+from stablesam.analysis.experiments.twin_experiments import twin_metrics
 
 
 def _tidy():

@@ -1,4 +1,4 @@
-"""Figures of the quadratic-model theory (stablesam.analysis.plots_quadratic): they build, with the expected axes."""
+"""Figures of the quadratic-model theory (stablesam.analysis.plots.quadratic): they build, with the expected axes."""
 
 import inspect
 
@@ -6,7 +6,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
-from stablesam.analysis.plots_quadratic import (
+from stablesam.analysis.plots.quadratic import (
     classify_outcomes,
     plot_gamma_vs_grad_norm,
     plot_stability_phase_diagram,
@@ -26,7 +26,7 @@ def test_classify_outcomes_matches_exact_regions():
 def test_catalogued_phase_diagram_never_shows_sam_converging():
     # SAM never converges from a generic start (docs/theory.md section 2): at the catalogue's grid and horizon
     # every stable cell must have reached its 2-cycle, including the slowest corner (small eta lambda).
-    from stablesam.analysis.figure_catalog import FIGURES
+    from stablesam.analysis.figures.catalog import FIGURES
 
     params = next(spec.params for spec in FIGURES if spec.name == "quadratic-phase-diagram")
     defaults = {k: v.default for k, v in inspect.signature(plot_stability_phase_diagram).parameters.items()}

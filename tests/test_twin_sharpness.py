@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 import torch
 
-from stablesam.analysis.sharpness import top_hessian_eigenvalue
+from stablesam.analysis.curvature.sharpness import top_hessian_eigenvalue
 from stablesam.stability.twin import TwinConfig, load_checkpoint, run_twin
 from stablesam.cli import main
 

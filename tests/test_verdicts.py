@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from stablesam.analysis.verdicts import (
+from stablesam.analysis.verify.verdicts import (
     INCONCLUSIVE,
     NOT_SUPPORTED,
     SUPPORTED,

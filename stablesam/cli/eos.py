@@ -25,7 +25,7 @@ _SUMMARY_COLUMNS = ("model", "optimizer", "lr", "rho", "plateau_ratio_median", "
 def register(subparsers) -> None:
     from dataclasses import fields
 
-    from stablesam.analysis.edge_of_stability import EOS_METHODS, EosConfig
+    from stablesam.analysis.experiments.edge_of_stability import EOS_METHODS, EosConfig
 
     defaults = {f.name: f.default for f in fields(EosConfig)}
     show = lambda key: " ".join(map(str, v)) if isinstance(v := defaults[key], tuple) else v  # noqa: E731
@@ -75,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
     from dataclasses import fields
     from pathlib import Path
 
-    from stablesam.analysis.edge_of_stability import EosConfig, run_edge_of_stability
+    from stablesam.analysis.experiments.edge_of_stability import EosConfig, run_edge_of_stability
     from stablesam.core.validation import UsageError
 
     config = EosConfig(**{f.name: _value(getattr(args, f.name)) for f in fields(EosConfig)})
@@ -109,8 +109,8 @@ def _write_figure(table, path) -> None:
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 
-    from stablesam.analysis.plots_eos import plot_edge_of_stability
-    from stablesam.analysis.style import figure_style
+    from stablesam.analysis.plots.edge_of_stability import plot_edge_of_stability
+    from stablesam.analysis.plots.style import figure_style
     from stablesam.core.io import atomic_path
 
     with figure_style():

@@ -20,7 +20,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from stablesam.analysis.figures import catalog, write_figures
+    from stablesam.analysis.figures.writer import catalog, write_figures
     from stablesam.core.paths import check_output_dir
     from stablesam.cli.output import format_table
 

@@ -18,7 +18,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "initial value within STEPS steps). --problem least-squares: the digits least-squares problem, whose Hessian "
         "is exact and where divergence is monotone in the learning rate: bisection to --rel-tol. --problem network: "
         "a freshly initialised model, where it is not: a grid of --grid-points learning rates from 1/4 to 128 times "
-        "2/lambda (stablesam.analysis.lr_scan.DEFAULT_GRID), each run classified diverged / collapsed (chance accuracy) / trained; the smallest failing rate "
+        "2/lambda (stablesam.analysis.experiments.lr_scan.DEFAULT_GRID), each run classified diverged / collapsed (chance accuracy) / trained; the smallest failing rate "
         "and whether the outcomes are monotone are reported.",
     )
     parser.add_argument("--problem", choices=("least-squares", "network"), default="least-squares")
@@ -36,9 +36,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from stablesam.analysis.blowup_run import SCAN_METHODS
-    from stablesam.analysis.least_squares_digits import least_squares_thresholds
-    from stablesam.analysis.lr_scan import DEFAULT_GRID, thresholds_along_training
+    from stablesam.analysis.experiments.blowup_run import SCAN_METHODS
+    from stablesam.analysis.experiments.least_squares_digits import least_squares_thresholds
+    from stablesam.analysis.experiments.lr_scan import DEFAULT_GRID, thresholds_along_training
     from stablesam.core.validation import check_choice, check_integer, check_nonnegative, check_positive
 
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]

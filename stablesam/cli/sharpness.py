@@ -39,8 +39,8 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
     import torch
 
-    from stablesam.analysis.hessian import DEFAULT_BACKEND
-    from stablesam.analysis.measured_thresholds import measure_curvature
+    from stablesam.analysis.curvature.hessian import DEFAULT_BACKEND
+    from stablesam.analysis.experiments.measured_thresholds import measure_curvature
     from stablesam.core.validation import check_integer, check_nonnegative
 
     rho = None if args.rho is None else check_nonnegative("--rho", args.rho)

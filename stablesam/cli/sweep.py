@@ -50,7 +50,7 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
-    from stablesam.analysis.sharpness import top_hessian_eigenvalue
+    from stablesam.analysis.curvature.sharpness import top_hessian_eigenvalue
     from stablesam.core.paths import check_output_dir
     from stablesam.core.validation import check_positive
     from stablesam.stability.sweeps import TwinTrial, load_sweep, plan_sweep, run_sweep

@@ -123,7 +123,7 @@ def run(args) -> int:
         for suffix in (".png", ".pdf"):
             check_output_file("--figure", Path(args.figure).with_suffix(suffix))
     dirs = [out] if len(configs) == 1 else [out / name for name in names]
-    from stablesam.analysis.sharpness import top_hessian_eigenvalue
+    from stablesam.analysis.curvature.sharpness import top_hessian_eigenvalue
 
     prepared = [prepare_twin(c, d, overwrite=args.overwrite, resume=args.resume, sharpness=top_hessian_eigenvalue)
                 for c, d in zip(configs, dirs)]
@@ -169,7 +169,7 @@ def write_figure(results, path: str) -> list[str]:
     """Distance and generalization gap over epochs of every run, one line style per learning rate."""
     import pandas as pd
 
-    from stablesam.analysis.plots_empirical import plot_twin_metrics
+    from stablesam.analysis.plots.twin import plot_twin_metrics
     from stablesam.core.io import atomic_path
 
     frame = pd.concat([result.metrics for result in results], ignore_index=True)

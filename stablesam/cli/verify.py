@@ -1,6 +1,6 @@
 """``stablesam verify``: every claim of the StableSAM paper checked by theory and experiment, with a verdict.
 
-Runs the claims of :mod:`stablesam.analysis.claims` (C1..C7) at the ``--quick`` scale (about two minutes on two CPU
+Runs the claims of :mod:`stablesam.analysis.verify.claims` (C1..C7) at the ``--quick`` scale (about two minutes on two CPU
 cores) or the ``--full`` one (designed for one GPU, under 30 minutes), writes ``verdicts.json``, ``report.md``
 and a self-contained ``report.html`` to ``--out``, and prints the table of verdicts. Experiments are cached
 in ``OUT/cache`` by their settings: a rerun reuses every finished one. Examples::
@@ -60,7 +60,7 @@ def _check_out(out: Path) -> None:
 def run(args) -> int:
     from stablesam.core.validation import UsageError, check_integer
 
-    from stablesam.analysis.claims import claim_ids, make_scale
+    from stablesam.analysis.verify.claims import claim_ids, make_scale
 
     claims = claim_ids(args.claims)
     if args.workers is not None:
@@ -77,8 +77,8 @@ def run(args) -> int:
     device = resolve_device(args.device).type
     scale = make_scale(args.scale, device=device, data_dir=args.data_dir)
 
-    from stablesam.analysis.claims_run import verify
-    from stablesam.analysis.report import verdict_table, write_report
+    from stablesam.analysis.verify.run import verify
+    from stablesam.analysis.verify.report import verdict_table, write_report
     from stablesam.stability.threads import torch_threads
 
     options = {k: v for k, v in vars(args).items() if k not in ("handler", "command", "json", "scale") and v is not None}

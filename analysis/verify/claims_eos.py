@@ -7,7 +7,7 @@ The edges (``THEORY.md`` section 3; :func:`stablesam.theory.stability_edge.max_s
 ``2/eta``. Read at a fixed sharpness ``lambda``, the same inequality is "StableSAM allows larger learning rates":
 ``2/lambda`` against the base's smaller ``eta_max(lambda)``.
 
-On a network trained at ``eta`` (:mod:`stablesam.analysis.edge_of_stability`, full batch, square loss), the sharpness rises
+On a network trained at ``eta`` (:mod:`stablesam.analysis.experiments.edge_of_stability`, full batch, square loss), the sharpness rises
 until it meets the method's edge and hovers there (Cohen et al. 2021 for GD, Long and Bartlett 2023 for SAM). The
 claim therefore **predicts**: StableSAM, at the same ``eta`` and ``rho``, trains without diverging while its
 sharpness plateaus *above its base's edge* -- in the region where its base, at that ``eta``, is unstable.
@@ -18,7 +18,7 @@ point StableSAM is at: the comparison is paired within the run). Equivalently, `
 StableSAM runs stably at a learning rate its base could not use at that sharpness.
 
 Decision, per (model, ``eta``, pair), with a bootstrap interval over seeds
-(:func:`stablesam.analysis.verdicts.bootstrap_interval`, which calls :func:`scipy.stats.bootstrap`):
+(:func:`stablesam.analysis.verify.verdicts.bootstrap_interval`, which calls :func:`scipy.stats.bootstrap`):
 
 - supported: the 95% interval of the mean ratio lies above 1;
 - not supported: StableSAM diverged in at least half the seeds while its base did not (it could not train at an
@@ -38,8 +38,8 @@ from typing import Any
 
 import numpy as np
 
-from stablesam.analysis.claims import PAIRS, Experiment, Scale
-from stablesam.analysis.verdicts import INCONCLUSIVE, NOT_SUPPORTED, DecisionRule, bootstrap_interval
+from stablesam.analysis.verify.claims import PAIRS, Experiment, Scale
+from stablesam.analysis.verify.verdicts import INCONCLUSIVE, NOT_SUPPORTED, DecisionRule, bootstrap_interval
 
 __all__ = ["EOS_METHODS", "EOS_SETTINGS", "PLATEAU_RULE", "PLATEAU_RULE_TEXT", "eos_experiments", "plateau_cases",
            "run_eos_experiment"]
@@ -77,13 +77,13 @@ def _groups(scale: Scale) -> list[list[Experiment]]:
 
 def eos_experiments(scale: Scale) -> list[Experiment]:
     """One ``eos`` experiment per setting and method (cached separately, so an interrupted verification keeps each
-    finished method): the settings are :class:`~stablesam.analysis.edge_of_stability.EosConfig`'s keyword arguments."""
+    finished method): the settings are :class:`~stablesam.analysis.experiments.edge_of_stability.EosConfig`'s keyword arguments."""
     return [e for group in _groups(scale) for e in group]
 
 
 def run_eos_experiment(**settings: Any) -> dict[str, Any]:
-    """Run one ``eos`` experiment in memory; its tidy table as records (:data:`stablesam.analysis.edge_of_stability.COLUMNS`)."""
-    from stablesam.analysis.edge_of_stability import EosConfig, run_edge_of_stability
+    """Run one ``eos`` experiment in memory; its tidy table as records (:data:`stablesam.analysis.experiments.edge_of_stability.COLUMNS`)."""
+    from stablesam.analysis.experiments.edge_of_stability import EosConfig, run_edge_of_stability
 
     config = EosConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in settings.items()})
     result = run_edge_of_stability(config, progress=False)
@@ -99,7 +99,7 @@ def _table(results, experiments: list[Experiment]):
 def _cross_ratios(table, stable: str, base: str, lr: float, rho: float) -> dict[int, float]:
     """Per seed of ``stable``'s runs at ``(lr, rho)``: median over the last half of the measurements of
     ``sharpness / edge_base(lr, rho, ||g||)`` (NaN for a diverged run)."""
-    from stablesam.analysis.edge_of_stability import edge_for
+    from stablesam.analysis.experiments.edge_of_stability import edge_for
 
     rows = table[(table["optimizer"] == stable) & np.isclose(table["lr"], lr) & np.isclose(table["rho"], rho)]
     out = {}
@@ -125,7 +125,7 @@ def plateau_cases(scale: Scale, results, generator: np.random.Generator, resampl
 
 def _setting_cases(results, group: list[Experiment], rho: float, generator, resamples: int, cases: list, notes: list,
                    figure: dict) -> None:
-    from stablesam.analysis.edge_of_stability import plateau_ratios, plateau_summary
+    from stablesam.analysis.experiments.edge_of_stability import plateau_ratios, plateau_summary
 
     table = _table(results, group)
     settings = group[0].settings

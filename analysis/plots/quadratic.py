@@ -11,7 +11,7 @@ Every function returns a :class:`matplotlib.figure.Figure`; saving is the caller
 
 Example
 -------
->>> from stablesam.analysis.plots_quadratic import plot_stability_phase_diagram
+>>> from stablesam.analysis.plots.quadratic import plot_stability_phase_diagram
 >>> fig = plot_stability_phase_diagram(rho=0.1, n_lr=20, n_sharpness=20, steps=200)  # doctest: +SKIP
 >>> fig.savefig("phase.pdf")  # doctest: +SKIP
 """
@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from stablesam.analysis.style import COLUMN_WIDTH, FULL_WIDTH, METHOD_COLORS, METHOD_MARKERS, figure_style, label
+from stablesam.analysis.plots.style import COLUMN_WIDTH, FULL_WIDTH, METHOD_COLORS, METHOD_MARKERS, figure_style, label
 from stablesam.core.methods import method_keys
 from stablesam.core.validation import UsageError
 

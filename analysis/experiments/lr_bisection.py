@@ -3,8 +3,8 @@
 :func:`bisect_threshold` brackets the transition and halves the bracket in ``log eta`` until
 ``high / low - 1 <= rel_tol``. It is sound only where divergence is monotone in ``eta``: on quadratics, where
 the maps of docs/theory.md section 2 diverge exactly above their thresholds (the exact least-squares case,
-:mod:`stablesam.analysis.least_squares_digits`). On networks the outcome is not monotone (issue 14, item 7): scan a
-grid instead (:mod:`stablesam.analysis.lr_scan`). A run *diverges* when it blows up (:func:`stablesam.analysis.blowup_run.run_until_blowup`).
+:mod:`stablesam.analysis.experiments.least_squares_digits`). On networks the outcome is not monotone (issue 14, item 7): scan a
+grid instead (:mod:`stablesam.analysis.experiments.lr_scan`). A run *diverges* when it blows up (:func:`stablesam.analysis.experiments.blowup_run.run_until_blowup`).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from stablesam.analysis.blowup_run import SCAN_METHODS, run_until_blowup
+from stablesam.analysis.experiments.blowup_run import SCAN_METHODS, run_until_blowup
 from stablesam.core.validation import UsageError, check_choice, check_integer, check_positive
 from stablesam.stability.threads import torch_threads
 

@@ -1,7 +1,7 @@
 """Model-level maximal stable learning rates from measured curvature (docs/theory.md section 3).
 
 The local quadratic model of the loss at ``w`` has Hessian ``H``; with ``lambda = lambda_max(H)`` (measured by
-Lanczos, :mod:`stablesam.analysis.eigen`) and ``||g|| = ||grad F_S(w)||`` (measured), the edge-of-stability formulas give
+Lanczos, :mod:`stablesam.analysis.curvature.eigen`) and ``||g|| = ||grad F_S(w)||`` (measured), the edge-of-stability formulas give
 the largest learning rate at which the top direction does not grow:
 
 - GD, StableSAM-U, StableSAM-N: ``eta_max = 2 / lambda``;
@@ -10,7 +10,7 @@ the largest learning rate at which the top direction does not grow:
 
 The formulas themselves live in :mod:`stablesam.theory.stability_edge` (``max_stable_lr``); this module measures ``lambda`` and
 ``||g||`` on a model and evaluates them. They are statements about the quadratic model: a network leaves
-it (the Hessian changes along the trajectory), so the observed thresholds (:mod:`stablesam.analysis.lr_scan`) are
+it (the Hessian changes along the trajectory), so the observed thresholds (:mod:`stablesam.analysis.experiments.lr_scan`) are
 the test of how far they carry. For ``lambda <= 0`` no direction is curvature-limited and the threshold is
 ``inf``.
 
@@ -109,11 +109,11 @@ def measure_curvature(
 ) -> CurvatureReport:
     """Measure ``lambda_1..lambda_k`` (Lanczos), ``||g||``, optionally ``tr H`` (Hutchinson), and the thresholds.
 
-    ``operator_options`` go to :class:`stablesam.analysis.hessian.HessianOperator` (``backend``, ``dtype``, ``bn_mode``,
+    ``operator_options`` go to :class:`stablesam.analysis.curvature.hessian.HessianOperator` (``backend``, ``dtype``, ``bn_mode``,
     ``chunk_size``, ``device``). ``generator`` seeds the Lanczos start vector and the trace probes.
     """
-    from stablesam.analysis.eigen import hutchinson_trace, lanczos_top_eigenpairs
-    from stablesam.analysis.hessian import HessianOperator
+    from stablesam.analysis.curvature.eigen import hutchinson_trace, lanczos_top_eigenpairs
+    from stablesam.analysis.curvature.hessian import HessianOperator
 
     rho = check_nonnegative("rho", rho)
     k = check_integer("k", k, minimum=1)

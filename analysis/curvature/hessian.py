@@ -264,7 +264,7 @@ class HessianOperator:
         return out.detach()
 
     def matvec_numpy(self, vector: np.ndarray) -> np.ndarray:
-        """``H v`` on float64 numpy vectors (the interface of :mod:`stablesam.analysis.eigen`)."""
+        """``H v`` on float64 numpy vectors (the interface of :mod:`stablesam.analysis.curvature.eigen`)."""
         v = torch.from_numpy(np.ascontiguousarray(vector, dtype=np.float64).reshape(-1))
         return self.matvec(v).to("cpu", torch.float64).numpy()
 

@@ -1,6 +1,6 @@
 """The figures of ``figures/``: name, caption, drawing function and parameters (full and quick)."""
 
-from stablesam.analysis.figure_spec import FigureSpec
+from stablesam.analysis.figures.spec import FigureSpec
 
 FIGURES: tuple[FigureSpec, ...] = (
     FigureSpec(
@@ -8,7 +8,7 @@ FIGURES: tuple[FigureSpec, ...] = (
         caption="Convex uniform-stability bounds against the learning rate (SGD: Hardt et al. 2016, Thm 3.8; "
         "USAM and StableSAM-U: derived; StableSAM-U under shared-gamma at the smallest feasible gamma 1/(1 + rho beta), "
         "an assumption about the trajectory); shaded where a bound beats SGD's with both theorems holding.",
-        function="stablesam.analysis.plots_bounds:plot_bounds_vs_lr",
+        function="stablesam.analysis.plots.bounds:plot_bounds_vs_lr",
         params={"quantity": "stability", "num": 200},
         quick_params={"num": 40},
     ),
@@ -17,7 +17,7 @@ FIGURES: tuple[FigureSpec, ...] = (
         caption="Convex excess-risk bounds (optimization + stability terms) against the learning rate; SAM-family "
         "terms derived, StableSAM under shared-gamma at the smallest feasible gamma (an assumption about the "
         "trajectory); shaded where a bound beats SGD's with both theorems holding.",
-        function="stablesam.analysis.plots_bounds:plot_bounds_vs_lr",
+        function="stablesam.analysis.plots.bounds:plot_bounds_vs_lr",
         params={"quantity": "excess-risk", "methods": ["sgd", "usam", "stablesam-u", "stablesam-n"], "n": 100, "T": 100, "num": 200},
         quick_params={"num": 40},
     ),
@@ -26,7 +26,7 @@ FIGURES: tuple[FigureSpec, ...] = (
         caption="Exact excess risk of full-batch GD, USAM, SAM and StableSAM on linear regression against the "
         "learning rate (SAM and StableSAM-N in certified high precision: float64 is rounding noise where ||g|| "
         "passes near 0); bands: where USAM and StableSAM-U beat GD by more than 1e-6 relative.",
-        function="stablesam.analysis.plots_bounds:plot_least_squares_excess_risk",
+        function="stablesam.analysis.plots.bounds:plot_least_squares_excess_risk",
         params={"num": 200},
         quick_params={"num": 40},
     ),
@@ -37,7 +37,7 @@ FIGURES: tuple[FigureSpec, ...] = (
         "||E[w_T - w'_T]|| and sqrt(E||w_T - w'_T||^2) for SGD (= StableSAM-U/-N here) and USAM at two rho, beside "
         "Hardt et al.'s Thm 3.8 distance bound; vertical marks where USAM is certainly more stable (none on this grid); "
         "markers: Monte Carlo (200 pairs, 99% CI) with mini-batches of 32 for SGD, USAM and StableSAM-U/-N (observed).",
-        function="stablesam.analysis.exact_stability:plot_exact_stability",
+        function="stablesam.analysis.experiments.exact_stability:plot_exact_stability",
         params={"num": 12, "steps": 200},
         quick_params={"num": 4, "steps": 10, "n": 300, "pairs": 20, "mc_lrs": [1e-4]},
     ),
@@ -46,7 +46,7 @@ FIGURES: tuple[FigureSpec, ...] = (
         caption="Quadratic with spectrum (lambda, 0.1 lambda): each (learning rate, sharpness) cell classified by "
         "simulating the exact map (converges / cycles / diverges); dashed: the exact edge (2/eta; USAM: "
         "Agarwala and Dauphin 2023).",
-        function="stablesam.analysis.plots_quadratic:plot_stability_phase_diagram",
+        function="stablesam.analysis.plots.quadratic:plot_stability_phase_diagram",
         params={"rho": 0.1, "n_lr": 60, "n_sharpness": 60, "steps": 5000},
         quick_params={"n_lr": 12, "n_sharpness": 12, "steps": 200},
     ),
@@ -54,7 +54,7 @@ FIGURES: tuple[FigureSpec, ...] = (
         name="quadratic-gamma-vs-grad-norm",
         caption="StableSAM's factor gamma = ||g||/||g~|| against the gradient norm: exact ranges (bands, derived) "
         "and gamma along simulated trajectories (dots); StableSAM-N's gamma tends to 0 near a minimum.",
-        function="stablesam.analysis.plots_quadratic:plot_gamma_vs_grad_norm",
+        function="stablesam.analysis.plots.quadratic:plot_gamma_vs_grad_norm",
         params={"eigenvalues": [4.0, 1.0, 0.25], "rho": 0.1, "lr": 0.3, "steps": 300, "n_starts": 8},
         quick_params={"steps": 40, "n_starts": 2},
     ),
@@ -62,7 +62,7 @@ FIGURES: tuple[FigureSpec, ...] = (
         name="quadratic-thresholds",
         caption="Divergence thresholds on 2-D quadratics: exact (docs/theory.md section 2) against observed by "
         "bisection on the simulated map (2000 steps, blow-up 1e8: bias about ln(1e8)/2000 = 0.9%).",
-        function="stablesam.analysis.plots_quadratic:figure_thresholds",
+        function="stablesam.analysis.plots.quadratic:figure_thresholds",
         params={"spectra": [[2.0, 1.0], [5.0, 0.5], [10.0, 1.0], [50.0, 5.0], [1.0, 0.1]], "rhos": [0.05, 0.2],
                 "steps": 2000},
         quick_params={"spectra": [[2.0, 1.0], [10.0, 1.0]], "rhos": [0.1], "steps": 300},
@@ -71,7 +71,7 @@ FIGURES: tuple[FigureSpec, ...] = (
         name="quadratic-sam-cycle",
         caption="SAM's attracting 2-cycle w = +-c v_1, c = eta rho lambda_1/(2 - eta lambda_1): a trajectory "
         "(left) and the amplitude against eta lambda_1, exact (line) and simulated (markers).",
-        function="stablesam.analysis.plots_dynamics:plot_sam_cycle",
+        function="stablesam.analysis.plots.dynamics:plot_sam_cycle",
         params={"eigenvalues": [4.0, 1.0], "lr": 0.3, "rho": 0.1, "steps": 80, "lr_grid_size": 12, "horizon": 3000},
         quick_params={"steps": 30, "lr_grid_size": 4, "horizon": 300},
     ),
@@ -80,7 +80,7 @@ FIGURES: tuple[FigureSpec, ...] = (
         caption="Asymptotic per-step factor in 2-D against the learning rate: StableSAM-U's three regimes "
         "(flat, bouncing, sharp) and StableSAM-N's near-minimum limit, proved in 2-D (derived), vs the "
         "simulated map; GD and USAM exact.",
-        function="stablesam.analysis.plots_dynamics:plot_stablesam_2d_rates",
+        function="stablesam.analysis.plots.dynamics:plot_stablesam_2d_rates",
         params={"lambda1": 2.0, "lambda2": 1.0, "rho": 0.5, "n_lr": 120, "steps": 4000},
         quick_params={"n_lr": 30, "steps": 400},
     ),
@@ -88,7 +88,7 @@ FIGURES: tuple[FigureSpec, ...] = (
         name="quadratic-saddle-multipliers",
         caption="One-step multiplier x'/x at a 1-D saddle (curvature -a): USAM and StableSAM-U are attracted "
         "once rho a > 1, SAM and StableSAM-N once |x| < rho (derived; markers: one step of the map).",
-        function="stablesam.analysis.plots_dynamics:plot_saddle_multipliers",
+        function="stablesam.analysis.plots.dynamics:plot_saddle_multipliers",
         params={"curvature": -2.0, "lr": 0.1, "n": 200},
         quick_params={"n": 40},
     ),
@@ -97,7 +97,7 @@ FIGURES: tuple[FigureSpec, ...] = (
         caption="Maximal stable learning rates from the edge formulas: eta* against the sharpness (GD and "
         "StableSAM 2/lambda; USAM: Agarwala and Dauphin 2023; SAM: Long and Bartlett 2023) and SAM's "
         "eta* relative to GD's against the gradient norm.",
-        function="stablesam.analysis.plots_dynamics:plot_max_stable_lr",
+        function="stablesam.analysis.plots.dynamics:plot_max_stable_lr",
         params={"rhos": [0.01, 0.05, 0.2], "grad_norms": [0.01, 0.1, 10.0], "sharpness": 50.0, "rho": 0.05,
                 "n": 200},
         quick_params={"n": 40},
@@ -106,7 +106,7 @@ FIGURES: tuple[FigureSpec, ...] = (
         name="curvature-least-squares-thresholds",
         caption="Least squares on standardised digits (exact Hessian X^T X / n): observed divergence thresholds "
         "(bisection with the optimizers) vs 2/lambda_max (GD, StableSAM-U/-N) and 2/(lambda_max (1 + rho lambda_max)) (USAM).",
-        function="stablesam.analysis.threshold_experiments:figure_least_squares_thresholds",
+        function="stablesam.analysis.experiments.threshold_experiments:figure_least_squares_thresholds",
         params={"steps": 2000, "rel_tol": 1e-3},
         quick_params={"methods": ["gd", "usam"], "steps": 100, "rel_tol": 2e-2},
     ),
@@ -115,7 +115,7 @@ FIGURES: tuple[FigureSpec, ...] = (
         caption="Digits MLP: thresholds predicted from the measured top Hessian eigenvalue and gradient norm vs "
         "the outcome of each learning rate of a grid (diverged: loss x10 within 200 steps; collapsed: chance "
         "accuracy; trained), along a GD trajectory; hollow large markers: the outcomes are not monotone in eta.",
-        function="stablesam.analysis.threshold_experiments:figure_network_thresholds",
+        function="stablesam.analysis.experiments.threshold_experiments:figure_network_thresholds",
         params={},
         quick_params={"methods": ["gd", "usam"], "n_train": 100, "checkpoints": [0], "steps": 20, "grid": [0.5, 2.0, 4],
                       "hidden": [16]},
@@ -125,7 +125,7 @@ FIGURES: tuple[FigureSpec, ...] = (
         caption="Digits tanh MLP (64-64, square loss, full batch, eta 0.1, rho 0.05): top Hessian eigenvalue along "
         "training against each method's edge (dashed: 2/eta for GD and StableSAM-U/-N, Agarwala and Dauphin 2023 for "
         "USAM, Long and Bartlett 2023 for SAM at the measured ||g||) and their ratio (observed).",
-        function="stablesam.analysis.edge_of_stability:figure_edge_of_stability",
+        function="stablesam.analysis.experiments.edge_of_stability:figure_edge_of_stability",
         params={"lrs": [0.1], "rhos": [0.05], "hidden": [64, 64], "steps": 1000, "measure_every": 20},
         quick_params={"methods": ["gd", "stablesam-u"], "n_train": 100, "hidden": [16], "steps": 20,
                       "measure_every": 10},
@@ -135,7 +135,7 @@ FIGURES: tuple[FigureSpec, ...] = (
         caption="Twin runs on digits (MLP; S and S' differ in one example, same initialisation and batch order): "
         "parameter distance, generalization gap, loss-difference stability estimate and StableSAM's gamma over "
         "epochs for SGD, SAM and StableSAM-U (observed; mean over pairs, band: min..max).",
-        function="stablesam.analysis.twin_experiments:figure_twin_comparison",
+        function="stablesam.analysis.experiments.twin_experiments:figure_twin_comparison",
         params={"optimizers": ["sgd", "sam", "stablesam-u"], "lr": 0.1, "rho": 0.05, "epochs": 12, "n_train": 400,
                 "n_test": 200, "replaced_indices": [0, 1, 2]},
         quick_params={"epochs": 2, "n_train": 100, "n_test": 100, "replaced_indices": [0, 1]},
@@ -146,7 +146,7 @@ FIGURES: tuple[FigureSpec, ...] = (
         "train loss on the labels trained on and on the clean labels, and the two gaps (test loss minus each; the "
         "first is negative under noise because the model fits labels the test set does not have) over epochs for "
         "SGD, SAM and StableSAM-U (observed).",
-        function="stablesam.analysis.twin_experiments:figure_label_noise",
+        function="stablesam.analysis.experiments.twin_experiments:figure_label_noise",
         params={"optimizers": ["sgd", "sam", "stablesam-u"], "label_noises": [0.0, 0.3], "lr": 0.1, "rho": 0.05,
                 "epochs": 12, "n_train": 400, "n_test": 200, "replaced_indices": [0, 1, 2]},
         quick_params={"optimizers": ["sgd", "stablesam-u"], "epochs": 2, "n_train": 100, "n_test": 100,

@@ -1,8 +1,8 @@
-"""The threshold experiments behind the curvature figures: the scans, then :mod:`stablesam.analysis.plots_curvature` draws.
+"""The threshold experiments behind the curvature figures: the scans, then :mod:`stablesam.analysis.plots.curvature` draws.
 
 - :func:`figure_least_squares_thresholds`: digits least squares, observed (bisection) vs exact thresholds.
 - :func:`figure_network_thresholds`: a digits network along a GD trajectory, predicted thresholds vs the outcome
-  of each learning rate of a grid (:mod:`stablesam.analysis.lr_scan`).
+  of each learning rate of a grid (:mod:`stablesam.analysis.experiments.lr_scan`).
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from stablesam.analysis.lr_scan import DEFAULT_GRID
-from stablesam.analysis.plots_curvature import plot_threshold_comparison, plot_thresholds_along_training
+from stablesam.analysis.experiments.lr_scan import DEFAULT_GRID
+from stablesam.analysis.plots.curvature import plot_threshold_comparison, plot_thresholds_along_training
 from stablesam.stability.optimizers import DEFAULT_RHO
 
 __all__ = ["figure_least_squares_thresholds", "figure_network_thresholds"]
@@ -23,7 +23,7 @@ def figure_least_squares_thresholds(
     rel_tol: float = 1e-3, seed: int = 0,
 ):
     """Digits least squares: observed divergence thresholds vs the exact ones."""
-    from stablesam.analysis.least_squares_digits import least_squares_thresholds
+    from stablesam.analysis.experiments.least_squares_digits import least_squares_thresholds
 
     table = least_squares_thresholds(list(methods), rho=rho, steps=steps, rel_tol=rel_tol, lr_low=0.05,
                                      generator=np.random.default_rng(seed))
@@ -41,7 +41,7 @@ def figure_network_thresholds(
     import torch
     import torch.nn.functional as F
 
-    from stablesam.analysis.lr_scan import thresholds_along_training
+    from stablesam.analysis.experiments.lr_scan import thresholds_along_training
     from stablesam.stability.data import load_dataset
     from stablesam.stability.models import build_model
 

@@ -14,7 +14,7 @@
   the estimate is the sample mean of ``z_j^T H z_j`` and its standard error ``s / sqrt(m)`` (``s`` the sample
   standard deviation). The variance of one probe is ``2 (||H||_F^2 - sum_i H_ii^2)``.
 
-Every function accepts a :class:`stablesam.analysis.hessian.HessianOperator`, a ``scipy.sparse.linalg.LinearOperator``
+Every function accepts a :class:`stablesam.analysis.curvature.hessian.HessianOperator`, a ``scipy.sparse.linalg.LinearOperator``
 or a dense symmetric array, and counts the products it uses. Randomness comes from an explicit
 ``numpy.random.Generator``.
 

@@ -2,12 +2,12 @@ r"""The one registry of the StableSAM paper's claims that ``stablesam verify`` c
 
 Each :class:`Claim` holds its statement (worded as the paper summary words it), its source, a theory check
 (calling :mod:`theory`), the experiments it needs (twin runs of :func:`stablesam.stability.twin.run_twin`, per-step
-optimizer statistics, step timings), a :class:`~stablesam.analysis.verdicts.DecisionRule` fixed here before anything
+optimizer statistics, step timings), a :class:`~stablesam.analysis.verify.verdicts.DecisionRule` fixed here before anything
 runs, and the evaluation that turns the experiments' results into a verdict with its numbers. Where a planned
 source of evidence does not exist yet, the claim names it in ``pending`` and the verdict is computed from the
 parts that exist; the report lists what is missing.
 
-Two kinds of claims, and how their cases combine (:func:`~stablesam.analysis.verdicts.combine_cases`):
+Two kinds of claims, and how their cases combine (:func:`~stablesam.analysis.verify.verdicts.combine_cases`):
 
 - universal ("in every setting"): C1, C5, C6, C7 are supported only if every setting run is;
 - existential (C2, C3, C4: "holds, and is contradicted in no setting run"): supported when some setting
@@ -18,7 +18,7 @@ reported beside it with its status, and ``decided_by`` says, per claim, how the 
 that takes seconds (C2/C4's exact twin distance on least squares) is an :class:`Experiment` of kind ``exact``,
 cached like the runs.
 
-Stability quantities (:mod:`stablesam.analysis.twin_stability`): ``stability_estimate`` = ``sup_z |E_A[l(A(S); z) -
+Stability quantities (:mod:`stablesam.analysis.experiments.twin_stability`): ``stability_estimate`` = ``sup_z |E_A[l(A(S); z) -
 l(A(S'); z)]|`` (the quantity uniform stability bounds) decides C2 and C4; the harness's ``loss_diff_max``
 (``E_A sup_z |...|``, an upper estimate) and the twin distance ``||w - w'||`` are reported beside it.
 
@@ -38,7 +38,7 @@ from typing import Any
 
 import numpy as np
 
-from stablesam.analysis.verdicts import (
+from stablesam.analysis.verify.verdicts import (
     INCONCLUSIVE,
     NOT_SUPPORTED,
     SUPPORTED,
@@ -135,10 +135,10 @@ class Experiment:
     ``eos``.
 
     ``settings`` are the keyword arguments of :class:`~stablesam.stability.twin.TwinConfig` (``twin``),
-    :func:`~stablesam.analysis.step_statistics.gradient_norm_trajectory` (``trajectory``),
-    :func:`~stablesam.analysis.step_statistics.step_times` (``timing``) or
-    :func:`~stablesam.analysis.exact_stability.exact_stability_table` (``exact``: a theory computation, cached because it
-    takes seconds) or :class:`~stablesam.analysis.edge_of_stability.EosConfig` (``eos``). Equal settings are the same
+    :func:`~stablesam.analysis.experiments.step_statistics.gradient_norm_trajectory` (``trajectory``),
+    :func:`~stablesam.analysis.experiments.step_statistics.step_times` (``timing``) or
+    :func:`~stablesam.analysis.experiments.exact_stability.exact_stability_table` (``exact``: a theory computation, cached because it
+    takes seconds) or :class:`~stablesam.analysis.experiments.edge_of_stability.EosConfig` (``eos``). Equal settings are the same
     experiment, shared by
     the claims that need it and cached under :attr:`key`.
     """
@@ -294,7 +294,7 @@ def c1_experiments(scale: Scale) -> list[Experiment]:
 
 def _least_squares_spectrum() -> tuple[np.ndarray, float]:
     """Eigenvalues of the digits least-squares Hessian and the gradient norm at ``w = 0`` (exact, float64)."""
-    from stablesam.analysis.least_squares_digits import least_squares_problem
+    from stablesam.analysis.experiments.least_squares_digits import least_squares_problem
 
     problem = least_squares_problem(generator=np.random.default_rng(0))
     x = np.hstack([problem.x.numpy(), np.ones((len(problem.y), 1))])
@@ -367,7 +367,7 @@ def _pair_ratio(results, scale: Scale, rule: DecisionRule, generator, method_exp
 
     Resampling unit: the seed (both arms share it). An arm diverged in at least half its seeds is "diverged".
     """
-    from stablesam.analysis.twin_stability import loss_diff_max, stability_estimate
+    from stablesam.analysis.experiments.twin_stability import loss_diff_max, stability_estimate
 
     arms = [results.test_losses(method_exp), results.test_losses(base_exp)]
     tables = [results.twin_table(method_exp), results.twin_table(base_exp)]
@@ -509,7 +509,7 @@ def c2_theory(scale: Scale, results) -> TheoryCheck:
     return TheoryCheck(
         status, summary,
         "stablesam.theory.excess_risk.compare_bounds, stablesam.theory.uniform_stability.stability_bound (derived); "
-        "stablesam.theory.twin_moments.expected_twin_distance via stablesam.analysis.exact_stability.exact_stability_table (derived, exact)",
+        "stablesam.theory.twin_moments.expected_twin_distance via stablesam.analysis.experiments.exact_stability.exact_stability_table (derived, exact)",
         {"bounds_vs_sgd": compared, "exact": {"lrs": lrs.tolist(), "rms": {f"{m} rho={r:g}": v.tolist()
                                                                             for (m, r), v in exact["rms"].items()},
                                               "usam_vs_sgd": {f"rho={r:g}": p for r, p in per_rho.items()},
@@ -556,7 +556,7 @@ C3_RULE = DecisionRule("log2 eta_max(StableSAM) - log2 eta_max(base), mean over 
 
 
 def c3_experiments(scale: Scale) -> list[Experiment]:
-    from stablesam.analysis.claims_eos import eos_experiments
+    from stablesam.analysis.verify.claims_eos import eos_experiments
 
     return [twin_experiment(scale, d, m, o, lr) for d, m in scale.edge_models for pair in PAIRS for o in pair
             for lr in scale.lrs] + eos_experiments(scale)
@@ -601,7 +601,7 @@ def _bound_lr_limits(rho: float) -> tuple[dict[str, float], str]:
 
 
 def c3_evaluate(scale: Scale, results, generator: np.random.Generator) -> ClaimResult:
-    from stablesam.analysis.claims_eos import PLATEAU_RULE_TEXT, plateau_cases
+    from stablesam.analysis.verify.claims_eos import PLATEAU_RULE_TEXT, plateau_cases
 
     log_lrs = np.log2(np.asarray(scale.lrs))
     step = float(np.min(np.diff(log_lrs))) if len(log_lrs) > 1 else 1.0

@@ -7,7 +7,7 @@ does not exist. :func:`scan_learning_rates` instead runs every ``eta`` of a grid
 classifies each run:
 
 - ``diverged``: the loss became non-finite or exceeded ``blowup`` times its initial value within ``steps``
-  steps (:func:`stablesam.analysis.blowup_run.run_until_blowup`);
+  steps (:func:`stablesam.analysis.experiments.blowup_run.run_until_blowup`);
 - ``collapsed``: it did not blow up, but the final accuracy is at most the chance level plus ``margin``
   (chance: the frequency of the most common class; classification only). A rate too small to learn anything
   in ``steps`` steps also reads as collapsed, so grids start well inside the trainable range;
@@ -31,7 +31,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from stablesam.analysis.blowup_run import SCAN_METHODS, run_until_blowup
+from stablesam.analysis.experiments.blowup_run import SCAN_METHODS, run_until_blowup
 from stablesam.core.validation import UsageError, check_choice, check_integer, check_positive, check_probability
 from stablesam.stability.optimizers import DEFAULT_RHO
 from stablesam.stability.threads import torch_threads
@@ -169,7 +169,7 @@ def thresholds_along_training(
     import pandas as pd
     from tqdm.auto import tqdm
 
-    from stablesam.analysis.measured_thresholds import measure_curvature
+    from stablesam.analysis.experiments.measured_thresholds import measure_curvature
 
     for method in methods:
         check_choice("method", method, SCAN_METHODS)

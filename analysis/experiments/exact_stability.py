@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from stablesam.analysis.style import COLUMN_WIDTH, METHOD_COLORS, METHOD_MARKERS, label
+from stablesam.analysis.plots.style import COLUMN_WIDTH, METHOD_COLORS, METHOD_MARKERS, label
 
 __all__ = ["digits_twins", "exact_stability_table", "monte_carlo_twin_distance", "plot_exact_stability"]
 
@@ -24,9 +24,9 @@ MC_METHODS = ("sgd", "usam", "stablesam-u", "stablesam-n")
 
 def digits_twins(*, replaced_index: int = 0, n: int | None = None):
     """``(X, y, X', y')`` on the standardised digits least-squares data
-    (:func:`stablesam.analysis.least_squares_digits.standardised_digits`): ``S`` is the first ``n`` examples (default: all but
+    (:func:`stablesam.analysis.experiments.least_squares_digits.standardised_digits`): ``S`` is the first ``n`` examples (default: all but
     the last), ``S'`` is ``S`` with example ``replaced_index`` replaced by the last."""
-    from stablesam.analysis.least_squares_digits import standardised_digits
+    from stablesam.analysis.experiments.least_squares_digits import standardised_digits
 
     design, target = standardised_digits()
     n = len(design) - 1 if n is None else n

@@ -17,7 +17,7 @@ Every function returns a :class:`matplotlib.figure.Figure`.
 
 Example
 -------
->>> from stablesam.analysis.plots_dynamics import plot_sam_cycle
+>>> from stablesam.analysis.plots.dynamics import plot_sam_cycle
 >>> fig = plot_sam_cycle(steps=60)  # doctest: +SKIP
 """
 
@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from stablesam.analysis.style import COLUMN_WIDTH, FULL_WIDTH, METHOD_COLORS, METHOD_MARKERS, figure_style, label
+from stablesam.analysis.plots.style import COLUMN_WIDTH, FULL_WIDTH, METHOD_COLORS, METHOD_MARKERS, figure_style, label
 
 __all__ = ["plot_max_stable_lr", "plot_saddle_multipliers", "plot_sam_cycle", "plot_stablesam_2d_rates"]
 

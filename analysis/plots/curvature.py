@@ -5,21 +5,21 @@
 - :func:`plot_thresholds_along_training`: predicted thresholds and the outcome of each scanned learning rate
   at checkpoints of a network's training, log scale.
 
-This module draws only; :mod:`stablesam.analysis.threshold_experiments` runs the scans (the catalogue entries).
+This module draws only; :mod:`stablesam.analysis.experiments.threshold_experiments` runs the scans (the catalogue entries).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from stablesam.analysis.style import COLUMN_WIDTH, FULL_WIDTH, METHOD_COLORS, METHOD_MARKERS, label
+from stablesam.analysis.plots.style import COLUMN_WIDTH, FULL_WIDTH, METHOD_COLORS, METHOD_MARKERS, label
 
 __all__ = ["plot_threshold_comparison", "plot_thresholds_along_training"]
 
 
 def plot_threshold_comparison(table, *, title: str | None = None, band: float = 0.02):
     """``table``: rows with ``method, predicted_lr, observed_lr, observed_low, observed_high`` (as returned by
-    :func:`stablesam.analysis.least_squares_digits.least_squares_thresholds`)."""
+    :func:`stablesam.analysis.experiments.least_squares_digits.least_squares_thresholds`)."""
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(COLUMN_WIDTH, COLUMN_WIDTH))
@@ -46,7 +46,7 @@ def plot_threshold_comparison(table, *, title: str | None = None, band: float = 
 
 
 def plot_thresholds_along_training(tidy, *, title: str | None = None):
-    """``tidy``: the table of :func:`stablesam.analysis.lr_scan.thresholds_along_training`.
+    """``tidy``: the table of :func:`stablesam.analysis.experiments.lr_scan.thresholds_along_training`.
 
     One column per checkpoint, one slot per method: the outcome of every scanned learning rate (open circle:
     trained, cross: collapsed to chance, filled square: diverged), the predicted maximal stable rate (black
@@ -57,7 +57,7 @@ def plot_thresholds_along_training(tidy, *, title: str | None = None):
     import matplotlib.pyplot as plt
     from matplotlib.lines import Line2D
 
-    from stablesam.analysis.lr_scan import OUTCOMES
+    from stablesam.analysis.experiments.lr_scan import OUTCOMES
 
     fig, ax = plt.subplots(figsize=(FULL_WIDTH, 0.45 * FULL_WIDTH))
     methods = list(dict.fromkeys(tidy.loc[tidy["method"] != "", "method"]))

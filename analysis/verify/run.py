@@ -1,11 +1,11 @@
-"""Running the claims of :mod:`stablesam.analysis.claims`: experiments (cached), theory checks, verdicts, provenance.
+"""Running the claims of :mod:`stablesam.analysis.verify.claims`: experiments (cached), theory checks, verdicts, provenance.
 
 :func:`verify` collects the experiments of the requested claims (equal settings are run once), runs the ones
 not already finished in ``OUT/cache/`` and evaluates every claim. Twin runs go through the sweep engine
 (:mod:`stablesam.stability.sweeps.executors`: in this process by default, on a Dask cluster with ``engine="dask"``);
 per-step statistics and timings run in this process. A theory computation of kind ``exact`` runs here too. A cached experiment is keyed by its settings
-(:attr:`stablesam.analysis.claims.Experiment.key`), so a rerun reuses every finished one and an interrupted twin run
-resumes from its checkpoint. The returned document is what :mod:`stablesam.analysis.report` writes as ``verdicts.json``.
+(:attr:`stablesam.analysis.verify.claims.Experiment.key`), so a rerun reuses every finished one and an interrupted twin run
+resumes from its checkpoint. The returned document is what :mod:`stablesam.analysis.verify.report` writes as ``verdicts.json``.
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ from typing import Any
 
 import numpy as np
 
-from stablesam.analysis.claims import CLAIMS, ClaimResult, Experiment, Scale, TheoryCheck
-from stablesam.analysis.verdicts import INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED
+from stablesam.analysis.verify.claims import CLAIMS, ClaimResult, Experiment, Scale, TheoryCheck
+from stablesam.analysis.verify.verdicts import INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED
 from stablesam.core.io import atomic_write_json
 from stablesam.core.validation import check_choice
 
@@ -98,16 +98,16 @@ class Results:
         return self._memoised("table", experiment, compute)
 
     def test_losses(self, experiment: Experiment):
-        """Per-test-point loss differences of a twin experiment (:func:`stablesam.analysis.twin_stability.test_losses`)."""
-        from stablesam.analysis.twin_stability import test_losses
+        """Per-test-point loss differences of a twin experiment (:func:`stablesam.analysis.experiments.twin_stability.test_losses`)."""
+        from stablesam.analysis.experiments.twin_stability import test_losses
 
         return self._memoised("losses", experiment, lambda: test_losses(self.path(experiment)))
 
 
 def _exact_twin_distances(*, lrs, methods, steps: int, n: int, replaced_index: int) -> dict[str, Any]:
-    """The ``exact`` experiment: :func:`stablesam.analysis.exact_stability.exact_stability_table` as JSON (one curve of
+    """The ``exact`` experiment: :func:`stablesam.analysis.experiments.exact_stability.exact_stability_table` as JSON (one curve of
     ``sqrt(E||w_T - w'_T||^2)`` and ``||E[w_T - w'_T]||`` over ``lrs`` per ``(method, rho)``)."""
-    from stablesam.analysis.exact_stability import exact_stability_table
+    from stablesam.analysis.experiments.exact_stability import exact_stability_table
 
     table = exact_stability_table(lrs, methods=[tuple(m) for m in methods], steps=steps, n=n,
                                   replaced_index=replaced_index)
@@ -121,7 +121,7 @@ def _exact_twin_distances(*, lrs, methods, steps: int, n: int, replaced_index: i
 
 
 def _run_in_process(experiment: Experiment) -> dict[str, Any]:
-    from stablesam.analysis.step_statistics import gradient_norm_trajectory, step_times
+    from stablesam.analysis.experiments.step_statistics import gradient_norm_trajectory, step_times
 
     if experiment.kind == "trajectory":
         return gradient_norm_trajectory(**experiment.settings)
@@ -130,7 +130,7 @@ def _run_in_process(experiment: Experiment) -> dict[str, Any]:
     if experiment.kind == "exact":
         return _exact_twin_distances(**experiment.settings)
     if experiment.kind == "eos":
-        from stablesam.analysis.claims_eos import run_eos_experiment
+        from stablesam.analysis.verify.claims_eos import run_eos_experiment
 
         return run_eos_experiment(**experiment.settings)
     raise ValueError(f"unknown experiment kind {experiment.kind!r}")
@@ -191,7 +191,7 @@ def run_experiments(experiments: Sequence[Experiment], results: Results, *, engi
 
 
 def _git_commit() -> dict[str, Any]:
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parents[2]  # the checkout: analysis/verify/run.py
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10)
         dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root, capture_output=True,

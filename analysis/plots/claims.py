@@ -1,7 +1,7 @@
-"""One figure per claim of ``stablesam verify`` (:mod:`stablesam.analysis.claims`), from the claim's evaluated cases.
+"""One figure per claim of ``stablesam verify`` (:mod:`stablesam.analysis.verify.claims`), from the claim's evaluated cases.
 
 Every function takes the claim's document (``verdicts.json`` entry: cases with intervals) and its figure data
-and returns a :class:`matplotlib.figure.Figure` in the toolkit's style (:mod:`stablesam.analysis.style`); reference
+and returns a :class:`matplotlib.figure.Figure` in the toolkit's style (:mod:`stablesam.analysis.plots.style`); reference
 lines mark the decision rule's boundary and the value of "no effect".
 """
 
@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from stablesam.analysis.style import COLUMN_WIDTH, FULL_WIDTH, METHOD_COLORS, figure_style, label
+from stablesam.analysis.plots.style import COLUMN_WIDTH, FULL_WIDTH, METHOD_COLORS, figure_style, label
 
 __all__ = ["plot_claim"]
 

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from stablesam.analysis.lr_bisection import observed_thresholds
+from stablesam.analysis.experiments.lr_bisection import observed_thresholds
 from stablesam.core.validation import UsageError
 from stablesam.stability.optimizers import DEFAULT_RHO
 
@@ -118,7 +118,7 @@ def least_squares_thresholds(
     """
     import pandas as pd
 
-    from stablesam.analysis.measured_thresholds import max_stable_learning_rates
+    from stablesam.analysis.experiments.measured_thresholds import max_stable_learning_rates
 
     problem = least_squares_problem(generator=generator)
     loss = problem.loss_fn(problem.model(problem.x), problem.y)

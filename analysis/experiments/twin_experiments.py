@@ -1,4 +1,4 @@
-"""Twin experiments behind the figures (docs/theory.md section 6): the runs, then :func:`stablesam.analysis.plots_empirical.plot_twin_metrics`.
+"""Twin experiments behind the figures (docs/theory.md section 6): the runs, then :func:`stablesam.analysis.plots.twin.plot_twin_metrics`.
 
 - :func:`twin_metrics` runs one :class:`stablesam.stability.twin.TwinConfig` per (optimizer, label noise) and returns
   the tidy metrics of all of them (columns of ``metrics.csv``).
@@ -9,7 +9,7 @@ rerun.
 
 Example
 -------
->>> from stablesam.analysis.twin_experiments import figure_twin_comparison
+>>> from stablesam.analysis.experiments.twin_experiments import figure_twin_comparison
 >>> fig = figure_twin_comparison(epochs=2, n_train=100)  # doctest: +SKIP
 """
 
@@ -19,7 +19,7 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from stablesam.analysis.plots_empirical import plot_twin_metrics
+from stablesam.analysis.plots.twin import plot_twin_metrics
 from stablesam.stability.optimizers import DEFAULT_RHO
 
 __all__ = ["figure_label_noise", "figure_twin_comparison", "twin_metrics"]

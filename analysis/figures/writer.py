@@ -21,8 +21,8 @@ from typing import Any
 
 import numpy as np
 
-from stablesam.analysis.figure_catalog import FIGURES
-from stablesam.analysis.figure_spec import FigureSpec
+from stablesam.analysis.figures.catalog import FIGURES
+from stablesam.analysis.figures.spec import FigureSpec
 from stablesam.core.io import atomic_path, atomic_write_json
 from stablesam.core.validation import UsageError
 
@@ -108,7 +108,7 @@ def write_figures(
     import matplotlib.pyplot as plt
     from tqdm.auto import tqdm
 
-    from stablesam.analysis.style import figure_style
+    from stablesam.analysis.plots.style import figure_style
 
     specs = catalog()
     known = [s.name for s in specs]

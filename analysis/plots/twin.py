@@ -7,9 +7,9 @@ stability ``max_z |l(w_t; z) - l(w'_t; z)|`` over test points, and StableSAM's `
 
 :func:`plot_twin_metrics` draws chosen metrics against the epoch: colour = method, line style = label noise
 (or learning rate, or rho), line = mean over pairs, band = min..max over pairs; ``stablesam twin`` draws its
-figure with it too. This module draws only: the runs are made by :mod:`stablesam.analysis.twin_experiments`.
+figure with it too. This module draws only: the runs are made by :mod:`stablesam.analysis.experiments.twin_experiments`.
 
-Everything here is *observed*: no bound is drawn (see :mod:`stablesam.analysis.plots_bounds` for those). Runs use the
+Everything here is *observed*: no bound is drawn (see :mod:`stablesam.analysis.plots.bounds` for those). Runs use the
 CPU by default, where the harness is bit-reproducible, so a figure's data digest is the same on a rerun.
 
 """
@@ -20,7 +20,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from stablesam.analysis.style import FULL_WIDTH, METHOD_COLORS, METHOD_MARKERS, figure_style, label
+from stablesam.analysis.plots.style import FULL_WIDTH, METHOD_COLORS, METHOD_MARKERS, figure_style, label
 from stablesam.core.validation import UsageError
 
 __all__ = ["METRIC_LABELS", "plot_twin_metrics"]

@@ -16,11 +16,11 @@ __all__ = ["top_hessian_eigenvalue"]
 
 def top_hessian_eigenvalue(module, loss_fn, data, *, generator, dtype, chunk_size=None) -> float:
     """``lambda_max`` of the Hessian of ``loss_fn(module(x), y)`` on ``data = (x, y)``: Lanczos
-    (:func:`stablesam.analysis.eigen.lanczos_top_eigenpairs`) on Hessian-vector products
-    (:class:`stablesam.analysis.hessian.HessianOperator`, in ``dtype``, over chunks of ``chunk_size`` examples), start
+    (:func:`stablesam.analysis.curvature.eigen.lanczos_top_eigenpairs`) on Hessian-vector products
+    (:class:`stablesam.analysis.curvature.hessian.HessianOperator`, in ``dtype``, over chunks of ``chunk_size`` examples), start
     vector from the numpy ``generator``; NaN when no Ritz pair converged."""
-    from stablesam.analysis.eigen import lanczos_top_eigenpairs
-    from stablesam.analysis.hessian import HessianOperator
+    from stablesam.analysis.curvature.eigen import lanczos_top_eigenpairs
+    from stablesam.analysis.curvature.hessian import HessianOperator
 
     operator = HessianOperator(module, loss_fn, data, dtype=dtype, chunk_size=chunk_size)
     eigenvalues = lanczos_top_eigenpairs(operator, k=1, generator=generator).eigenvalues

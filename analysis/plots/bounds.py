@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from stablesam.analysis.style import COLUMN_WIDTH, METHOD_COLORS, label
+from stablesam.analysis.plots.style import COLUMN_WIDTH, METHOD_COLORS, label
 
 __all__ = ["plot_bounds_vs_lr", "plot_least_squares_excess_risk"]
 

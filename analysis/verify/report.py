@@ -1,6 +1,6 @@
 """The report of ``stablesam verify``: ``verdicts.json`` (with its JSON Schema), ``report.md`` and ``report.html``.
 
-The verdicts document (:func:`stablesam.analysis.claims_run.verify`) is checked against :data:`VERDICTS_SCHEMA` before
+The verdicts document (:func:`stablesam.analysis.verify.run.verify`) is checked against :data:`VERDICTS_SCHEMA` before
 anything is written (:func:`schema_errors`, a small checker of the JSON Schema keywords the schema uses, so that
 no extra package is needed; the tests also validate with ``jsonschema`` where it is installed). Both reports are
 rendered from one list of blocks (:func:`report_blocks`): a table of claims with their verdicts and key numbers,
@@ -19,7 +19,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from stablesam.analysis.verdicts import VERDICTS
+from stablesam.analysis.verify.verdicts import VERDICTS
 from stablesam.core.io import atomic_write_bytes, atomic_write_json, atomic_write_text
 
 __all__ = ["VERDICTS_SCHEMA", "jsonable", "read_verdict_guide", "render_html", "render_markdown", "report_blocks",
@@ -311,12 +311,12 @@ def _png(figure) -> bytes:
 def write_report(out_dir: str | Path, document: dict[str, Any], figure_data: dict[str, dict[str, Any]]) -> dict[str, Path]:
     """Validate ``document`` and write ``verdicts.json``, ``figures/<claim>.png``, ``report.md`` and ``report.html``.
 
-    ``figure_data`` maps a claim id to its evaluation's figure data (:class:`stablesam.analysis.claims.ClaimResult`).
+    ``figure_data`` maps a claim id to its evaluation's figure data (:class:`stablesam.analysis.verify.claims.ClaimResult`).
     Returns the paths written. A document that violates the schema raises ``ValueError`` before any write.
     """
     import matplotlib.pyplot as plt
 
-    from stablesam.analysis.plots_claims import plot_claim
+    from stablesam.analysis.plots.claims import plot_claim
 
     document = jsonable(document)
     errors = schema_errors(document)

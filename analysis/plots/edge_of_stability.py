@@ -5,14 +5,14 @@
   with the method's edge ``lambda*`` as a dashed reference line (SAM's moves with the measured ``||g||``);
   bottom row, the ratio ``lambda_max / lambda*`` with the reference ``1``.
 
-The input is the tidy table of :func:`stablesam.analysis.edge_of_stability.run_edge_of_stability`;
-:func:`stablesam.analysis.edge_of_stability.figure_edge_of_stability` runs an experiment and draws it (the catalogue
+The input is the tidy table of :func:`stablesam.analysis.experiments.edge_of_stability.run_edge_of_stability`;
+:func:`stablesam.analysis.experiments.edge_of_stability.figure_edge_of_stability` runs an experiment and draws it (the catalogue
 entry of ``stablesam figures``).
 """
 
 from __future__ import annotations
 
-from stablesam.analysis.style import FULL_WIDTH, METHOD_COLORS, label
+from stablesam.analysis.plots.style import FULL_WIDTH, METHOD_COLORS, label
 
 __all__ = ["plot_edge_of_stability"]
 

@@ -1,5 +1,5 @@
 """``FigureSpec``: one figure of ``figures/`` as data (name, caption, drawing function, parameters), below both
-the catalog (:mod:`stablesam.analysis.figure_catalog`) and the writer (:mod:`stablesam.analysis.figures`), so neither imports the other."""
+the catalog (:mod:`stablesam.analysis.figures.catalog`) and the writer (:mod:`stablesam.analysis.figures.writer`), so neither imports the other."""
 
 from __future__ import annotations
 

@@ -4,7 +4,7 @@ Train a network at a fixed learning rate ``eta`` with GD, SAM, USAM, StableSAM-U
 default) and, every ``measure_every`` steps, measure on the full training set
 
 * the sharpness ``lambda_max``: the top eigenvalue of the Hessian of the training loss (Lanczos,
-  :func:`stablesam.analysis.eigen.lanczos_top_eigenpairs`, warm-started from the previous top eigenvector), with the
+  :func:`stablesam.analysis.curvature.eigen.lanczos_top_eigenpairs`, warm-started from the previous top eigenvector), with the
   residual ``||H v - lambda v||`` that bounds its error;
 * the loss, the accuracy and the gradient norm ``||g||``;
 * the method's edge ``lambda*`` (:func:`stablesam.theory.edge.max_stable_sharpness`, keyed by
@@ -42,7 +42,7 @@ reproduces the uninterrupted run bit for bit.
 
 Example::
 
-    >>> from stablesam.analysis.edge_of_stability import EosConfig, run_edge_of_stability
+    >>> from stablesam.analysis.experiments.edge_of_stability import EosConfig, run_edge_of_stability
     >>> result = run_edge_of_stability(EosConfig(methods=("gd",), lrs=(0.2,), steps=400))  # doctest: +SKIP
     >>> result.summary                                           # plateau ratio per method and eta # doctest: +SKIP
 """
@@ -360,8 +360,8 @@ class _Run:
         """Loss, accuracy, ``||g||``, sharpness and edge on the full training set; detects divergence."""
         import torch
 
-        from stablesam.analysis.eigen import lanczos_top_eigenpairs
-        from stablesam.analysis.hessian import HessianOperator
+        from stablesam.analysis.curvature.eigen import lanczos_top_eigenpairs
+        from stablesam.analysis.curvature.hessian import HessianOperator
 
         operator = HessianOperator(self.model, self.loss_fn, (self.x, self.y), dtype=self.dtype)
         loss, grad = operator.loss_and_gradient()
@@ -602,8 +602,8 @@ def plateau_summary(ratios):
 
 def figure_edge_of_stability(**settings):
     """Run the experiment ``EosConfig(**settings)`` (in memory) and draw
-    :func:`stablesam.analysis.plots_eos.plot_edge_of_stability` (the ``stablesam figures`` entry ``edge-of-stability``)."""
-    from stablesam.analysis.plots_eos import plot_edge_of_stability
+    :func:`stablesam.analysis.plots.edge_of_stability.plot_edge_of_stability` (the ``stablesam figures`` entry ``edge-of-stability``)."""
+    from stablesam.analysis.plots.edge_of_stability import plot_edge_of_stability
 
     config = EosConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in settings.items()})
     result = run_edge_of_stability(config, progress=False)

@@ -1,0 +1,1 @@
+"""Drawing only: figure functions ``plot_*(...) -> Figure`` and the one visual language (:mod:`.style`)."""

@@ -1,0 +1,1 @@
+"""``stablesam verify``: the paper's claims, their decision rules and statistics, the runner and the report."""
