@@ -3,7 +3,7 @@
 The table stacks each finished trial's ``metrics`` (the run's tidy long table), adding a ``trial``
 column (its directory name) and one column per varied parameter that the run's table lacks
 (list values as their name token, e.g. ``0,1``). :func:`summarize_over_seeds`, the one summary across
-seeds of the toolkit (:mod:`stablesam.analysis.aggregate` uses it too), groups the rows by ``by`` (default: every
+seeds of the toolkit (:mod:`stablesam.analysis.experiments.aggregate` uses it too), groups the rows by ``by`` (default: every
 column but ``value``, ``trial`` and the replicate columns, :data:`REPLICATES`) and gives
 
     mean = (1/n) sum_i v_i,    sem = s / sqrt(n),    s^2 = (1/(n-1)) sum_i (v_i - mean)^2,

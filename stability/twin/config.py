@@ -80,7 +80,7 @@ class TwinConfig:
     Sharpness tracking (off when ``sharpness_every`` is 0): at epoch 0 and every ``sharpness_every``
     epochs, the top Hessian eigenvalue of every model's mean loss on its own full training set (measured by
     the injected ``sharpness`` measurer of :func:`stablesam.stability.twin.run_twin`, e.g. Lanczos,
-    :func:`stablesam.analysis.sharpness.top_hessian_eigenvalue`) is logged as metric ``sharpness``, with ``lr_max_gd`` =
+    :func:`stablesam.analysis.curvature.sharpness.top_hessian_eigenvalue`) is logged as metric ``sharpness``, with ``lr_max_gd`` =
     ``2 / sharpness``.
     """
 

@@ -469,7 +469,7 @@ def prepare_twin(config: TwinConfig, out_dir: str | Path, *, overwrite: bool = F
     """Validate everything about a run before anything is written (see the module docstring).
 
     ``sharpness``: the measurer of ``lambda_max`` that ``config.sharpness_every > 0`` needs (this layer does not
-    import curvature code; pass :func:`stablesam.analysis.sharpness.top_hessian_eigenvalue`).
+    import curvature code; pass :func:`stablesam.analysis.curvature.sharpness.top_hessian_eigenvalue`).
     """
     from stablesam.stability.twin.trainer import resolve_device
 
@@ -488,7 +488,7 @@ def prepare_twin(config: TwinConfig, out_dir: str | Path, *, overwrite: bool = F
     _check_model(config, dataset)
     if config.sharpness_every and sharpness is None:
         raise UsageError("sharpness_every > 0 needs a sharpness measurer: pass "
-                         "sharpness=stablesam.analysis.sharpness.top_hessian_eigenvalue (or the CLI's --sharpness-every)")
+                         "sharpness=stablesam.analysis.curvature.sharpness.top_hessian_eigenvalue (or the CLI's --sharpness-every)")
     status = _status(out_dir)
     if status == "foreign":
         raise UsageError(f"output directory {str(out_dir)!r} exists and is not a twin run directory; choose another")

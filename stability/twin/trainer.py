@@ -13,7 +13,7 @@ stay on the device and are accumulated there; :meth:`TwinTrainer.log` syncs once
 Sharpness tracking (``config.sharpness_every``): at those epoch ends (and at epoch 0), after the
 evaluation, the top Hessian eigenvalue ``lambda_max`` of every live model's mean loss on its own full
 training set (``S`` or ``S'``, with its labels) is measured by the injected ``sharpness`` measurer (this
-layer does not import curvature code: :func:`stablesam.analysis.sharpness.top_hessian_eigenvalue` is the one the CLI
+layer does not import curvature code: :func:`stablesam.analysis.curvature.sharpness.top_hessian_eigenvalue` is the one the CLI
 passes; it gets the run's dtype and a numpy generator seeded by ``(seed, model, step)``) and logged as
 ``sharpness`` and ``lr_max_gd`` = ``2 / lambda_max``. It reads copies of the weights only, so training is
 unchanged.
