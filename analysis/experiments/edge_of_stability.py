@@ -7,7 +7,7 @@ default) and, every ``measure_every`` steps, measure on the full training set
   :func:`stablesam.analysis.curvature.eigen.lanczos_top_eigenpairs`, warm-started from the previous top eigenvector), with the
   residual ``||H v - lambda v||`` that bounds its error;
 * the loss, the accuracy and the gradient norm ``||g||``;
-* the method's edge ``lambda*`` (:func:`stablesam.theory.edge.max_stable_sharpness`, keyed by
+* the method's edge ``lambda*`` (:func:`stablesam.theory.stability_edge.max_stable_sharpness`, keyed by
   :attr:`stablesam.core.methods.Method.edge`): ``2/eta`` for GD and both StableSAM variants, USAM's
   ``(sqrt(1 + 8 rho/eta) - 1)/(2 rho)`` (Agarwala and Dauphin 2023), SAM's
   ``(||g||/(2 rho))(sqrt(1 + 8 rho/(eta ||g||)) - 1)`` at the measured ``||g||`` (Long and Bartlett 2023);
@@ -212,7 +212,7 @@ class RunSpec:
 
 
 def edge_for(optimizer: str, lr, *, rho=0.0, grad_norm=None):
-    """The edge ``lambda*`` of ``optimizer`` at learning rate ``lr`` (:func:`stablesam.theory.edge.max_stable_sharpness`
+    """The edge ``lambda*`` of ``optimizer`` at learning rate ``lr`` (:func:`stablesam.theory.stability_edge.max_stable_sharpness`
     with the formula :attr:`stablesam.core.methods.Method.edge` names; ``grad_norm`` is used by SAM's edge only)."""
     from stablesam.theory import max_stable_sharpness
 

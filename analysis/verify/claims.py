@@ -55,7 +55,7 @@ __all__ = ["CLAIMS", "SCALES", "Claim", "ClaimResult", "Experiment", "Scale", "T
 
 SCALES = ("quick", "full")
 PAIRS = (("sam", "stablesam-n"), ("usam", "stablesam-u"))  # (base, StableSAM on that base)
-_SUMMARY = "../shared/seed/paper-summary.md (summary of Tan et al. 2024, arXiv:2401.07250)"
+_SUMMARY = "Tan et al., \"Stabilizing Sharpness-aware Minimization Through A Simple Renormalization Strategy\", arXiv:2401.07250 (v1 2024; JMLR 2025)"
 
 
 # ---------------------------------------------------------------------------------------------------------------

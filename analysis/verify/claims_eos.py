@@ -1,6 +1,6 @@
 r"""Claim C3's edge-of-stability part: does StableSAM train stably at sharpness its base cannot sustain?
 
-The edges (``THEORY.md`` section 3; :func:`stablesam.theory.stability_edge.max_stable_sharpness`) say: at a learning rate
+The edges (``docs/theory.md`` section 3; :func:`stablesam.theory.stability_edge.max_stable_sharpness`) say: at a learning rate
 ``eta`` and radius ``rho``, the local quadratic model of StableSAM-N and StableSAM-U is stable up to the sharpness
 ``2/eta`` (GD's edge), SAM's only up to ``(||g||/(2 rho))(sqrt(1 + 8 rho/(eta ||g||)) - 1)`` (Long and Bartlett
 2023) and USAM's only up to ``(sqrt(1 + 8 rho/eta) - 1)/(2 rho)`` (Agarwala and Dauphin 2023), both below
