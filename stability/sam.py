@@ -512,7 +512,10 @@ class SAM(torch.optim.Optimizer):
             base_state, configs = state_dict["base_optimizer"], [state_dict["sam"]]
         elif isinstance(state_dict, dict) and {"state", "param_groups"} <= set(state_dict):
             groups = state_dict["param_groups"]
-            configs = [{key: group.get(key, "missing") for key in _CONFIG_KEYS} for group in groups]
+            if not all(isinstance(group, dict) and set(_CONFIG_KEYS) <= set(group) for group in groups):
+                raise UsageError("state_dict must come from SAM.state_dict(): its param_groups lack the wrapper's "
+                                 "options (a base optimizer's state dict loads with .base_optimizer.load_state_dict)")
+            configs = [{key: group[key] for key in _CONFIG_KEYS} for group in groups]
             base_groups = [{k: v for k, v in group.items() if k not in _CONFIG_KEYS} for group in groups]
             base_state = {**state_dict, "param_groups": base_groups}
         else:
