@@ -3,6 +3,7 @@ gamma_cap, state_dict checks, misuse, bad arguments, and no host synchronisation
 
 from __future__ import annotations
 
+import copy
 import math
 
 import pytest
@@ -206,46 +207,95 @@ def test_load_state_dict_checks_options():
     other = StableSAM(torch.optim.SGD(params, lr=0.1), ascent="normalized")
     with pytest.raises(ValueError, match="stable=False"):
         other.load_state_dict(saved)
-    with pytest.raises(ValueError, match="SAM.state_dict"):
-        other.load_state_dict(saved["base_optimizer"])
+    with pytest.raises(ValueError, match="lack the wrapper's options") as error:
+        other.load_state_dict(torch.optim.SGD(params, lr=0.1).state_dict())  # a plain optimizer's state dict
+    assert "\n" not in str(error.value)
+    with pytest.raises(ValueError, match="keys 'state', 'param_groups'"):
+        other.load_state_dict({"base": {}})
 
 
-@pytest.mark.parametrize(
-    "kwargs, error, message",
-    [
-        ({"rho": -0.1}, ValueError, "rho must be >= 0"),
-        ({"rho": math.nan}, ValueError, "rho must be finite"),
-        ({"rho": math.inf}, ValueError, "rho must be finite"),
-        ({"rho": "0.1"}, TypeError, "rho must be a real number"),
-        ({"rho": torch.tensor(0.1)}, TypeError, "rho must be a Python real number"),
-        ({"ascent": "sharp"}, ValueError, "ascent must be one of 'normalized', 'unnormalized', 'adaptive'; got 'sharp'"),
-        ({"gamma_cap": 0.0}, ValueError, "gamma_cap must be > 0"),
-        ({"gamma_cap": -1.0}, ValueError, "gamma_cap must be > 0"),
-        ({"gamma_cap": math.inf}, ValueError, "gamma_cap must be finite"),
-        ({"adaptive_eta": -0.01}, ValueError, "adaptive_eta must be >= 0"),
-        ({"stable": 1}, TypeError, "stable must be True or False"),
-        ({"stacked": "yes"}, TypeError, "stacked must be True or False"),
-    ],
-)
-def test_bad_arguments_raise(kwargs, error, message):
+def test_state_dict_has_torch_optims_layout_and_the_old_layout_loads():
+    params, loss_fn = problem(9)
+    sam = StableSAM(torch.optim.SGD(params, lr=0.1, momentum=0.9), rho=0.1, gamma_cap=2.0)
+    closure = closure_for(params, loss_fn, sam)
+    sam.step(closure)
+    saved = sam.state_dict()
+    assert sorted(saved) == ["param_groups", "state"]
+    base_saved = sam.base_optimizer.state_dict()
+    assert saved["state"].keys() == base_saved["state"].keys()
+    group = saved["param_groups"][0]
+    assert group["params"] == base_saved["param_groups"][0]["params"] and group["lr"] == 0.1 and group["rho"] == 0.1
+    assert (group["ascent"], group["stable"], group["gamma_cap"]) == ("normalized", True, 2.0)
+    old_layout = {"base_optimizer": base_saved,
+                  "sam": {k: getattr(sam, k) for k in ("ascent", "stable", "gamma_cap", "adaptive_eta", "stacked",
+                                                      "max_grad_norm")}}
+    resumed = []
+    for state in (saved, old_layout):
+        copies = [p.detach().clone().requires_grad_() for p in params]
+        opt = StableSAM(torch.optim.SGD(copies, lr=0.1, momentum=0.9), rho=0.1, gamma_cap=2.0)
+        opt.load_state_dict(copy.deepcopy(state))  # as from a file: torch.optim would alias the momentum buffers
+        assert "ascent" not in opt.param_groups[0]  # the options are checked, not copied into the live groups
+        opt.step(closure_for(copies, loss_fn, opt))
+        resumed.append(copies)
+    sam.step(closure)
+    for copies in resumed:
+        assert all(torch.equal(a, b) for a, b in zip(params, copies))
+
+
+def test_both_constructor_forms_build_the_same_optimizer():
+    params_a, loss_fn = problem(10)
+    params_b = [p.detach().clone().requires_grad_() for p in params_a]
+    a = StableSAM(torch.optim.SGD(params_a, lr=0.1, momentum=0.9), rho=0.1)
+    b = StableSAM(params_b, torch.optim.SGD, lr=0.1, momentum=0.9, rho=0.1)  # davda54 / pytorch_optimizer form
+    assert type(b.base_optimizer) is torch.optim.SGD and b.defaults == a.defaults
+    for opt, ps in ((a, params_a), (b, params_b)):
+        for _ in range(2):
+            opt.step(closure_for(ps, loss_fn, opt))
+    assert all(torch.equal(x, y) for x, y in zip(params_a, params_b))
+
+
+@pytest.mark.parametrize("args, kwargs, message", [
+    (lambda ps: (ps,), {}, "SAM needs a torch.optim.Optimizer instance, or parameters and an optimizer class: "
+     "SAM(torch.optim.SGD(params, lr=0.1), rho=0.05) or SAM(params, torch.optim.SGD, lr=0.1, rho=0.05); got list"),
+    (lambda ps: (ps, "sgd"), {}, "SAM needs a torch.optim.Optimizer instance, or parameters and an optimizer class: "
+     "SAM(torch.optim.SGD(params, lr=0.1), rho=0.05) or SAM(params, torch.optim.SGD, lr=0.1, rho=0.05); got 'sgd'"),
+    (lambda ps: (torch.optim.SGD(ps, lr=0.1),), {"lr": 0.2}, "SAM got an optimizer instance and lr: pass one of "
+     "SAM(torch.optim.SGD(params, lr=0.1), rho=0.05) or SAM(params, torch.optim.SGD, lr=0.1, rho=0.05)"),
+    (lambda ps: (SAM(torch.optim.SGD(ps, lr=0.1)),), {}, "the base optimizer must be a plain optimizer, not another SAM "
+     "wrapper"),
+    (lambda ps: (ps, StableSAM), {}, "the base optimizer must be a plain optimizer, not another SAM wrapper"),
+])
+def test_bad_constructor_forms_get_one_line_showing_the_supported_forms(args, kwargs, message):
     params, _ = problem()
-    with pytest.raises(error, match=message.replace("(", r"\(").replace(")", r"\)")):
-        SAM(torch.optim.SGD(params, lr=0.1), **kwargs)
+    with pytest.raises(TypeError) as error:
+        SAM(*args(params), **kwargs)
+    assert str(error.value) == message
+
+
+def test_stable_sam_forwards_sams_signature_with_stable_on():
+    import inspect
+
+    sam, stable = inspect.signature(SAM), inspect.signature(StableSAM)
+    assert list(stable.parameters) == list(sam.parameters)
+    assert stable.parameters["stable"].default is True and sam.parameters["stable"].default is False
+    params, _ = problem()
+    assert StableSAM(torch.optim.SGD(params, lr=0.1)).stable
+    assert not StableSAM(torch.optim.SGD(params, lr=0.1), stable=False).stable
+    with pytest.raises(ValueError, match="^StableSAM: rho must be"):
+        StableSAM(torch.optim.SGD(params, lr=0.1), rho=-1.0)
 
 
 def test_bad_base_group_and_closure_raise():
     params, _ = problem()
-    with pytest.raises(TypeError, match="torch.optim.Optimizer instance, got list"):
-        SAM(params)
-    with pytest.raises(ValueError, match=r"param_groups\[1\]\['rho'\] must be >= 0"):
+    with pytest.raises(ValueError, match=r"^SAM param_groups\[1\]: rho must be a real number in \[0, inf\); got -1.0$"):
         SAM(torch.optim.SGD([{"params": params[:2]}, {"params": params[2:], "rho": -1.0}], lr=0.1))
     sam = SAM(torch.optim.SGD(params, lr=0.1))
     with pytest.raises(TypeError, match="closure must return the loss, got None"):
         sam.step(lambda: None)
     with pytest.raises(TypeError, match="needs a closure"):
         sam.step()
-    with pytest.raises(TypeError, match="not another SAM"):
-        SAM(sam)
+    with pytest.raises(ValueError, match=r"^SAM param_groups\[1\]: rho must be"):
+        sam.add_param_group({"params": [torch.zeros(2, requires_grad=True)], "rho": math.nan})
 
 
 def test_stacked_checks_the_model_dimension():
