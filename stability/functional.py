@@ -121,8 +121,14 @@ class TensorLists:
         """``values`` shaped to multiply ``like``: the 0-d tensor itself, or per-model views when stacked."""
         return per_model(values, like, stacked=self.stacked)
 
+    def unary(self, name: str, xs: Sequence[Tensor]) -> list[Tensor]:
+        """``torch.<name>`` of each tensor (``"abs"``, ``"sign"``, ``"sqrt"``...: any op with a ``torch._foreach_`` twin)."""
+        if self.foreach:
+            return list(getattr(torch, f"_foreach_{name}")(xs))
+        return [getattr(torch, name)(x) for x in xs]
+
     def abs(self, xs: Sequence[Tensor]) -> list[Tensor]:
-        return list(torch._foreach_abs(xs)) if self.foreach else [x.abs() for x in xs]
+        return self.unary("abs", xs)
 
     def add_(self, xs: Sequence[Tensor], other: float | list[Tensor], alpha: float = 1.0) -> None:
         if self.foreach:
