@@ -17,6 +17,7 @@ import torch
 
 from stablesam.core.methods import METHODS, Method
 from stablesam.stability import SAM
+from stablesam.stability.ascents import ASCENTS
 from stablesam.stability.optimizers import make_optimizer
 
 
@@ -73,10 +74,14 @@ class OptimizerInfo:
 
     def reference_step(self, H: np.ndarray, w: np.ndarray, lr: float, rho: float, eta: float = 0.01) -> np.ndarray:
         """``docs/theory.md`` section 1 in numpy float64 on ``f(w) = w^T H w / 2``, vectorised over leading axes."""
+        return self.reference(H, w, lr, rho, eta)[0]
+
+    def reference(self, H: np.ndarray, w: np.ndarray, lr: float, rho: float, eta: float = 0.01):
+        """The next iterate and the applied factor ``gamma`` (1 unless the row is stable)."""
         g = w @ H
         ascent = self.row.ascent
         if ascent == "none":
-            return w - lr * g
+            return w - lr * g, 1.0
         norm = lambda x: np.linalg.norm(x, axis=-1, keepdims=True)
         safe = lambda n: np.where(n == 0, 1.0, n)
         T = np.abs(w) + eta
@@ -94,20 +99,20 @@ class OptimizerInfo:
             else:
                 n, n_tilde = norm(g), norm(g_tilde)
             gamma = np.where(n_tilde == 0, 1.0, n / safe(n_tilde))
-        return w - lr * gamma * g_tilde
+        return w - lr * gamma * g_tilde, gamma
 
 
 def _sam_errors(cls: type[SAM]) -> tuple[ErrorInput, ...]:
     """The wrapper's bad arguments with their exact one-line messages (written out, not derived from the table)."""
     name = cls.__name__
+    registered = ", ".join(map(repr, sorted(ASCENTS)))  # the registry's names, e.g. 'adaptive', 'normalized', ...
     cases = [
         ({"rho": -0.1}, f"{name}: rho must be a real number in [0, inf); got -0.1"),
         ({"rho": float("nan")}, f"{name}: rho must be a real number in [0, inf); got nan"),
         ({"rho": float("inf")}, f"{name}: rho must be a real number in [0, inf); got inf"),
         ({"rho": "0.1"}, f"{name}: rho must be a real number in [0, inf); got '0.1'"),
         ({"rho": torch.tensor(0.5)}, f"{name}: rho must be a real number in [0, inf); got tensor(0.5000)"),
-        ({"ascent": "sharp"},
-         f"{name}: ascent must be one of 'adaptive', 'normalized', 'unnormalized' or an Ascent; got 'sharp'"),
+        ({"ascent": "sharp"}, f"{name}: ascent must be one of {registered} or an Ascent; got 'sharp'"),
         ({"gamma_cap": 0.0}, f"{name}: gamma_cap must be a real number in (0, inf) or None; got 0.0"),
         ({"gamma_cap": float("inf")}, f"{name}: gamma_cap must be a real number in (0, inf) or None; got inf"),
         ({"adaptive_eta": -0.01}, f"{name}: adaptive_eta must be a real number in [0, inf); got -0.01"),
