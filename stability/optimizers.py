@@ -54,6 +54,9 @@ def make_optimizer(
     ascent. Step a wrapper with ``step(closure)`` or ``first_step()``/``second_step()``; its base optimizer is
     ``.base_optimizer``. ``momentum`` applies to ``base="momentum"``, ``betas``/``adam_eps`` to ``"adam"``.
 
+    ``foreach`` is the base optimizer's; the wrapper chooses its own kernels by device (``SAM(foreach=None)``, as
+    ``torch.optim`` does), which keeps its CPU trajectories bit-identical whatever the base uses.
+
     Arguments are validated by the optimizers themselves (``torch.optim`` and :class:`stablesam.stability.SAM`); callers
     validate their own input once, at their boundary. Importing this module does not import torch.
     """
