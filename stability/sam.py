@@ -63,7 +63,7 @@ from torch import Tensor
 from stablesam.core.constraints import Boolean, Interval, NoneValue, Options, Satisfies, validate_parameters
 from stablesam.core.validation import UsageError
 from stablesam.stability.ascents import ASCENTS, Ascent, get_ascent
-from stablesam.stability.functional import default_foreach, sam_ascent_, sam_descent_
+from stablesam.stability.functional import TensorLists, default_foreach, sam_ascent_, sam_descent_
 from stablesam.stability.optimizers import DEFAULT_RHO
 
 __all__ = ["SAM", "StableSAM"]
@@ -320,8 +320,6 @@ class SAM(torch.optim.Optimizer):
 
     def _finish_grad_mean(self, params: list[Tensor], reduction: tuple[Any, Tensor], foreach: bool) -> Tensor:
         """``n(w, mean_r g_r)``: the norm of the replicas' mean gradient, identical on every replica."""
-        from stablesam.stability.functional import TensorLists
-
         handle, flat = reduction
         handle.wait()
         views = [v.view_as(p) for v, p in zip(flat.split([p.numel() for p in params]), params)]
@@ -423,7 +421,10 @@ class SAM(torch.optim.Optimizer):
             torch._foreach_copy_(params, origins)
             raise
         if self.check_finite:
-            self._check_finite(stats, skip_grads=scaler is not None)
+            surrogate = stats.get("surrogate_grad_norm")
+            if surrogate is None and surrogate_grads:  # not tracked: the check needs ||g~|| anyway
+                surrogate = TensorLists(foreach=foreach, stacked=self.stacked).norm(surrogate_grads)
+            self._check_finite(stats["grad_norm"], surrogate, skip_grads=scaler is not None)
         if scaler is not None:
             scaler.step(self.base_optimizer)  # skips the step on a non-finite flag (GradScaler's one host sync)
             stats = {**{k: v for k, v in stats.items() if k != "applied_gamma"},
@@ -436,7 +437,7 @@ class SAM(torch.optim.Optimizer):
             self.zero_grad()
         return stats["applied_gamma"]
 
-    def _check_finite(self, stats: dict[str, Tensor], *, skip_grads: bool) -> None:
+    def _check_finite(self, grad_norm: Tensor, surrogate_norm: Tensor | None, *, skip_grads: bool) -> None:
         """``check_finite=True``: one host sync; raise before the base step, with ``w`` restored."""
         for index, group in enumerate(self.param_groups):
             lr = group["lr"]
@@ -444,10 +445,9 @@ class SAM(torch.optim.Optimizer):
                 raise FloatingPointError(f"param_groups[{index}]['lr'] is {lr!r}: the step was not taken, w is unchanged")
         if skip_grads:  # the GradScaler skips a non-finite step itself
             return
-        norms = [stats["grad_norm"], stats.get("surrogate_grad_norm", stats["grad_norm"])]
-        finite = torch.isfinite(torch.stack(norms)).all(dim=0)
-        if not bool(finite.all()):
-            where = "w" if not bool(torch.isfinite(norms[0]).all()) else "w~"
+        norms = [grad_norm, grad_norm if surrogate_norm is None else surrogate_norm]
+        if not bool(torch.isfinite(torch.stack(norms)).all()):
+            where = "w" if not bool(torch.isfinite(grad_norm).all()) else "w~"
             raise FloatingPointError(f"non-finite gradient at {where} (check_finite=True): the step was not taken, "
                                      f"w is unchanged")
 

@@ -218,9 +218,10 @@ def test_a_closure_failing_at_the_ascent_point_leaves_w_restored(info, form):
 
 @WRAPPED
 @pytest.mark.parametrize("poison", ("grad_at_w", "grad_at_w_tilde", "lr"))
-def test_check_finite_stops_a_non_finite_step_with_w_unchanged(info, poison):
+@pytest.mark.parametrize("track_stats", (True, False))
+def test_check_finite_stops_a_non_finite_step_with_w_unchanged(info, poison, track_stats):
     params, loss_fn = _problem(2)
-    optimizer = info.make(params, base="momentum", momentum=0.9, check_finite=True)
+    optimizer = info.make(params, base="momentum", momentum=0.9, check_finite=True, track_stats=track_stats)
     if poison == "lr":
         optimizer.param_groups[0]["lr"] = float("nan")
     calls = {"n": 0}

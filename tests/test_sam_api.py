@@ -316,7 +316,8 @@ def _forbid_host_sync(monkeypatch):
 @pytest.mark.parametrize("ascent", ("normalized", "unnormalized", "adaptive"))
 @pytest.mark.parametrize("stable", (False, True))
 @pytest.mark.parametrize("stacked", (False, True))
-def test_step_makes_no_host_sync(monkeypatch, ascent, stable, stacked):
+@pytest.mark.parametrize("foreach", (False, True), ids=("per_tensor", "foreach"))
+def test_step_makes_no_host_sync(monkeypatch, ascent, stable, stacked, foreach):
     # SGD with momentum and weight decay: torch's Adam reads its CPU step counter with .item().
     if stacked:  # two models stacked along dim 0
         gen = torch.Generator().manual_seed(6)
@@ -327,7 +328,7 @@ def test_step_makes_no_host_sync(monkeypatch, ascent, stable, stacked):
         params, loss_fn = problem(6)
     sam = SAM(
         torch.optim.SGD(params, lr=0.1, momentum=0.9, weight_decay=1e-3),
-        rho=0.1, ascent=ascent, stable=stable, gamma_cap=1.0, stacked=stacked,
+        rho=0.1, ascent=ascent, stable=stable, gamma_cap=1.0, stacked=stacked, foreach=foreach,
     )
     closure = closure_for(params, loss_fn, sam)
     sam.step(closure)  # allocates the restore buffers
@@ -355,7 +356,7 @@ def test_non_finite_gradients_stay_visible_in_the_stats():
 
 @pytest.mark.parametrize("ascent", ("normalized", "unnormalized", "adaptive"))
 def test_ascent_point_equals_functional_direction(ascent):
-    # SAM's CPU path fuses the normalized ascent; the functional direction (used on CUDA) must agree.
+    # The per-tensor path fuses the normalized ascent (addcdiv); the materialised direction must agree.
     from stablesam.stability import ascent_direction
 
     params, loss_fn = problem(8)
