@@ -9,7 +9,7 @@ without an edit here.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -39,7 +39,7 @@ class OptimizerInfo:
     supports_foreach: bool  # the wrapper's own foreach / per-tensor paths
     supports_amp: bool  # step(closure, grad_scaler=...)
     closure_forms: tuple[str, ...]  # "closure": step(closure); "two_calls": first_step()/second_step()
-    sample_kwargs: tuple[dict[str, Any], ...] = field(default=({},))
+    sample_kwargs: tuple[dict[str, Any], ...] = ({},)  # make() arguments the generic tests loop over
     error_inputs: tuple[ErrorInput, ...] = ()
 
     @property
@@ -131,13 +131,15 @@ def _sam_errors(cls: type[SAM]) -> tuple[ErrorInput, ...]:
 def _info(row: Method) -> OptimizerInfo:
     if not row.uses_rho:  # the base optimizer alone
         return OptimizerInfo(row, supports_stacked=False, supports_foreach=False, supports_amp=True,
-                             closure_forms=("closure",))
-    cls = SAM
+                             closure_forms=("closure",), sample_kwargs=_BASE_SAMPLES)
     return OptimizerInfo(
         row, supports_stacked=True, supports_foreach=True, supports_amp=True, closure_forms=("closure", "two_calls"),
-        sample_kwargs=({}, {"base": "momentum", "momentum": 0.9, "weight_decay": 1e-3}, {"base": "adam"}),
-        error_inputs=_sam_errors(cls),
+        sample_kwargs=_BASE_SAMPLES, error_inputs=_sam_errors(SAM),
     )
+
+
+# The base optimizers of the factory, as make() arguments: plain SGD, momentum with weight decay, Adam.
+_BASE_SAMPLES = ({}, {"base": "momentum", "momentum": 0.9, "weight_decay": 1e-3}, {"base": "adam"})
 
 
 OPTIMIZER_DB: tuple[OptimizerInfo, ...] = tuple(_info(row) for row in METHODS.values())

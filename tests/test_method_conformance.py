@@ -29,6 +29,7 @@ WRAPPED = pytest.mark.parametrize("info", infos(lambda i: i.supports_foreach), i
 
 def test_the_database_has_one_record_per_row():
     assert [info.key for info in OPTIMIZER_DB] == list(METHODS)
+    assert all(len(info.sample_kwargs) == 3 for info in OPTIMIZER_DB)  # the ids of the sample parametrisations
 
 
 @ROWS
@@ -172,13 +173,14 @@ class _Boom(Exception):
 
 @EVERY
 @pytest.mark.parametrize("form", ("closure", "two_calls"))
-def test_a_closure_failing_at_the_ascent_point_leaves_w_restored(info, form):
+@pytest.mark.parametrize("sample", range(3), ids=("sgd", "momentum_wd", "adam"))
+def test_a_closure_failing_at_the_ascent_point_leaves_w_restored(info, form, sample):
     if form not in info.closure_forms:
         pytest.skip(f"{info.key} steps with a closure only")
     params, loss_fn = _problem(1)
     reference = [p.detach().clone().requires_grad_() for p in params]
-    optimizer = info.make(params, base="momentum", momentum=0.9)
-    fresh = info.make(reference, base="momentum", momentum=0.9)
+    optimizer = info.make(params, **info.sample_kwargs[sample])
+    fresh = info.make(reference, **info.sample_kwargs[sample])
     calls = {"n": 0}
 
     def failing_closure():
@@ -192,9 +194,11 @@ def test_a_closure_failing_at_the_ascent_point_leaves_w_restored(info, form):
 
     before = [p.detach().clone() for p in params]
     with pytest.raises(_Boom):
-        if form == "closure" or not isinstance(optimizer, SAM):
-            failing_closure()  # a plain optimizer's closure fails before any step
-            optimizer.step(failing_closure)
+        if not isinstance(optimizer, SAM):
+            failing_closure()
+            optimizer.step(failing_closure)  # a plain optimizer's closure fails before its update
+        elif form == "closure":
+            optimizer.step(failing_closure)  # the first call runs at w, the second raises at w~
         else:
             failing_closure()
             optimizer.first_step()
@@ -261,11 +265,12 @@ def test_without_check_finite_a_nan_gradient_propagates_visibly(info):
 
 
 @WRAPPED
-def test_both_closure_forms_step_bit_for_bit_alike(info):
+@pytest.mark.parametrize("sample", range(3), ids=("sgd", "momentum_wd", "adam"))
+def test_both_closure_forms_step_bit_for_bit_alike(info, sample):
     runs = []
     for form in info.closure_forms:
         params, loss_fn = _problem(4)
-        optimizer = info.make(params, base="momentum", momentum=0.9)
+        optimizer = info.make(params, **info.sample_kwargs[sample])
 
         def closure():
             optimizer.zero_grad()
@@ -282,13 +287,14 @@ def test_both_closure_forms_step_bit_for_bit_alike(info):
 
 
 @EVERY
-def test_a_power_of_two_grad_scaler_is_bit_identical(info):
+@pytest.mark.parametrize("sample", range(3), ids=("sgd", "momentum_wd", "adam"))
+def test_a_power_of_two_grad_scaler_is_bit_identical(info, sample):
     if not info.supports_amp:
         pytest.skip(f"{info.key} has no AMP support")
     runs = []
     for scaler in (None, torch.amp.GradScaler("cpu", init_scale=2.0**10)):
         params, loss_fn = _problem(5)
-        optimizer = info.make(params, base="momentum", momentum=0.9)
+        optimizer = info.make(params, **info.sample_kwargs[sample])
 
         def closure():
             optimizer.zero_grad()

@@ -294,10 +294,10 @@ def _seeded_mlp(gen: torch.Generator) -> torch.nn.Module:
     return model
 
 
-@pytest.mark.parametrize("ascent", ASCENTS)
-@pytest.mark.parametrize("stable", (False, True))
+@pytest.mark.parametrize("info", infos(lambda i: i.supports_stacked), ids=lambda i: i.key)
 @pytest.mark.parametrize("base", BASES)
-def test_stacked_step_equals_separate_steps(ascent, stable, base):
+def test_stacked_step_equals_separate_steps(info, base):
+    ascent, stable = info.row.ascent, info.row.stable
     gen = torch.Generator().manual_seed(11)
     n_models = 3
     models = [_seeded_mlp(gen) for _ in range(n_models)]
