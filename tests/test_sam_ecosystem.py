@@ -7,6 +7,7 @@ exactly the parameters (and learning rates, and momenta) of the same scheduler o
 
 from __future__ import annotations
 
+import copy
 import inspect
 import warnings
 
@@ -174,3 +175,35 @@ def test_the_wrapper_trains_a_compiled_model_like_the_eager_one():
     # map with Lipschitz constant of order 1 stay far below 1e-12.
     for eager, compiled in zip(*runs):
         torch.testing.assert_close(compiled, eager, rtol=1e-12, atol=1e-12)
+
+
+def test_torch_distributed_checkpoint_reads_the_wrappers_state_dict():
+    # get_optimizer_state_dict reads state_dict() (torch.optim's layout, keyed by parameter names here); its
+    # set_optimizer_state_dict first runs a closure-less step() to create state, which SAM refuses, so the state is
+    # set on the base optimizer (the saved groups' wrapper options are ignored there).
+    from torch.distributed.checkpoint.state_dict import get_optimizer_state_dict, set_optimizer_state_dict
+
+    models, optimizers = [], []
+    for seed in (0, 1):
+        torch.manual_seed(seed)  # only the modules' default initialisation; the second is overwritten below
+        models.append(torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.Tanh(), torch.nn.Linear(4, 1)).double())
+        optimizers.append(StableSAM(torch.optim.SGD(models[-1].parameters(), lr=0.1, momentum=0.9), rho=0.05))
+    x, y = torch.ones(8, 3, dtype=torch.float64), torch.zeros(8, 1, dtype=torch.float64)
+
+    def closure_of(model, opt):
+        def closure():
+            opt.zero_grad()
+            loss = torch.nn.functional.mse_loss(model(x), y)
+            loss.backward()
+            return loss
+        return closure
+
+    optimizers[0].step(closure_of(models[0], optimizers[0]))
+    saved = get_optimizer_state_dict(models[0], optimizers[0])
+    assert sorted(saved) == ["param_groups", "state"] and "0.weight" in saved["state"]
+    assert saved["param_groups"][0]["rho"] == 0.05 and saved["param_groups"][0]["stable"] is True
+    models[1].load_state_dict(models[0].state_dict())
+    set_optimizer_state_dict(models[1], optimizers[1].base_optimizer, copy.deepcopy(saved))  # as from storage
+    for model, opt in zip(models, optimizers):
+        opt.step(closure_of(model, opt))
+    assert all(torch.equal(a, b) for a, b in zip(models[0].parameters(), models[1].parameters()))
