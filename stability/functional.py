@@ -122,7 +122,7 @@ class TensorLists:
         return per_model(values, like, stacked=self.stacked)
 
     def unary(self, name: str, xs: Sequence[Tensor]) -> list[Tensor]:
-        """``torch.<name>`` of each tensor (``"abs"``, ``"sign"``, ``"sqrt"``...: any op with a ``torch._foreach_`` twin)."""
+        """``torch.<name>`` of each tensor (``"abs"``, ``"sign"``, ``"sqrt"``: any op with a ``torch._foreach_`` twin)."""
         if self.foreach:
             return list(getattr(torch, f"_foreach_{name}")(xs))
         return [getattr(torch, name)(x) for x in xs]
@@ -226,7 +226,8 @@ def renormalization_factor(
     ``gamma = 1`` where ``||g~|| = 0`` (the renormalized step ``gamma g~`` is then zero). Tan et al. 2024
     (arXiv:2401.07250); the cap ``min(1, gamma)`` is the authors' optional "further stabilisation".
 
-    >>> renormalization_factor(torch.tensor(3.0), torch.tensor(4.0)), renormalization_factor(torch.tensor(3.0), torch.tensor(0.0))
+    >>> three = torch.tensor(3.0)
+    >>> renormalization_factor(three, torch.tensor(4.0)), renormalization_factor(three, torch.tensor(0.0))
     (tensor(0.7500), tensor(1.))
     """
     gamma = torch.where(

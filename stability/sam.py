@@ -13,8 +13,8 @@ with the ascent's direction ``d`` and norm ``n`` (:mod:`stablesam.stability.asce
 ``T = diag(|w| + eta_a)``). Without ``stable`` the base optimizer steps with ``g~``. ``gamma`` is one global
 factor and multiplies the loss gradient only, before momentum and weight decay (as the authors' code does).
 With plain SGD the StableSAM step ``eta gamma g~`` has exactly the length ``eta ||g||`` of an SGD step. The
-algorithm itself is :func:`stablesam.stability.functional.sam_ascent_` / :func:`~stablesam.stability.functional.sam_descent_`;
-this module adds param groups, state dicts and the AMP/DDP/clipping glue.
+algorithm itself is :func:`stablesam.stability.functional.sam_ascent_` /
+:func:`~stablesam.stability.functional.sam_descent_`; this module adds param groups, state dicts and the AMP/DDP/clipping glue.
 
 Sources: SAM, Foret et al. 2021 (arXiv:2010.01412); USAM, Andriushchenko and Flammarion 2022
 (arXiv:2206.06232); ASAM, Kwon et al. 2021 (arXiv:2102.11600); StableSAM, Tan et al. 2024 (arXiv:2401.07250).
@@ -326,7 +326,7 @@ class SAM(torch.optim.Optimizer):
         return self._ascent.norm(TensorLists(foreach=foreach, stacked=self.stacked), params, views, self.adaptive_eta)
 
     def _with_grads(self) -> tuple[list[Tensor], list[Tensor], list[float]]:
-        """The parameters that have a gradient, those gradients and each one's ``rho`` (torch.optim's ``_init_group``)."""
+        """The parameters with a gradient, the gradients and each one's ``rho`` (torch.optim's ``_init_group``)."""
         params, grads, rhos = [], [], []
         for group in self.param_groups:
             for p in group["params"]:
@@ -442,7 +442,8 @@ class SAM(torch.optim.Optimizer):
         for index, group in enumerate(self.param_groups):
             lr = group["lr"]
             if not (bool(torch.isfinite(lr).all()) if isinstance(lr, Tensor) else math.isfinite(lr)):
-                raise FloatingPointError(f"param_groups[{index}]['lr'] is {lr!r}: the step was not taken, w is unchanged")
+                raise FloatingPointError(f"param_groups[{index}]['lr'] is {lr!r}: the step was not taken, "
+                                         f"w is unchanged")
         if skip_grads:  # the GradScaler skips a non-finite step itself
             return
         norms = [grad_norm, grad_norm if surrogate_norm is None else surrogate_norm]

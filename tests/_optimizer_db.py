@@ -53,7 +53,8 @@ class OptimizerInfo:
         if not options or not isinstance(optimizer, SAM):
             return optimizer
         # Wrapper options the factory does not take: the same row around the same base optimizer.
-        return SAM(optimizer.base_optimizer, rho=rho, **{"ascent": self.row.ascent, "stable": self.row.stable, **options})
+        row_options = {"ascent": self.row.ascent, "stable": self.row.stable}
+        return SAM(optimizer.base_optimizer, rho=rho, **{**row_options, **options})
 
     def step(self, optimizer, closure, *, form: str = "closure", grad_scaler=None) -> None:
         """One step in ``form``; a base optimizer alone goes through ``grad_scaler.step`` when given one."""
