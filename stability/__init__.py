@@ -16,7 +16,9 @@ _EXPORTS = {
         ("DATASETS", "Dataset", "NeighbouringPair", "flip_labels", "load_dataset", "neighbouring", "shuffle_labels"),
         "stablesam.stability.data",
     ),
-    **dict.fromkeys(("ASCENTS", "Ascent", "ascent_direction", "get_ascent", "surrogate_norm"), "stablesam.stability.ascents"),
+    **dict.fromkeys(
+        ("ASCENTS", "Ascent", "ascent_direction", "get_ascent", "surrogate_norm"), "stablesam.stability.ascents"
+    ),
     **dict.fromkeys(
         ("global_norm", "renormalization_factor", "sam_ascent_", "sam_descent_", "weighted_global_norm"),
         "stablesam.stability.functional",

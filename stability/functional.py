@@ -122,7 +122,7 @@ class TensorLists:
         return per_model(values, like, stacked=self.stacked)
 
     def unary(self, name: str, xs: Sequence[Tensor]) -> list[Tensor]:
-        """``torch.<name>`` of each tensor (``"abs"``, ``"sign"``, ``"sqrt"``: any op with a ``torch._foreach_`` twin)."""
+        """``torch.<name>`` of each tensor (``"abs"``, ``"sign"``, ``"sqrt"``: any op with a foreach twin)."""
         if self.foreach:
             return list(getattr(torch, f"_foreach_{name}")(xs))
         return [getattr(torch, name)(x) for x in xs]

@@ -14,7 +14,8 @@ with the ascent's direction ``d`` and norm ``n`` (:mod:`stablesam.stability.asce
 factor and multiplies the loss gradient only, before momentum and weight decay (as the authors' code does).
 With plain SGD the StableSAM step ``eta gamma g~`` has exactly the length ``eta ||g||`` of an SGD step. The
 algorithm itself is :func:`stablesam.stability.functional.sam_ascent_` /
-:func:`~stablesam.stability.functional.sam_descent_`; this module adds param groups, state dicts and the AMP/DDP/clipping glue.
+:func:`~stablesam.stability.functional.sam_descent_`; this module adds param groups, state dicts and the
+AMP/DDP/clipping glue.
 
 Sources: SAM, Foret et al. 2021 (arXiv:2010.01412); USAM, Andriushchenko and Flammarion 2022
 (arXiv:2206.06232); ASAM, Kwon et al. 2021 (arXiv:2102.11600); StableSAM, Tan et al. 2024 (arXiv:2401.07250).
