@@ -2,6 +2,8 @@
 
 from stablesam.analysis.figures.spec import FigureSpec
 
+__all__ = ["FIGURES"]
+
 FIGURES: tuple[FigureSpec, ...] = (
     FigureSpec(
         name="stability-bound-vs-lr",
