@@ -28,12 +28,13 @@ from stablesam.core.exports import lazy_exports
 # Public name -> the module that defines it; each loads on first use (PEP 562, stablesam.core.exports), so
 # importing the package pulls in neither sympy nor the modules a caller does not use. Two modules define ``step``
 # and ``METHODS``: the package's are the quadratic model's (least_squares.step, uniform_stability.METHODS stay
-# qualified).
+# qualified). A function named as its module (``excess_risk``) stays qualified too; ``simulate`` is bound below,
+# before any import of its module could bind the package's name to the module instead.
 _EXPORTS = {
     **dict.fromkeys(
         (
             "BoundComparison", "ExcessRisk", "MaxLr", "bound_function", "compare_bounds", "convex_sgd_excess_risk",
-            "convex_sgd_optimal_lr", "excess_risk", "excess_risk_function", "lr_limit", "max_lr_for_target",
+            "convex_sgd_optimal_lr", "excess_risk_function", "lr_limit", "max_lr_for_target",
             "optimal_lr", "optimization_error", "regimes",
         ),
         "stablesam.theory.excess_risk",
@@ -96,3 +97,5 @@ _EXPORTS = {
 
 __all__ = sorted(_EXPORTS)
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())
+
+from stablesam.theory.simulate import simulate  # noqa: E402  (numpy only)

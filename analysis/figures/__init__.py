@@ -1,4 +1,5 @@
-"""The figure set of ``figures/``: each figure as data (:mod:`.spec`), the catalogue and the deterministic writer."""
+"""The figure set of ``figures/``: each figure as data (:mod:`stablesam.analysis.figures.spec`), the catalogue
+and the deterministic writer."""
 
 from stablesam.core.exports import lazy_exports
 

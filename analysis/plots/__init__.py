@@ -1,4 +1,4 @@
-"""Drawing only: figure functions ``plot_*(...) -> Figure`` and the one visual language (:mod:`.style`)."""
+"""Drawing only: figure functions ``plot_*(...) -> Figure`` and the one visual language (:mod:`stablesam.analysis.plots.style`)."""
 
 from stablesam.core.exports import lazy_exports
 
