@@ -90,19 +90,19 @@ def _page(package: str, packages: list[str], mapping: dict[str, str]) -> str:
     return "\n".join(lines)
 
 
-def write_pages(app=None) -> list[str]:
+def write_pages(app=None, out: Path = API) -> list[str]:
     """Write ``docs/api/`` afresh (a removed package leaves no stale page); the package names."""
     packages, mapping = _packages()
-    API.mkdir(exist_ok=True)
-    for stale in API.glob("*.rst"):
+    out.mkdir(exist_ok=True)
+    for stale in out.glob("*.rst"):
         stale.unlink()
     for package in packages:
-        (API / f"{package}.rst").write_text(_page(package, packages, mapping))
+        (out / f"{package}.rst").write_text(_page(package, packages, mapping))
     index = ["API reference", "=============", "",
              "Every public name of each package, as its ``__all__`` re-exports it, then each module's own "
              "documentation.", "", ".. toctree::", "   :maxdepth: 1", ""]
     index += [f"   {package}" for package in packages]
-    (API / "index.rst").write_text("\n".join(index) + "\n")
+    (out / "index.rst").write_text("\n".join(index) + "\n")
     return packages
 
 
