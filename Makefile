@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 # torch build into .venv first (see README), and this pin is then skipped.
 TORCH  ?= torch==2.13.0
 
-.PHONY: setup run test test-slow test-all figures bench lab clean
+.PHONY: setup run test test-slow test-all figures docs bench lab clean
 
 setup: $(STAMP)
 
@@ -31,6 +31,11 @@ test-slow: setup
 figures: setup
 	$(BIN)/stablesam figures --out figures
 
+# The API reference (docs/_build/html/index.html): Sphinx with warnings as errors, as CI builds it.
+docs: setup
+	$(BIN)/pip install -q -e ".[docs]"
+	$(BIN)/python -m sphinx -W --keep-going -q -b html docs docs/_build/html
+
 # Every CPU benchmark, then one table of all ratios against their goals (tens of minutes on 2 shared cores).
 bench: setup
 	$(BIN)/python benchmarks/run_all.py
@@ -44,4 +49,4 @@ lab: setup
 	  $$(test "$$(id -u)" -eq 0 && echo --allow-root)
 
 clean:
-	rm -rf $(VENV) *.egg-info .pytest_cache
+	rm -rf $(VENV) *.egg-info .pytest_cache docs/_build docs/api

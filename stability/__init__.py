@@ -4,40 +4,35 @@ The names below load on first use (PEP 562), so light submodules such as :mod:`s
 and :mod:`stablesam.stability.twin.config` import without torch, and ``stablesam --help`` stays fast.
 """
 
-from __future__ import annotations
+from stablesam.core.exports import lazy_exports
 
-import importlib
-from typing import Any
-
-# Public name -> the module that defines it.
+# Public name -> the module that defines it; each loads on first use (PEP 562, stablesam.core.exports), so a light
+# path (``stablesam --help``, reading a config) does not import torch.
 _EXPORTS = {
     "freeze_running_stats": "stablesam.stability.batchnorm",
     **dict.fromkeys(
-        ("DATASETS", "Dataset", "NeighbouringPair", "flip_labels", "load_dataset", "neighbouring", "shuffle_labels"),
+        (
+            "CIFAR10_FILES", "DATASETS", "Dataset", "MNIST_FILES", "NeighbouringPair", "flip_labels", "load_dataset",
+            "neighbouring", "read_cifar10_batch", "read_idx", "shuffle_labels",
+        ),
         "stablesam.stability.data",
     ),
     **dict.fromkeys(
         ("ASCENTS", "Ascent", "ascent_direction", "get_ascent", "surrogate_norm"), "stablesam.stability.ascents"
     ),
     **dict.fromkeys(
-        ("global_norm", "renormalization_factor", "sam_ascent_", "sam_descent_", "weighted_global_norm"),
+        ("capped_gamma", "global_norm", "per_model", "renormalization_factor", "safe_divisor", "sam_ascent_",
+         "sam_descent_", "weighted_global_norm"),
         "stablesam.stability.functional",
     ),
-    **dict.fromkeys(("BASE_OPTIMIZERS", "DEFAULT_RHO", "effective_rho", "make_optimizer"), "stablesam.stability.optimizers"),
-    **dict.fromkeys(("MODELS", "build_model"), "stablesam.stability.models"),
+    **dict.fromkeys(("MODELS", "MODEL_OPTIONS", "build_model", "count_parameters"), "stablesam.stability.models"),
+    **dict.fromkeys(
+        ("BASE_OPTIMIZERS", "DEFAULT_RHO", "effective_rho", "make_optimizer"),
+        "stablesam.stability.optimizers",
+    ),
     **dict.fromkeys(("SAM", "StableSAM"), "stablesam.stability.sam"),
+    "torch_threads": "stablesam.stability.threads",
 }
 
 __all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(_EXPORTS[name]), name)
-    globals()[name] = value  # later look-ups skip this function
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_EXPORTS))
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())

@@ -9,4 +9,6 @@ Everything imports under this one root, in layers that import only downwards:
 - :mod:`stablesam.cli`: the ``stablesam`` command line.
 """
 
+__all__ = ["__version__"]
+
 __version__ = "0.1.0"

@@ -32,6 +32,29 @@ def test_load_runs_concatenates_and_adds_config_fields(tmp_path):
     assert summaries["final.gap"].iloc[0] == 2.0 and summaries["config.seed"].tolist() == [0, 1]
 
 
+def test_checkpoints_are_one_column_and_epochs_are_integers(tmp_path):
+    """Issue 26: a column per checkpoint file name, and ``epoch`` read back from CSV as a float (``0.0``)."""
+    _write_run(tmp_path / "s0", 0, "sgd", [1.0, 2.0])
+    summary = {"status": "finished", "checkpoints": {"epoch_0001.pt": "ab", "epoch_0002.pt": "cd"},
+               "config": {"optimizer": "sgd", "epochs": 2}, "pairs": [{"pair": 0, "distance": 0.1}]}
+    (tmp_path / "s0" / "summary.json").write_text(json.dumps(summary))
+    table = load_runs(tmp_path)
+    pd.DataFrame(table.drop(columns="run_dir")).assign(epoch=table["epoch"].astype(float)).to_csv(
+        tmp_path / "s0" / "metrics.csv", index=False)  # as the harness writes it: 0.0, 1.0
+    assert load_runs(tmp_path)["epoch"].dtype == np.int64
+    row = load_summaries(tmp_path)
+    assert not [c for c in row.columns if c.startswith("checkpoints.")]
+    assert json.loads(row["checkpoints"].iloc[0]) == summary["checkpoints"]
+    assert row["config.epochs"].iloc[0] == 2 and json.loads(row["pairs"].iloc[0]) == summary["pairs"]
+
+
+def test_fractional_epochs_stay_floats(tmp_path):
+    path = tmp_path / "s0"
+    _write_run(path, 0, "sgd", [1.0, 2.0])
+    pd.read_csv(path / "metrics.csv").assign(epoch=[0.5, 1.0]).to_csv(path / "metrics.csv", index=False)
+    assert load_runs(tmp_path)["epoch"].tolist() == [0.5, 1.0]
+
+
 def test_summarise_mean_sem_and_bootstrap_interval():
     rng = np.random.default_rng(0)
     values = rng.normal(3.0, 2.0, size=40)

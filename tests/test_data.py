@@ -406,14 +406,3 @@ def test_label_noise_rejects_bad_arguments():
         flip_labels(y, 0.1, generator=rng(), num_classes=1)
     with pytest.raises(TypeError, match="int64"):
         shuffle_labels(y.float(), generator=rng())
-
-
-def test_docstring_examples_run():
-    import doctest
-
-    from stablesam.stability import data
-    from stablesam.stability.datasets import dataset, label_noise, neighbours
-
-    for module in (data, dataset, label_noise, neighbours):
-        result = doctest.testmod(module)
-        assert result.attempted > 0 and result.failed == 0, module.__name__

@@ -9,6 +9,7 @@ import pytest
 from stablesam.analysis.figures.writer import catalog, figure_data_digest, write_figures
 from stablesam.analysis.plots.style import figure_style
 from stablesam.cli import main
+from tests._text_overlap import overlapping_texts
 
 
 def _figure(values):
@@ -63,7 +64,7 @@ def test_unknown_figure_name_is_a_usage_error(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("spec", catalog(), ids=lambda s: s.name)
-def test_every_catalogued_figure_has_labelled_axes_and_redraws_the_same_data(spec, quick_figures):
+def test_every_catalogued_figure_has_labelled_axes_legible_text_and_redraws_the_same_data(spec, quick_figures):
     with figure_style():
         fig = spec.resolve()(**spec.parameters(quick=True))
     (entry,) = [e for e in quick_figures[1]["figures"] if e["name"] == spec.name]
@@ -75,6 +76,8 @@ def test_every_catalogued_figure_has_labelled_axes_and_redraws_the_same_data(spe
         xlabels = [a.get_xlabel() for a in ax.get_shared_x_axes().get_siblings(ax)]
         ylabels = [a.get_ylabel() for a in ax.get_shared_y_axes().get_siblings(ax)]
         assert any(xlabels) and any(ylabels), f"{spec.name}: unlabelled axes {ax.get_title()!r}"
+    # No two drawn texts (titles, labels, ticks, legends, notes) overlap (tests/_text_overlap.py).
+    assert not overlapping_texts(fig), f"{spec.name}: overlapping text {overlapping_texts(fig)}"
     plt.close(fig)
 
 

@@ -138,12 +138,3 @@ def test_models_give_the_same_outputs_on_cuda(name):
     base, params, buffers = stacked([copy.deepcopy(m).to("cuda") for m in models])
     on_cuda = vmap(lambda p, b: functional_call(base, (p, b), (x.cuda(),)))(params, buffers)
     torch.testing.assert_close(on_cuda.cpu(), torch.stack([m(x) for m in models]), rtol=1e-10, atol=1e-12)
-
-
-def test_docstring_example_runs():
-    import doctest
-
-    from stablesam.stability import models
-
-    result = doctest.testmod(models)
-    assert result.attempted > 0 and result.failed == 0

@@ -115,13 +115,3 @@ def test_model_validation():
     with pytest.raises(ValueError, match="method must be one of"):
         step("adam", Quadratic.from_spectrum([1.0]), [1.0], 0.1)
     np.testing.assert_allclose(Quadratic.from_matrix([[2.0, 1.0], [1.0, 2.0]]).eigenvalues, [1.0, 3.0], rtol=1e-15)
-
-
-def test_docstring_examples_run():
-    import doctest
-    import importlib
-
-    for name in ("stability_edge", "quadratic", "simulate", "quadratic_divergence", "sam_cycle", "renormalization", "saddle", "symbolic"):
-        module = importlib.import_module(f"theory.{name}")
-        result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
-        assert result.attempted > 0 and result.failed == 0, name

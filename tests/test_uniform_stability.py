@@ -307,12 +307,3 @@ def test_max_nonexpansive_lr_matches_the_quadratic_maps():
 def test_bad_input_names_the_violated_condition(call, message):
     with pytest.raises(ValueError, match=message):
         call()
-
-
-@pytest.mark.parametrize("module", ["growth_recursion", "schedules", "uniform_stability", "excess_risk", "least_squares"])
-def test_docstring_examples_run(module):
-    import doctest
-    import importlib
-
-    result = doctest.testmod(importlib.import_module(f"theory.{module}"))
-    assert result.attempted > 0 and result.failed == 0

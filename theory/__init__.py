@@ -19,72 +19,83 @@ Uniform stability (section 4) and excess risk (section 5):
 - :mod:`stablesam.theory.uniform_stability`: SGD's theorems and the (derived) SAM-family constants and bounds.
 - :mod:`stablesam.theory.excess_risk`: generalization + optimization terms, optimal and maximal learning rates.
 - :mod:`stablesam.theory.least_squares`: exact full-batch dynamics and risks on linear regression.
-- :mod:`stablesam.theory.twin_moments`: exact expected twin distance of SGD/USAM on least squares (one example per step).
+- :mod:`stablesam.theory.twin_moments`: exact expected twin distance of SGD/USAM on least squares (one example
+  per step).
 """
 
-from stablesam.theory.excess_risk import convex_sgd_excess_risk, convex_sgd_optimal_lr, max_lr_for_target, optimal_lr, regimes
-from stablesam.theory.growth_recursion import expected_distance
-from stablesam.theory.least_squares import LinearModel, excess_risk_curves
-from stablesam.theory.stability_edge import EDGE_METHODS, max_stable_lr, max_stable_sharpness
-from stablesam.theory.quadratic import METHODS, Quadratic, step
-from stablesam.theory.renormalization import (
-    flat_dominated_multiplier,
-    gamma,
-    gamma_range,
-    stablesam_2d_boundaries,
-    stablesam_2d_rate,
-    stablesam_2d_regime,
-    stablesam_coordinate_multipliers,
-)
-from stablesam.theory.saddle import saddle_multiplier
-from stablesam.theory.sam_cycle import sam_cycle_amplitude, sam_cycle_grad_norm, sam_transverse_multipliers
-from stablesam.theory.simulate import SimulationResult, observed_lr_max, simulate
-from stablesam.theory.quadratic_divergence import (
-    convergence_rate,
-    divergence_threshold,
-    quadratic_map_diverges,
-    usam_gd_crossover,
-)
-from stablesam.theory.twin_moments import expected_twin_distance
-from stablesam.theory.uniform_stability import max_nonexpansive_lr, sgd_convex, sgd_nonconvex, sgd_strongly_convex, stability_bound
+from stablesam.core.exports import lazy_exports
 
-__all__ = [
-    "expected_twin_distance",
-    "EDGE_METHODS",
-    "LinearModel",
-    "METHODS",
-    "Quadratic",
-    "SimulationResult",
-    "convergence_rate",
-    "convex_sgd_excess_risk",
-    "convex_sgd_optimal_lr",
-    "divergence_threshold",
-    "quadratic_map_diverges",
-    "excess_risk_curves",
-    "expected_distance",
-    "flat_dominated_multiplier",
-    "gamma",
-    "gamma_range",
-    "max_lr_for_target",
-    "max_nonexpansive_lr",
-    "max_stable_lr",
-    "max_stable_sharpness",
-    "observed_lr_max",
-    "optimal_lr",
-    "regimes",
-    "saddle_multiplier",
-    "sam_cycle_amplitude",
-    "sam_cycle_grad_norm",
-    "sam_transverse_multipliers",
-    "sgd_convex",
-    "sgd_nonconvex",
-    "sgd_strongly_convex",
-    "simulate",
-    "stability_bound",
-    "stablesam_2d_boundaries",
-    "stablesam_2d_rate",
-    "stablesam_2d_regime",
-    "stablesam_coordinate_multipliers",
-    "step",
-    "usam_gd_crossover",
-]
+# Public name -> the module that defines it; each loads on first use (PEP 562, stablesam.core.exports), so
+# importing the package pulls in neither sympy nor the modules a caller does not use. Two modules define ``step``
+# and ``METHODS``: the package's are the quadratic model's (least_squares.step, uniform_stability.METHODS stay
+# qualified). A function named as its module (``excess_risk``) stays qualified too; ``simulate`` is bound below,
+# before any import of its module could bind the package's name to the module instead.
+_EXPORTS = {
+    **dict.fromkeys(
+        (
+            "BoundComparison", "ExcessRisk", "MaxLr", "bound_function", "compare_bounds", "convex_sgd_excess_risk",
+            "convex_sgd_optimal_lr", "excess_risk_function", "lr_limit", "max_lr_for_target",
+            "optimal_lr", "optimization_error", "regimes",
+        ),
+        "stablesam.theory.excess_risk",
+    ),
+    **dict.fromkeys(
+        ("NonconvexStability", "expected_distance", "nonconvex_stability", "stability_from_start", "step_coefficients"),
+        "stablesam.theory.growth_recursion",
+    ),
+    **dict.fromkeys(
+        (
+            "LS_METHODS", "LinearModel", "NORMALISED_ASCENT", "certified_excess_risk", "excess_risk_curves",
+            "final_iterates", "lr_ranges_beating", "training_error", "trajectory",
+        ),
+        "stablesam.theory.least_squares",
+    ),
+    **dict.fromkeys(
+        ("METHODS", "Quadratic", "gd_step", "sam_step", "stablesam_n_step", "stablesam_u_step", "step", "usam_step"),
+        "stablesam.theory.quadratic",
+    ),
+    **dict.fromkeys(
+        ("convergence_rate", "divergence_threshold", "quadratic_map_diverges", "threshold_source", "usam_gd_crossover"),
+        "stablesam.theory.quadratic_divergence",
+    ),
+    **dict.fromkeys(
+        (
+            "flat_dominated_multiplier", "gamma", "gamma_range", "stablesam_2d_boundaries", "stablesam_2d_rate",
+            "stablesam_2d_regime", "stablesam_coordinate_multipliers",
+        ),
+        "stablesam.theory.renormalization",
+    ),
+    "saddle_multiplier": "stablesam.theory.saddle",
+    **dict.fromkeys(
+        ("sam_cycle_amplitude", "sam_cycle_grad_norm", "sam_transverse_multipliers"),
+        "stablesam.theory.sam_cycle",
+    ),
+    **dict.fromkeys(
+        ("MAX_STEPS", "SCHEDULES", "as_schedule", "constant", "cosine", "inverse_time", "make_schedule", "step_decay"),
+        "stablesam.theory.schedules",
+    ),
+    **dict.fromkeys(("SimulationResult", "observed_lr_max", "simulate"), "stablesam.theory.simulate"),
+    **dict.fromkeys(
+        ("EDGE_METHODS", "edge_source", "max_stable_lr", "max_stable_sharpness"),
+        "stablesam.theory.stability_edge",
+    ),
+    **dict.fromkeys(("DERIVATIONS", "Derivation", "derive", "symbols"), "stablesam.theory.symbolic"),
+    **dict.fromkeys(
+        ("SAMPLINGS", "TWIN_METHODS", "TwinDistance", "expected_twin_distance", "per_example_rates"),
+        "stablesam.theory.twin_moments",
+    ),
+    **dict.fromkeys(
+        (
+            "ASSUMPTIONS", "CURVATURES", "SETTINGS", "StabilityBound", "StepConstants", "assumption_detail",
+            "max_nonexpansive_lr", "sam_convex", "sgd_convex", "sgd_nonconvex", "sgd_strongly_convex",
+            "stability_bound", "stablesam_expansiveness", "stablesam_gamma_range", "step_constants", "usam_convex",
+            "usam_nonconvex",
+        ),
+        "stablesam.theory.uniform_stability",
+    ),
+}
+
+__all__ = sorted(_EXPORTS)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())
+
+from stablesam.theory.simulate import simulate  # noqa: E402  (numpy only)

@@ -8,7 +8,7 @@ dataset ``S = {(x_i, y_i)}_{i<n}``, the loss is the empirical risk
 and the operator applies its Hessian, ``v -> H v = grad^2 F_S(w) v``, without forming ``H`` (d x d).
 The data is processed in chunks of at most ``chunk_size`` examples to bound memory; with ``loss_fn``
 returning the *mean* over a chunk ``C``, the chunk terms are weighted by ``|C|/n`` so the sum is exactly
-the full-data Hessian-vector product (up to floating-point summation order):
+the full-data Hessian-vector product (up to floating-point summation order)::
 
     H v = sum_C (|C|/n) grad^2 F_C(w) v.
 

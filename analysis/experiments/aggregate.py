@@ -3,7 +3,7 @@
 A run directory (written by the twin harness, ``stablesam.stability.twin.run_twin``) holds ``metrics.csv``, a tidy long
 table with at least the columns ``run, seed, optimizer, rho, lr, epoch, step, metric, value``, and
 ``config.json``. :func:`load_runs` concatenates the tables of many runs, adding ``run_dir`` and any
-requested ``config.json`` fields as columns. The summary over seeds is the toolkit's one,
+requested ``config.json`` fields as columns (``epoch`` is an integer column when every epoch is whole). The summary over seeds is the toolkit's one,
 :func:`stablesam.stability.sweeps.aggregate.summarize_over_seeds` (re-exported here): for each group, the number of
 finite values ``n`` (and of non-finite ones, a diverged run's record), their mean, sample standard deviation,
 standard error ``std / sqrt(n)`` and a percentile bootstrap interval of the mean from an explicit generator.
@@ -53,14 +53,28 @@ def _as_dirs(runs: str | os.PathLike[str] | Iterable[str | os.PathLike[str]]) ->
 
 
 def _flatten(mapping: dict, prefix: str = "") -> dict:
+    """Nested fields as dotted columns. A mapping whose keys are data rather than field names (``checkpoints``:
+    file name -> sha256) stays one JSON column, as a list does: a column per file name is no tidy column."""
     out = {}
     for key, value in mapping.items():
         name = f"{prefix}{key}"
-        if isinstance(value, dict):
+        if isinstance(value, dict) and all(isinstance(k, str) and k.isidentifier() for k in value):
             out.update(_flatten(value, f"{name}."))
+        elif isinstance(value, (dict, list)):
+            out[name] = json.dumps(value, sort_keys=isinstance(value, dict))
         else:
-            out[name] = value if not isinstance(value, list) else json.dumps(value)
+            out[name] = value
     return out
+
+
+def _integral_epochs(frame):
+    """``epoch`` as integers when every logged epoch is whole (CSV reads ``0.0``); per-step logging records
+    fractional epochs, which stay floats."""
+    epochs = frame["epoch"]
+    finite = epochs.dropna()
+    if len(finite) and (finite == finite.round()).all():
+        frame["epoch"] = epochs.astype("int64" if len(finite) == len(epochs) else "Int64")
+    return frame
 
 
 def _config(path: Path) -> dict:
@@ -91,12 +105,13 @@ def load_runs(
             for name in config_fields:
                 frame[name] = config.get(name, np.nan)
         frames.append(frame)
-    return pd.concat(frames, ignore_index=True)
+    return _integral_epochs(pd.concat(frames, ignore_index=True))
 
 
 def load_summaries(runs: str | os.PathLike[str] | Iterable[str | os.PathLike[str]]):
     """One row per run: ``run_dir`` and the flattened ``summary.json`` (and ``config.json`` fields, prefixed
-    ``config.``)."""
+    ``config.``). Nested fields become dotted columns; lists and mappings keyed by data (the ``checkpoints``
+    file name -> sha256) stay one JSON column each."""
     import pandas as pd
 
     rows = []

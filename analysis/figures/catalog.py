@@ -2,12 +2,16 @@
 
 from stablesam.analysis.figures.spec import FigureSpec
 
+__all__ = ["FIGURES"]
+
 FIGURES: tuple[FigureSpec, ...] = (
     FigureSpec(
         name="stability-bound-vs-lr",
         caption="Convex uniform-stability bounds against the learning rate (SGD: Hardt et al. 2016, Thm 3.8; "
         "USAM and StableSAM-U: derived; StableSAM-U under shared-gamma at the smallest feasible gamma 1/(1 + rho beta), "
-        "an assumption about the trajectory); shaded where a bound beats SGD's with both theorems holding.",
+        "an assumption about the trajectory); shaded where a bound beats SGD's with both theorems holding. Top: the "
+        "bounds, y axis clipped at 100x SGD's largest value (the derived bounds reach 1e37 at their limits, dotted); "
+        "bottom: each bound over SGD's, below 1 where it wins.",
         function="stablesam.analysis.plots.bounds:plot_bounds_vs_lr",
         params={"quantity": "stability", "num": 200},
         quick_params={"num": 40},
@@ -16,7 +20,8 @@ FIGURES: tuple[FigureSpec, ...] = (
         name="excess-risk-bound-vs-lr",
         caption="Convex excess-risk bounds (optimization + stability terms) against the learning rate; SAM-family "
         "terms derived, StableSAM under shared-gamma at the smallest feasible gamma (an assumption about the "
-        "trajectory); shaded where a bound beats SGD's with both theorems holding.",
+        "trajectory); shaded where a bound beats SGD's with both theorems holding. Top: the bounds, y axis clipped at "
+        "100x SGD's largest value; bottom: each bound over SGD's, below 1 where it wins.",
         function="stablesam.analysis.plots.bounds:plot_bounds_vs_lr",
         params={"quantity": "excess-risk", "methods": ["sgd", "usam", "stablesam-u", "stablesam-n"], "n": 100, "T": 100, "num": 200},
         quick_params={"num": 40},

@@ -1,8 +1,9 @@
 """Figures for the stability bounds and the exact least-squares excess risk.
 
 - :func:`plot_bounds_vs_lr`: a stability or excess-risk bound against the learning rate, one curve per
-  method, the learning-rate intervals where a method's bound beats the reference's shaded, and each
-  theorem's learning-rate limit as a reference line.
+  method (y axis clipped), and each bound's ratio to the reference's below; the learning-rate intervals
+  where a method's bound beats the reference's shaded, and each theorem's learning-rate limit as a
+  reference line.
 - :func:`plot_least_squares_excess_risk`: the exact excess risk ``R(w_T) - R(w*)`` of full-batch GD, USAM,
   SAM and StableSAM on a linear-regression model, with the range where USAM beats GD shaded.
 
@@ -16,6 +17,8 @@ import numpy as np
 from stablesam.analysis.plots.style import COLUMN_WIDTH, METHOD_COLORS, label
 
 __all__ = ["plot_bounds_vs_lr", "plot_least_squares_excess_risk"]
+
+CLIP = 100.0  # plot_bounds_vs_lr's y axis ends at this multiple of the reference bound's largest value
 
 
 def plot_bounds_vs_lr(
@@ -43,6 +46,11 @@ def plot_bounds_vs_lr(
     trajectory*; the legend says so. Shaded: where a method's bound beats ``reference``'s, both within their theorems
     (:func:`stablesam.theory.excess_risk.compare_bounds`, relative tolerance 1e-9); where only one theorem applies
     nothing is shaded (beyond a theorem's limit, dotted, its bound says nothing and is not drawn).
+
+    Two panels: the bounds, the y axis clipped at ``CLIP`` times the reference's largest value (the SAM-family
+    bounds grow without limit towards their theorems' edges, 1e37 at the defaults, which would flatten
+    everything else); below, each bound over the reference's, with the line 1, where the shaded ranges
+    (ratio below 1) are read.
     """
     import matplotlib.pyplot as plt
 
@@ -72,18 +80,35 @@ def plot_bounds_vs_lr(
         limits[method] = lr_limit(method, "convex", beta=beta, rho=rho, **options)
     lr_max = 1.2 * max(limits.values())
     lrs = np.geomspace(lr_min, lr_max, num)
-    fig, ax = plt.subplots(figsize=(COLUMN_WIDTH, 0.75 * COLUMN_WIDTH))
+    values = {method: np.array([functions[method](x) for x in lrs]) for method in methods}
+    values = {method: np.where(np.isfinite(v), v, np.nan) for method, v in values.items()}
+    fig, (ax, below) = plt.subplots(2, 1, figsize=(COLUMN_WIDTH, 1.05 * COLUMN_WIDTH), sharex=True,
+                                    height_ratios=(3, 2), layout="constrained")
     for method in methods:
-        values = np.array([functions[method](x) for x in lrs])
-        ax.plot(lrs, np.where(np.isfinite(values), values, np.nan), color=METHOD_COLORS[method], label=labels[method])
-        ax.axvline(limits[method], color=METHOD_COLORS[method], linestyle=":", linewidth=0.8)
+        ax.plot(lrs, values[method], color=METHOD_COLORS[method], label=labels[method])
+        for panel in (ax, below):
+            panel.axvline(limits[method], color=METHOD_COLORS[method], linestyle=":", linewidth=0.8)
         if method != reference and reference in functions:
+            below.plot(lrs, values[method] / values[reference], color=METHOD_COLORS[method])
             for lo, hi in regimes(functions[method], functions[reference], lr_min, lr_max, num=num):
-                ax.axvspan(lo, hi, color=METHOD_COLORS[method], alpha=0.12, linewidth=0)
+                for panel in (ax, below):
+                    panel.axvspan(lo, hi, color=METHOD_COLORS[method], alpha=0.12, linewidth=0)
     ax.set_xscale("log")
     ax.set_yscale("log")
-    ax.set_xlabel(r"learning rate $\eta$")
+    # The SAM-family bounds grow without limit towards their theorems' edges (1e37 here and there): clipped at
+    # CLIP x the reference's largest value, so the range where the bounds compete keeps most of the axis.
+    if reference in values and np.isfinite(values[reference]).any():
+        finite = np.concatenate([v[np.isfinite(v)] for v in values.values()])
+        ax.set_ylim(0.5 * finite.min(), CLIP * np.nanmax(values[reference]))
+    below.axhline(1.0, color=METHOD_COLORS.get(reference, "0.2"), linewidth=0.8)
+    ratios = np.concatenate([values[m] / values[reference] for m in methods if m != reference and reference in values])
+    ratios = ratios[np.isfinite(ratios)]
+    if ratios.size:  # the part below 1 (where a bound wins) takes about a quarter of the panel
+        low = min(float(ratios.min()), 0.99)
+        below.set_ylim(low - 0.2 * (1 - low), 1 + max(3 * (1 - low), 0.25))
+    below.set_xlabel(r"learning rate $\eta$")
     ax.set_ylabel(r"$\epsilon_{\mathrm{stab}}$ bound" if quantity == "stability" else "excess-risk bound")
+    below.set_ylabel(f"bound / {label(reference)}'s")
     ax.set_title(rf"convex, $n = {n}$, $T = {T}$, $\rho = {rho:g}$; shaded: below {label(reference)}, both theorems holding",
                  fontsize=7)
     ax.legend(frameon=False, fontsize=6)

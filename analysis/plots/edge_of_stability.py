@@ -42,8 +42,9 @@ def plot_edge_of_stability(table, *, title: str | None = None):
                 wide = run.pivot_table(index="step", columns="metric", values="value").sort_index()
                 if "diverged" in wide.columns and (wide["diverged"] == 1).any():
                     step = int(wide.index[wide["diverged"] == 1][0])
-                    top.text(0.5, 0.5 - 0.1 * index, f"{name}: diverged by step {step}", transform=top.transAxes,
-                             ha="center", fontsize=6, color=METHOD_COLORS.get(optimizer))
+                    # Two short lines inside the panel: one long line ran into the next panel.
+                    top.text(0.5, 0.5 - 0.2 * index, f"{name}\ndiverged by step {step}", transform=top.transAxes,
+                             ha="center", va="center", fontsize=6, color=METHOD_COLORS.get(optimizer))
                 wide = wide.dropna(subset=["sharpness"])
                 first = index == 0
                 top.plot(wide.index, wide["sharpness"], color=METHOD_COLORS.get(optimizer), ls=style, lw=0.9,

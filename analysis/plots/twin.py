@@ -25,12 +25,13 @@ from stablesam.core.validation import UsageError
 
 __all__ = ["METRIC_LABELS", "plot_twin_metrics"]
 
-# metric -> (panel title, y label, log scale)
+# metric -> (panel title, y label, log scale); y labels stay short, the title says which labels a gap is on
+# (a long y label ran into the panel on its left).
 METRIC_LABELS = {
     "distance": ("distance between twins", r"$\|w_t - w'_t\|$", True),
     "distance_normalized": ("normalized distance", r"$\|w_t - w'_t\| / (\|w_t\| + \|w'_t\|)$", True),
-    "gen_gap": ("gap, noisy train labels", r"test loss $-$ train loss (labels trained on)", False),
-    "gen_gap_clean": ("gap, clean train labels", r"test loss $-$ train loss (clean labels)", False),
+    "gen_gap": ("generalization gap", r"test $-$ train loss", False),
+    "gen_gap_clean": ("gap, clean train labels", r"test $-$ train loss", False),
     "train_loss_clean": ("train loss, clean labels", "train loss on clean labels", True),
     "loss_diff_max": ("stability estimate", r"$\max_z |\ell(w_t; z) - \ell(w'_t; z)|$", True),
     "loss_diff_mean": ("mean loss difference", r"$\mathrm{mean}_z |\ell(w_t; z) - \ell(w'_t; z)|$", True),
@@ -39,6 +40,8 @@ METRIC_LABELS = {
     "test_loss": ("test loss", "test loss", True),
     "test_accuracy": ("test accuracy", "test accuracy", False),
 }
+# Titles that hold only when some run trains on noisy labels (without noise the labels trained on are the clean ones).
+_NOISY_TITLES = {"gen_gap": "gap, labels trained on", "train_loss": "train loss, labels trained on"}
 _LINESTYLES = ("-", "--", ":", "-.")
 _VARIANT_NAMES = {"label_noise": "noise", "lr": r"$\eta$ =", "rho": r"$\rho$ ="}  # legend names of a line style
 
@@ -62,6 +65,7 @@ def plot_twin_metrics(metrics, *, metrics_to_plot: Sequence[str] = ("distance", 
                     & metrics["twin"].isin(["pair", "S"])]
     frame = frame.replace([np.inf, -np.inf], np.nan)
     variants = sorted(frame[linestyle_by].unique())
+    noisy = "label_noise" in frame and bool((frame["label_noise"] > 0).any())
     ncols = min(len(metrics_to_plot), 4)
     nrows = -(-len(metrics_to_plot) // ncols)
     with figure_style():
@@ -69,6 +73,8 @@ def plot_twin_metrics(metrics, *, metrics_to_plot: Sequence[str] = ("distance", 
                                  constrained_layout=True)
         for ax, metric in zip(axes.flat, metrics_to_plot):
             title, ylabel, log = METRIC_LABELS.get(metric, (metric, metric, False))
+            if noisy:
+                title = _NOISY_TITLES.get(metric, title)
             sub = frame[frame["metric"] == metric]
             for (optimizer, variant), group in sub.groupby(["optimizer", linestyle_by], sort=False):
                 stats = group.groupby("epoch")["value"].agg(["mean", "min", "max"]).dropna()

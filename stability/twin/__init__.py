@@ -5,15 +5,30 @@ the in-memory engine (every pair batched into one ``torch.func`` computation). A
 lazily so that reading a config does not import torch.
 """
 
-import importlib
+from stablesam.core.exports import lazy_exports
 
-__all__ = ["METHODS", "TwinConfig", "TwinResult", "TwinTrainer", "load_checkpoint", "prepare_twin", "run_twin"]
+# Public name -> the module that defines it; each loads on first use (PEP 562, stablesam.core.exports), so a light
+# path (``stablesam --help``, reading a config) does not import torch.
+_EXPORTS = {
+    **dict.fromkeys(
+        ("BASE_OPTIMIZERS", "DEVICES", "DTYPES", "METHODS", "SAMPLINGS", "SCHEDULES", "TwinConfig"),
+        "stablesam.stability.twin.config",
+    ),
+    **dict.fromkeys(("evaluate", "pair_distances"), "stablesam.stability.twin.metrics"),
+    **dict.fromkeys(("TwinData", "build_twin_data", "stream_seed"), "stablesam.stability.twin.pairs"),
+    **dict.fromkeys(
+        ("SequentialPopulation", "StackedPopulation", "example_losses", "mean_loss"),
+        "stablesam.stability.twin.population",
+    ),
+    **dict.fromkeys(
+        (
+            "PreparedRun", "RunModel", "TwinResult", "latest_checkpoint", "load_checkpoint", "load_run_model",
+            "load_twin_dataset", "prepare_twin", "run_name", "run_twin",
+        ),
+        "stablesam.stability.twin.run",
+    ),
+    **dict.fromkeys(("DIVERGENCE_REASONS", "TwinTrainer", "resolve_device"), "stablesam.stability.twin.trainer"),
+}
 
-_HOME = {"METHODS": "config", "TwinConfig": "config", "TwinTrainer": "trainer", "TwinResult": "run",
-         "load_checkpoint": "run", "prepare_twin": "run", "run_twin": "run"}
-
-
-def __getattr__(name):
-    if name in _HOME:
-        return getattr(importlib.import_module(f"stablesam.stability.twin.{_HOME[name]}"), name)
-    raise AttributeError(f"module 'stablesam.stability.twin' has no attribute {name!r}")
+__all__ = sorted(_EXPORTS)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())

@@ -20,6 +20,8 @@ from collections.abc import Sequence
 from stablesam.core.validation import UsageError
 from stablesam import __version__
 
+__all__ = ["COMMANDS", "build_parser", "main"]
+
 # Subcommand modules, in the order ``stablesam --help`` lists them.
 COMMANDS: tuple[str, ...] = (
     "train",
