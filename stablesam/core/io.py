@@ -1,11 +1,14 @@
 """Atomic file output: a reader never sees a half-written file.
 
 Each writer writes to a temporary file in the destination's directory, flushes it to disk and
-renames it over the destination (``os.replace`` is atomic on POSIX and Windows).
+renames it over the destination (``os.replace`` is atomic on POSIX and Windows). A full disk is a
+:class:`~stablesam.core.validation.UsageError` naming the destination; the temporary file is removed.
+Run directories use the verified store built on the same idea, :mod:`stablesam.core.store`.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import tempfile
@@ -41,6 +44,10 @@ def atomic_path(destination: str | os.PathLike[str]) -> Iterator[Path]:
         os.chmod(tmp_path, 0o666 & ~umask)
         os.replace(tmp_path, destination)
     except OSError as error:  # name the user's path, not the temporary file
+        if error.errno in (errno.ENOSPC, errno.EDQUOT):
+            from stablesam.core.validation import UsageError
+
+            raise UsageError(f"no space left on device writing {str(destination)!r}") from None
         if error.filename is not None and Path(error.filename) == tmp_path:
             error.filename = str(destination)
         raise
