@@ -101,17 +101,23 @@ def test_kill_during_a_checkpoint_write(tmp_path, monkeypatch, capsys, whole):
 
 
 def test_an_exception_inside_the_checkpoint_write_leaves_no_file(tmp_path, monkeypatch, whole):
-    real_save = torch.save
+    """A write that dies half way (here: the first checkpoint, cut to half its bytes just before the flush to
+    disk) leaves neither the checkpoint nor its temporary file."""
+    import os
 
-    def dies_half_way(obj, path, *args, **kwargs):
-        real_save(obj, path, *args, **kwargs)
-        _truncate(path)
-        raise KeyboardInterrupt
+    real_fsync = os.fsync
 
-    monkeypatch.setattr(torch, "save", dies_half_way)
+    def dies_half_way(fd):
+        size = os.fstat(fd).st_size
+        if size > 10_000:  # a checkpoint, not a small JSON file
+            os.ftruncate(fd, size // 2)
+            raise KeyboardInterrupt
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", dies_half_way)
     with pytest.raises(KeyboardInterrupt):
         run_twin(CONFIG, tmp_path / "run", progress=False)
-    monkeypatch.setattr(torch, "save", real_save)
+    monkeypatch.setattr(os, "fsync", real_fsync)
     assert sorted(p.name for p in (tmp_path / "run" / "checkpoints").iterdir()) == []
     run_twin(CONFIG, tmp_path / "run", progress=False)
     assert (whole / "metrics.csv").read_bytes() == (tmp_path / "run" / "metrics.csv").read_bytes()

@@ -62,12 +62,20 @@ def test_resume_after_a_kill_is_bit_identical(tmp_path, monkeypatch):
     assert all(torch.equal(x, y) for x, y in zip(momentum_a, momentum_b))
 
 
-def test_finished_runs_are_not_overwritten_without_overwrite(tmp_path):
+def test_finished_runs_are_not_overwritten_without_overwrite(tmp_path, capsys):
     config = CONFIG.replace(epochs=1)
-    out = run_twin(config, tmp_path / "run", progress=False).run_dir
+    first = run_twin(config, tmp_path / "run", progress=False)
+    out = first.run_dir
     before = (out / "metrics.csv").read_bytes()
-    with pytest.raises(ValueError, match="finished run; pass --overwrite"):
-        run_twin(config, out, progress=False)
+    capsys.readouterr()
+    again = run_twin(config, out, progress=False)  # the same config: nothing to do, the stored result
+    assert "already complete" in capsys.readouterr().err
+    import pandas as pd
+
+    assert again.summary == json.loads((out / "summary.json").read_text()) == first.summary
+    assert again.metrics.equals(pd.read_csv(out / "metrics.csv"))
+    with pytest.raises(ValueError, match="finished run of a different config; pass --overwrite"):
+        run_twin(config.replace(lr=0.2), out, progress=False)
     assert (out / "metrics.csv").read_bytes() == before
     run_twin(config.replace(lr=0.2), out, overwrite=True, progress=False)
     assert json.loads((out / "config.json").read_text())["lr"] == 0.2
