@@ -37,7 +37,8 @@ from dataclasses import dataclass
 
 import torch
 
-__all__ = ["DIVERGENCE_REASONS", "Divergence", "DivergenceRule", "Hook", "closure_for", "finite_rows", "run_steps"]
+__all__ = ["DIVERGENCE_REASONS", "Divergence", "DivergenceRule", "Hook", "all_finite", "closure_for", "finite_rows",
+           "run_steps"]
 
 # Reason codes of a divergence (0: none). The twin harness's checkpoints store the codes.
 DIVERGENCE_REASONS = {1: "non-finite loss", 2: "loss above divergence_threshold", 3: "non-finite gradient",
@@ -93,6 +94,11 @@ def finite_rows(tensors: Iterable[torch.Tensor]) -> torch.Tensor:
     tensors' device; one reduction per tensor, no host synchronisation)."""
     flags = [torch.isfinite(t.detach().flatten(1)).all(dim=1) for t in tensors]
     return torch.stack(flags).all(dim=0)
+
+
+def all_finite(tensors: Iterable[torch.Tensor]) -> torch.Tensor:
+    """Whether every entry of every tensor is finite (a bool scalar on the device; read it where the loop syncs)."""
+    return torch.stack([torch.isfinite(t.detach()).all() for t in tensors]).all()
 
 
 @dataclass(frozen=True)
