@@ -14,7 +14,6 @@ the loss became non-finite. Statistics stay on the device during an epoch and ar
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 import time
 
@@ -89,14 +88,9 @@ def run(args: argparse.Namespace) -> int:
     if args.out is not None:
         check_output_file("--out", args.out)
 
-    import torch
+    from stablesam.stability.training.device import resolve_device
 
-    try:
-        device = torch.device(args.device)
-    except RuntimeError:
-        raise UsageError(f"--device must be a torch device such as 'cpu' or 'cuda'; got {args.device!r}") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise UsageError(f"--device {args.device!r} asked for CUDA, which is not available here; use 'cpu'")
+    device = resolve_device(args.device, flag="--device")
 
     from stablesam.stability.threads import torch_threads
 
@@ -118,6 +112,7 @@ def _train(optimizers, epochs, batch_size, lr, rho, adaptive_eta, gamma_cap, mom
 
     from stablesam.core.methods import method
     from stablesam.stability.optimizers import effective_rho, make_optimizer
+    from stablesam.stability.training.loop import DivergenceRule, Hook, closure_for, run_steps
 
     import numpy as np
 
@@ -131,7 +126,9 @@ def _train(optimizers, epochs, batch_size, lr, rho, adaptive_eta, gamma_cap, mom
         raise UsageError(f"--batch-size must be at most the training split's size {data.n_train}; got {batch_size}")
     x_train, y_train, x_test, y_test = (t.to(device) for t in (data.x_train, data.y_train, data.x_test, data.y_test))
     n_train = len(y_train)
+    steps_per_epoch = n_train // batch_size
     loss_fn = torch.nn.functional.cross_entropy
+    rule = DivergenceRule()  # a non-finite loss
 
     rows, tidy = [], []
     progress = tqdm(total=len(optimizers) * epochs, desc="train", disable=not sys.stderr.isatty())
@@ -143,33 +140,32 @@ def _train(optimizers, epochs, batch_size, lr, rho, adaptive_eta, gamma_cap, mom
         optimizer = make_optimizer(key, params, lr=lr, rho=rho, base="momentum", momentum=momentum,
                                    weight_decay=weight_decay, gamma_cap=gamma_cap, adaptive_eta=adaptive_eta)
         wrapped = method(key).uses_rho  # a SAM wrapper, whose step returns the loss and records statistics
-        gammas, ratios = [], []
+        gammas, ratios, losses = [], [], []
         diverged_epoch = None
         started = time.perf_counter()
-        step = 0
-        for epoch in range(1, epochs + 1):
-            order = torch.randperm(n_train, generator=batch_order).to(device)
-            losses = []
-            for start in range(0, n_train - batch_size + 1, batch_size):  # drop the ragged last batch
-                index = order[start:start + batch_size]
+        order = None
 
-                def closure():
-                    optimizer.zero_grad()
-                    loss = loss_fn(model(x_train[index]), y_train[index])
-                    loss.backward()
-                    return loss
+        def step(t: int) -> None:
+            nonlocal order
+            if t % steps_per_epoch == 0:  # a new epoch: a new order, the ragged last batch dropped
+                order = torch.randperm(n_train, generator=batch_order).to(device)
+                losses.clear()
+            index = order[(t % steps_per_epoch) * batch_size:(t % steps_per_epoch + 1) * batch_size]
+            closure = closure_for(model, loss_fn, x_train[index], y_train[index], optimizer)
+            if not wrapped:
+                losses.append(closure().detach())
+                optimizer.step()
+            else:
+                losses.append(optimizer.step(closure).detach())
+                stats = optimizer.last_stats
+                gammas.append(stats["gamma"])
+                norm = stats["grad_norm"]
+                ratios.append(torch.where(norm == 0, 1.0, stats["surrogate_grad_norm"] / norm))
 
-                if not wrapped:
-                    losses.append(closure().detach())
-                    optimizer.step()
-                else:
-                    losses.append(optimizer.step(closure).detach())
-                    stats = optimizer.last_stats
-                    gammas.append(stats["gamma"])
-                    norm = stats["grad_norm"]
-                    ratios.append(torch.where(norm == 0, 1.0, stats["surrogate_grad_norm"] / norm))
-                step += 1
-            # One host sync per epoch: evaluation and the epoch's statistics.
+        def end_of_epoch(t: int) -> bool:
+            """Evaluate and read the epoch's statistics (one host sync); True stops the run at a divergence."""
+            nonlocal values, diverged_epoch
+            epoch = t // steps_per_epoch
             with torch.no_grad():
                 epoch_metrics = {"batch_loss": torch.stack(losses).mean()}
                 for split, x, y in (("train", x_train, y_train), ("test", x_test, y_test)):
@@ -180,17 +176,21 @@ def _train(optimizers, epochs, batch_size, lr, rho, adaptive_eta, gamma_cap, mom
                     epoch_metrics["mean_gamma"] = torch.stack(gammas[-len(losses):]).mean()
                     epoch_metrics["mean_norm_ratio"] = torch.stack(ratios[-len(losses):]).mean()
                 values = dict(zip(epoch_metrics, torch.stack(list(epoch_metrics.values())).tolist()))
-            tidy += [
+            tidy.extend(
                 {"run": f"digits-split{split_seed}", "seed": seed, "optimizer": key,
-                 "rho": effective_rho(key, rho), "lr": lr, "epoch": epoch, "step": step,
+                 "rho": effective_rho(key, rho), "lr": lr, "epoch": epoch, "step": t,
                  "metric": metric, "value": value}
                 for metric, value in values.items()
-            ]
+            )
             progress.update(1)
-            if not math.isfinite(values["batch_loss"]) or not math.isfinite(values["train_loss"]):
+            if rule.reason(values["batch_loss"]) or rule.reason(values["train_loss"]):
                 diverged_epoch = epoch  # a diverging run is data: report when, keep the other optimizers going
                 progress.update(epochs - epoch)
-                break
+                return True
+            return False
+
+        values: dict[str, float] = {}
+        run_steps(step, start=0, stop=epochs * steps_per_epoch, hooks=[Hook(steps_per_epoch, end_of_epoch)])
         overall = [None, None]
         if gammas:  # means over every step of the run
             overall = torch.stack([torch.stack(gammas).mean(), torch.stack(ratios).mean()]).tolist()
