@@ -109,11 +109,11 @@ def test_a_foreign_directory_is_refused(tmp_path):
 
 @pytest.mark.parametrize("values,message", [
     (dict(optimizer="adamw"), "optimizer must be one of"),
-    (dict(label_noise=-0.1), "label_noise must lie in"),
-    (dict(lr=0.0), "lr must be > 0"),
-    (dict(rho=-1.0), "rho must be >= 0"),
-    (dict(epochs=0), "epochs must be an integer >= 1"),
-    (dict(seeds=[0, 0]), "seeds must not repeat"),
+    (dict(label_noise=-0.1), "label_noise must be a real number in"),
+    (dict(lr=0.0), "lr must be a real number in \\(0, inf\\); got 0.0"),
+    (dict(rho=-1.0), "rho must be a real number in \\[0, inf\\)"),
+    (dict(epochs=0), "epochs must be an integer in \\[1, 1e\\+06\\]"),
+    (dict(seeds=[0, 0]), "seeds must be .* distinct"),
     (dict(replaced_indices=[-1]), "replaced_indices must be an integer >= 0"),
     (dict(device="tpu"), "device must be one of"),
     (dict(learning_rate=0.1), "unknown twin config key"),
