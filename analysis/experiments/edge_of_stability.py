@@ -95,17 +95,15 @@ MAX_STEPS = 10**8
 
 
 def _sequence_of(kind: type, accepts, *, distinct: bool = True, empty: bool = False):
-    """A predicate: a list or tuple of ``kind`` values (not bools) that ``accepts`` takes, distinct, non-empty."""
+    """A predicate: a list or tuple of ``kind`` values (finite numbers, not bools; or strings) that ``accepts``
+    takes, distinct unless ``distinct=False``, non-empty unless ``empty=True``."""
+    item = (lambda v: isinstance(v, str)) if kind is str else Interval(kind, None, None).accepts
 
     def predicate(value) -> bool:
         if isinstance(value, (str, bytes)) or not isinstance(value, Sequence) or (not value and not empty):
             return False
         items = list(value)
-        if not all(Interval(kind, None, None).accepts(v) and accepts(v) for v in items) and kind is not str:
-            return False
-        if kind is str and not all(isinstance(v, str) and accepts(v) for v in items):
-            return False
-        return not distinct or len(set(items)) == len(items)
+        return all(item(v) and accepts(v) for v in items) and (not distinct or len(set(items)) == len(items))
 
     return predicate
 
@@ -216,7 +214,7 @@ class EosConfig:
         unknown = sorted(set(data) - known)
         if unknown:
             raise UsageError(f"unknown EosConfig key(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
-        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
+        return cls(**data)
 
 
 @dataclass(frozen=True)
