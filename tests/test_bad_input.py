@@ -113,3 +113,47 @@ def test_an_error_inside_an_atomic_write_names_the_destination(tmp_path):
         with atomic_path(target) as tmp:
             raise FileNotFoundError(2, "No such file or directory", str(tmp))
     assert error.value.filename == str(target) and not list(tmp_path.iterdir())
+
+
+def _toml_value(value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return repr(value)
+
+
+def _refused_value(constraints):
+    """A value every constraint of a parameter refuses: the first constraint's own invalid example that no other
+    constraint accepts (None cannot be written in TOML)."""
+    for constraint in constraints:
+        value = constraint.invalid_example()
+        if value is not None and not any(other.accepts(value) for other in constraints):
+            return value
+    raise AssertionError(f"no invalid example for {constraints}")
+
+
+def _constrained_parameters():
+    from stablesam.analysis.experiments.edge_of_stability import EosConfig
+    from stablesam.stability.twin.config import TwinConfig
+
+    return [("twin", name, constraints) for name, constraints in TwinConfig._parameter_constraints.items()] + \
+        [("eos", name, constraints) for name, constraints in EosConfig._parameter_constraints.items()]
+
+
+@pytest.mark.parametrize("command, name, constraints", _constrained_parameters(),
+                         ids=[f"{c}-{n}" for c, n, _ in _constrained_parameters()])
+def test_every_constrained_parameter_refuses_an_invalid_value_from_the_command_line(tmp_path, capsys, command, name,
+                                                                                  constraints):
+    """Generic: the constraints table of TwinConfig and EosConfig drives the command line (via --config)."""
+    value = _refused_value(constraints)
+    config = tmp_path / "bad.toml"
+    config.write_text(f"{name} = {_toml_value(value)}\n")
+    out = tmp_path / "out"
+    assert main([command, "--config", str(config), "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1, err
+    assert err.startswith(f"stablesam {command}: error: ") and name in err and repr(value)[:20] in err, err
+    assert not out.exists()
