@@ -123,10 +123,12 @@ class Store:
     def remove_temporaries(self) -> list[Path]:
         """Delete the temporary files of writes cut short by a kill: ``.NAME.XXXXXXXX[.suffix]``, the names
         ``tempfile.mkstemp`` gives them here and in :mod:`stablesam.core.io`, in the store and its subfolders
-        (not in hidden ones)."""
+        (not in hidden ones, nor in a subfolder that is a store of its own, with its own lock: a twin run inside
+        a cache cleans itself when its writer takes its lock)."""
         removed = []
         for folder, subfolders, files in os.walk(self.root):
-            subfolders[:] = [d for d in subfolders if not d.startswith(".")]
+            subfolders[:] = [d for d in subfolders
+                             if not d.startswith(".") and not (Path(folder) / d / LOCK_FILE).exists()]
             for file in sorted(files):
                 if _TEMPORARY.fullmatch(file) and file != LOCK_FILE:
                     path = Path(folder) / file
