@@ -442,6 +442,7 @@ DISK_FULL = {
     "eos": (["eos", "--methods", "gd", "--n-train", "40", "--hidden", "4", "--steps", "10", "--measure-every", "5",
              "--checkpoint-every", "5", "--out", "{disk}/eos"], 4_000),
     "train": (["train", "--epochs", "1", "--optimizers", "sgd", "--out", "{disk}/train.csv"], 100),
+    "sweep": (["sweep", "{disk}/sweep.toml", "--out", "{disk}/sweep", "--workers", "0"], 30_000),
 }
 
 
@@ -449,6 +450,7 @@ DISK_FULL = {
 def test_disk_full_is_one_line_and_a_rerun_after_freeing_space_finishes(small_disk, capsys, command):
     argv, leave = DISK_FULL[command]
     argv = [a.format(disk=small_disk) for a in argv]
+    (small_disk / "sweep.toml").write_text("[base]\nepochs = 2\nn_train = 100\n[axes]\nlr = [0.1, 0.2]\n")
     _fill(small_disk, leave)
     assert main(argv) == 2
     errors = [line for line in capsys.readouterr().err.splitlines() if "error" in line]

@@ -20,8 +20,8 @@ The guarantees:
   seconds for it.
 * **No debris.** Taking the lock removes the temporary files of writes a kill cut short (``.NAME.XXXXXXXX``,
   in the store and its subfolders).
-* **Disk full is a usage error.** A write that runs out of space raises ``UsageError("no space left on device
-  writing PATH")``, after removing its temporary file; the previous version of the entry stays intact.
+* **Disk full is a usage error.** A write that runs out of space raises
+  :class:`~stablesam.core.io.DiskFull` (a ``UsageError``: "no space left on device writing PATH"), after removing its temporary file; the previous version of the entry stays intact.
 
 Example:
 
@@ -47,10 +47,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from stablesam.core.io import DiskFull
 from stablesam.core.lock import LOCK_FILE, DirectoryLock
 from stablesam.core.validation import UsageError
 
-__all__ = ["DAMAGED", "MANIFEST", "Store", "disk_full", "notice", "sha256_bytes", "sha256_file"]
+__all__ = ["DAMAGED", "MANIFEST", "DiskFull", "Store", "disk_full", "notice", "sha256_bytes", "sha256_file"]
 
 MANIFEST = "checksums.json"
 DAMAGED = ".damaged"
@@ -192,7 +193,7 @@ class Store:
             tmp = None
         except OSError as error:
             if disk_full(error):
-                raise UsageError(f"no space left on device writing {str(destination)!r}") from None
+                raise DiskFull(destination) from None
             if error.filename is not None and tmp is not None and Path(error.filename) == Path(tmp):
                 error.filename = str(destination)
             raise
@@ -242,7 +243,7 @@ class Store:
                 yield Path(tmp)
             except OSError as error:
                 if disk_full(error):
-                    raise UsageError(f"no space left on device writing {str(destination)!r}") from None
+                    raise DiskFull(destination) from None
                 raise
             self.put_bytes(name, Path(tmp).read_bytes())
         finally:
