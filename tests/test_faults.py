@@ -459,3 +459,37 @@ def test_disk_full_is_one_line_and_a_rerun_after_freeing_space_finishes(small_di
     assert leftovers == [], leftovers  # no temporary file stays behind
     (small_disk / "filler").unlink()
     assert main(argv) == 0
+
+
+def _half(path):
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+
+
+FINISHED_DAMAGE = {
+    "metrics-cut-in-half": ("metrics.csv", _half),
+    "metrics-deleted": ("metrics.csv", lambda p: p.unlink()),
+    "summary-garbage": ("summary.json", lambda p: p.write_text("{not json")),
+    "summary-altered": ("summary.json", lambda p: p.write_text(p.read_text().replace('"finished"', '"finished" '))),
+}
+
+
+@pytest.mark.parametrize("case", list(FINISHED_DAMAGE))
+def test_a_damaged_file_of_a_finished_twin_run_is_rewritten_from_its_final_checkpoint(tmp_path, capsys, whole, case):
+    """The same command after the damage prints the same result as the intact run, and the files are identical."""
+    import shutil
+
+    name, damage = FINISHED_DAMAGE[case]
+    run = tmp_path / "run"
+    shutil.copytree(whole, run, ignore=shutil.ignore_patterns(".lock"))
+    damage(run / name)
+    capsys.readouterr()
+    result = run_twin(CONFIG, run, progress=False)
+    err = capsys.readouterr().err
+    assert "already complete" not in err and ("damaged" in err or not (run / f"{name}.damaged").exists())
+    assert (run / "metrics.csv").read_bytes() == (whole / "metrics.csv").read_bytes()
+    intact = json.loads((whole / "summary.json").read_text())
+    rewritten = json.loads((run / "summary.json").read_text())
+    for key in ("status", "pairs", "divergences", "checkpoints", "epochs_completed", "run_id"):
+        assert rewritten[key] == intact[key], key
+    assert result.summary == rewritten

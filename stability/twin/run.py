@@ -324,11 +324,15 @@ class PreparedRun:
         self.checksums = {}
         checkpoint = state = None
         if status == "running" and not self.overwrite:
+            if store.checksums("summary.json"):  # verified: a damaged one is set aside (and rewritten below)
+                store.get_json("summary.json", valid=lambda summary: isinstance(summary, dict))
             checkpoint, state = intact_checkpoint(out_dir, quarantine=True, store=store)
         if state is not None:
             trainer.load_state_dict(state)
-            recorded = _read_summary(out_dir).get("checkpoints") or {}
-            self.checksums = {k: v for k, v in recorded.items() if (out_dir / CHECKPOINTS / k).is_file()}
+            recorded = _read_summary(out_dir).get("checkpoints") or {}  # directories from before the manifest
+            self.checksums = {path.name: (store.checksums(f"{CHECKPOINTS}/{path.name}") or [recorded.get(path.name)])[0]
+                              for path in sorted((out_dir / CHECKPOINTS).glob("epoch_*.pt"))}
+            self.checksums = {k: v for k, v in self.checksums.items() if v is not None}
             self.run_id = state.get("run_id") or uuid.uuid4().hex
             notice(f"{name}: resumed from epoch {trainer.epoch} of {config.epochs} "
                    f"(checkpoint {str(checkpoint.relative_to(out_dir))!r})")
