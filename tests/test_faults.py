@@ -493,3 +493,14 @@ def test_a_damaged_file_of_a_finished_twin_run_is_rewritten_from_its_final_check
     for key in ("status", "pairs", "divergences", "checkpoints", "epochs_completed", "run_id"):
         assert rewritten[key] == intact[key], key
     assert result.summary == rewritten
+
+
+def test_a_killed_sweeps_temporary_manifest_is_removed_by_the_next_run(tmp_path, capsys):
+    sweep = tmp_path / "sweep.toml"
+    sweep.write_text('[base]\nepochs = 1\nn_train = 100\n[axes]\nlr = [0.1]\n')
+    out = tmp_path / "out"
+    out.mkdir()
+    debris = out / ".sweep.json.k1ll3d00.json"
+    debris.write_text('{"half": ')
+    assert main(["sweep", str(sweep), "--out", str(out), "--workers", "0"]) == 0
+    assert not debris.exists() and "interrupted" in capsys.readouterr().err
