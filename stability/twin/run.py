@@ -48,7 +48,7 @@ from typing import Any
 import numpy as np
 
 from stablesam.core.lock import LOCK_FILE
-from stablesam.core.store import DAMAGED, MANIFEST, Store, notice, sha256_file
+from stablesam.core.store import MANIFEST, Store, notice, sha256_file
 from stablesam.core.validation import UsageError
 from stablesam.stability.twin.config import TwinConfig
 

@@ -49,7 +49,6 @@ from typing import Any
 
 from stablesam.core.io import DiskFull
 from stablesam.core.lock import LOCK_FILE, DirectoryLock
-from stablesam.core.validation import UsageError
 
 __all__ = ["DAMAGED", "MANIFEST", "DiskFull", "Store", "disk_full", "notice", "sha256_bytes", "sha256_file"]
 
