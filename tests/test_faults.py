@@ -504,3 +504,14 @@ def test_a_killed_sweeps_temporary_manifest_is_removed_by_the_next_run(tmp_path,
     debris.write_text('{"half": ')
     assert main(["sweep", str(sweep), "--out", str(out), "--workers", "0"]) == 0
     assert not debris.exists() and "interrupted" in capsys.readouterr().err
+
+
+def test_a_finished_run_written_before_checksums_were_recorded_is_still_complete(tmp_path, capsys, whole):
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(whole, run, ignore=shutil.ignore_patterns(".lock", "checksums.json"))
+    capsys.readouterr()
+    run_twin(CONFIG, run, progress=False)
+    assert "already complete" in capsys.readouterr().err
+    assert not list(run.rglob("*.damaged")) and (run / "metrics.csv").read_bytes() == (whole / "metrics.csv").read_bytes()

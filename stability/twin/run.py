@@ -369,13 +369,14 @@ class PreparedRun:
 
         import pandas as pd
 
+        if not self.store.path(MANIFEST).exists():  # written before run directories recorded checksums
+            try:
+                return TwinResult(self.out_dir, pd.read_csv(self.out_dir / "metrics.csv"), _read_summary(self.out_dir))
+            except (OSError, ValueError):  # pandas' parser errors are ValueErrors
+                return None
         summary = self.store.get_json("summary.json", valid=lambda s: isinstance(s, dict))
         metrics = self.store.get_bytes("metrics.csv")
         if summary is None or metrics is None:
-            if not self.store.checksums("summary.json") and (self.out_dir / "summary.json").is_file() \
-                    and (self.out_dir / "metrics.csv").is_file() and not self.store.path(MANIFEST).exists():
-                # written before run directories recorded checksums: nothing to verify them against
-                return TwinResult(self.out_dir, pd.read_csv(self.out_dir / "metrics.csv"), _read_summary(self.out_dir))
             return None
         return TwinResult(self.out_dir, pd.read_csv(io.BytesIO(metrics)), summary)
 
