@@ -515,3 +515,16 @@ def test_a_finished_run_written_before_checksums_were_recorded_is_still_complete
     run_twin(CONFIG, run, progress=False)
     assert "already complete" in capsys.readouterr().err
     assert not list(run.rglob("*.damaged")) and (run / "metrics.csv").read_bytes() == (whole / "metrics.csv").read_bytes()
+
+
+def test_disk_full_under_a_redirected_json_output_is_one_line(small_disk):
+    import subprocess
+    import sys
+
+    _fill(small_disk, 0)
+    with open(small_disk / "out.json", "w") as stdout:
+        done = subprocess.run([sys.executable, "-c", "import sys; from stablesam.cli import main; "
+                               "sys.exit(main(['edge', '--method', 'gd', '--lr', '0.1', '--json']))"],
+                              stdout=stdout, stderr=subprocess.PIPE, text=True, timeout=120)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip().splitlines() == ["stablesam edge: error: no space left on device writing standard output"]
