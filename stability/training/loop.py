@@ -92,7 +92,7 @@ def closure_for(model: Callable, loss_fn: Callable, x: torch.Tensor, y: torch.Te
 def finite_rows(tensors: Iterable[torch.Tensor]) -> torch.Tensor:
     """Per leading index ``m``: whether every entry of every tensor's row ``m`` is finite (a bool vector on the
     tensors' device; one reduction per tensor, no host synchronisation)."""
-    flags = [torch.isfinite(t.detach().flatten(1)).all(dim=1) for t in tensors]
+    flags = [torch.isfinite(t.detach().reshape(t.shape[0], -1)).all(dim=1) for t in tensors]  # (M,) tensors too
     return torch.stack(flags).all(dim=0)
 
 
