@@ -5,7 +5,10 @@ Table-driven: each case is an argv (``{tmp}`` is a scratch directory holding ``b
 training images) and words the one line must contain. Nothing may appear under ``{tmp}/out``.
 """
 
+import shutil
+
 import pytest
+import torch
 
 from stablesam.cli import main
 
@@ -33,6 +36,26 @@ CASES = {
                              ["--out", "not a directory"]),
     "mnist-too-small": (["twin", "--dataset", "mnist", "--data-dir", "{tmp}/mnist300", "--epochs", "1",
                          "--out", "{tmp}/out"], ["'mnist' is too small for the requested sizes", "300 examples"]),
+    # issue 25, items 4 and 7-10: each crashed with a traceback (or ran on) before
+    "sharpness-empty-checkpoint": (["sharpness", "--model", "linear", "--n-train", "50", "--checkpoint",
+                                    "{tmp}/empty.pt"], ["--checkpoint", "empty.pt", "empty (0 bytes)"]),
+    "sharpness-nan-checkpoint": (["sharpness", "--model", "linear", "--n-train", "50", "--checkpoint",
+                                  "{tmp}/nan.pt"], ["--checkpoint", "nan.pt", "non-finite weights", "readout"]),
+    "twin-utf16-config": (TWIN + ["--config", "{tmp}/utf16.toml", "--out", "{tmp}/out"],
+                          ["config file", "utf16.toml", "not UTF-8"]),
+    "mnist-gzip-magic-not-gzip": (["twin", "--dataset", "mnist", "--data-dir", "{tmp}/mnist_badgzip", "--epochs", "1",
+                                   "--out", "{tmp}/out"], ["train-images-idx3-ubyte", "does not decompress"]),
+    "mnist-huge-header": (["twin", "--dataset", "mnist", "--data-dir", "{tmp}/mnist_huge", "--epochs", "1",
+                           "--out", "{tmp}/out"], ["header promises shape (4294967295, 4294967295, 4294967295)",
+                                                   "79228162458924105385300197391 bytes"]),
+    "quadratic-start-at-the-minimum": (["quadratic", "--eigenvalues", "4,1", "--method", "sam", "--rho", "0.1",
+                                        "--start", "0,0"], ["--start 0,0 is w = 0", "nothing diverges"]),
+    "eos-steps-absurd": (["eos", "--steps", "1000000000000000000000000000000", "--out", "{tmp}/out"],
+                         ["steps must be an integer in [1, 1e+08]"]),
+    "eos-figure-unwritable": (["eos", "--n-train", "40", "--hidden", "4", "--steps", "2", "--out", "{tmp}/out",
+                               "--figure", "{tmp}/blocker/eos.png"], ["--figure", "{tmp}/blocker/eos.png",
+                                                                     "not a directory"]),
+    "eos-utf16-config": (["eos", "--config", "{tmp}/utf16.toml", "--out", "{tmp}/out"], ["not UTF-8"]),
 }
 
 
@@ -47,6 +70,14 @@ def scratch(tmp_path):
     (tmp_path / "sweep.toml").write_text("[base]\nepochs = 1\nn_train = 100\n[axes]\nlr = [0.1]\n")
     (tmp_path / "mnist300").mkdir()
     write_mnist(tmp_path / "mnist300", n_train=300, n_test=20, compress_train=False)
+    (tmp_path / "empty.pt").write_bytes(b"")
+    torch.save({"readout.weight": torch.full((10, 64), float("nan")), "readout.bias": torch.zeros(10)},
+               tmp_path / "nan.pt")
+    (tmp_path / "utf16.toml").write_bytes("epochs = 1\n".encode("utf-16"))
+    for name, first_file in (("mnist_badgzip", b"\x1f\x8b" + b"not gzip at all" * 10),
+                             ("mnist_huge", bytes([0, 0, 8, 3]) + b"\xff\xff\xff\xff" * 3 + b"\x00" * 64)):
+        shutil.copytree(tmp_path / "mnist300", tmp_path / name)
+        (tmp_path / name / "train-images-idx3-ubyte").write_bytes(first_file)
     return tmp_path
 
 
@@ -82,3 +113,47 @@ def test_an_error_inside_an_atomic_write_names_the_destination(tmp_path):
         with atomic_path(target) as tmp:
             raise FileNotFoundError(2, "No such file or directory", str(tmp))
     assert error.value.filename == str(target) and not list(tmp_path.iterdir())
+
+
+def _toml_value(value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return repr(value)
+
+
+def _refused_value(constraints):
+    """A value every constraint of a parameter refuses: the first constraint's own invalid example that no other
+    constraint accepts (None cannot be written in TOML)."""
+    for constraint in constraints:
+        value = constraint.invalid_example()
+        if value is not None and not any(other.accepts(value) for other in constraints):
+            return value
+    raise AssertionError(f"no invalid example for {constraints}")
+
+
+def _constrained_parameters():
+    from stablesam.analysis.experiments.edge_of_stability import EosConfig
+    from stablesam.stability.twin.config import TwinConfig
+
+    return [("twin", name, constraints) for name, constraints in TwinConfig._parameter_constraints.items()] + \
+        [("eos", name, constraints) for name, constraints in EosConfig._parameter_constraints.items()]
+
+
+@pytest.mark.parametrize("command, name, constraints", _constrained_parameters(),
+                         ids=[f"{c}-{n}" for c, n, _ in _constrained_parameters()])
+def test_every_constrained_parameter_refuses_an_invalid_value_from_the_command_line(tmp_path, capsys, command, name,
+                                                                                  constraints):
+    """Generic: the constraints table of TwinConfig and EosConfig drives the command line (via --config)."""
+    value = _refused_value(constraints)
+    config = tmp_path / "bad.toml"
+    config.write_text(f"{name} = {_toml_value(value)}\n")
+    out = tmp_path / "out"
+    assert main([command, "--config", str(config), "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1, err
+    assert err.startswith(f"stablesam {command}: error: ") and name in err and repr(value)[:20] in err, err
+    assert not out.exists()

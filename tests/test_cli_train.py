@@ -85,3 +85,38 @@ def test_off_a_terminal_progress_is_one_line_per_optimizer(capsys):
     assert main(["train", "--epochs", "1", "--optimizers", "sgd,stablesam-u", "--json"]) == 0
     err = capsys.readouterr().err.strip().splitlines()
     assert [line.split(" (")[0] for line in err] == ["stablesam train: sgd done", "stablesam train: stablesam-u done"]
+
+
+def test_a_killed_train_run_resumes_from_its_run_directory_bit_identical(tmp_path, monkeypatch, capsys):
+    """--run-dir keeps each finished optimizer's result (verified); killed while training the second optimizer,
+    the same command reads the first back, trains the rest, and prints and writes what an uninterrupted run does."""
+    import json
+
+    import stablesam.stability.optimizers as optimizers
+    from stablesam.cli import main
+
+    def argv(name):
+        return ["train", "--epochs", "2", "--optimizers", "sgd,sam,stablesam-u", "--json",
+                "--out", str(tmp_path / f"{name}.csv"), "--run-dir", str(tmp_path / name)]
+
+    def rows(out):
+        return [{k: v for k, v in row.items() if k != "seconds"} for row in json.loads(out)["rows"]]
+
+    assert main(argv("whole")) == 0
+    whole = rows(capsys.readouterr().out)
+    real, calls = optimizers.make_optimizer, []
+
+    def killed_at_the_second(*args, **kwargs):
+        calls.append(args[0])
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(optimizers, "make_optimizer", killed_at_the_second)
+    assert main(argv("killed")) == 130
+    monkeypatch.setattr(optimizers, "make_optimizer", real)
+    capsys.readouterr()
+    assert main(argv("killed")) == 0
+    captured = capsys.readouterr()
+    assert "sgd already done" in captured.err and rows(captured.out) == whole
+    assert (tmp_path / "killed.csv").read_bytes() == (tmp_path / "whole.csv").read_bytes()

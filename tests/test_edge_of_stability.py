@@ -169,14 +169,15 @@ def test_warm_start_needs_fewer_products():
 @pytest.mark.parametrize(
     "changes, match",
     [
-        ({"methods": ("asam",)}, "methods entry"),
-        ({"lrs": (0.0,)}, "lrs entry"),
-        ({"rhos": (-0.1,)}, "rhos entry"),
+        ({"methods": ("asam",)}, "methods must be"),
+        ({"lrs": (0.0,)}, "lrs must be"),
+        ({"rhos": (-0.1,)}, "rhos must be"),
         ({"model": "resnet20"}, "model"),
         ({"activation": "gelu"}, "activation"),
         ({"loss": "hinge"}, "loss"),
         ({"steps": 0}, "steps"),
-        ({"seeds": (0, 0)}, "repeat"),
+        ({"seeds": (0, 0)}, "distinct seeds"),
+        ({"steps": 10**30}, "steps"),
         ({"divergence_factor": 1.0}, "divergence_factor"),
     ],
 )
@@ -188,8 +189,8 @@ def test_bad_config_is_a_usage_error(changes, match):
 @pytest.mark.parametrize(
     "argv, match",
     [
-        (["--methods", "gd", "foo"], "methods entry"),
-        (["--lrs", "-1"], "lrs entry"),
+        (["--methods", "gd", "foo"], "methods must be"),
+        (["--lrs", "-1"], "lrs must be"),
         (["--batch-size", "100000"], "batch_size"),
         (["--figure", "out.txt"], "--figure"),
         (["--dataset", "linear-regression"], "regression"),

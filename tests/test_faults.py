@@ -101,17 +101,23 @@ def test_kill_during_a_checkpoint_write(tmp_path, monkeypatch, capsys, whole):
 
 
 def test_an_exception_inside_the_checkpoint_write_leaves_no_file(tmp_path, monkeypatch, whole):
-    real_save = torch.save
+    """A write that dies half way (here: the first checkpoint, cut to half its bytes just before the flush to
+    disk) leaves neither the checkpoint nor its temporary file."""
+    import os
 
-    def dies_half_way(obj, path, *args, **kwargs):
-        real_save(obj, path, *args, **kwargs)
-        _truncate(path)
-        raise KeyboardInterrupt
+    real_fsync = os.fsync
 
-    monkeypatch.setattr(torch, "save", dies_half_way)
+    def dies_half_way(fd):
+        size = os.fstat(fd).st_size
+        if size > 10_000:  # a checkpoint, not a small JSON file
+            os.ftruncate(fd, size // 2)
+            raise KeyboardInterrupt
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", dies_half_way)
     with pytest.raises(KeyboardInterrupt):
         run_twin(CONFIG, tmp_path / "run", progress=False)
-    monkeypatch.setattr(torch, "save", real_save)
+    monkeypatch.setattr(os, "fsync", real_fsync)
     assert sorted(p.name for p in (tmp_path / "run" / "checkpoints").iterdir()) == []
     run_twin(CONFIG, tmp_path / "run", progress=False)
     assert (whole / "metrics.csv").read_bytes() == (tmp_path / "run" / "metrics.csv").read_bytes()
@@ -242,3 +248,283 @@ def test_a_killed_sweep_takes_its_workers_along_and_an_immediate_rerun_does_not_
         trial = out / "trials" / f"lr={lr}"
         assert len((trial / "steps.txt").read_text().splitlines()) == 100  # resumed, not restarted
         assert not (trial / "error.json").exists()
+
+
+# -- issue 25: the faults that lost work or printed a wrong result ------------------------------------------
+
+
+def test_a_checkpoint_damaged_before_its_checksum_reached_the_summary_is_not_trusted(tmp_path, monkeypatch, capsys,
+                                                                                     whole):
+    """Killed the moment epoch_0003.pt appeared (before summary.json recorded it), then one byte flipped: the
+    checksum recorded before the file appeared catches it; the run resumes from epoch 2, bit-identical."""
+    from stablesam.stability.twin.run import PreparedRun
+
+    def killed_after_the_checkpoint(self, trainer):
+        if trainer.epoch == 3:
+            raise KeyboardInterrupt
+        return original(self, trainer)
+
+    original = PreparedRun._write_metrics
+    monkeypatch.setattr(PreparedRun, "_write_metrics", killed_after_the_checkpoint)
+    with pytest.raises(KeyboardInterrupt):
+        run_twin(CONFIG, tmp_path / "run", progress=False)
+    monkeypatch.setattr(PreparedRun, "_write_metrics", original)
+    run = tmp_path / "run"
+    assert "epoch_0003.pt" not in json.loads((run / "summary.json").read_text())["checkpoints"]
+    _flip_a_byte(run / "checkpoints" / "epoch_0003.pt")
+    capsys.readouterr()
+    run_twin(CONFIG, run, progress=False)
+    err = capsys.readouterr().err
+    assert "epoch_0003.pt" in err and "damaged" in err and "resumed from epoch 2 of 3" in err
+    assert (whole / "metrics.csv").read_bytes() == (run / "metrics.csv").read_bytes()
+
+
+def test_rerunning_a_finished_twin_command_is_already_complete(tmp_path, capsys):
+    argv = ["twin", "--dataset", "digits", "--n-train", "100", "--epochs", "1", "--out", str(tmp_path / "run"),
+            "--json"]
+    assert main(argv) == 0
+    first = json.loads(capsys.readouterr().out)
+    assert main(argv) == 0
+    captured = capsys.readouterr()
+    assert "already complete" in captured.err and json.loads(captured.out) == first
+
+
+@pytest.mark.parametrize("where", ["gradient", "weights"])
+def test_non_finite_gradients_or_weights_are_recorded_as_divergence(tmp_path, monkeypatch, where):
+    """A NaN gradient behind a finite loss (model 1 at update 2), or weights turned NaN by the last update (model 0),
+    is a divergence with its step and reason: the loss alone would not show either."""
+    from stablesam.stability.twin.population import StackedPopulation
+
+    original = StackedPopulation.train_step
+    calls = {"n": 0}
+
+    def poisoned(self, x, y, alive, lr):
+        losses, stats = original(self, x, y, alive, lr)
+        step, calls["n"] = calls["n"], calls["n"] + 1
+        if where == "gradient" and step == 2:
+            stats = {**stats, "grad_norm": torch.where(torch.arange(len(losses)) == 1, math.nan, stats["grad_norm"])}
+        if where == "weights" and step == 2 * 3 - 1:  # the last update of the run (2 updates per epoch)
+            with torch.no_grad():
+                next(iter(self.params.values()))[0].fill_(math.nan)
+        return losses, stats
+
+    monkeypatch.setattr(StackedPopulation, "train_step", poisoned)
+    summary = run_twin(CONFIG.replace(epochs=3), tmp_path / "run", progress=False).summary
+    (divergence,) = summary["divergences"]
+    expected = {"gradient": (1, 2, "non-finite gradient"), "weights": (0, 6, "non-finite parameters")}[where]
+    model = 2 * divergence["pair"] + (divergence["twin"] == "S'")
+    assert (model, divergence["step"], divergence["reason"]) == expected
+
+
+# -- edge of stability: the twin's protection ---------------------------------------------------------------
+
+EOS = dict(methods=("gd", "stablesam-n"), lrs=(0.2,), n_train=40, hidden=(4,), steps=20, measure_every=5,
+           checkpoint_every=5, batch_size=16)
+
+
+@pytest.fixture(scope="module")
+def eos_whole(tmp_path_factory):
+    from stablesam.analysis.experiments.edge_of_stability import EosConfig, run_edge_of_stability
+
+    out = tmp_path_factory.mktemp("eos") / "whole"
+    run_edge_of_stability(EosConfig(**EOS), out, progress=False)
+    return out
+
+
+def _eos_interrupted(path, monkeypatch):
+    """An experiment killed in its second run (stablesam-n) at step 12: gd finished, stablesam-n checkpointed at 10."""
+    from stablesam.analysis.experiments.edge_of_stability import EosConfig, _Run, run_edge_of_stability
+
+    original = _Run.train_step
+
+    def killed(self):
+        if self.spec.optimizer == "stablesam-n" and self.step == 12:
+            raise KeyboardInterrupt
+        original(self)
+
+    monkeypatch.setattr(_Run, "train_step", killed)
+    with pytest.raises(KeyboardInterrupt):
+        run_edge_of_stability(EosConfig(**EOS), path, progress=False)
+    monkeypatch.setattr(_Run, "train_step", original)
+    return path
+
+
+def _pickled(path):  # a file that only an unpickler would read
+    import pickle
+
+    path.write_bytes(pickle.dumps(__import__("argparse").Namespace(step=1)))
+
+
+EOS_DAMAGE = {"truncated": _truncate, "zero-bytes": _zero, "flipped-byte": _flip_a_byte, "pickled": _pickled}
+
+
+@pytest.mark.parametrize("damage", list(EOS_DAMAGE))
+@pytest.mark.parametrize("which", ["finished-run", "unfinished-run"])
+def test_eos_damaged_checkpoints_are_set_aside_and_recomputed(tmp_path, monkeypatch, capsys, eos_whole, damage, which):
+    from stablesam.analysis.experiments.edge_of_stability import EosConfig, run_edge_of_stability
+
+    out = _eos_interrupted(tmp_path / "eos", monkeypatch)
+    name = {"finished-run": "gd_lr0.2_rho0_seed0.pt", "unfinished-run": "stablesam-n_lr0.2_rho0.05_seed0.pt"}[which]
+    EOS_DAMAGE[damage](out / "runs" / name)
+    capsys.readouterr()
+    run_edge_of_stability(EosConfig(**EOS), out, progress=False)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and name in err[0] and "damaged" in err[0] and f"{name}.damaged" in err[0], err
+    assert (out / "runs" / f"{name}.damaged").is_file()
+    assert (out / "metrics.csv").read_bytes() == (eos_whole / "metrics.csv").read_bytes()
+
+
+def test_eos_kill_and_resume_is_bit_identical_and_removes_debris(tmp_path, monkeypatch, capsys, eos_whole):
+    from stablesam.analysis.experiments.edge_of_stability import EosConfig, run_edge_of_stability
+
+    out = _eos_interrupted(tmp_path / "eos", monkeypatch)
+    debris = out / "runs" / ".stablesam-n_lr0.2_rho0.05_seed0.pt.a1b2c3d4.tmp"
+    debris.write_bytes(b"PK\x03\x04 half a checkpoint")
+    capsys.readouterr()
+    run_edge_of_stability(EosConfig(**EOS), out, progress=False)
+    assert "interrupted" in capsys.readouterr().err and not debris.exists()
+    assert (out / "metrics.csv").read_bytes() == (eos_whole / "metrics.csv").read_bytes()
+
+
+def test_eos_garbage_config_json_is_set_aside_not_a_reason_to_overwrite(tmp_path, monkeypatch, capsys, eos_whole):
+    from stablesam.analysis.experiments.edge_of_stability import EosConfig, run_edge_of_stability
+
+    out = _eos_interrupted(tmp_path / "eos", monkeypatch)
+    (out / "config.json").write_text("{not json")
+    capsys.readouterr()
+    run_edge_of_stability(EosConfig(**EOS), out, progress=False)  # no overwrite needed, nothing finished is lost
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "config.json" in err[0] and "damaged" in err[0], err
+    assert (out / "metrics.csv").read_bytes() == (eos_whole / "metrics.csv").read_bytes()
+    assert json.loads((out / "config.json").read_text()) == EosConfig(**EOS).to_json()
+
+
+def test_a_second_eos_writer_is_refused_before_anything_is_written(tmp_path, capsys):
+    out = tmp_path / "eos"
+    with DirectoryLock(out, what="edge-of-stability experiment"):
+        code = main(["eos", "--methods", "gd", "--n-train", "40", "--hidden", "4", "--steps", "2", "--out", str(out)])
+        assert [p.name for p in out.iterdir()] == [".lock"]
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1 and "in use by another edge-of-stability experiment" in err
+    assert not out.exists()
+
+
+# -- disk full: one line, nothing half-written, a rerun after freeing space finishes --------------------------
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 4 MiB tmpfs, almost filled by ``filler`` (delete it to free the space); root only."""
+    import os
+    import subprocess
+
+    if os.geteuid() != 0:
+        pytest.skip("mounting a size-limited tmpfs needs root")
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mount)], capture_output=True).returncode:
+        pytest.skip("this machine does not allow mounting a tmpfs")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", str(mount)], check=False)
+
+
+def _fill(disk, leave: int):
+    import os
+
+    free = os.statvfs(disk).f_bavail * os.statvfs(disk).f_frsize
+    (disk / "filler").write_bytes(b"\0" * max(free - leave, 0))
+
+
+DISK_FULL = {
+    "twin": (["twin", "--dataset", "digits", "--n-train", "100", "--epochs", "2", "--out", "{disk}/run"], 60_000),
+    "eos": (["eos", "--methods", "gd", "--n-train", "40", "--hidden", "4", "--steps", "10", "--measure-every", "5",
+             "--checkpoint-every", "5", "--out", "{disk}/eos"], 4_000),
+    "train": (["train", "--epochs", "1", "--optimizers", "sgd", "--out", "{disk}/train.csv"], 100),
+    "sweep": (["sweep", "{disk}/sweep.toml", "--out", "{disk}/sweep", "--workers", "0"], 30_000),
+}
+
+
+@pytest.mark.parametrize("command", list(DISK_FULL))
+def test_disk_full_is_one_line_and_a_rerun_after_freeing_space_finishes(small_disk, capsys, command):
+    argv, leave = DISK_FULL[command]
+    argv = [a.format(disk=small_disk) for a in argv]
+    (small_disk / "sweep.toml").write_text("[base]\nepochs = 2\nn_train = 100\n[axes]\nlr = [0.1, 0.2]\n")
+    _fill(small_disk, leave)
+    assert main(argv) == 2
+    errors = [line for line in capsys.readouterr().err.splitlines() if "error" in line]
+    assert len(errors) == 1 and "no space left on device writing" in errors[0] and str(small_disk) in errors[0], errors
+    leftovers = [p for p in small_disk.rglob(".*") if p.name != ".lock"]
+    assert leftovers == [], leftovers  # no temporary file stays behind
+    (small_disk / "filler").unlink()
+    assert main(argv) == 0
+
+
+def _half(path):
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+
+
+FINISHED_DAMAGE = {
+    "metrics-cut-in-half": ("metrics.csv", _half),
+    "metrics-deleted": ("metrics.csv", lambda p: p.unlink()),
+    "summary-garbage": ("summary.json", lambda p: p.write_text("{not json")),
+    "summary-altered": ("summary.json", lambda p: p.write_text(p.read_text().replace('"finished"', '"finished" '))),
+}
+
+
+@pytest.mark.parametrize("case", list(FINISHED_DAMAGE))
+def test_a_damaged_file_of_a_finished_twin_run_is_rewritten_from_its_final_checkpoint(tmp_path, capsys, whole, case):
+    """The same command after the damage prints the same result as the intact run, and the files are identical."""
+    import shutil
+
+    name, damage = FINISHED_DAMAGE[case]
+    run = tmp_path / "run"
+    shutil.copytree(whole, run, ignore=shutil.ignore_patterns(".lock"))
+    damage(run / name)
+    capsys.readouterr()
+    result = run_twin(CONFIG, run, progress=False)
+    err = capsys.readouterr().err
+    assert "already complete" not in err and ("damaged" in err or not (run / f"{name}.damaged").exists())
+    assert (run / "metrics.csv").read_bytes() == (whole / "metrics.csv").read_bytes()
+    intact = json.loads((whole / "summary.json").read_text())
+    rewritten = json.loads((run / "summary.json").read_text())
+    for key in ("status", "pairs", "divergences", "checkpoints", "epochs_completed", "run_id"):
+        assert rewritten[key] == intact[key], key
+    assert result.summary == rewritten
+
+
+def test_a_killed_sweeps_temporary_manifest_is_removed_by_the_next_run(tmp_path, capsys):
+    sweep = tmp_path / "sweep.toml"
+    sweep.write_text('[base]\nepochs = 1\nn_train = 100\n[axes]\nlr = [0.1]\n')
+    out = tmp_path / "out"
+    out.mkdir()
+    debris = out / ".sweep.json.k1ll3d00.json"
+    debris.write_text('{"half": ')
+    assert main(["sweep", str(sweep), "--out", str(out), "--workers", "0"]) == 0
+    assert not debris.exists() and "interrupted" in capsys.readouterr().err
+
+
+def test_a_finished_run_written_before_checksums_were_recorded_is_still_complete(tmp_path, capsys, whole):
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(whole, run, ignore=shutil.ignore_patterns(".lock", "checksums.json"))
+    capsys.readouterr()
+    run_twin(CONFIG, run, progress=False)
+    assert "already complete" in capsys.readouterr().err
+    assert not list(run.rglob("*.damaged")) and (run / "metrics.csv").read_bytes() == (whole / "metrics.csv").read_bytes()
+
+
+def test_disk_full_under_a_redirected_json_output_is_one_line(small_disk):
+    import subprocess
+    import sys
+
+    _fill(small_disk, 0)
+    with open(small_disk / "out.json", "w") as stdout:
+        done = subprocess.run([sys.executable, "-c", "import sys; from stablesam.cli import main; "
+                               "sys.exit(main(['edge', '--method', 'gd', '--lr', '0.1', '--json']))"],
+                              stdout=stdout, stderr=subprocess.PIPE, text=True, timeout=120)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip().splitlines() == ["stablesam edge: error: no space left on device writing standard output"]

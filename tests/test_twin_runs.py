@@ -62,12 +62,20 @@ def test_resume_after_a_kill_is_bit_identical(tmp_path, monkeypatch):
     assert all(torch.equal(x, y) for x, y in zip(momentum_a, momentum_b))
 
 
-def test_finished_runs_are_not_overwritten_without_overwrite(tmp_path):
+def test_finished_runs_are_not_overwritten_without_overwrite(tmp_path, capsys):
     config = CONFIG.replace(epochs=1)
-    out = run_twin(config, tmp_path / "run", progress=False).run_dir
+    first = run_twin(config, tmp_path / "run", progress=False)
+    out = first.run_dir
     before = (out / "metrics.csv").read_bytes()
-    with pytest.raises(ValueError, match="finished run; pass --overwrite"):
-        run_twin(config, out, progress=False)
+    capsys.readouterr()
+    again = run_twin(config, out, progress=False)  # the same config: nothing to do, the stored result
+    assert "already complete" in capsys.readouterr().err
+    import pandas as pd
+
+    assert again.summary == json.loads((out / "summary.json").read_text()) == first.summary
+    assert again.metrics.equals(pd.read_csv(out / "metrics.csv"))
+    with pytest.raises(ValueError, match="finished run of a different config; pass --overwrite"):
+        run_twin(config.replace(lr=0.2), out, progress=False)
     assert (out / "metrics.csv").read_bytes() == before
     run_twin(config.replace(lr=0.2), out, overwrite=True, progress=False)
     assert json.loads((out / "config.json").read_text())["lr"] == 0.2
@@ -101,11 +109,11 @@ def test_a_foreign_directory_is_refused(tmp_path):
 
 @pytest.mark.parametrize("values,message", [
     (dict(optimizer="adamw"), "optimizer must be one of"),
-    (dict(label_noise=-0.1), "label_noise must lie in"),
-    (dict(lr=0.0), "lr must be > 0"),
-    (dict(rho=-1.0), "rho must be >= 0"),
-    (dict(epochs=0), "epochs must be an integer >= 1"),
-    (dict(seeds=[0, 0]), "seeds must not repeat"),
+    (dict(label_noise=-0.1), "label_noise must be a real number in"),
+    (dict(lr=0.0), "lr must be a real number in \\(0, inf\\); got 0.0"),
+    (dict(rho=-1.0), "rho must be a real number in \\[0, inf\\)"),
+    (dict(epochs=0), "epochs must be an integer in \\[1, 1e\\+06\\]"),
+    (dict(seeds=[0, 0]), "seeds must be .* distinct"),
     (dict(replaced_indices=[-1]), "replaced_indices must be an integer >= 0"),
     (dict(device="tpu"), "device must be one of"),
     (dict(learning_rate=0.1), "unknown twin config key"),

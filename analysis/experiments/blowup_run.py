@@ -15,6 +15,7 @@ from torch import nn
 
 from stablesam.core.methods import method_keys
 from stablesam.stability.optimizers import make_optimizer
+from stablesam.stability.training.loop import DivergenceRule, Hook, closure_for, run_steps
 
 __all__ = ["SCAN_METHODS", "run_until_blowup"]
 
@@ -43,25 +44,23 @@ def run_until_blowup(
     """
     x, y = data
     optimizer = make_optimizer(method, model.parameters(), lr=lr, rho=rho)
-
-    def closure():
-        optimizer.zero_grad(set_to_none=True)
-        loss = loss_fn(model(x), y)
-        loss.backward()
-        return loss
-
+    closure = closure_for(model, loss_fn, x, y, optimizer)
     with torch.no_grad():
         limit = blowup * loss_fn(model(x), y)
     if not torch.isfinite(limit):
         raise ValueError("the initial loss is not finite: there is nothing to scan from")
     worst = torch.zeros_like(limit)
-    for step in range(1, steps + 1):
-        loss = optimizer.step(closure)
+
+    def step(t: int) -> None:
+        nonlocal worst
         # maximum propagates NaN, so a non-finite loss at any step is caught at the next check.
-        worst = torch.maximum(worst, loss.detach())
-        if step % check_every == 0 or step == steps:
-            if not bool(torch.isfinite(worst)) or bool(worst > limit):
-                return True, step
+        worst = torch.maximum(worst, optimizer.step(closure).detach())
+
+    rule = DivergenceRule(threshold=float(limit))  # the loss non-finite or above blowup x its initial value
+    blew_up = lambda t: bool(rule.reasons(worst) > 0)  # noqa: E731  (one sync per check)
+    stopped = run_steps(step, start=0, stop=steps, hooks=[Hook(check_every, blew_up)])
+    if stopped < steps or blew_up(steps):  # stopped by a check (the one after the last step included)
+        return True, stopped
     with torch.no_grad():  # the loss after the last step
         final = loss_fn(model(x), y)
     return (not bool(torch.isfinite(final)) or bool(final > limit)), steps

@@ -33,9 +33,11 @@ Experimental choices (all in :class:`EosConfig`):
 * a run *diverges* when the training loss is non-finite or exceeds ``divergence_factor`` times its initial
   value at a measurement; the divergence is recorded (metric ``diverged``, value 1) and the run stops.
 
-Files (``out_dir``, all written atomically with :mod:`stablesam.core.io`): ``config.json``; ``runs/<run>.pt``, one
+Files (``out_dir``, a verified store, :mod:`stablesam.core.store`: locked by one writer, every file written atomically
+with its sha256 recorded first, a damaged one set aside as ``*.damaged`` and recomputed): ``config.json``;
+``runs/<run>.pt``, one
 checkpoint per run (``torch.save`` of the model and optimizer state, step, warm-start vector, batch-order
-generator state and the rows so far; read with ``weights_only=True``) every ``checkpoint_every`` steps and
+generator state, the rows so far and the config; read with ``weights_only=True``) every ``checkpoint_every`` steps and
 at the end; ``metrics.csv`` (the tidy table) and ``summary.json`` (plateau ratios) after each run. Calling
 :func:`run_edge_of_stability` again with the same config continues where it stopped and, on the CPU,
 reproduces the uninterrupted run bit for bit.
@@ -50,7 +52,6 @@ Example::
 from __future__ import annotations
 
 import math
-import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -58,10 +59,14 @@ from typing import Any
 
 import numpy as np
 
-from stablesam.core.io import atomic_path, atomic_write_json, atomic_write_text
+from stablesam.core.constraints import Interval, NoneValue, Options, Satisfies, validate_parameters
 from stablesam.core.methods import method, method_keys
-from stablesam.core.validation import UsageError, check_choice, check_integer, check_nonnegative, check_positive
+from stablesam.core.paths import check_output_dir
+from stablesam.core.store import Store
+from stablesam.core.validation import UsageError, check_positive
 from stablesam.stability.optimizers import make_optimizer
+from stablesam.stability.training.device import resolve_device
+from stablesam.stability.training.loop import DivergenceRule, Hook, all_finite, closure_for, run_steps
 
 __all__ = [
     "COLUMNS",
@@ -85,15 +90,53 @@ _DTYPES = ("float64", "float32")
 _DEVICES = ("cpu", "cuda", "auto")
 _MODELS = ("mlp", "cnn")
 _ACTIVATIONS = ("tanh", "relu")
+MAX_STEPS = 10**8
+"""The most training steps a run may ask for (days on the smallest model: a larger value is a typo)."""
 
 
-def _tuple(name: str, value: object, check) -> tuple:
-    if isinstance(value, (str, bytes)) or not isinstance(value, Sequence) or not value:
-        raise UsageError(f"{name} must be a non-empty sequence, got {value!r}")
-    items = tuple(check(f"{name} entry", v) for v in value)
-    if len(set(items)) != len(items):
-        raise UsageError(f"{name} must not repeat a value, got {value!r}")
-    return items
+def _sequence_of(kind: type, accepts, *, distinct: bool = True, empty: bool = False):
+    """A predicate: a list or tuple of ``kind`` values (finite numbers, not bools; or strings) that ``accepts``
+    takes, distinct unless ``distinct=False``, non-empty unless ``empty=True``."""
+    item = (lambda v: isinstance(v, str)) if kind is str else Interval(kind, None, None).accepts
+
+    def predicate(value) -> bool:
+        if isinstance(value, (str, bytes)) or not isinstance(value, Sequence) or (not value and not empty):
+            return False
+        items = list(value)
+        return all(item(v) and accepts(v) for v in items) and (not distinct or len(set(items)) == len(items))
+
+    return predicate
+
+
+# What each parameter may be (scikit-learn's ``_parameter_constraints``); validated at construction.
+_PARAMETER_CONSTRAINTS = {
+    "dataset": [Satisfies(lambda v: isinstance(v, str) and bool(v), "a data set name", 3)],
+    "model": [Options(frozenset(_MODELS))],
+    "activation": [Options(frozenset(_ACTIVATIONS))],
+    "hidden": [Satisfies(_sequence_of(int, lambda v: v >= 1, distinct=False, empty=True),
+                         "a list of layer widths >= 1 (possibly empty)", [0])],
+    "channels": [Satisfies(_sequence_of(int, lambda v: v >= 1), "a non-empty list of distinct channel counts >= 1",
+                           [0])],
+    "methods": [Satisfies(_sequence_of(str, lambda v: v in EOS_METHODS),
+                          f"a non-empty list of distinct method keys among {', '.join(EOS_METHODS)}", ["asam"])],
+    "lrs": [Satisfies(_sequence_of(float, lambda v: v > 0), "a non-empty list of distinct learning rates > 0",
+                      [0.0])],
+    "rhos": [Satisfies(_sequence_of(float, lambda v: v >= 0), "a non-empty list of distinct radii >= 0", [-0.1])],
+    "seeds": [Satisfies(_sequence_of(int, lambda v: v >= 0), "a non-empty list of distinct seeds >= 0", [0, 0])],
+    "steps": [Interval(int, 1, MAX_STEPS)],
+    "measure_every": [Interval(int, 1, None)],
+    "batch_size": [Interval(int, 1, None), NoneValue()],
+    "loss": [Options(frozenset(_LOSSES))],
+    "n_train": [Interval(int, 2, None), NoneValue()],
+    "data_seed": [Interval(int, 0, None)],
+    "data_dir": [Satisfies(lambda v: isinstance(v, str) and bool(v), "a directory path", 3), NoneValue()],
+    "dtype": [Options(frozenset(_DTYPES))],
+    "device": [Options(frozenset(_DEVICES))],
+    "lanczos_tol": [Interval(float, 0, None, closed="neither")],
+    "lanczos_ncv": [Interval(int, 2, None)],
+    "divergence_factor": [Interval(float, 1, None, closed="neither")],
+    "checkpoint_every": [Interval(int, 1, None)],
+}
 
 
 @dataclass(frozen=True)
@@ -132,34 +175,16 @@ class EosConfig:
     divergence_factor: float = 1e3
     checkpoint_every: int = 200
 
+    _parameter_constraints = _PARAMETER_CONSTRAINTS
+
     def __post_init__(self) -> None:
-        set_ = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731  (frozen dataclass)
-        check_choice("model", self.model, _MODELS)
-        check_choice("activation", self.activation, _ACTIVATIONS)
-        check_choice("loss", self.loss, _LOSSES)
-        check_choice("dtype", self.dtype, _DTYPES)
-        check_choice("device", self.device, _DEVICES)
-        if not isinstance(self.dataset, str):
-            raise UsageError(f"dataset must be a data set name, got {self.dataset!r}")
-        set_("hidden", tuple(check_integer("hidden entry", w, minimum=1) for w in _seq("hidden", self.hidden)))
-        set_("channels", _tuple("channels", self.channels, lambda n, v: check_integer(n, v, minimum=1)))
-        set_("methods", _tuple("methods", self.methods, lambda n, v: check_choice(n, v, EOS_METHODS)))
-        set_("lrs", _tuple("lrs", self.lrs, check_positive))
-        set_("rhos", _tuple("rhos", self.rhos, check_nonnegative))
-        set_("seeds", _tuple("seeds", self.seeds, lambda n, v: check_integer(n, v, minimum=0)))
-        set_("steps", check_integer("steps", self.steps, minimum=1))
-        set_("measure_every", check_integer("measure_every", self.measure_every, minimum=1))
-        if self.batch_size is not None:
-            set_("batch_size", check_integer("batch_size", self.batch_size, minimum=1))
-        if self.n_train is not None:
-            set_("n_train", check_integer("n_train", self.n_train, minimum=2))
-        set_("data_seed", check_integer("data_seed", self.data_seed, minimum=0))
-        set_("lanczos_tol", check_positive("lanczos_tol", self.lanczos_tol))
-        set_("lanczos_ncv", check_integer("lanczos_ncv", self.lanczos_ncv, minimum=2))
-        set_("divergence_factor", check_positive("divergence_factor", self.divergence_factor))
-        if self.divergence_factor <= 1:
-            raise UsageError(f"divergence_factor must be > 1, got {self.divergence_factor!r}")
-        set_("checkpoint_every", check_integer("checkpoint_every", self.checkpoint_every, minimum=1))
+        validate_parameters(self._parameter_constraints, {f.name: getattr(self, f.name) for f in fields(self)},
+                            owner="EosConfig")
+        for name, kind in (("hidden", int), ("channels", int), ("methods", str), ("lrs", float), ("rhos", float),
+                           ("seeds", int)):  # one canonical form: tuples of plain Python numbers
+            object.__setattr__(self, name, tuple(kind(v) for v in getattr(self, name)))
+        for name in ("lanczos_tol", "divergence_factor"):
+            object.__setattr__(self, name, float(getattr(self, name)))
 
     @property
     def model_label(self) -> str:
@@ -184,16 +209,12 @@ class EosConfig:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> EosConfig:
         known = {f.name for f in fields(cls)}
+        if not isinstance(data, dict):
+            raise UsageError(f"an EosConfig must be a table of settings, got {type(data).__name__}")
         unknown = sorted(set(data) - known)
         if unknown:
             raise UsageError(f"unknown EosConfig key(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
-        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
-
-
-def _seq(name: str, value: object) -> Sequence:
-    if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
-        raise UsageError(f"{name} must be a sequence of positive integers, got {value!r}")
-    return value
+        return cls(**data)
 
 
 @dataclass(frozen=True)
@@ -255,16 +276,6 @@ def _loss_function(kind: str, num_classes: int):
 # -- one run ----------------------------------------------------------------------------------------------
 
 
-def _device(name: str):
-    import torch
-
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise UsageError("device 'cuda' requested but torch sees no CUDA device; use 'cpu' or 'auto'")
-    return torch.device(name)
-
-
 def _build(config: EosConfig, seed: int, data, dtype, device):
     import torch
 
@@ -302,6 +313,8 @@ class _Run:
         import torch
 
         return {
+            "config": self.config.to_json(),
+            "run": self.spec.name,
             "step": self.step,
             "status": self.status,
             "model": self.model.state_dict(),
@@ -344,14 +357,7 @@ class _Run:
     def train_step(self) -> None:
         """One update on the step's batch; no host synchronisation."""
         x, y = self._batch()
-
-        def closure():
-            self.optimizer.zero_grad()
-            loss = self.loss_fn(self.model(x), y)
-            loss.backward()
-            return loss
-
-        self.optimizer.step(closure)
+        self.optimizer.step(closure_for(self.model, self.loss_fn, x, y, self.optimizer))
         self.step += 1
 
     # -- measurement --------------------------------------------------------------------------------------
@@ -369,7 +375,8 @@ class _Run:
         if self.initial_loss is None:
             self.initial_loss = loss
         record = lambda metric, value: self.rows.append((self.step, metric, float(value)))  # noqa: E731
-        if not (math.isfinite(loss) and math.isfinite(grad_norm)) or loss > self.config.divergence_factor * self.initial_loss:
+        rule = DivergenceRule(threshold=self.config.divergence_factor * self.initial_loss)
+        if rule.reason(loss, grad_norm) or not bool(all_finite(self.model.parameters())):
             record("loss", loss)
             record("diverged", 1.0)
             self.status = "diverged"
@@ -398,69 +405,101 @@ class _Run:
             record("gamma", float(stats["gamma"]))
 
 
-def _run_one(config: EosConfig, spec: RunSpec, data, loss_fn, device, dtype, checkpoint: Path | None, bar) -> _Run:
-    import torch
+_CHECKPOINT_KEYS = {"step", "status", "model", "optimizer", "v0", "batch_generator", "order", "position", "rows",
+                    "initial_loss"}
 
+
+def _checkpoint_name(spec: RunSpec) -> str:
+    return f"runs/{spec.name}.pt"
+
+
+def _load_checkpoint(store: Store, config: EosConfig, spec: RunSpec) -> dict | None:
+    """The verified checkpoint of ``spec`` (None: absent, or damaged and set aside, so the run starts again)."""
+    state = store.get_tensors(_checkpoint_name(spec), valid=lambda s: isinstance(s, dict) and _CHECKPOINT_KEYS <= set(s))
+    if state is not None and state.get("config", config.to_json()) != config.to_json():
+        raise UsageError(f"{str(store.path(_checkpoint_name(spec)))!r} belongs to an experiment with another config "
+                         "than config.json; rerun into a fresh directory")
+    return state
+
+
+def _run_one(config: EosConfig, spec: RunSpec, data, loss_fn, device, dtype, store: Store | None, bar) -> _Run:
+    """Train (or continue) one run through the step loop: measure every ``measure_every`` steps and at the end,
+    stop at a divergence, checkpoint every ``checkpoint_every`` steps and at the end."""
     run = _Run(config, spec, data, loss_fn, device, dtype)
-    if checkpoint is not None and checkpoint.is_file():
-        run.load(torch.load(checkpoint, map_location="cpu", weights_only=True))
+    state = None if store is None else _load_checkpoint(store, config, spec)
+    if state is not None:
+        run.load(state)
         bar.update(run.step)
-        if run.status != "running":  # finished or diverged earlier: nothing to do
-            bar.update(config.steps - run.step)
-            return run
     else:
         run.measure()
-    save = (lambda: _save(checkpoint, run.state())) if checkpoint is not None else (lambda: None)
-    while run.status == "running" and run.step < config.steps:
-        run.train_step()
-        bar.update(1)
-        if run.step % config.measure_every == 0 or run.step == config.steps:
+    save = (lambda: store.put_tensors(_checkpoint_name(spec), run.state())) if store is not None else (lambda: None)
+    if run.status == "running":  # finished or diverged earlier: nothing to do
+
+        def step(t: int) -> None:
+            run.train_step()
+            bar.update(1)
+
+        def measure(t: int) -> bool:
             run.measure()
-        if run.step % config.checkpoint_every == 0 and run.status == "running" and run.step < config.steps:
-            save()
-    if run.status == "running":
-        run.status = "finished"
+            return run.status != "running"
+
+        run_steps(step, start=run.step, stop=config.steps,
+                  hooks=[Hook(config.measure_every, measure), Hook(config.checkpoint_every, lambda t: save(), at_stop=False)])
+        if run.status == "running":
+            run.status = "finished"
+        save()
     bar.update(config.steps - run.step)
-    save()
     return run
-
-
-def _save(path: Path, state: dict[str, Any]) -> None:
-    import torch
-
-    with atomic_path(path) as tmp:
-        torch.save(state, tmp)
 
 
 # -- the experiment ---------------------------------------------------------------------------------------
 
+_OWN_FILES = ("config.json", "metrics.csv", "summary.json")
 
-def _prepare(config: EosConfig, out_dir: Path | None, overwrite: bool) -> None:
-    """Validate the output directory before anything is written; clear it on ``overwrite``."""
-    if out_dir is None:
-        return
-    if out_dir.exists() and not out_dir.is_dir():
-        raise UsageError(f"out {str(out_dir)!r} exists and is not a directory")
-    stored = out_dir / "config.json"
-    if not out_dir.exists() or not any(out_dir.iterdir()):
-        return
-    if not stored.is_file():
-        raise UsageError(f"out {str(out_dir)!r} is a non-empty directory without an edge-of-stability config.json; "
-                         "choose an empty or new directory")
+
+def _open_store(config: EosConfig, out_dir: Path, overwrite: bool) -> Store:
+    """Lock ``out_dir`` (one writer) and make it hold ``config``'s experiment; nothing of another is deleted
+    unless ``overwrite``. A damaged config.json is set aside and rewritten (each checkpoint names its config)."""
+    store = Store(out_dir, what="edge-of-stability experiment").lock()
+    try:
+        present = [p for p in out_dir.iterdir()
+                   if not p.name.startswith(".") and p.name != "checksums.json" and not p.name.endswith(".damaged")]
+        stored = out_dir / "config.json"
+        if present and not stored.is_file() and not (out_dir / "runs").is_dir():
+            raise UsageError(f"out {str(out_dir)!r} is a non-empty directory without an edge-of-stability config.json; "
+                             "choose an empty or new directory")
+        if stored.is_file():
+            saved = store.get_json("config.json", valid=lambda v: isinstance(v, dict)) \
+                if store.checksums("config.json") else _legacy_json(stored)
+            same = None
+            if saved is not None:
+                try:
+                    same = EosConfig.from_json(saved) == config
+                except (ValueError, TypeError) as error:
+                    store.quarantine("config.json", f"not an edge-of-stability config: {str(error).splitlines()[0]}")
+            if same is False:
+                if not overwrite:
+                    raise UsageError(f"out {str(out_dir)!r} holds an experiment with a different config; pass "
+                                     "overwrite (--overwrite) to replace it, or choose another directory")
+                for name in _OWN_FILES:
+                    store.remove(name)
+                for name in store.names("runs/*.pt"):
+                    store.remove(name)
+        store.put_json("config.json", config.to_json())
+    except BaseException:
+        store.unlock()
+        raise
+    return store
+
+
+def _legacy_json(path: Path):
+    """config.json of a directory written before it recorded checksums: parsed, not verified."""
     import json
 
     try:
-        same = EosConfig.from_json(json.loads(stored.read_text())) == config
-    except (ValueError, TypeError):
-        same = False
-    if same:
-        return
-    if not overwrite:
-        raise UsageError(f"out {str(out_dir)!r} holds an experiment with a different config; pass overwrite "
-                         "(--overwrite) to replace it, or choose another directory")
-    for name in ("config.json", "metrics.csv", "summary.json"):
-        (out_dir / name).unlink(missing_ok=True)
-    shutil.rmtree(out_dir / "runs", ignore_errors=True)
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {"unreadable": True}
 
 
 def _table(config: EosConfig, runs: list[tuple[RunSpec, list[tuple[int, str, float]]]]):
@@ -496,9 +535,8 @@ def run_edge_of_stability(
 
     if not isinstance(config, EosConfig):
         raise UsageError(f"config must be an EosConfig, got {type(config).__name__}")
-    out = None if out_dir is None else Path(out_dir)
-    _prepare(config, out, overwrite)
-    device, dtype = _device(config.device), getattr(torch, config.dtype)
+    out = None if out_dir is None else check_output_dir("out", out_dir)
+    device, dtype = resolve_device(config.device), getattr(torch, config.dtype)
     data = load_dataset(config.dataset, generator=np.random.default_rng(config.data_seed), data_dir=config.data_dir,
                         n_train=config.n_train, dtype=dtype)
     if data.task != "classification":
@@ -506,30 +544,32 @@ def run_edge_of_stability(
     if config.batch_size is not None and config.batch_size > data.x_train.shape[0]:
         raise UsageError(f"batch_size must be at most the {data.x_train.shape[0]} training examples, got {config.batch_size}")
     loss_fn = _loss_function(config.loss, data.num_classes)
-    if out is not None:
-        atomic_write_json(out / "config.json", config.to_json())
-    specs = config.runs()
-    finished: list[tuple[RunSpec, list[tuple[int, str, float]]]] = []
-    disable = (not sys.stderr.isatty()) if progress is None else not progress
-    with tqdm(total=len(specs) * config.steps, disable=disable, unit="step", desc="eos") as bar:
-        for spec in specs:
-            bar.set_postfix_str(spec.name)
-            checkpoint = None if out is None else out / "runs" / f"{spec.name}.pt"
-            run = _run_one(config, spec, data, loss_fn, device, dtype, checkpoint, bar)
-            finished.append((spec, run.rows))
-            if out is not None:
-                _write_results(out, config, finished)
+    store = None if out is None else _open_store(config, out, overwrite)  # everything validated: now lock and write
+    try:
+        specs = config.runs()
+        finished: list[tuple[RunSpec, list[tuple[int, str, float]]]] = []
+        disable = (not sys.stderr.isatty()) if progress is None else not progress
+        with tqdm(total=len(specs) * config.steps, disable=disable, unit="step", desc="eos") as bar:
+            for spec in specs:
+                bar.set_postfix_str(spec.name)
+                run = _run_one(config, spec, data, loss_fn, device, dtype, store, bar)
+                finished.append((spec, run.rows))
+                if store is not None:
+                    _write_results(store, config, finished)
+    finally:
+        if store is not None:
+            store.unlock()
     table = _table(config, finished)
     ratios = plateau_ratios(table)
     return EosResult(config=config, table=table, ratios=ratios, summary=plateau_summary(ratios), out_dir=out)
 
 
-def _write_results(out: Path, config: EosConfig, finished) -> None:
+def _write_results(store: Store, config: EosConfig, finished) -> None:
     table = _table(config, finished)
     ratios = plateau_ratios(table)
-    atomic_write_text(out / "metrics.csv", table.to_csv(index=False))
+    store.put_text("metrics.csv", table.to_csv(index=False))
     summary = plateau_summary(ratios)
-    atomic_write_json(out / "summary.json", {
+    store.put_json("summary.json", {
         "runs_finished": len(finished),
         "runs_total": len(config.runs()),
         "plateau_ratios": ratios.to_dict(orient="records"),

@@ -59,7 +59,8 @@ def gradient_norm_trajectory(method: str, *, lr: float, rho: float, epochs: int,
 
     Returns ``{"step": [...], "loss": [...], "grad_norm": [...], "surrogate_grad_norm": [...], "gamma": [...],
     "diverged": bool}``; the loss is the mini-batch loss at ``w`` before the step. Training stops at the end of the
-    epoch in which the loss became non-finite or exceeded ``divergence_threshold`` (``diverged`` is then true).
+    epoch in which the loss or the gradient norm became non-finite or the loss exceeded ``divergence_threshold``
+    (``diverged`` is then true; the rule of :class:`stablesam.stability.training.loop.DivergenceRule`).
     Initialisation and batch order come from ``seed`` (the twin harness's streams), the data split from
     ``data_seed``.
     """
@@ -67,6 +68,7 @@ def gradient_norm_trajectory(method: str, *, lr: float, rho: float, epochs: int,
     from torch.nn import functional as F
 
     from stablesam.stability.optimizers import make_optimizer
+    from stablesam.stability.training.loop import DivergenceRule, Hook, closure_for, run_steps
     from stablesam.stability.twin.pairs import STREAM_BATCHES, stream_seed
 
     row = method_row(method)
@@ -79,26 +81,28 @@ def gradient_norm_trajectory(method: str, *, lr: float, rho: float, epochs: int,
     x, y = data.x_train.to(device), data.y_train.to(device)
     optimizer = make_optimizer(method, net.parameters(), lr=lr, rho=rho)
     batches = torch.Generator().manual_seed(stream_seed(seed, STREAM_BATCHES))
+    steps_per_epoch = math.ceil(len(y) / batch_size)
+    rule = DivergenceRule(threshold=divergence_threshold)
     records: list[torch.Tensor] = []
-    diverged = False
-    for _ in range(epochs):
-        order = torch.randperm(len(y), generator=batches).to(device)
-        for start in range(0, len(y), batch_size):
-            idx = order[start:start + batch_size]
+    order, diverged = None, False
 
-            def closure():
-                optimizer.zero_grad(set_to_none=True)
-                loss = F.cross_entropy(net(x[idx]), y[idx])
-                loss.backward()
-                return loss
+    def step(t: int) -> None:
+        nonlocal order
+        if t % steps_per_epoch == 0:  # a new epoch: a new permutation
+            order = torch.randperm(len(y), generator=batches).to(device)
+        start = (t % steps_per_epoch) * batch_size
+        idx = order[start:start + batch_size]
+        loss = optimizer.step(closure_for(net, F.cross_entropy, x[idx], y[idx], optimizer))
+        stats = optimizer.last_stats
+        records.append(torch.stack([loss.detach(), stats["grad_norm"], stats["surrogate_grad_norm"], stats["gamma"]]))
 
-            loss = optimizer.step(closure)
-            stats = optimizer.last_stats
-            records.append(torch.stack([loss.detach(), stats["grad_norm"], stats["surrogate_grad_norm"], stats["gamma"]]))
-        worst = torch.stack(records[-math.ceil(len(y) / batch_size):])[:, 0]
-        if not bool(torch.isfinite(worst).all()) or bool((worst > divergence_threshold).any()):  # one sync per epoch
-            diverged = True
-            break
+    def diverged_this_epoch(t: int) -> bool:  # one sync per epoch
+        nonlocal diverged
+        epoch = torch.stack(records[-steps_per_epoch:])
+        diverged = bool(rule.reasons(epoch[:, 0], epoch[:, 1]).any())
+        return diverged
+
+    run_steps(step, start=0, stop=epochs * steps_per_epoch, hooks=[Hook(steps_per_epoch, diverged_this_epoch)])
     table = torch.stack(records).double().cpu().numpy()
     out: dict[str, list] = {"step": list(range(len(table)))}
     out.update({name: table[:, k].tolist() for k, name in enumerate(_STATS)})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import zlib
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -15,13 +16,14 @@ _GZIP_MAGIC = b"\x1f\x8b"
 
 
 def read_bytes(path: Path) -> bytes:
-    """The contents of ``path``, decompressed when it is gzip (recognised by its magic bytes)."""
+    """The contents of ``path``, decompressed when it is gzip (recognised by its magic bytes); a file that starts
+    like gzip but does not decompress is a :class:`UsageError` naming it."""
     raw = path.read_bytes()
     if raw[:2] == _GZIP_MAGIC:
         try:
             return gzip.decompress(raw)
-        except (OSError, EOFError) as error:
-            raise UsageError(f"{path} is not a readable gzip file: {error}") from None
+        except (OSError, EOFError, zlib.error) as error:  # BadGzipFile is an OSError; a bad stream a zlib.error
+            raise UsageError(f"{path} starts like a gzip file but does not decompress: {error}") from None
     return raw
 
 

@@ -8,6 +8,7 @@ uint32 sizes and the data, big-endian, in row-major order. MNIST images are ``0x
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 
@@ -41,7 +42,7 @@ def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
         raise UsageError(f"{path}: IDX header of {ndim} dimensions is cut short ({len(raw)} bytes)")
     shape = tuple(int(n) for n in np.frombuffer(raw, dtype=">u4", count=ndim, offset=4))
     dtype = np.dtype(_IDX_TYPES[raw[2]])
-    expected = header + int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    expected = header + math.prod(shape) * dtype.itemsize  # Python integers: a huge header must not wrap around
     if len(raw) != expected:
         raise UsageError(
             f"{path}: the header promises shape {shape} ({expected} bytes) but the file has {len(raw)} bytes"

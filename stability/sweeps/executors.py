@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from stablesam.core.validation import UsageError
+from stablesam.core.io import DiskFull
 from stablesam.stability.sweeps.trial import TrialRunner, execute_trial, record_error
 
 __all__ = ["ENGINES", "run_dask", "run_local"]
@@ -75,6 +76,8 @@ def run_local(runner: TrialRunner, jobs: Sequence[Job], *, workers: int | None =
             name, path = futures[future]
             try:
                 yield future.result()
+            except DiskFull:  # a trial ran out of space: so would the next; stop with the one line
+                raise
             except Exception as error:  # the worker process died (BrokenProcessPool) or the result did not unpickle
                 yield record_error(path, name, error)
         completed = True
@@ -231,6 +234,8 @@ def _run_on_client(distributed, client, runner, jobs, resources) -> Iterator[dic
             name, path = futures[future]
             try:
                 yield future.result()
+            except DiskFull:
+                raise
             except Exception as error:  # the worker died (KilledWorker) or the task was cancelled
                 yield record_error(path, name, error)
     finally:

@@ -31,7 +31,7 @@ from stablesam.stability.sweeps.executors import ENGINES, run_dask, run_local
 from stablesam.stability.sweeps.spec import SweepSpec, Trial, expand
 from stablesam.stability.sweeps.trial import FAILED, FINISHED, PENDING, TrialRunner, TwinTrial, read_error, trial_state
 from stablesam.core.io import atomic_write_json
-from stablesam.core.lock import directory_lock
+from stablesam.core.store import Store
 from stablesam.core.validation import UsageError, check_choice, check_integer, check_positive
 
 __all__ = ["SweepResult", "plan_sweep", "run_sweep"]
@@ -153,7 +153,7 @@ def run_sweep(
     runner = runner or TwinTrial()
     out_dir = Path(out_dir).resolve()
     plan_sweep(spec, out_dir, runner=runner)  # validate everything before the lock creates out_dir
-    with directory_lock(out_dir, what="sweep"):
+    with Store(out_dir, what="sweep"):  # the lock; the temporary files of writes a kill cut short are removed
         return _run_locked(spec, out_dir, engine, scheduler, workers, runner, progress, aggregate, scheduler_timeout)
 
 

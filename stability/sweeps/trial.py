@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from stablesam.core.io import atomic_write_json
+from stablesam.core.io import DiskFull, atomic_write_json
 from stablesam.core.validation import UsageError
 
 __all__ = ["TrialRunner", "TwinTrial", "execute_trial", "read_error", "record_error", "trial_state"]
@@ -157,6 +157,8 @@ def execute_trial(runner: TrialRunner, name: str, config: Mapping[str, Any], tri
     start = time.perf_counter()
     try:
         runner(config, trial_dir)
+    except DiskFull:  # every later trial would fail alike: stop the sweep with the one line
+        raise
     except Exception as error:  # a failing trial is data; KeyboardInterrupt still stops the sweep
         return record_error(trial_dir, name, error, time.perf_counter() - start)
     seconds = time.perf_counter() - start

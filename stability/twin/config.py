@@ -20,21 +20,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from stablesam.core.constraints import Boolean, Interval, NoneValue, Options, Satisfies, validate_parameters
 from stablesam.core.methods import method_keys
-from stablesam.core.validation import (
-    UsageError,
-    check_choice,
-    check_integer,
-    check_nonnegative,
-    check_positive,
-    check_probability,
-)
+from stablesam.core.validation import UsageError
 from stablesam.stability.optimizers import BASE_OPTIMIZERS, DEFAULT_RHO, effective_rho
 
 __all__ = [
     "BASE_OPTIMIZERS",
     "DEVICES",
     "DTYPES",
+    "MAX_EPOCHS",
     "METHODS",
     "SAMPLINGS",
     "SCHEDULES",
@@ -47,17 +42,67 @@ SCHEDULES = ("constant", "cosine", "step", "linear")
 SAMPLINGS = ("permutation", "with-replacement")
 DEVICES = ("auto", "cpu", "cuda")
 DTYPES = ("float32", "float64")
+MAX_EPOCHS = 10**6
+"""The most epochs a run may ask for (a larger value is a typo, not an experiment)."""
 
 
-def _int_tuple(name: str, values: Any, *, minimum: int) -> tuple[int, ...]:
-    if isinstance(values, (int, bool)) or not hasattr(values, "__iter__") or isinstance(values, str):
-        values = (values,)
-    out = tuple(check_integer(name, v, minimum=minimum) for v in values)
-    if not out:
-        raise UsageError(f"{name} must hold at least one integer, got an empty list")
-    if len(set(out)) != len(out):
-        raise UsageError(f"{name} must not repeat a value, got {list(out)!r}")
-    return out
+def _integers(minimum: int):
+    """A predicate: an integer >= ``minimum``, or a non-empty list of distinct ones (seeds, replaced indices)."""
+    integer = Interval(int, minimum, None)
+
+    def predicate(value: Any) -> bool:
+        items = [value] if not isinstance(value, (list, tuple)) else list(value)
+        return bool(items) and all(integer.accepts(v) for v in items) and len(set(items)) == len(items)
+
+    return predicate
+
+
+def _name(value: Any) -> bool:
+    return isinstance(value, str) and bool(value)
+
+
+# What each setting may be (scikit-learn's ``_parameter_constraints``): validated at construction.
+_PARAMETER_CONSTRAINTS = {
+    "dataset": [Satisfies(_name, "a data set name", "")],
+    "model": [Satisfies(_name, "a model name", "")],
+    "optimizer": [Options(frozenset(METHODS))],
+    "base_optimizer": [Options(frozenset(BASE_OPTIMIZERS))],
+    "lr": [Interval(float, 0, None, closed="neither")],
+    "momentum": [Interval(float, 0, 1)],
+    "betas": [Satisfies(lambda v: isinstance(v, (list, tuple)) and len(v) == 2
+                        and all(Interval(float, 0, 1, closed="left").accepts(b) for b in v),
+                        "two numbers in [0, 1)", [0.9, 1.0])],
+    "adam_eps": [Interval(float, 0, None, closed="neither")],
+    "weight_decay": [Interval(float, 0, None)],
+    "schedule": [Options(frozenset(SCHEDULES))],
+    "rho": [Interval(float, 0, None)],
+    "adaptive_eta": [Interval(float, 0, None)],
+    "gamma_cap": [Interval(float, 0, None, closed="neither"), NoneValue()],
+    "epochs": [Interval(int, 1, MAX_EPOCHS)],
+    "batch_size": [Interval(int, 1, None)],
+    "sampling": [Options(frozenset(SAMPLINGS))],
+    "seeds": [Satisfies(_integers(0), "an integer >= 0 or a non-empty list of distinct ones", [0, 0])],
+    "replaced_indices": [Satisfies(_integers(0), "an integer >= 0 or a non-empty list of distinct ones", [-1])],
+    "label_noise": [Interval(float, 0, 1)],
+    "shuffled_labels": [Boolean()],
+    "control": [Boolean()],
+    "data_dir": [Satisfies(lambda v: isinstance(v, (str, Path)) and bool(str(v)), "a directory path", 3),
+                 NoneValue()],
+    "data_seed": [Interval(int, 0, None)],
+    "n_train": [Interval(int, 1, None), NoneValue()],
+    "n_test": [Interval(int, 1, None), NoneValue()],
+    "n_pool": [Interval(int, 1, None), NoneValue()],
+    "device": [Options(frozenset(DEVICES))],
+    "dtype": [Options(frozenset(DTYPES))],
+    "vectorize": [Boolean()],
+    "log_every_steps": [Interval(int, 0, None)],
+    "checkpoint_every": [Interval(int, 1, None)],
+    "keep_checkpoints": [Interval(int, 0, None)],
+    "divergence_threshold": [Interval(float, 0, None, closed="neither")],
+    "eval_batch_size": [Interval(int, 1, None)],
+    "sharpness_every": [Interval(int, 0, None)],
+    "name": [Satisfies(lambda v: isinstance(v, str), "a string", 3)],
+}
 
 
 @dataclass(frozen=True)
@@ -121,61 +166,33 @@ class TwinConfig:
     sharpness_every: int = 0
     name: str = field(default="")
 
+    _parameter_constraints = _PARAMETER_CONSTRAINTS
+
     def __post_init__(self) -> None:
-        def put(key: str, value: Any) -> None:
+        validate_parameters(self._parameter_constraints,
+                            {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}, owner="TwinConfig")
+        if self.shuffled_labels and self.label_noise > 0:
+            raise UsageError("TwinConfig: label_noise must be 0 when shuffled_labels is set (shuffled labels are "
+                             "pure noise)")
+
+        def put(key: str, value: Any) -> None:  # one canonical form: plain floats, ints and tuples
             object.__setattr__(self, key, value)
 
-        for key in ("dataset", "model", "name"):
-            if not isinstance(getattr(self, key), str):
-                raise UsageError(f"{key} must be a string, got {getattr(self, key)!r}")
-        if not self.dataset:
-            raise UsageError("dataset must be a non-empty name")
-        if not self.model:
-            raise UsageError("model must be a non-empty name")
-        check_choice("optimizer", self.optimizer, METHODS)
-        check_choice("base_optimizer", self.base_optimizer, BASE_OPTIMIZERS)
-        check_choice("schedule", self.schedule, SCHEDULES)
-        check_choice("sampling", self.sampling, SAMPLINGS)
-        check_choice("device", self.device, DEVICES)
-        check_choice("dtype", self.dtype, DTYPES)
-        put("lr", check_positive("lr", self.lr))
-        put("momentum", check_probability("momentum", self.momentum))
-        if isinstance(self.betas, (str, bytes)) or len(tuple(self.betas)) != 2:
-            raise UsageError(f"betas must be two numbers in [0, 1), got {self.betas!r}")
-        betas = tuple(check_probability("betas", b) for b in self.betas)
-        if any(b >= 1 for b in betas):
-            raise UsageError(f"betas must lie in [0, 1), got {self.betas!r}")
-        put("betas", betas)
-        put("adam_eps", check_positive("adam_eps", self.adam_eps))
-        put("weight_decay", check_nonnegative("weight_decay", self.weight_decay))
-        put("rho", check_nonnegative("rho", self.rho))
-        put("adaptive_eta", check_nonnegative("adaptive_eta", self.adaptive_eta))
+        for key in ("lr", "momentum", "adam_eps", "weight_decay", "rho", "adaptive_eta", "label_noise",
+                    "divergence_threshold"):
+            put(key, float(getattr(self, key)))
         if self.gamma_cap is not None:
-            put("gamma_cap", check_positive("gamma_cap", self.gamma_cap))
-        put("epochs", check_integer("epochs", self.epochs, minimum=1))
-        put("batch_size", check_integer("batch_size", self.batch_size, minimum=1))
-        put("seeds", _int_tuple("seeds", self.seeds, minimum=0))
-        put("replaced_indices", _int_tuple("replaced_indices", self.replaced_indices, minimum=0))
-        put("label_noise", check_probability("label_noise", self.label_noise))
-        for key in ("shuffled_labels", "control", "vectorize"):
-            if not isinstance(getattr(self, key), bool):
-                raise UsageError(f"{key} must be true or false, got {getattr(self, key)!r}")
-        if self.shuffled_labels and self.label_noise > 0:
-            raise UsageError("label_noise must be 0 when shuffled_labels is set (shuffled labels are pure noise)")
-        if self.data_dir is not None:
-            if not isinstance(self.data_dir, (str, Path)):
-                raise UsageError(f"data_dir must be a path, got {self.data_dir!r}")
-            put("data_dir", str(self.data_dir))
-        put("data_seed", check_integer("data_seed", self.data_seed, minimum=0))
-        for key in ("n_train", "n_test", "n_pool"):
+            put("gamma_cap", float(self.gamma_cap))
+        put("betas", tuple(float(b) for b in self.betas))
+        for key in ("seeds", "replaced_indices"):
+            value = getattr(self, key)
+            put(key, tuple(int(v) for v in (value if isinstance(value, (list, tuple)) else [value])))
+        for key in ("epochs", "batch_size", "data_seed", "log_every_steps", "checkpoint_every", "keep_checkpoints",
+                    "eval_batch_size", "sharpness_every", "n_train", "n_test", "n_pool"):
             if getattr(self, key) is not None:
-                put(key, check_integer(key, getattr(self, key), minimum=1))
-        put("log_every_steps", check_integer("log_every_steps", self.log_every_steps, minimum=0))
-        put("checkpoint_every", check_integer("checkpoint_every", self.checkpoint_every, minimum=1))
-        put("keep_checkpoints", check_integer("keep_checkpoints", self.keep_checkpoints, minimum=0))
-        put("divergence_threshold", check_positive("divergence_threshold", self.divergence_threshold))
-        put("eval_batch_size", check_integer("eval_batch_size", self.eval_batch_size, minimum=1))
-        put("sharpness_every", check_integer("sharpness_every", self.sharpness_every, minimum=0))
+                put(key, int(getattr(self, key)))
+        if self.data_dir is not None:
+            put("data_dir", str(self.data_dir))
 
     # ------------------------------------------------------------------ derived views
     @property
@@ -238,7 +255,11 @@ def read_toml(path: str | Path) -> dict[str, Any]:
     if not path.is_file():
         raise UsageError(f"config file {str(path)!r} does not exist")
     try:
-        with path.open("rb") as handle:
-            return tomllib.load(handle)
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as error:  # TOML is UTF-8 (a UTF-16 file, say, is not TOML)
+        raise UsageError(f"config file {str(path)!r} is not UTF-8 text (TOML files are UTF-8): byte "
+                         f"{error.start} is {error.object[error.start:error.start + 1]!r}") from None
+    try:
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
-        raise UsageError(f"config file {str(path)!r} is not valid TOML: {error}") from None
+        raise UsageError(f"config file {str(path)!r} is not valid TOML: {str(error).splitlines()[0]}") from None

@@ -9,18 +9,21 @@ Layout of ``out_dir``::
                               every checkpoint
     checkpoints/epoch_XXXX.pt every ``checkpoint_every`` epochs and at the end (torch.save of
                               plain tensors and dicts: load with ``torch.load(..., weights_only=True)``)
+    checksums.json            the sha256 of every file above, each recorded before its file appears
     .lock                     the writer's exclusive lock (``stablesam.core.lock``): a second writer is refused
 
-Damaged checkpoints (truncated, zero bytes, a checksum that does not match, a file that does not
-load) are renamed aside to ``*.damaged`` and the run resumes from the newest intact one; each is
-reported in one line on stderr. ``config.json``, ``summary.json`` and the checkpoints carry the same
+The directory is a verified store (:mod:`stablesam.core.store`). Damaged checkpoints (truncated, zero
+bytes, a checksum that does not match or was never recorded, a file that does not load) are renamed aside
+to ``*.damaged`` and the run resumes from the newest intact one; each is reported in one line on stderr.
+Temporary files of writes a kill cut short are removed when the next writer takes the lock. ``config.json``, ``summary.json`` and the checkpoints carry the same
 config and run id, which readers (:func:`load_run_model`) check.
 
 Everything is validated (config, dataset, data directory, replaced indices, the directory's state)
 by :func:`prepare_twin` before anything is written. A run that stops is continued by calling
 ``run_twin`` again with the same config: it loads the last checkpoint and, on CPU, produces the
-same metrics and parameters bit for bit as an uninterrupted run, and says so in one line. A finished
-run is not overwritten unless ``overwrite=True``.
+same metrics and parameters bit for bit as an uninterrupted run, and says so in one line. Calling it
+on a finished run of the same config does nothing and says "already complete"; a finished run of another
+config is not overwritten unless ``overwrite=True``.
 
 Example::
 
@@ -30,7 +33,6 @@ Example::
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import platform
@@ -45,8 +47,8 @@ from typing import Any
 
 import numpy as np
 
-from stablesam.core.io import atomic_path, atomic_write_json, atomic_write_text
-from stablesam.core.lock import LOCK_FILE, DirectoryLock
+from stablesam.core.lock import LOCK_FILE
+from stablesam.core.store import MANIFEST, Store, notice, sha256_file
 from stablesam.core.validation import UsageError
 from stablesam.stability.twin.config import TwinConfig
 
@@ -55,14 +57,9 @@ __all__ = [
     "prepare_twin", "run_name", "run_twin",
 ]
 
-OWN_FILES = ("config.json", "metrics.csv", "metrics.parquet", "summary.json")
+OWN_FILES = ("config.json", "metrics.csv", "metrics.parquet", "summary.json", MANIFEST)
 CHECKPOINTS = "checkpoints"
-DAMAGED = ".damaged"
-
-
-def notice(message: str) -> None:
-    """One line on stderr about something the run did on its own (resumed, skipped a damaged file)."""
-    print(f"stablesam: {message}", file=sys.stderr, flush=True)
+sha256 = sha256_file
 
 
 def run_name(config: TwinConfig) -> str:
@@ -112,14 +109,6 @@ def load_checkpoint(path: str | Path) -> dict:
     return torch.load(path, map_location="cpu", weights_only=True)
 
 
-def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _read_summary(out_dir: Path) -> dict:
     try:
         summary = json.loads((out_dir / "summary.json").read_text())
@@ -128,13 +117,13 @@ def _read_summary(out_dir: Path) -> dict:
     return summary if isinstance(summary, dict) else {}
 
 
-def _checkpoint_fault(path: Path, summary: dict) -> tuple[dict | None, str | None]:
+def _checkpoint_fault(path: Path, summary: dict, store: Store) -> tuple[dict | None, str | None]:
     """``(state, None)`` for an intact checkpoint, ``(None, why)`` for a damaged one.
 
-    Intact: it loads as a weights-only twin checkpoint and its sha256 matches the one ``summary.json``
-    records (when it records one: a kill between the checkpoint and the summary leaves the newest one
-    unrecorded). A checkpoint of another run (another run id) is returned as it is, for the caller to
-    refuse: it is foreign, not damaged.
+    Intact: it loads as a weights-only twin checkpoint and its sha256 is one the store recorded before the
+    file appeared (directories written before the store recorded checksums: the one ``summary.json``
+    records). A checkpoint without any recorded checksum is unverified, hence not trusted. A checkpoint of
+    another run (another run id) is returned as it is, for the caller to refuse: it is foreign, not damaged.
     """
     if path.stat().st_size == 0:
         return None, "zero bytes"
@@ -147,27 +136,30 @@ def _checkpoint_fault(path: Path, summary: dict) -> tuple[dict | None, str | Non
         return None, "not a twin checkpoint"
     if state.get("run_id") and summary.get("run_id") and state["run_id"] != summary["run_id"]:
         return state, None
-    expected = (summary.get("checkpoints") or {}).get(path.name)
-    if expected is not None and sha256(path) != expected:
-        return None, "its sha256 differs from the one recorded in summary.json"
+    accepted = store.checksums(f"{CHECKPOINTS}/{path.name}")
+    if not accepted and (summary.get("checkpoints") or {}).get(path.name):
+        accepted = [summary["checkpoints"][path.name]]
+    if not accepted:
+        return None, "no checksum was recorded for it (cut short before, or not written by this run)"
+    if sha256(path) not in accepted:
+        return None, "its sha256 differs from the one recorded"
     return state, None
 
 
-def intact_checkpoint(out_dir: Path, *, quarantine: bool) -> tuple[Path | None, dict | None]:
+def intact_checkpoint(out_dir: Path, *, quarantine: bool, store: Store | None = None) -> tuple[Path | None, dict | None]:
     """The newest intact checkpoint of ``out_dir`` and its state, or ``(None, None)``.
 
     Each damaged checkpoint newer than it is reported in one line and, with ``quarantine`` (a writer
-    holding the lock), renamed to ``*.damaged``: never deleted, and never picked up again.
+    holding the lock of ``store``), renamed to ``*.damaged``: never deleted, and never picked up again.
     """
+    store = store if store is not None else Store(out_dir)
     summary = _read_summary(out_dir)
     for path in sorted((out_dir / CHECKPOINTS).glob("epoch_*.pt"), reverse=True):
-        state, why = _checkpoint_fault(path, summary)
+        state, why = _checkpoint_fault(path, summary, store)
         if state is not None:
             return path, state
-        if quarantine:
-            aside = path.with_name(path.name + DAMAGED)
-            path.replace(aside)
-            notice(f"checkpoint {str(path)!r} is damaged ({why}); renamed to {aside.name!r}")
+        if quarantine and store.locked:
+            store.quarantine(f"{CHECKPOINTS}/{path.name}", why)
         else:
             notice(f"checkpoint {str(path)!r} is damaged ({why}); skipped")
     return None, None
@@ -276,18 +268,19 @@ class PreparedRun:
     status: str = "absent"
     run_id: str = field(default="", init=False)
     checksums: dict[str, str] = field(default_factory=dict, init=False, repr=False)  # checkpoint name -> sha256
-    _lock: DirectoryLock | None = field(default=None, init=False, repr=False)
+    store: Store = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.store = Store(self.out_dir, what="twin run")
 
     def acquire(self, timeout: float = 0.0) -> PreparedRun:
-        """Take the exclusive lock of the run directory; a second writer gets a ``UsageError``."""
-        if self._lock is None:
-            self._lock = DirectoryLock(self.out_dir, what="twin run")
-        self._lock.acquire(timeout)
+        """Take the exclusive lock of the run directory (removing the debris of killed writes); a second writer
+        gets a ``UsageError``."""
+        self.store.lock(timeout)
         return self
 
     def release(self) -> None:
-        if self._lock is not None:
-            self._lock.release()
+        self.store.unlock()
 
     def execute(self, *, progress: bool | None = None, lock_timeout: float = 0.0) -> TwinResult:
         """Train and write the run under the directory's lock (waiting up to ``lock_timeout`` seconds for it).
@@ -306,15 +299,19 @@ class PreparedRun:
 
         from stablesam.stability.twin.trainer import TwinTrainer
 
-        config, out_dir = self.config, self.out_dir
+        config, out_dir, store = self.config, self.out_dir, self.store
         name = run_name(config)
         status = _status(out_dir)
-        if status != self.status and not (self.status == "absent" and status == "empty"):
-            if status == "finished" and not self.overwrite and _read_summary(out_dir).get("config") == config.to_dict():
-                notice(f"{name}: {str(out_dir)!r} was finished by another process meanwhile; nothing to do")
-                import pandas as pd
-
-                return TwinResult(out_dir, pd.read_csv(out_dir / "metrics.csv"), _read_summary(out_dir))
+        if status == "finished" and not self.overwrite:
+            if _read_summary(out_dir).get("config") != config.to_dict():
+                raise UsageError(f"output directory {str(out_dir)!r} holds a finished run of a different config "
+                                 "(finished by another process meanwhile?); pass --overwrite to replace it")
+            complete = self._complete()
+            if complete is not None:
+                notice(f"{name}: {str(out_dir)!r} is already complete; nothing to do")
+                return complete
+            status = "running"  # a damaged metrics or summary file: rewritten from the final checkpoint
+        elif status != self.status and not (self.status == "absent" and status == "empty"):
             raise UsageError(f"output directory {str(out_dir)!r} changed while this run was being prepared "
                              f"(it was {self.status}, it is {status}); run the command again")
         trainer = TwinTrainer(config, self.dataset, run_name=name, sharpness=self.sharpness)
@@ -322,16 +319,20 @@ class PreparedRun:
             for own in OWN_FILES:
                 (out_dir / own).unlink(missing_ok=True)
             shutil.rmtree(out_dir / CHECKPOINTS, ignore_errors=True)
+            store._manifest = None
         out_dir.mkdir(parents=True, exist_ok=True)
         self.checksums = {}
         checkpoint = state = None
         if status == "running" and not self.overwrite:
-            self._remove_interrupted_writes()
-            checkpoint, state = intact_checkpoint(out_dir, quarantine=True)
+            if store.checksums("summary.json"):  # verified: a damaged one is set aside (and rewritten below)
+                store.get_json("summary.json", valid=lambda summary: isinstance(summary, dict))
+            checkpoint, state = intact_checkpoint(out_dir, quarantine=True, store=store)
         if state is not None:
             trainer.load_state_dict(state)
-            recorded = _read_summary(out_dir).get("checkpoints") or {}
-            self.checksums = {k: v for k, v in recorded.items() if (out_dir / CHECKPOINTS / k).is_file()}
+            recorded = _read_summary(out_dir).get("checkpoints") or {}  # directories from before the manifest
+            self.checksums = {path.name: (store.checksums(f"{CHECKPOINTS}/{path.name}") or [recorded.get(path.name)])[0]
+                              for path in sorted((out_dir / CHECKPOINTS).glob("epoch_*.pt"))}
+            self.checksums = {k: v for k, v in self.checksums.items() if v is not None}
             self.run_id = state.get("run_id") or uuid.uuid4().hex
             notice(f"{name}: resumed from epoch {trainer.epoch} of {config.epochs} "
                    f"(checkpoint {str(checkpoint.relative_to(out_dir))!r})")
@@ -339,7 +340,7 @@ class PreparedRun:
             if status == "running" and not self.overwrite:
                 notice(f"{name}: no intact checkpoint in {str(out_dir)!r}; starting again from epoch 0")
             self.run_id = uuid.uuid4().hex
-            atomic_write_json(out_dir / "config.json", config.to_dict())
+            store.put_json("config.json", config.to_dict())
             trainer.log()
         started = time.perf_counter()
         self._write_summary(trainer, "running", 0.0)
@@ -362,22 +363,31 @@ class PreparedRun:
         summary = self._write_summary(trainer, "finished", time.perf_counter() - started)
         return TwinResult(out_dir, metrics, summary)
 
-    def _remove_interrupted_writes(self) -> None:
-        """Delete the temporary files of checkpoint writes cut short by a kill (never a checkpoint itself)."""
-        for leftover in (self.out_dir / CHECKPOINTS).glob(".epoch_*.pt.*"):
-            leftover.unlink()
-            notice(f"removed {str(leftover)!r}, left by a checkpoint write that was interrupted")
+    def _complete(self) -> TwinResult | None:
+        """The result of a finished run whose metrics and summary are intact (verified), else None."""
+        import io
+
+        import pandas as pd
+
+        if not self.store.path(MANIFEST).exists():  # written before run directories recorded checksums
+            try:
+                return TwinResult(self.out_dir, pd.read_csv(self.out_dir / "metrics.csv"), _read_summary(self.out_dir))
+            except (OSError, ValueError):  # pandas' parser errors are ValueErrors
+                return None
+        summary = self.store.get_json("summary.json", valid=lambda s: isinstance(s, dict))
+        metrics = self.store.get_bytes("metrics.csv")
+        if summary is None or metrics is None:
+            return None
+        return TwinResult(self.out_dir, pd.read_csv(io.BytesIO(metrics)), summary)
 
     def _checkpoint(self, trainer, torch) -> None:
-        directory = self.out_dir / CHECKPOINTS
-        target = directory / f"epoch_{trainer.epoch:04d}.pt"
-        with atomic_path(target) as tmp:
-            torch.save({**trainer.state_dict(), "run_id": self.run_id}, tmp)
-            self.checksums[target.name] = sha256(tmp)
+        name = f"{CHECKPOINTS}/epoch_{trainer.epoch:04d}.pt"
+        self.checksums[name.split("/")[1]] = self.store.put_tensors(name, {**trainer.state_dict(),
+                                                                           "run_id": self.run_id})
         keep = self.config.keep_checkpoints
         if keep:
-            for old in sorted(directory.glob("epoch_*.pt"))[:-keep]:
-                old.unlink()
+            for old in sorted((self.out_dir / CHECKPOINTS).glob("epoch_*.pt"))[:-keep]:
+                self.store.remove(f"{CHECKPOINTS}/{old.name}")
                 self.checksums.pop(old.name, None)
 
     def _write_metrics(self, trainer):
@@ -385,12 +395,12 @@ class PreparedRun:
         import pandas as pd
 
         frame = pd.DataFrame(trainer.rows)
-        atomic_write_text(self.out_dir / "metrics.csv", frame.to_csv(index=False))
+        self.store.put_text("metrics.csv", frame.to_csv(index=False))
         try:
             import pyarrow  # noqa: F401
         except ImportError:
             return frame
-        with atomic_path(self.out_dir / "metrics.parquet") as tmp:
+        with self.store.put_file("metrics.parquet") as tmp:
             frame.to_parquet(tmp, index=False)
         return frame
 
@@ -416,7 +426,7 @@ class PreparedRun:
             "pairs": final_values(trainer.rows, divergences := trainer.divergences()),
             "divergences": divergences,
         }
-        atomic_write_json(self.out_dir / "summary.json", summary)
+        self.store.put_json("summary.json", summary)
         return summary
 
 
@@ -471,7 +481,7 @@ def prepare_twin(config: TwinConfig, out_dir: str | Path, *, overwrite: bool = F
     ``sharpness``: the measurer of ``lambda_max`` that ``config.sharpness_every > 0`` needs (this layer does not
     import curvature code; pass :func:`stablesam.analysis.curvature.sharpness.top_hessian_eigenvalue`).
     """
-    from stablesam.stability.twin.trainer import resolve_device
+    from stablesam.stability.training.device import resolve_device
 
     if not isinstance(config, TwinConfig):
         raise UsageError(f"config must be a TwinConfig, got {type(config).__name__}")
@@ -492,8 +502,9 @@ def prepare_twin(config: TwinConfig, out_dir: str | Path, *, overwrite: bool = F
     status = _status(out_dir)
     if status == "foreign":
         raise UsageError(f"output directory {str(out_dir)!r} exists and is not a twin run directory; choose another")
-    if status == "finished" and not overwrite:
-        raise UsageError(f"output directory {str(out_dir)!r} holds a finished run; pass --overwrite to replace it")
+    if status == "finished" and not overwrite and _read_summary(out_dir).get("config") != config.to_dict():
+        raise UsageError(f"output directory {str(out_dir)!r} holds a finished run of a different config; "
+                         "pass --overwrite to replace it")
     if status == "running" and not overwrite:
         if _read_config(out_dir) != config:
             raise UsageError(f"output directory {str(out_dir)!r} holds an unfinished run of a different config; "

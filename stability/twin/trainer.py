@@ -18,9 +18,14 @@ passes; it gets the run's dtype and a numpy generator seeded by ``(seed, model, 
 ``sharpness`` and ``lr_max_gd`` = ``2 / lambda_max``. It reads copies of the weights only, so training is
 unchanged.
 
-Divergence: a model whose mini-batch loss is non-finite or above ``divergence_threshold`` is
-marked at that step (``step`` = number of updates done before the loss was computed) with its
-reason; its loss is masked out of the summed objective from then on and the run goes on.
+The steps run through the one step loop, :func:`stablesam.stability.training.loop.run_steps`, with the
+logging point as its hook; :meth:`TwinTrainer.train_step` is the single place a step of the population happens.
+
+Divergence (:class:`stablesam.stability.training.loop.Divergence`): a model whose mini-batch loss is
+non-finite or above ``divergence_threshold``, or whose gradient norm is non-finite, is marked at that step
+(``step`` = number of updates done before the loss was computed) with its reason; so is a model whose weights
+are no longer finite at a logging point (checked there: no per-step host synchronisation). Its loss is masked
+out of the summed objective from then on and the run goes on.
 """
 
 from __future__ import annotations
@@ -33,6 +38,8 @@ from collections.abc import Callable
 import torch
 
 from stablesam.core.validation import UsageError
+from stablesam.stability.training.device import resolve_device
+from stablesam.stability.training.loop import DIVERGENCE_REASONS, Divergence, DivergenceRule, Hook, finite_rows, run_steps
 from stablesam.stability.twin.config import TwinConfig
 from stablesam.stability.twin.metrics import PAIR_METRICS, evaluate
 from stablesam.stability.twin.pairs import STREAM_BATCHES, STREAM_INIT, build_twin_data, stream_seed
@@ -42,19 +49,9 @@ __all__ = ["DIVERGENCE_REASONS", "TwinTrainer", "resolve_device"]
 
 # ``(module, loss_fn, (x, y), *, generator, dtype, chunk_size) -> lambda_max`` (NaN when not measured).
 SharpnessMeasure = Callable[..., float]
-DIVERGENCE_REASONS = {1: "non-finite loss", 2: "loss above divergence_threshold"}
 TWINS = ("S", "S'")
 COLUMNS = ("run", "dataset", "model", "optimizer", "base_optimizer", "rho", "lr", "label_noise", "control",
            "seed", "pair", "replaced_index", "twin", "layer", "epoch", "step", "metric", "value")
-
-
-def resolve_device(name: str) -> torch.device:
-    """``auto``: CUDA when available, else CPU; ``cuda`` without a device is an error."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise UsageError("device 'cuda' was requested but torch sees no CUDA device; use 'auto' or 'cpu'")
-    return torch.device(name)
 
 
 class TwinTrainer:
@@ -91,9 +88,7 @@ class TwinTrainer:
         self.total_steps = self.steps_per_epoch * config.epochs
         self.step = 0
         self.epoch = 0
-        self.alive = torch.ones(self.n_models, dtype=torch.bool, device=self.device)
-        self.divergence_step = torch.full((self.n_models,), -1, dtype=torch.long, device=self.device)
-        self.divergence_reason = torch.zeros(self.n_models, dtype=torch.long, device=self.device)
+        self.divergence = Divergence(DivergenceRule(config.divergence_threshold), self.n_models, self.device)
         self._reset_stats()
         self.rows: dict[str, list] = {c: [] for c in COLUMNS}
 
@@ -114,18 +109,25 @@ class TwinTrainer:
         return population
 
     # ------------------------------------------------------------------ training
+    @property
+    def alive(self) -> torch.Tensor:
+        return self.divergence.alive
+
+    @property
+    def divergence_step(self) -> torch.Tensor:
+        return self.divergence.step
+
+    @property
+    def divergence_reason(self) -> torch.Tensor:
+        return self.divergence.reason
+
     def _reset_stats(self) -> None:
         self._stat_sums: dict[str, torch.Tensor] = {}
         self._gamma_min = self._gamma_max = None
         self._stat_count = 0
 
     def _track(self, losses: torch.Tensor, stats: dict[str, torch.Tensor]) -> None:
-        bad = ~torch.isfinite(losses) | (losses > self.config.divergence_threshold)
-        newly = bad & self.alive
-        self.divergence_step = torch.where(newly, self.step, self.divergence_step)
-        reason = torch.where(torch.isfinite(losses), 2, 1)
-        self.divergence_reason = torch.where(newly, reason, self.divergence_reason)
-        self.alive = self.alive & ~bad
+        self.divergence.update(self.step, losses, stats.get("grad_norm"))
         for key, value in stats.items():
             value = value.detach()
             self._stat_sums[key] = self._stat_sums[key] + value if key in self._stat_sums else value.clone()
@@ -147,22 +149,31 @@ class TwinTrainer:
         if self.device.type == "cuda":
             perms = perms.pin_memory()  # so that the copy below does not block the host
         perms = perms.to(self.device, non_blocking=True)
-        for start in range(0, self.data.n_train, config.batch_size):
-            x, y = self.data.batch(perms[:, start:start + config.batch_size])
-            losses, stats = self.population.train_step(x, y, self.alive, config.lr_at(self.step, self.total_steps))
-            self._track(losses, stats)
-            self.step += 1
+        begin = self.step
+
+        def step(t: int) -> None:
+            start = (t - begin) * config.batch_size
+            self.train_step(perms[:, start:start + config.batch_size])
             if on_step is not None:
                 on_step()
-            every = config.log_every_steps
-            if every and self.step % every == 0 and start + config.batch_size < self.data.n_train:
-                self.log()
+
+        # The epoch's end is logged below, after the epoch count moves on.
+        run_steps(step, start=begin, stop=begin + self.steps_per_epoch,
+                  hooks=[Hook(config.log_every_steps, lambda t: self.log(), at_stop=False)])
         self.epoch += 1
         self.log()
+
+    def train_step(self, indices: torch.Tensor) -> None:
+        """One update of every model on its mini-batch ``indices`` ``(M, B)`` of its own training set."""
+        x, y = self.data.batch(indices)
+        losses, stats = self.population.train_step(x, y, self.alive, self.config.lr_at(self.step, self.total_steps))
+        self._track(losses, stats)
+        self.step += 1
 
     # ------------------------------------------------------------------ logging
     def log(self) -> None:
         """Evaluate every model, sync once, and append the tidy rows of this logging point."""
+        self.divergence.check_parameters(self.step, finite_rows(self.population.params.values()))
         values = evaluate(self.population, self.data, batch_size=self.config.eval_batch_size)
         layers = values.pop("layer_distance")
         device_values = {**values, **{f"layer:{k}": v for k, v in layers.items()},
@@ -265,8 +276,8 @@ class TwinTrainer:
         for generator, generator_state in zip(self.batch_generators, state["batch_generators"]):
             generator.set_state(generator_state)
         self.step, self.epoch = state["step"], state["epoch"]
-        self.alive = state["alive"].to(self.device)
-        self.divergence_step = state["divergence_step"].to(self.device)
-        self.divergence_reason = state["divergence_reason"].to(self.device)
+        self.divergence.alive = state["alive"].to(self.device)
+        self.divergence.step = state["divergence_step"].to(self.device)
+        self.divergence.reason = state["divergence_reason"].to(self.device)
         self.rows = {k: list(v) for k, v in state["rows"].items()}
         self._reset_stats()

@@ -13,6 +13,7 @@ one line on stderr and exit status 2, like argparse's own usage errors. Any othe
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import sys
 from collections.abc import Sequence
@@ -57,12 +58,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return int(args.handler(args) or 0)
+        code = int(args.handler(args) or 0)
+        sys.stdout.flush()  # a full disk under a redirected stdout is reported here, not at exit
+        return code
     except UsageError as error:
         message = str(error).splitlines()[0] if str(error) else type(error).__name__
         print(f"stablesam {args.command}: error: {message}", file=sys.stderr)
         return 2
     except OSError as error:
+        if error.errno in (errno.ENOSPC, errno.EDQUOT):
+            where = "standard output" if error.filename is None else repr(str(error.filename))
+            print(f"stablesam {args.command}: error: no space left on device writing {where}", file=sys.stderr)
+            return 2
         if error.filename is None:  # not about a path the user named: a real failure, keep the traceback
             raise
         reason = error.strerror or type(error).__name__

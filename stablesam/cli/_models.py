@@ -66,15 +66,24 @@ def load_checkpoint(model, path: str) -> None:
 
     if not os.path.isfile(path):
         raise UsageError(f"--checkpoint {path!r} is not a file")
+    if os.path.getsize(path) == 0:
+        raise UsageError(f"--checkpoint {path!r} is empty (0 bytes)")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # unpickling errors come in many types
-        raise UsageError(f"--checkpoint {path!r} is not a weights-only torch file: {str(error).splitlines()[0]}") from None
+    except Exception as error:  # unpickling errors come in many types, some with an empty message
+        first = (str(error).splitlines() or [type(error).__name__])[0]
+        raise UsageError(f"--checkpoint {path!r} is not a weights-only torch file: {first}") from None
     if isinstance(state, dict) and isinstance(state.get("model"), dict):
         state = state["model"]
     if not isinstance(state, dict):
         raise UsageError(f"--checkpoint {path!r} holds a {type(state).__name__}, not a state_dict")
     try:
         model.load_state_dict(state)
-    except RuntimeError as error:
-        raise UsageError(f"--checkpoint {path!r} does not fit the model: {str(error).splitlines()[0]}") from None
+    except (RuntimeError, TypeError, AttributeError) as error:
+        first = (str(error).splitlines() or [type(error).__name__])[0]
+        raise UsageError(f"--checkpoint {path!r} does not fit the model: {first}") from None
+    bad = [name for name, tensor in model.state_dict().items()
+           if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all())]
+    if bad:  # a diverged model: its curvature is undefined (and ARPACK would fail on it)
+        raise UsageError(f"--checkpoint {path!r} holds non-finite weights ({', '.join(bad[:3])}"
+                         f"{', ...' if len(bad) > 3 else ''}); there is no curvature to measure")

@@ -10,6 +10,7 @@ ratios and a checkpoint per run to --out (rerunning the command resumes). Exampl
 
     stablesam eos --methods gd sam usam stablesam-u stablesam-n --lrs 0.1 --rhos 0.05 --seeds 0 1 2 --out runs/eos
     stablesam eos --model cnn --lrs 0.05 0.1 --steps 1000 --figure runs/eos/eos.png --json
+    stablesam eos --config eos.toml --seeds 3 4
 """
 
 from __future__ import annotations
@@ -32,37 +33,33 @@ def register(subparsers) -> None:
     p = subparsers.add_parser(
         "eos", help="edge of stability: sharpness along training against each method's edge",
         description=__doc__.split("Examples::")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--dataset", default=defaults["dataset"], help=f"data set (default {show('dataset')}; also mnist1d)")
-    p.add_argument("--data-dir", default=None, help="directory holding the files of a file-based data set")
-    p.add_argument("--model", default=defaults["model"], help=f"mlp or cnn (default {show('model')})")
-    p.add_argument("--activation", default=defaults["activation"], help=f"mlp: tanh or relu (default {show('activation')})")
-    p.add_argument("--hidden", nargs="*", type=int, default=defaults["hidden"], help=f"mlp widths (default {show('hidden')})")
-    p.add_argument("--channels", nargs="+", type=int, default=defaults["channels"],
-                   help=f"cnn channels (default {show('channels')})")
-    p.add_argument("--methods", nargs="+", default=defaults["methods"],
+    p.add_argument("--config", metavar="FILE.toml", default=None,
+                   help="TOML file of EosConfig settings (flags override it)")
+    p.add_argument("--dataset", help=f"data set (default {show('dataset')}; also mnist1d)")
+    p.add_argument("--data-dir", help="directory holding the files of a file-based data set")
+    p.add_argument("--model", help=f"mlp or cnn (default {show('model')})")
+    p.add_argument("--activation", help=f"mlp: tanh or relu (default {show('activation')})")
+    p.add_argument("--hidden", nargs="*", type=int, help=f"mlp widths (default {show('hidden')})")
+    p.add_argument("--channels", nargs="+", type=int, help=f"cnn channels (default {show('channels')})")
+    p.add_argument("--methods", nargs="+",
                    help=f"method keys among {', '.join(EOS_METHODS)} (default {show('methods')})")
-    p.add_argument("--lrs", nargs="+", type=float, default=defaults["lrs"], help=f"learning rates (default {show('lrs')})")
-    p.add_argument("--rhos", nargs="+", type=float, default=defaults["rhos"],
-                   help=f"radii of the SAM-family methods (default {show('rhos')})")
-    p.add_argument("--seeds", nargs="+", type=int, default=defaults["seeds"],
-                   help=f"seeds of initialisation and batch order (default {show('seeds')})")
-    p.add_argument("--steps", type=int, default=defaults["steps"], help=f"training steps (default {show('steps')})")
-    p.add_argument("--measure-every", type=int, default=defaults["measure_every"],
+    p.add_argument("--lrs", nargs="+", type=float, help=f"learning rates (default {show('lrs')})")
+    p.add_argument("--rhos", nargs="+", type=float, help=f"radii of the SAM-family methods (default {show('rhos')})")
+    p.add_argument("--seeds", nargs="+", type=int, help=f"seeds of initialisation and batch order (default {show('seeds')})")
+    p.add_argument("--steps", type=int, help=f"training steps (default {show('steps')})")
+    p.add_argument("--measure-every", type=int,
                    help=f"measure every K steps, and at steps 0 and the last (default {show('measure_every')})")
-    p.add_argument("--batch-size", type=int, default=None, help="mini-batch size (default: full batch)")
-    p.add_argument("--loss", default=defaults["loss"], help=f"mse or cross-entropy (default {show('loss')})")
-    p.add_argument("--n-train", type=int, default=None, help="training examples (default: the data set's)")
-    p.add_argument("--data-seed", type=int, default=defaults["data_seed"], help="seed of the data split (default 0)")
-    p.add_argument("--dtype", default=defaults["dtype"], help=f"float64 or float32 (default {show('dtype')})")
-    p.add_argument("--device", default=defaults["device"], help=f"cpu, cuda or auto (default {show('device')})")
-    p.add_argument("--lanczos-tol", type=float, default=defaults["lanczos_tol"],
-                   help=f"Lanczos relative residual tolerance (default {show('lanczos_tol')})")
-    p.add_argument("--lanczos-ncv", type=int, default=defaults["lanczos_ncv"],
-                   help=f"Lanczos basis size (default {show('lanczos_ncv')})")
-    p.add_argument("--divergence-factor", type=float, default=defaults["divergence_factor"],
+    p.add_argument("--batch-size", type=int, help="mini-batch size (default: full batch)")
+    p.add_argument("--loss", help=f"mse or cross-entropy (default {show('loss')})")
+    p.add_argument("--n-train", type=int, help="training examples (default: the data set's)")
+    p.add_argument("--data-seed", type=int, help="seed of the data split (default 0)")
+    p.add_argument("--dtype", help=f"float64 or float32 (default {show('dtype')})")
+    p.add_argument("--device", help=f"cpu, cuda or auto (default {show('device')})")
+    p.add_argument("--lanczos-tol", type=float, help=f"Lanczos relative residual tolerance (default {show('lanczos_tol')})")
+    p.add_argument("--lanczos-ncv", type=int, help=f"Lanczos basis size (default {show('lanczos_ncv')})")
+    p.add_argument("--divergence-factor", type=float,
                    help=f"diverged: loss above this times its initial value (default {show('divergence_factor')})")
-    p.add_argument("--checkpoint-every", type=int, default=defaults["checkpoint_every"],
-                   help=f"checkpoint every N steps (default {show('checkpoint_every')})")
+    p.add_argument("--checkpoint-every", type=int, help=f"checkpoint every N steps (default {show('checkpoint_every')})")
     p.add_argument("--out", default=None, help="output directory (tables, checkpoints; rerun to resume)")
     p.add_argument("--overwrite", action="store_true", help="replace an experiment with a different config in --out")
     p.add_argument("--figure", metavar="FILE.png", default=None,
@@ -78,10 +75,22 @@ def run(args: argparse.Namespace) -> int:
     from stablesam.analysis.experiments.edge_of_stability import EosConfig, run_edge_of_stability
     from stablesam.core.validation import UsageError
 
-    config = EosConfig(**{f.name: _value(getattr(args, f.name)) for f in fields(EosConfig)})
+    from stablesam.core.paths import check_output_dir, check_output_file
+    from stablesam.stability.twin.config import read_toml
+
+    settings = read_toml(args.config) if args.config else {}
+    for f in fields(EosConfig):  # a flag given overrides the file
+        if getattr(args, f.name) is not None:
+            settings[f.name] = _value(getattr(args, f.name))
+    config = EosConfig.from_json(settings)
     figure = None if args.figure is None else Path(args.figure)
-    if figure is not None and figure.suffix.lower() not in (".png", ".pdf"):
-        raise UsageError(f"--figure must end in .png or .pdf, got {args.figure!r}")
+    if figure is not None:  # every output checked before any training
+        if figure.suffix.lower() not in (".png", ".pdf"):
+            raise UsageError(f"--figure must end in .png or .pdf, got {args.figure!r}")
+        for suffix in (".png", ".pdf"):
+            check_output_file("--figure", figure.with_suffix(suffix))
+    if args.out is not None:
+        check_output_dir("--out", args.out)
     result = run_edge_of_stability(config, args.out, overwrite=args.overwrite)
     if figure is not None:
         _write_figure(result.table, figure)

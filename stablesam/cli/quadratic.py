@@ -75,6 +75,9 @@ def run(args) -> int:
         start = parse_float_list("--start", args.start)
         if len(start) != len(eigenvalues):
             raise UsageError(f"--start must have {len(eigenvalues)} entries (one per eigenvalue), got {len(start)}")
+        if not any(start):
+            raise UsageError(f"--start {args.start} is w = 0, the minimum: every method stays there at every "
+                             "learning rate (the gradient is 0), so nothing diverges; give a nonzero start")
 
     lam = np.array(eigenvalues)
     predicted = float(divergence_threshold(args.method, lam, rho=args.rho))

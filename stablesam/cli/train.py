@@ -14,7 +14,6 @@ the loss became non-finite. Statistics stay on the device during an epoch and ar
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 import time
 
@@ -28,6 +27,7 @@ DEFAULT_OPTIMIZERS = ",".join(method_keys(full_batch=False))
 _DIGITS = 1797  # examples in scikit-learn's digits
 COLUMNS = ("optimizer", "train_acc", "test_acc", "train_loss", "test_loss", "mean_gamma", "mean_norm_ratio",
            "diverged_epoch", "seconds")
+TIDY_COLUMNS = ("run", "seed", "optimizer", "rho", "lr", "epoch", "step", "metric", "value")
 
 
 def register(subparsers) -> None:
@@ -58,6 +58,9 @@ def register(subparsers) -> None:
     parser.add_argument("--out", default=None,
                         help="also write per-epoch results as a tidy CSV (run, seed, optimizer, rho, lr, epoch, "
                              "step, metric, value)")
+    parser.add_argument("--run-dir", default=None,
+                        help="keep each finished optimizer's result in this directory (a verified store); running "
+                             "the same command again reads them back and trains only the rest")
     add_json_flag(parser)
     parser.set_defaults(handler=run)
 
@@ -88,21 +91,20 @@ def run(args: argparse.Namespace) -> int:
     threads = check_integer("--threads", args.threads, minimum=1)
     if args.out is not None:
         check_output_file("--out", args.out)
+    if args.run_dir is not None:
+        from stablesam.core.paths import check_output_dir
 
-    import torch
+        check_output_dir("--run-dir", args.run_dir)
 
-    try:
-        device = torch.device(args.device)
-    except RuntimeError:
-        raise UsageError(f"--device must be a torch device such as 'cpu' or 'cuda'; got {args.device!r}") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise UsageError(f"--device {args.device!r} asked for CUDA, which is not available here; use 'cpu'")
+    from stablesam.stability.training.device import resolve_device
+
+    device = resolve_device(args.device, flag="--device")
 
     from stablesam.stability.threads import torch_threads
 
     with torch_threads(threads):
         result = _train(optimizers, epochs, batch_size, lr, rho, adaptive_eta, gamma_cap, momentum, weight_decay,
-                        hidden, test_fraction, split_seed, seed, device, args.out)
+                        hidden, test_fraction, split_seed, seed, device, args.out, args.run_dir)
     if not args.json:
         result = {k: ("-" if v is None else v) for k, v in result.items()}
         result["rows"] = [{k: ("-" if v is None else v) for k, v in row.items()} for row in result["rows"]]
@@ -110,14 +112,30 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _open_run_dir(run_dir, config: dict):
+    """Lock ``run_dir`` (a verified store) for a train run of ``config``; another config's directory is refused."""
+    from stablesam.core.store import Store
+
+    store = Store(run_dir, what="train run").lock()
+    stored = store.get_json("config.json") if store.path("config.json").exists() else None
+    if stored is not None and stored != config:
+        store.unlock()
+        raise UsageError(f"--run-dir {str(run_dir)!r} holds a train run of another configuration; choose another")
+    store.put_json("config.json", config)
+    return store
+
+
 def _train(optimizers, epochs, batch_size, lr, rho, adaptive_eta, gamma_cap, momentum, weight_decay, hidden,
-           test_fraction, split_seed, seed, device, out) -> dict:
-    """Train every optimizer in turn; return the result object (per-epoch tidy rows go to ``out``)."""
+           test_fraction, split_seed, seed, device, out, run_dir=None) -> dict:
+    """Train every optimizer in turn; return the result object (per-epoch tidy rows go to ``out``). With
+    ``run_dir``, each finished optimizer's result is kept there (a verified store) and a rerun reads it back
+    instead of training it again: a killed run resumes with the optimizer it was training."""
     import torch
     from tqdm import tqdm
 
     from stablesam.core.methods import method
     from stablesam.stability.optimizers import effective_rho, make_optimizer
+    from stablesam.stability.training.loop import DivergenceRule, Hook, closure_for, run_steps
 
     import numpy as np
 
@@ -131,34 +149,47 @@ def _train(optimizers, epochs, batch_size, lr, rho, adaptive_eta, gamma_cap, mom
         raise UsageError(f"--batch-size must be at most the training split's size {data.n_train}; got {batch_size}")
     x_train, y_train, x_test, y_test = (t.to(device) for t in (data.x_train, data.y_train, data.x_test, data.y_test))
     n_train = len(y_train)
+    steps_per_epoch = n_train // batch_size
     loss_fn = torch.nn.functional.cross_entropy
+    rule = DivergenceRule()  # a non-finite loss
 
+    config = {"epochs": epochs, "batch_size": batch_size, "lr": lr, "rho": rho, "adaptive_eta": adaptive_eta,
+              "gamma_cap": gamma_cap, "momentum": momentum, "weight_decay": weight_decay, "hidden": hidden,
+              "test_fraction": test_fraction, "split_seed": split_seed, "seed": seed, "device": str(device)}
     rows, tidy = [], []
     progress = tqdm(total=len(optimizers) * epochs, desc="train", disable=not sys.stderr.isatty())
-    for key in optimizers:
-        model = build_model("mlp", data.input_shape, data.num_outputs, hidden=(hidden,),
-                            generator=torch.Generator().manual_seed(seed)).to(device)
-        params = list(model.parameters())
-        batch_order = torch.Generator().manual_seed(seed + 1)  # the same batches for every optimizer
-        optimizer = make_optimizer(key, params, lr=lr, rho=rho, base="momentum", momentum=momentum,
-                                   weight_decay=weight_decay, gamma_cap=gamma_cap, adaptive_eta=adaptive_eta)
-        wrapped = method(key).uses_rho  # a SAM wrapper, whose step returns the loss and records statistics
-        gammas, ratios = [], []
-        diverged_epoch = None
-        started = time.perf_counter()
-        step = 0
-        for epoch in range(1, epochs + 1):
-            order = torch.randperm(n_train, generator=batch_order).to(device)
-            losses = []
-            for start in range(0, n_train - batch_size + 1, batch_size):  # drop the ragged last batch
-                index = order[start:start + batch_size]
+    store = _open_run_dir(run_dir, config) if run_dir is not None else None
+    try:
+        for key in optimizers:
+            entry = f"optimizers/{key}.json"
+            done = None if store is None else store.get_json(entry, valid=lambda v: isinstance(v, dict)
+                                                             and {"row", "tidy"} <= set(v))
+            if done is not None:  # finished in an earlier run of the same command: read back, verified
+                rows.append(done["row"])
+                tidy += done["tidy"]
+                progress.update(epochs)
+                print(f"stablesam train: {key} already done in {str(store.path(entry))!r}", file=sys.stderr, flush=True)
+                continue
+            first_row = len(tidy)
+            model = build_model("mlp", data.input_shape, data.num_outputs, hidden=(hidden,),
+                                generator=torch.Generator().manual_seed(seed)).to(device)
+            params = list(model.parameters())
+            batch_order = torch.Generator().manual_seed(seed + 1)  # the same batches for every optimizer
+            optimizer = make_optimizer(key, params, lr=lr, rho=rho, base="momentum", momentum=momentum,
+                                       weight_decay=weight_decay, gamma_cap=gamma_cap, adaptive_eta=adaptive_eta)
+            wrapped = method(key).uses_rho  # a SAM wrapper, whose step returns the loss and records statistics
+            gammas, ratios, losses = [], [], []
+            diverged_epoch = None
+            started = time.perf_counter()
+            order = None
 
-                def closure():
-                    optimizer.zero_grad()
-                    loss = loss_fn(model(x_train[index]), y_train[index])
-                    loss.backward()
-                    return loss
-
+            def step(t: int) -> None:
+                nonlocal order
+                if t % steps_per_epoch == 0:  # a new epoch: a new order, the ragged last batch dropped
+                    order = torch.randperm(n_train, generator=batch_order).to(device)
+                    losses.clear()
+                index = order[(t % steps_per_epoch) * batch_size:(t % steps_per_epoch + 1) * batch_size]
+                closure = closure_for(model, loss_fn, x_train[index], y_train[index], optimizer)
                 if not wrapped:
                     losses.append(closure().detach())
                     optimizer.step()
@@ -168,45 +199,57 @@ def _train(optimizers, epochs, batch_size, lr, rho, adaptive_eta, gamma_cap, mom
                     gammas.append(stats["gamma"])
                     norm = stats["grad_norm"]
                     ratios.append(torch.where(norm == 0, 1.0, stats["surrogate_grad_norm"] / norm))
-                step += 1
-            # One host sync per epoch: evaluation and the epoch's statistics.
-            with torch.no_grad():
-                epoch_metrics = {"batch_loss": torch.stack(losses).mean()}
-                for split, x, y in (("train", x_train, y_train), ("test", x_test, y_test)):
-                    logits = model(x)
-                    epoch_metrics[f"{split}_loss"] = loss_fn(logits, y)
-                    epoch_metrics[f"{split}_acc"] = (logits.argmax(dim=1) == y).float().mean()
-                if gammas:
-                    epoch_metrics["mean_gamma"] = torch.stack(gammas[-len(losses):]).mean()
-                    epoch_metrics["mean_norm_ratio"] = torch.stack(ratios[-len(losses):]).mean()
-                values = dict(zip(epoch_metrics, torch.stack(list(epoch_metrics.values())).tolist()))
-            tidy += [
-                {"run": f"digits-split{split_seed}", "seed": seed, "optimizer": key,
-                 "rho": effective_rho(key, rho), "lr": lr, "epoch": epoch, "step": step,
-                 "metric": metric, "value": value}
-                for metric, value in values.items()
-            ]
-            progress.update(1)
-            if not math.isfinite(values["batch_loss"]) or not math.isfinite(values["train_loss"]):
-                diverged_epoch = epoch  # a diverging run is data: report when, keep the other optimizers going
-                progress.update(epochs - epoch)
-                break
-        overall = [None, None]
-        if gammas:  # means over every step of the run
-            overall = torch.stack([torch.stack(gammas).mean(), torch.stack(ratios).mean()]).tolist()
-        rows.append({
-            "optimizer": key,
-            "train_acc": values["train_acc"],
-            "test_acc": values["test_acc"],
-            "train_loss": values["train_loss"],
-            "test_loss": values["test_loss"],
-            "mean_gamma": overall[0],
-            "mean_norm_ratio": overall[1],
-            "diverged_epoch": diverged_epoch,
-            "seconds": round(time.perf_counter() - started, 2),
-        })
-        if progress.disable:  # off a terminal: one line per finished optimizer instead of the bar
-            print(f"stablesam train: {key} done ({rows[-1]['seconds']:.1f} s)", file=sys.stderr, flush=True)
+
+            def end_of_epoch(t: int) -> bool:
+                """Evaluate and read the epoch's statistics (one host sync); True stops the run at a divergence."""
+                nonlocal values, diverged_epoch
+                epoch = t // steps_per_epoch
+                with torch.no_grad():
+                    epoch_metrics = {"batch_loss": torch.stack(losses).mean()}
+                    for split, x, y in (("train", x_train, y_train), ("test", x_test, y_test)):
+                        logits = model(x)
+                        epoch_metrics[f"{split}_loss"] = loss_fn(logits, y)
+                        epoch_metrics[f"{split}_acc"] = (logits.argmax(dim=1) == y).float().mean()
+                    if gammas:
+                        epoch_metrics["mean_gamma"] = torch.stack(gammas[-len(losses):]).mean()
+                        epoch_metrics["mean_norm_ratio"] = torch.stack(ratios[-len(losses):]).mean()
+                    values = dict(zip(epoch_metrics, torch.stack(list(epoch_metrics.values())).tolist()))
+                tidy.extend(
+                    {"run": f"digits-split{split_seed}", "seed": seed, "optimizer": key,
+                     "rho": effective_rho(key, rho), "lr": lr, "epoch": epoch, "step": t,
+                     "metric": metric, "value": value}
+                    for metric, value in values.items()
+                )
+                progress.update(1)
+                if rule.reason(values["batch_loss"]) or rule.reason(values["train_loss"]):
+                    diverged_epoch = epoch  # a diverging run is data: report when, keep the other optimizers going
+                    progress.update(epochs - epoch)
+                    return True
+                return False
+
+            values: dict[str, float] = {}
+            run_steps(step, start=0, stop=epochs * steps_per_epoch, hooks=[Hook(steps_per_epoch, end_of_epoch)])
+            overall = [None, None]
+            if gammas:  # means over every step of the run
+                overall = torch.stack([torch.stack(gammas).mean(), torch.stack(ratios).mean()]).tolist()
+            rows.append({
+                "optimizer": key,
+                "train_acc": values["train_acc"],
+                "test_acc": values["test_acc"],
+                "train_loss": values["train_loss"],
+                "test_loss": values["test_loss"],
+                "mean_gamma": overall[0],
+                "mean_norm_ratio": overall[1],
+                "diverged_epoch": diverged_epoch,
+                "seconds": round(time.perf_counter() - started, 2),
+            })
+            if store is not None:
+                store.put_json(entry, {"row": rows[-1], "tidy": tidy[first_row:]})
+            if progress.disable:  # off a terminal: one line per finished optimizer instead of the bar
+                print(f"stablesam train: {key} done ({rows[-1]['seconds']:.1f} s)", file=sys.stderr, flush=True)
+    finally:
+        if store is not None:
+            store.unlock()
     progress.close()
 
     if out is not None:
@@ -215,7 +258,7 @@ def _train(optimizers, epochs, batch_size, lr, rho, adaptive_eta, gamma_cap, mom
         from stablesam.core.io import atomic_path
 
         with atomic_path(out) as tmp:
-            pd.DataFrame(tidy).to_csv(tmp, index=False)
+            pd.DataFrame(tidy, columns=list(TIDY_COLUMNS)).to_csv(tmp, index=False)
 
     return {
         "data": "scikit-learn digits",

@@ -1,11 +1,14 @@
 """Atomic file output: a reader never sees a half-written file.
 
 Each writer writes to a temporary file in the destination's directory, flushes it to disk and
-renames it over the destination (``os.replace`` is atomic on POSIX and Windows).
+renames it over the destination (``os.replace`` is atomic on POSIX and Windows). A full disk is a
+:class:`~stablesam.core.validation.UsageError` naming the destination; the temporary file is removed.
+Run directories use the verified store built on the same idea, :mod:`stablesam.core.store`.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import tempfile
@@ -14,7 +17,21 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
-__all__ = ["atomic_path", "atomic_write_bytes", "atomic_write_json", "atomic_write_text"]
+from stablesam.core.validation import UsageError
+
+__all__ = ["DiskFull", "atomic_path", "atomic_write_bytes", "atomic_write_json", "atomic_write_text"]
+
+
+class DiskFull(UsageError):
+    """A write ran out of space (or quota): "no space left on device writing PATH". Nothing half-written stays;
+    a long job stops at it rather than recording it as one more failure."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        super().__init__(f"no space left on device writing {str(path)!r}")
+        self.path = str(path)
+
+    def __reduce__(self):  # pickled by a sweep's worker processes
+        return DiskFull, (self.path,)
 
 
 @contextmanager
@@ -41,6 +58,8 @@ def atomic_path(destination: str | os.PathLike[str]) -> Iterator[Path]:
         os.chmod(tmp_path, 0o666 & ~umask)
         os.replace(tmp_path, destination)
     except OSError as error:  # name the user's path, not the temporary file
+        if error.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise DiskFull(destination) from None
         if error.filename is not None and Path(error.filename) == tmp_path:
             error.filename = str(destination)
         raise
