@@ -94,6 +94,7 @@ __all__ = [
     "C7_THEORY",
     "GammaRange",
     "RenormalizationTheory",
+    "SAM_CONVEX_OFFSET",
     "SETTINGS",
     "base_of",
     "base_step_constants",
@@ -103,6 +104,8 @@ __all__ = [
     "lr_condition",
     "optimization_extra",
     "renormalization_theory",
+    "usam_convex_growth",
+    "usam_smoothness",
 ]
 
 SETTINGS = ("convex", "strongly-convex", "nonconvex")
@@ -131,6 +134,19 @@ def lr_condition(setting: str, beta: float) -> float:
     return {"convex": 2.0 / beta, "strongly-convex": 1.0 / beta, "nonconvex": math.inf}[check_choice("setting", setting, SETTINGS)]
 
 
+SAM_CONVEX_OFFSET = 4.0  # convex SAM: tau = 4 rho (2 rho per side: the normalized ascent's offset)
+
+
+def usam_convex_growth(eta, *, beta: float, rho: float):
+    """Convex USAM: ``alpha - 1 = eta rho beta^2`` (``eta rho ||H(w~) H(w)|| <= eta rho beta^2``)."""
+    return eta * rho * beta**2
+
+
+def usam_smoothness(*, beta: float, rho: float) -> float:
+    """Non-convex USAM: ``beta' = beta (1 + rho beta)``, the Lipschitz constant of ``w -> grad l(w + rho grad l(w))``."""
+    return beta * (1.0 + rho * beta)
+
+
 def base_step_constants(base: str, setting: str, eta: np.ndarray, *, beta: float, rho: float, mu: float | None):
     """``(alpha, tau)`` of the same-example step of ``base`` at learning rates ``eta`` (the module table).
 
@@ -138,19 +154,20 @@ def base_step_constants(base: str, setting: str, eta: np.ndarray, *, beta: float
     H|| <= 1`` and ``eta rho ||H(w~) H(w)|| <= eta rho beta^2``. SAM's step is the 1-expansive gradient step at
     ``w~`` minus ``rho g/||g||`` on each side (``tau = 2 rho`` per side, and ``2 rho (1 - eta mu)`` after the
     contraction in the strongly convex case); non-convex, ``||w~(v) - w~(w)|| <= ||v - w|| + 2 rho``.
+    The closed forms of :mod:`stablesam.theory.uniform_stability` read :data:`SAM_CONVEX_OFFSET`,
+    :func:`usam_convex_growth` and :func:`usam_smoothness`, so each constant is written once.
     """
     eta = np.asarray(eta, dtype=np.float64)
     zero, one = np.zeros_like(eta), np.ones_like(eta)
-    r = rho * beta
     if setting == "convex":
-        alpha = {"sgd": one, "usam": 1.0 + eta * r * beta, "sam": one}[base]
-        tau = 4.0 * rho * one if base == "sam" else zero
+        alpha = {"sgd": one, "usam": 1.0 + usam_convex_growth(eta, beta=beta, rho=rho), "sam": one}[base]
+        tau = SAM_CONVEX_OFFSET * rho * one if base == "sam" else zero
     elif setting == "strongly-convex":
         contraction = 1.0 - eta * mu
-        alpha = {"sgd": contraction, "usam": contraction + eta * r * beta, "sam": contraction}[base]
+        alpha = {"sgd": contraction, "usam": contraction + usam_convex_growth(eta, beta=beta, rho=rho), "sam": contraction}[base]
         tau = 2.0 * rho * (1.0 + contraction) if base == "sam" else zero
     else:
-        alpha = 1.0 + eta * beta * ((1.0 + r) if base == "usam" else 1.0)
+        alpha = 1.0 + eta * beta * ((1.0 + rho * beta) if base == "usam" else 1.0)  # usam: 1 + eta usam_smoothness
         tau = 2.0 * eta * beta * rho if base == "sam" else zero
     return np.asarray(alpha, dtype=np.float64), np.asarray(tau, dtype=np.float64)
 

@@ -80,7 +80,17 @@ from stablesam.core.methods import Method, method_keys
 from stablesam.core.methods import method as method_row
 from stablesam.core.validation import UsageError, check_choice, check_integer, check_nonnegative, check_positive
 from stablesam.theory import method_constants as _constants
-from stablesam.theory.method_constants import SETTINGS, base_of, base_step_constants, bound_row, lipschitz_step_constant, lr_condition
+from stablesam.theory.method_constants import (
+    SAM_CONVEX_OFFSET,
+    SETTINGS,
+    base_of,
+    base_step_constants,
+    bound_row,
+    lipschitz_step_constant,
+    lr_condition,
+    usam_convex_growth,
+    usam_smoothness,
+)
 from stablesam.theory.growth_recursion import expected_distance, nonconvex_stability
 from stablesam.theory.schedules import as_schedule, inverse_time
 
@@ -203,7 +213,7 @@ def usam_convex(lr: float, *, L: float, beta: float, rho: float, n: int, T: int)
     lr = check_positive("lr", lr)
     T = check_integer("T", T, minimum=0)
     _check_lr_limit(np.array([lr]), 2.0 / beta, "eta <= 2/beta", "the convex USAM bound (derived, HRS Thm 3.8 framework)")
-    x = lr * rho * beta**2
+    x = usam_convex_growth(lr, beta=beta, rho=rho)
     growth = T if x == 0 else math.expm1(T * math.log1p(x)) / x  # ((1 + x)^T - 1) / x, exact as x -> 0
     return 2.0 * L**2 * lr / n * growth
 
@@ -212,7 +222,7 @@ def usam_nonconvex(c: float, *, L: float, beta: float, rho: float, n: int, T: in
     """Derived: USAM, non-convex, ``0 <= l <= 1``, ``eta_t <= c/t``: HRS Theorem 3.12 with ``beta' = beta (1 + rho beta)``."""
     rho = check_nonnegative("rho", rho)
     beta = check_positive("beta", beta)
-    return sgd_nonconvex(c, L=L, beta=beta * (1.0 + rho * beta), n=n, T=T)
+    return sgd_nonconvex(c, L=L, beta=usam_smoothness(beta=beta, rho=rho), n=n, T=T)
 
 
 def sam_convex(lr, *, L: float, beta: float, rho: float, n: int, T: int | None = None) -> float:
@@ -221,7 +231,7 @@ def sam_convex(lr, *, L: float, beta: float, rho: float, n: int, T: int | None =
     rho = check_nonnegative("rho", rho)
     eta = _schedule(lr, T)
     _check_lr_limit(eta, 2.0 / beta, "eta <= 2/beta", "the convex SAM bound (derived, HRS Thm 3.8 framework)")
-    return float(L * np.sum((1.0 - 1.0 / n) * 4.0 * rho + 2.0 * eta * L / n))
+    return float(L * np.sum((1.0 - 1.0 / n) * SAM_CONVEX_OFFSET * rho + 2.0 * eta * L / n))
 
 
 # ---------------------------------------------------------------------------------------------------
