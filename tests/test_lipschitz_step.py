@@ -3,7 +3,7 @@ checked three ways -- sympy (the Jacobian split and the formula), adversarial se
 families with certified beta (four C^2 families, three merely beta-smooth ones), and hand values.
 
 The step is Tan et al. 2024 (arXiv:2401.07250): w - eta ||g|| g~/||g~||, g~ the gradient at w + rho g (StableSAM-U)
-or w + rho g/||g|| (StableSAM-N). The derivation is in stablesam.theory.method_constants and docs/theory.md 4.4.
+or w + rho g/||g|| (StableSAM-N). The derivation is in stablesam.theory.method_constants and docs/theory.md 4.1.
 """
 
 import math
@@ -170,7 +170,7 @@ def test_no_adversarial_pair_exceeds_the_new_constant_and_it_is_below_the_old(me
 @pytest.mark.slow
 @pytest.mark.parametrize("method", ["stablesam-u", "stablesam-n"])
 def test_tightness_table_of_the_docs(method):
-    # docs/theory.md 4.4 quotes these maxima of K_emp / K (seeds 1..6; r = rho beta for U, s = rho beta / g_min
+    # docs/theory.md 4.1 quotes these maxima of K_emp / K (seeds 1..6; r = rho beta for U, s = rho beta / g_min
     # for N, in {0.01, 0.05, 0.2, 0.5, 0.9}).
     for families in (C2_FAMILIES, SMOOTH_FAMILIES):
         for rho_beta in (0.01, 0.05, 0.2, 0.5, 0.9):

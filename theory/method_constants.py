@@ -62,7 +62,7 @@ and ``K = 1`` at ``rho = 0`` (then ``phi = g``). StableSAM-N needs ``||grad l(x;
 Tightness. Each inequality of step 2 is attained by some ``(H, H~, mean Hessian on [w, w~])``: ``H e = beta e``,
 ``H~ e = beta f`` (``f`` orthogonal to ``e``), mean Hessian ``-beta e e^T`` gives ``||Dphi e|| = beta K`` exactly (the
 test checks it with sympy). Whether one beta-smooth loss attains them at one point is open; the largest
-``K_emp / K`` found by adversarial search (four loss families) is reported in docs/theory.md section 4.4. In 1-D
+``K_emp / K`` found by adversarial search (four loss families) is reported in docs/theory.md section 4.1. In 1-D
 ``phi = g`` (``K_emp = 1``). ``K`` jumps from 1 at ``rho = 0`` to ``sqrt 2`` as ``rho -> 0+``: ``H~`` need not be near
 ``H`` however small ``rho`` is (C^2 gives no modulus of continuity of the Hessian).
 
