@@ -167,16 +167,23 @@ def test_no_adversarial_pair_exceeds_the_new_constant_and_it_is_below_the_old(me
         assert 0.0 < tightness <= 1.0 + 1e-9  # admissible pairs were found; the measured tightness is in the docs
 
 
+DOCUMENTED_TIGHTNESS = {  # docs/theory.md 4.1: max K_emp / K over seeds 1..6, at r (U) or s (N) = 0.01 .. 0.9
+    ("stablesam-u", "C2"): (0.712, 0.732, 0.785, 0.764, 0.314),
+    ("stablesam-u", "beta-smooth"): (0.653, 0.608, 0.503, 0.323, 0.065),
+    ("stablesam-n", "C2"): (0.711, 0.731, 0.784, 0.757, 0.306),
+    ("stablesam-n", "beta-smooth"): (0.653, 0.626, 0.503, 0.306, 0.064),
+}
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("method", ["stablesam-u", "stablesam-n"])
 def test_tightness_table_of_the_docs(method):
-    # docs/theory.md 4.1 quotes these maxima of K_emp / K (seeds 1..6; r = rho beta for U, s = rho beta / g_min
-    # for N, in {0.01, 0.05, 0.2, 0.5, 0.9}).
-    for families in (C2_FAMILIES, SMOOTH_FAMILIES):
-        for rho_beta in (0.01, 0.05, 0.2, 0.5, 0.9):
+    # r = rho beta for U, s = rho beta / g_min for N. The search is deterministic (seeded points, Nelder-Mead), so
+    # the documented table is reproduced to its 3 decimals up to platform rounding (0.005 allowed).
+    for families, setting in ((C2_FAMILIES, "C2"), (SMOOTH_FAMILIES, "beta-smooth")):
+        for rho_beta, documented in zip((0.01, 0.05, 0.2, 0.5, 0.9), DOCUMENTED_TIGHTNESS[method, setting]):
             tightness = _tightness(families, method, rho_beta, seeds=range(1, 7))
-            print(method, "C2" if families is C2_FAMILIES else "beta-smooth", rho_beta, round(tightness, 3))
-            assert tightness <= 1.0 + 1e-9
+            assert tightness <= 1.0 + 1e-9 and tightness == pytest.approx(documented, abs=0.005)
 
 
 def test_jacobian_split_symbolically_and_the_bound_is_attained_by_the_matrices():
