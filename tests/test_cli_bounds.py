@@ -97,6 +97,8 @@ def test_every_printed_bound_names_its_assumption(command, capsys):
     top = _json(capsys, [command, "--method", "stablesam-u", *CONSTANTS, "--rho", "0.05", "--gamma", "1", "--assumption", "shared-gamma", *extra])
     assert "shared-factor assumption" in top["assumption_detail"] and "an assumption even at the top of the range" in top["assumption_detail"]
     assert "every trajectory meets" not in top["assumption_detail"]
+    if command == "excess-risk":
+        assert "gamma_t = gamma at every step (an assumption)" in top["assumption_detail"]
 
 
 def test_bounds_refuse_an_impossible_gamma(capsys):

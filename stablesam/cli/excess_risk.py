@@ -34,6 +34,8 @@ def run(args: argparse.Namespace) -> int:
     constants = dict(L=args.L, beta=args.beta, D=args.D, n=args.n, T=args.T, rho=args.rho, **stablesam_options(args))
     result: dict = {"method": args.method, "derived": args.method != "sgd", "assumption": args.assumption}
     result["assumption_detail"] = assumption_detail(args.method, "convex", beta=args.beta, rho=args.rho, **stablesam_options(args))
+    if args.assumption == "shared-gamma":  # the optimization term needs gamma_t >= gamma, the stability term <= gamma
+        result["assumption_detail"] += "; the optimization term also needs gamma_t >= gamma: gamma_t = gamma at every step (an assumption)"
     if args.lr is not None:
         risk = excess_risk(args.method, args.lr, **constants)
         result.update(lr=args.lr, optimization=risk.optimization, generalization=risk.generalization, total=risk.total)
