@@ -47,9 +47,58 @@ def test_bounds_schedule_and_stablesam_assumption(capsys):
         ["bounds", "--setting", "convex", "--method", "stablesam-u", *CONSTANTS, "--lr", "0.01", "--rho", "0.05", "--assumption", "lipschitz-step"],
     )
     assert derived["assumption"] == "lipschitz-step" and derived["derived"] is True
-    for command in (["excess-risk", "--D", "1", "--T", "100"], ["lr-max-bound", "--setting", "convex", "--eps", "0.1", "--T", "100"]):
-        out = _json(capsys, [*command[:1], "--method", "stablesam-u", "--L", "1", "--beta", "1", "--n", "100", *command[1:], "--rho", "0.05", "--assumption", "lipschitz-step"])
-        assert out["assumption"] == "lipschitz-step" and "no assumption on gamma_t" in out["assumption_detail"]
+    out = _json(capsys, ["lr-max-bound", "--method", "stablesam-u", "--L", "1", "--beta", "1", "--n", "100", "--setting", "convex", "--eps", "0.1", "--T", "100", "--rho", "0.05", "--assumption", "lipschitz-step"])
+    assert out["assumption"] == "lipschitz-step" and "no assumption on gamma_t" in out["assumption_detail"]
+
+
+def test_excess_risk_refuses_the_lipschitz_step_term_under_per_example_sampling(capsys):
+    # Issue 24, item 2: the lipschitz-step optimization term averages over gamma_t, which depends on the sampled
+    # example; it holds full batch only, and the stability term needs per-example sampling. (Old code: exit 0.)
+    code = main(["excess-risk", "--method", "stablesam-u", "--L", "1", "--beta", "1", "--n", "100", "--D", "1", "--T", "100", "--rho", "0.05", "--assumption", "lipschitz-step"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "optimization term holds full-batch only" in err
+
+
+ISSUE_EXAMPLE = ["--L", "2", "--beta", "3", "--n", "37", "--T", "211", "--rho", "0.2"]  # issue 24, item 4
+
+
+def test_bounds_print_the_recursion_beside_the_closed_form(capsys):
+    # USAM convex at the issue's example: closed form 4.43e38, recursion 6.11e37 (7x tighter). Old code: no such keys.
+    out = _json(capsys, ["bounds", "--setting", "convex", "--method", "usam", *ISSUE_EXAMPLE, "--lr", "0.3"])
+    assert out["closed form"] == out["eps_stab"] == pytest.approx(usam_convex(0.3, L=2, beta=3, rho=0.2, n=37, T=211), rel=1e-15)
+    assert out["closed form"] == pytest.approx(4.43086e38, rel=1e-5) and out["recursion (tighter)"] == pytest.approx(6.10674e37, rel=1e-5)
+    assert out["eps_stab_is"].startswith("closed form")
+    # Every published closed form (HRS 3.8, 3.9, 3.12) and derived one is at least its recursion.
+    for setting, rate in (("convex", ["--lr", "0.1"]), ("strongly-convex", ["--lr", "0.1", "--mu", "0.5"]), ("nonconvex", ["--c", "0.1"])):
+        for method in ("sgd", "usam", "sam"):
+            out = _json(capsys, ["bounds", "--setting", setting, "--method", method, *ISSUE_EXAMPLE, *rate])
+            if "closed form" in out:
+                assert out["recursion (tighter)"] <= out["closed form"] * (1 + 1e-12)
+            else:
+                assert "recursion" in out["source"]
+    text = main(["bounds", "--setting", "convex", "--method", "usam", *ISSUE_EXAMPLE, "--lr", "0.3"])
+    printed = capsys.readouterr().out
+    assert text == 0 and "\nrecursion (tighter): 6.10674e+37\n" in printed and "\nclosed form: 4.43086e+38\n" in printed
+    lr_max = _json(capsys, ["lr-max-bound", "--setting", "nonconvex", "--method", "sgd", *CONSTANTS, "--eps", "0.5"])
+    assert lr_max["recursion (tighter)"]["max_c"] > lr_max["closed form"]["max_c"] == lr_max["max_c"]
+    risk = _json(capsys, ["excess-risk", "--method", "usam", *ISSUE_EXAMPLE[:-2], "--D", "1", "--rho", "0.01", "--lr", "0.01"])
+    assert risk["recursion (tighter)"]["total"] <= risk["closed form"]["total"] == risk["total"]
+    assert risk["recursion (tighter)"]["optimal_total"] <= risk["closed form"]["optimal_total"] * (1 + 1e-9)
+
+
+@pytest.mark.parametrize("command", ["bounds", "excess-risk", "lr-max-bound"])
+def test_every_printed_bound_names_its_assumption(command, capsys):
+    # Issue 24, item 3: every bound names what it assumes; sharing one gamma is an assumption even at the top of
+    # the range (old code: "an upper bound every trajectory meets", and no assumption_detail for SGD/USAM/SAM).
+    extra = {"bounds": ["--setting", "convex", "--lr", "0.1"], "excess-risk": ["--D", "1"], "lr-max-bound": ["--setting", "convex", "--eps", "0.1"]}[command]
+    for method in ("sgd", "usam", "sam"):
+        out = _json(capsys, [command, "--method", method, *CONSTANTS, "--rho", "0.05", *extra])
+        assert "per-example" in out["assumption_detail"] and "Hardt et al. 2016" in out["assumption_detail"]
+    top = _json(capsys, [command, "--method", "stablesam-u", *CONSTANTS, "--rho", "0.05", "--gamma", "1", "--assumption", "shared-gamma", *extra])
+    assert "shared-factor assumption" in top["assumption_detail"] and "an assumption even at the top of the range" in top["assumption_detail"]
+    assert "every trajectory meets" not in top["assumption_detail"]
+    if command == "excess-risk":
+        assert "gamma_t = gamma at every step (an assumption)" in top["assumption_detail"]
 
 
 def test_bounds_refuse_an_impossible_gamma(capsys):

@@ -16,7 +16,9 @@ Uniform stability (section 4) and excess risk (section 5):
 - :mod:`stablesam.theory.growth_recursion`: the growth recursion of Hardt, Recht and Singer (2016) for any
   per-step expansiveness and boundedness.
 - :mod:`stablesam.theory.schedules`: learning-rate schedules as arrays.
+- :mod:`stablesam.theory.method_constants`: every method's per-step constants, in one place (chosen by the row's fields).
 - :mod:`stablesam.theory.uniform_stability`: SGD's theorems and the (derived) SAM-family constants and bounds.
+- :mod:`stablesam.theory.capped`: capped StableSAM's bounds against its base's (claim C9).
 - :mod:`stablesam.theory.excess_risk`: generalization + optimization terms, optimal and maximal learning rates.
 - :mod:`stablesam.theory.least_squares`: exact full-batch dynamics and risks on linear regression.
 - :mod:`stablesam.theory.twin_moments`: exact expected twin distance of SGD/USAM on least squares (one example

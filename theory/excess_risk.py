@@ -20,7 +20,11 @@ under ``assumption="shared-gamma"`` is its base method with ``eta -> gamma eta``
 ``gamma_t`` is assumed: the step ``eta gamma_t g~`` has length ``eta ||g|| <= eta L`` and
 ``gamma_t >= gamma_min`` (``1/(1 + rho beta)`` for StableSAM-U, ``g_min/(g_min + rho beta)`` for StableSAM-N), so
 the iterate averaged with weights ``gamma_t`` has
-``eps_opt <= D^2 / (2 eta T gamma_min) + eta L^2 / (2 gamma_min) + rho L^2`` (U) or ``+ rho L`` (N), derived.
+``eps_opt <= D^2 / (2 eta T gamma_min) + eta L^2 / (2 gamma_min) + rho L^2`` (U) or ``+ rho L`` (N), derived
+**for full-batch steps only**: under per-example sampling ``gamma_t`` depends on the sampled index, so
+``E[gamma_t (l_i(w_t) - l_i(w*))] != E[gamma_t] (F_S(w_t) - F*)`` and the argument has a gap;
+:func:`optimization_error` refuses ``sampling="per-example"`` there, and :func:`excess_risk` (whose stability term
+needs per-example sampling) refuses ``lipschitz-step``.
 
 Every bound is a function of the learning rate; :func:`optimal_lr` minimises any of them numerically
 (so bounds without a closed-form optimum are optimised too), :func:`regimes` returns the learning-rate
@@ -47,10 +51,13 @@ from typing import NamedTuple
 import numpy as np
 from scipy.optimize import minimize_scalar
 
+from stablesam.core.methods import Method
 from stablesam.core.validation import UsageError, check_choice, check_integer, check_nonnegative, check_positive
-from stablesam.theory.uniform_stability import METHODS, SETTINGS, _resolve_stablesam, stability_bound, stablesam_gamma_range
+from stablesam.theory.method_constants import SETTINGS, gamma_range, lr_condition, optimization_extra
+from stablesam.theory.uniform_stability import _resolve_stablesam, stability_bound
 
 __all__ = [
+    "SAMPLINGS",
     "BoundComparison",
     "ExcessRisk",
     "MaxLr",
@@ -68,10 +75,15 @@ __all__ = [
 ]
 
 
+SAMPLINGS = ("per-example", "full-batch")
+
+
 class ExcessRisk(NamedTuple):
     optimization: float
-    generalization: float
+    generalization: float  # eps_stab as the stability bound reports it (the closed form where one exists)
     total: float
+    generalization_recursion: float | None = None  # the exact growth recursion (tighter), where the above is a closed form
+    total_recursion: float | None = None  # optimization + generalization_recursion
 
 
 def convex_sgd_excess_risk(lr: float, *, L: float, D: float, n: int, T: int, beta: float | None = None) -> ExcessRisk:
@@ -101,47 +113,59 @@ def convex_sgd_optimal_lr(*, L: float, D: float, n: int, T: int) -> tuple[float,
 
 
 def lr_limit(
-    method: str, setting: str, *, beta: float, gamma: float | None = None, assumption: str | None = None,
+    method: Method | str, setting: str, *, beta: float, gamma: float | None = None, assumption: str | None = None,
     rho: float = 0.0, g_min: float | None = None,
 ) -> float:
     """Largest learning rate the bound of ``(method, setting)`` accepts: ``2/beta`` convex, ``1/beta`` strongly
     convex (divided by ``gamma`` for StableSAM under ``shared-gamma``), ``inf`` non-convex (``eta_t = c/t``) and
     for StableSAM under ``lipschitz-step`` (its constant needs no learning-rate condition)."""
-    check_choice("method", method, METHODS)
     check_choice("setting", setting, SETTINGS)
     beta = check_positive("beta", beta)
-    base, gamma_factor, _, _ = _resolve_stablesam(method, gamma, assumption, setting=setting, rho=rho, beta=beta, g_min=g_min)
-    if base.startswith("stablesam"):
+    resolved = _resolve_stablesam(method, gamma, assumption, setting=setting, rho=rho, beta=beta, g_min=g_min)
+    if resolved.base == "lipschitz-step":
         return math.inf
-    return {"convex": 2.0 / beta, "strongly-convex": 1.0 / beta, "nonconvex": math.inf}[setting] / gamma_factor
+    return lr_condition(setting, beta) / resolved.gamma
 
 
 def optimization_error(
-    method: str, lr: float, *, L: float, D: float, T: int, rho: float = 0.0, gamma: float | None = None,
-    assumption: str | None = None, beta: float | None = None, g_min: float | None = None,
+    method: Method | str, lr: float, *, L: float, D: float, T: int, rho: float = 0.0, gamma: float | None = None,
+    assumption: str | None = None, beta: float | None = None, g_min: float | None = None, sampling: str = "per-example",
 ) -> float:
     """Convex averaged-iterate optimization term: SGD ``D^2/(2 eta T) + eta L^2/2``; USAM ``+ rho L^2`` and SAM
-    ``+ rho L`` (derived); StableSAM-U / -N: USAM / SAM with ``eta -> gamma eta`` (derived, ``shared-gamma``), or
-    ``(D^2/(2 eta T) + eta L^2/2) / gamma_min`` plus USAM's / SAM's term (derived, ``lipschitz-step``, needs ``beta``)."""
-    check_choice("method", method, METHODS)
+    ``+ rho L`` (derived, :func:`stablesam.theory.method_constants.optimization_extra`); StableSAM-U / -N: USAM / SAM
+    with ``eta -> gamma eta`` (derived, ``shared-gamma``: the runs' factor is ``gamma_t = gamma`` at every step), or
+    ``(D^2/(2 eta T) + eta L^2/2) / gamma_min`` plus USAM's / SAM's term (derived, ``lipschitz-step``, needs ``beta``).
+
+    ``sampling`` (``"per-example"``, the default, or ``"full-batch"``) is how each step's gradient is drawn. The
+    ``lipschitz-step`` term averages the iterates with weights ``gamma_t``, which needs
+    ``E[gamma_t (l_i(w_t) - l_i(w*))] = E[gamma_t] (F_S(w_t) - F*)``: true full-batch, false under per-example
+    sampling (``gamma_t`` depends on the sampled index), where it is refused.
+    """
+    check_choice("sampling", sampling, SAMPLINGS)
     lr, L, D = check_positive("lr", lr), check_positive("L", L), check_positive("D", D)
     T = check_integer("T", T, minimum=1)
     rho = check_nonnegative("rho", rho)
-    if method.startswith("stablesam") and assumption == "lipschitz-step" and beta is None:
+    if assumption == "lipschitz-step" and beta is None:
         raise UsageError("the lipschitz-step optimization term needs beta (gamma_t >= 1/(1 + rho beta))")
     beta = 1.0 if beta is None else check_positive("beta", beta)
-    base, gamma_factor, _, _ = _resolve_stablesam(method, gamma, assumption, setting="convex", rho=rho, beta=beta, g_min=g_min)
-    if base.startswith("stablesam"):
-        gamma_min = stablesam_gamma_range(base, "convex", rho=rho, beta=beta, g_min=g_min).lowest
-        extra = rho * L**2 if base == "stablesam-u" else rho * L
+    resolved = _resolve_stablesam(method, gamma, assumption, setting="convex", rho=rho, beta=beta, g_min=g_min)
+    if resolved.base == "lipschitz-step":
+        if sampling != "full-batch":
+            raise UsageError(
+                "sampling='per-example' is not allowed with the lipschitz-step optimization term: it averages over "
+                "gamma_t, which depends on the sampled example (E[gamma_t (l_i(w_t) - l_i(w*))] != E[gamma_t] "
+                "(F_S(w_t) - F*)); allowed: sampling='full-batch', or assumption='shared-gamma'"
+            )
+        row = resolved.row
+        gamma_min = gamma_range(row, "convex", rho=rho, beta=beta, g_min=g_min).lowest
+        extra = optimization_extra("usam" if row.ascent == "unnormalized" else "sam", rho=rho, L=L)
         return (D**2 / (2.0 * lr * T) + lr * L**2 / 2.0) / gamma_min + extra
-    eta = gamma_factor * lr
-    extra = {"sgd": 0.0, "usam": rho * L**2, "sam": rho * L}[base]
-    return D**2 / (2.0 * eta * T) + eta * L**2 / 2.0 + extra
+    eta = resolved.gamma * lr
+    return D**2 / (2.0 * eta * T) + eta * L**2 / 2.0 + optimization_extra(resolved.base, rho=rho, L=L)
 
 
 def excess_risk(
-    method: str,
+    method: Method | str,
     lr: float,
     *,
     L: float,
@@ -155,11 +179,21 @@ def excess_risk(
     g_min: float | None = None,
 ) -> ExcessRisk:
     """Convex excess-risk bound of ``method`` at a constant ``lr``: :func:`optimization_error` + ``eps_stab``
-    (:func:`stablesam.theory.uniform_stability.stability_bound`). Derived for every method but SGD."""
+    (:func:`stablesam.theory.uniform_stability.stability_bound`), both under per-example sampling. Derived for every
+    method but SGD. ``generalization_recursion`` / ``total_recursion`` use the exact recursion (tighter) where the
+    stability bound is a closed form. StableSAM under ``lipschitz-step`` is refused: its optimization term holds
+    full-batch only (:func:`optimization_error`), its stability bound per-example only."""
     options = dict(rho=rho, gamma=gamma, assumption=assumption, g_min=g_min)
+    if assumption == "lipschitz-step" and _resolve_stablesam(method, gamma, assumption, rho=rho, beta=beta, g_min=g_min).base == "lipschitz-step":
+        raise UsageError(
+            "assumption='lipschitz-step' has no excess-risk bound: its optimization term holds full-batch only "
+            "(gamma_t depends on the sampled example) and the stability bound needs per-example sampling; allowed: "
+            "assumption='shared-gamma'"
+        )
     optimization = optimization_error(method, lr, L=L, D=D, T=T, beta=beta, **options)
-    generalization = stability_bound(method, "convex", L=L, beta=beta, n=n, T=T, lr=lr, **options).eps
-    return ExcessRisk(optimization, generalization, optimization + generalization)
+    stab = stability_bound(method, "convex", L=L, beta=beta, n=n, T=T, lr=lr, **options)
+    recursion = stab.eps if stab.recursion is None else stab.recursion
+    return ExcessRisk(optimization, stab.eps, optimization + stab.eps, recursion, optimization + recursion)
 
 
 def _guarded(fn: Callable[[float], float], limit: float) -> Callable[[float], float]:
@@ -170,28 +204,33 @@ def _guarded(fn: Callable[[float], float], limit: float) -> Callable[[float], fl
 
 
 def bound_function(
-    method: str, setting: str, *, beta: float, gamma: float | None = None, assumption: str | None = None,
-    g_min: float | None = None, **constants,
+    method: Method | str, setting: str, *, beta: float, gamma: float | None = None, assumption: str | None = None,
+    g_min: float | None = None, recursion: bool = False, **constants,
 ) -> Callable[[float], float]:
     """``eta -> eps_stab`` for ``(method, setting)`` (``eta`` is ``c`` in the non-convex setting), ``inf`` beyond
-    the theorem's learning-rate condition. ``constants``: ``L, n, T`` and as needed ``rho, mu``."""
+    the theorem's learning-rate condition. ``constants``: ``L, n, T`` and as needed ``rho, mu``. ``recursion=True``:
+    the exact growth recursion (tighter) instead of the closed form, where both exist."""
     options = dict(gamma=gamma, assumption=assumption, g_min=g_min)
     limit = lr_limit(method, setting, beta=beta, rho=constants.get("rho", 0.0), **options)
     key = "c" if setting == "nonconvex" else "lr"
 
     def eps(lr: float) -> float:
-        return stability_bound(method, setting, beta=beta, **options, **{key: lr}, **constants).eps
+        b = stability_bound(method, setting, beta=beta, **options, **{key: lr}, **constants)
+        return b.recursion if recursion and b.recursion is not None else b.eps
 
     return _guarded(eps, limit)
 
 
 def excess_risk_function(
-    method: str, *, beta: float, gamma: float | None = None, assumption: str | None = None, g_min: float | None = None, **constants
+    method: Method | str, *, beta: float, gamma: float | None = None, assumption: str | None = None,
+    g_min: float | None = None, recursion: bool = False, **constants
 ) -> Callable[[float], float]:
-    """``eta -> excess_risk(...).total`` (convex), ``inf`` beyond ``eta <= 2/beta`` (``gamma eta`` for StableSAM)."""
+    """``eta -> excess_risk(...).total`` (convex; ``total_recursion`` with ``recursion=True``), ``inf`` beyond
+    ``eta <= 2/beta`` (``gamma eta`` for StableSAM)."""
     options = dict(gamma=gamma, assumption=assumption, g_min=g_min)
     limit = lr_limit(method, "convex", beta=beta, rho=constants.get("rho", 0.0), **options)
-    return _guarded(lambda lr: excess_risk(method, lr, beta=beta, **options, **constants).total, limit)
+    pick = (lambda r: r.total_recursion) if recursion else (lambda r: r.total)
+    return _guarded(lambda lr: pick(excess_risk(method, lr, beta=beta, **options, **constants)), limit)
 
 
 def optimal_lr(objective: Callable[[float], float], lr_min: float, lr_max: float, *, num: int = 200) -> tuple[float, float]:

@@ -34,13 +34,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from stablesam.core.methods import Method, method_keys
 from stablesam.core.methods import method as method_row
-from stablesam.core.methods import method_keys
 from stablesam.core.validation import UsageError, check_choice
 
 __all__ = [
     "METHODS",
     "Quadratic",
+    "canonical_method",
+    "map_of",
+    "quadratic_row",
     "gd_step",
     "sam_step",
     "stablesam_n_step",
@@ -168,7 +171,8 @@ def stablesam_n_step(model: Quadratic, w: np.ndarray, lr, rho) -> np.ndarray:
     return w - _col(np.asarray(lr, dtype=np.float64) * gamma) * surrogate
 
 
-# Each map keyed by the fields of its row in stablesam.core.methods: (ascent, stable).
+# Each map keyed by the fields of its row in stablesam.core.methods: (ascent, stable); never by the key, so a new
+# row with an existing ascent has its map with no edit here.
 _MAPS = {
     ("none", False): lambda model, w, lr, rho: gd_step(model, w, lr),
     ("unnormalized", False): usam_step,
@@ -176,18 +180,36 @@ _MAPS = {
     ("unnormalized", True): stablesam_u_step,
     ("normalized", True): stablesam_n_step,
 }
-_STEPS = {key: _MAPS[method_row(key).ascent, method_row(key).stable] for key in METHODS}
 
 
-def canonical_method(method: str) -> str:
-    """Validate a method key of the quadratic maps (``"sgd"`` is ``"gd"`` here: the gradient is exact)."""
-    check_choice("method", method, METHODS + tuple(_ALIASES))
-    return _ALIASES.get(method, method)
+def quadratic_row(method: Method | str) -> Method:
+    """The row of ``method`` (a :class:`~stablesam.core.methods.Method` or its key), refused in one line if it has
+    no map on quadratics (the adaptive ascent). ``"sgd"`` is ``"gd"`` here: the gradient is exact."""
+    if isinstance(method, str):
+        choices = method_keys(quadratic=True)
+        method = method_row(check_choice("method", method, choices))
+    if not method.has_quadratic_map:
+        raise UsageError(f"method {method.key!r} has no map on quadratics (ascent {method.ascent!r}); "
+                         f"allowed: {', '.join(method_keys(quadratic=True))}")
+    return method
 
 
-def step(method: str, model: Quadratic, w, lr, rho=0.0) -> np.ndarray:
+def canonical_method(method: Method | str) -> str:
+    """Validate a method of the quadratic maps and return its key (``"sgd"`` is ``"gd"`` here: the gradient is exact)."""
+    key = quadratic_row(method).key
+    return _ALIASES.get(key, key)
+
+
+def map_of(method: Method | str):
+    """``(model, w, lr, rho) -> w'``: the map of ``method``'s row, chosen by its fields ``(ascent, stable)``."""
+    row = quadratic_row(method)
+    return _MAPS[row.ascent, row.stable and row.uses_rho]
+
+
+def step(method: Method | str, model: Quadratic, w, lr, rho=0.0) -> np.ndarray:
     """One step of ``method`` (see the module docstring) from ``w``, shape ``(..., d)``.
 
-    ``lr`` and ``rho`` are scalars or arrays broadcasting against the batch shape ``w.shape[:-1]``.
+    ``method`` is a row of :data:`stablesam.core.methods.METHODS` or its key. ``lr`` and ``rho`` are scalars or
+    arrays broadcasting against the batch shape ``w.shape[:-1]``.
     """
-    return _STEPS[canonical_method(method)](model, np.asarray(w, dtype=np.float64), lr, rho)
+    return map_of(method)(model, np.asarray(w, dtype=np.float64), lr, rho)

@@ -39,7 +39,8 @@ from __future__ import annotations
 import numpy as np
 
 from stablesam.core.validation import UsageError, check_array
-from stablesam.theory.quadratic import canonical_method
+from stablesam.core.methods import Method
+from stablesam.theory.quadratic import quadratic_row
 
 __all__ = [
     "convergence_rate",
@@ -49,18 +50,26 @@ __all__ = [
     "usam_gd_crossover",
 ]
 
+_DERIVED = "derived (quadratic model), docs/theory.md section 2"
+# Sources by the row's fields (ascent, stable): a new row with an existing ascent has its source with no edit here.
 _SOURCES = {
-    "gd": (False, "classical: eta lambda_max > 2"),
-    "usam": (False, "Agarwala and Dauphin 2023 (USAM is linear on a quadratic)"),
-    "sam": (True, "derived (quadratic model), docs/theory.md section 2"),
-    "stablesam-u": (True, "derived (quadratic model), docs/theory.md section 2"),
-    "stablesam-n": (True, "derived (quadratic model), docs/theory.md section 2"),
+    ("none", False): (False, "classical: eta lambda_max > 2"),
+    ("unnormalized", False): (False, "Agarwala and Dauphin 2023 (USAM is linear on a quadratic)"),
+    ("normalized", False): (True, _DERIVED),
+    ("unnormalized", True): (True, _DERIVED),
+    ("normalized", True): (True, _DERIVED),
 }
 
 
-def threshold_source(method: str) -> tuple[bool, str]:
+def _kind(method: Method | str) -> tuple[str, bool]:
+    """``(ascent, stable)`` of ``method``'s row (``("none", False)`` for a row without an ascent)."""
+    row = quadratic_row(method)
+    return (row.ascent, row.stable) if row.uses_rho else ("none", False)
+
+
+def threshold_source(method: Method | str) -> tuple[bool, str]:
     """``(derived, source)`` of ``method``'s divergence threshold on a quadratic."""
-    return _SOURCES[canonical_method(method)]
+    return _SOURCES[_kind(method)]
 
 
 def _spectrum(eigenvalues, *, strictly_positive: bool = False) -> np.ndarray:
@@ -88,23 +97,23 @@ def divergence_threshold(method: str, eigenvalues, rho=0.0):
     ``2 / (lambda_max (1 + rho lambda_max))`` (divergence iff ``eta > eta*``). Use :func:`quadratic_map_diverges` for the
     exact predicate. Broadcasts ``rho`` against the batch axes of ``eigenvalues``.
     """
-    name = canonical_method(method)
+    kind = _kind(method)
     top = _spectrum(eigenvalues).max(axis=-1)
     rho = check_array("rho", rho, positive=False)
-    if name == "usam":
+    if kind == ("unnormalized", False):
         return _out(2.0 / (top * (1.0 + rho * top)))
     return _out(np.broadcast_to(2.0 / top, np.broadcast_shapes(top.shape, rho.shape)).copy())
 
 
 def quadratic_map_diverges(method: str, lr, eigenvalues, rho=0.0):
     """Exact predicate: does ``method`` diverge from a generic start at learning rate ``lr``? (see module table)."""
-    name = canonical_method(method)
+    kind = _kind(method)
     lr = check_array("lr", lr, positive=True)
     top = _spectrum(eigenvalues).max(axis=-1)
     rho = check_array("rho", rho, positive=False)
-    if name == "usam":
+    if kind == ("unnormalized", False):
         return _out(np.asarray(lr * top * (1.0 + rho * top) > 2.0))
-    if name == "sam":
+    if kind == ("normalized", False):
         return _out(np.broadcast_to(lr * top >= 2.0, np.broadcast_shapes(lr.shape, top.shape, rho.shape)).copy())
     return _out(np.broadcast_to(lr * top > 2.0, np.broadcast_shapes(lr.shape, top.shape, rho.shape)).copy())
 
@@ -116,12 +125,12 @@ def convergence_rate(method: str, lr, eigenvalues, rho=0.0):
     with a component along the maximizing eigenvector. SAM and StableSAM are not linear: see
     :mod:`stablesam.theory.sam_cycle` and :mod:`stablesam.theory.renormalization`.
     """
-    name = canonical_method(method)
-    if name not in ("gd", "usam"):
+    kind = _kind(method)
+    if kind not in (("none", False), ("unnormalized", False)):
         raise UsageError(f"method must be 'gd' or 'usam' (the linear maps), got {method!r}")
     lam = _spectrum(eigenvalues)
     lr = check_array("lr", lr, positive=True)[..., None]
-    r = check_array("rho", rho, positive=False)[..., None] if name == "usam" else 0.0
+    r = check_array("rho", rho, positive=False)[..., None] if kind[0] == "unnormalized" else 0.0
     return _out(np.max(np.abs(1.0 - lr * lam * (1.0 + r * lam)), axis=-1))
 
 

@@ -30,7 +30,7 @@ from __future__ import annotations
 import numpy as np
 
 from stablesam.core.validation import UsageError
-from stablesam.theory.quadratic import canonical_method
+from stablesam.theory.quadratic import quadratic_row
 
 __all__ = ["saddle_multiplier"]
 
@@ -40,7 +40,8 @@ def saddle_multiplier(method: str, curvature, lr, rho=0.0, x=None):
 
     ``x`` (the current point, ``!= 0``) is needed by SAM and StableSAM-N, whose multipliers depend on it.
     """
-    name = canonical_method(method)
+    row = quadratic_row(method)
+    kind = (row.ascent if row.uses_rho else "none", row.stable and row.uses_rho)  # the row's fields, never its key
     lam = np.asarray(curvature, dtype=np.float64)
     if not np.all(np.isfinite(lam)) or np.any(lam >= 0):
         raise UsageError(f"curvature must be finite and < 0 (a saddle direction), got {curvature!r}")
@@ -51,19 +52,19 @@ def saddle_multiplier(method: str, curvature, lr, rho=0.0, x=None):
     if not np.all(np.isfinite(rho)) or np.any(rho < 0):
         raise UsageError(f"rho must be finite and >= 0, got {rho!r}")
     a = -lam
-    if name in ("sam", "stablesam-n"):
+    if kind[0] == "normalized":
         if x is None:
             raise UsageError(f"method {method!r} needs x (the current point): its multiplier depends on |x|")
         ax = np.abs(np.asarray(x, dtype=np.float64))
         if not np.all(np.isfinite(ax)) or np.any(ax == 0):
             raise UsageError(f"x must be finite and non-zero, got {x!r}")
-    if name == "gd":
+    if kind == ("none", False):
         value = 1.0 + lr * a + 0.0 * rho
-    elif name == "usam":
+    elif kind == ("unnormalized", False):
         value = 1.0 + lr * a * (1.0 - rho * a)
-    elif name == "sam":
+    elif kind == ("normalized", False):
         value = 1.0 + lr * a * (1.0 - rho / ax)
-    elif name == "stablesam-u":
+    elif kind == ("unnormalized", True):
         value = 1.0 + lr * a * np.sign(1.0 - rho * a)
     else:
         value = 1.0 + lr * a * np.sign(ax - rho)

@@ -42,7 +42,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from stablesam.core.validation import UsageError, check_array, check_integer, check_positive
-from stablesam.theory.quadratic import _STEPS, Quadratic, _norm, canonical_method
+from stablesam.theory.quadratic import Quadratic, _norm, map_of
 
 __all__ = ["SimulationResult", "observed_lr_max", "simulate"]
 
@@ -97,7 +97,7 @@ def simulate(
 
     The batch shape is the broadcast of ``lr``, ``rho``, the model's batch shape and ``start[..., 0]``.
     """
-    name = canonical_method(method)
+    advance = map_of(method)
     model = _model(eigenvalues, hessian)
     steps = check_integer("steps", steps, minimum=1)
     if check_positive("blowup", blowup) <= 1:
@@ -117,7 +117,6 @@ def simulate(
     lr = np.ascontiguousarray(np.broadcast_to(lr, shape).reshape(n))
     rho = np.ascontiguousarray(np.broadcast_to(rho, shape).reshape(n))
     w = np.broadcast_to(start, shape + (d,)).reshape(n, d).copy()
-    advance = _STEPS[name]
 
     norm0 = _norm(w)
     level = blowup * np.maximum(norm0, 1.0)

@@ -46,28 +46,39 @@ from __future__ import annotations
 
 import numpy as np
 
+from stablesam.core.methods import Method, method_keys
 from stablesam.core.methods import method as method_row
-from stablesam.core.methods import method_keys
 from stablesam.core.validation import UsageError, check_array, check_choice
 
-__all__ = ["EDGE_METHODS", "edge_source", "max_stable_lr", "max_stable_sharpness"]
+__all__ = ["EDGE_METHODS", "edge_row", "edge_source", "max_stable_lr", "max_stable_sharpness"]
 
-EDGE_METHODS = method_keys(edge=True)
+EDGE_METHODS = method_keys(edge=True)  # at import; the functions read the table at call time
+# Sources by the row's edge formula (``Method.edge``) and renormalization: a new row with an existing ascent has
+# its source with no edit here.
 _SOURCES = {
-    "gd": (False, "classical: GD on a quadratic is stable iff eta lambda <= 2"),
-    "sgd": (False, "classical: GD on a quadratic is stable iff eta lambda <= 2"),
-    "usam": (False, "Agarwala and Dauphin 2023"),
-    "sam": (False, "Long and Bartlett 2023"),
-    "stablesam-u": (True, "derived (quadratic model), docs/theory.md section 2"),
-    "stablesam-n": (True, "derived (quadratic model), docs/theory.md section 2"),
+    ("gd", False): (False, "classical: GD on a quadratic is stable iff eta lambda <= 2"),
+    ("usam", False): (False, "Agarwala and Dauphin 2023"),
+    ("sam", False): (False, "Long and Bartlett 2023"),
+    ("gd", True): (True, "derived (quadratic model), docs/theory.md section 2"),
 }
 _TINY, _HUGE = np.finfo(np.float64).tiny, np.finfo(np.float64).max
 _LOG_TINY, _LOG_HUGE = np.log(_TINY), np.log(_HUGE)
 
 
-def edge_source(method: str) -> tuple[bool, str]:
+def edge_row(method: Method | str) -> Method:
+    """The row of ``method`` (a :class:`~stablesam.core.methods.Method` or its key), refused in one line if no edge
+    formula is known for it (the adaptive ascent)."""
+    if isinstance(method, str):
+        method = method_row(check_choice("method", method, method_keys(edge=True)))
+    if method.edge is None:
+        raise UsageError(f"method {method.key!r} has no known edge formula; allowed: {', '.join(method_keys(edge=True))}")
+    return method
+
+
+def edge_source(method: Method | str) -> tuple[bool, str]:
     """``(derived, source)`` of ``method``'s edge: published (with its source) or derived by this toolkit."""
-    return _SOURCES[check_choice("method", method, EDGE_METHODS)]
+    row = edge_row(method)
+    return _SOURCES[row.edge, row.stable and row.uses_rho]
 
 
 def _as_array(name: str, value, *, positive: bool) -> np.ndarray:
@@ -102,18 +113,18 @@ def _inputs(method: str, name: str, value, rho, grad_norm):
     formulas reduce exactly to ``2/lambda`` and ``2/eta``; ``rho`` for USAM's; ``rho / ||g||`` for SAM's, ``inf``
     where that overflows) and its ``log`` (formed in log space, exact where ``r`` overflows); validated and
     broadcast against each other."""
-    check_choice("method", method, EDGE_METHODS)
+    row = edge_row(method)
     x = _as_array(name, value, positive=True)
     rho_arr = _as_array("rho", rho, positive=False)
     if grad_norm is not None:
         grad_norm = _as_array("grad_norm", grad_norm, positive=True)
-    edge = method_row(method).edge
+    edge = row.edge
     if edge == "gd":
         r, log_r = np.zeros_like(rho_arr), np.full_like(rho_arr, -np.inf)
     elif edge == "usam":
         r, log_r = rho_arr, _log(rho_arr)
     elif grad_norm is None:
-        raise UsageError("method 'sam' needs grad_norm (the current gradient norm ||g|| > 0): its edge depends on it")
+        raise UsageError(f"method {row.key!r} needs grad_norm (the current gradient norm ||g|| > 0): its edge depends on it")
     else:
         with np.errstate(over="ignore", under="ignore"):
             r = rho_arr / grad_norm

@@ -40,19 +40,21 @@ Derived in the same framework (not published; **derived** by this toolkit, docs/
   the trajectory* and the result says so. StableSAM-N's lowest value needs ``g_min <= ||g_t||`` (without it
   the lower end is 0, reached as ``||g|| -> 0``).
 
-  ``"lipschitz-step"`` (**derived**, no assumption on ``gamma_t``): the step is ``G(w) = w - eta ||g|| u``,
-  ``u = g~/||g~||``. With ``a = g~(v), b = g~(w)`` and ``||a/||a|| - b/||b|||| <= 2 ||a - b|| / ||b||``,
+  ``"lipschitz-step"`` (**derived**, no assumption on ``gamma_t``): the step is ``G(w) = w - eta phi(w)``,
+  ``phi = ||g|| g~/||g~||``, and ``Lip(phi) <= beta K`` with (proof in :mod:`stablesam.theory.method_constants`:
+  the Jacobian of ``phi`` splits into ``u (H e)^T`` along ``u = g~/||g~||`` and ``gamma (I - u u^T) Dg~`` orthogonal
+  to it; a mollifier extends it from ``C^2`` to every ``beta``-smooth loss)
 
-      ||G(v) - G(w)|| <= ||v - w|| + eta | ||g(v)|| - ||g(w)|| | + eta ||g(w)|| ||u(v) - u(w)||
-                      <= (1 + eta beta K) ||v - w||,    K = 1 + 2 ||g(w)|| Lip(g~) / (beta ||g~(w)||).
+      K_U = sqrt(1 + ((1 + r)/(1 - r))^2),   r = rho beta < 1,
+      K_N = sqrt(1 + ((1 + s)/(1 - s))^2),   s = rho beta / g_min < 1,   ||g|| >= g_min on the segments between the runs,
 
-  StableSAM-U (``rho beta < 1``): ``Lip(g~) <= beta (1 + rho beta)`` and ``||g~(w)|| >= (1 - rho beta) ||g(w)||``,
-  so ``K_U = 1 + 2 (1 + rho beta) / (1 - rho beta)``. StableSAM-N, under ``||g|| >= g_min > rho beta`` on the
-  trajectory: ``||w~(v) - w~(w)|| <= (1 + 2 rho beta / g_min) ||v - w||`` and
-  ``||g(w)|| / ||g~(w)|| <= g_min / (g_min - rho beta)``, so ``K_N = 1 + 2 (g_min + 2 rho beta) / (g_min - rho beta)``.
-  Both tend to 3 as ``rho -> 0`` (normalising the gradient costs a factor 2 over SGD's non-convex ``1 + eta beta``).
-  The constants hold in every setting (no convexity used), with ``sigma = eta L`` and ``tau = 0``;
-  :func:`stablesam_expansiveness` returns them. Checked by adversarial search in ``tests/test_uniform_stability.py``.
+  and ``K = 1`` at ``rho = 0`` (StableSAM is SGD). The step is ``(1 + eta beta K)``-expansive in every setting (no
+  convexity used), with ``sigma = eta L`` and ``tau = 0``; :func:`stablesam_expansiveness` returns it. Checked by
+  sympy, by adversarial search over pairs of points on four loss families and by hand in
+  ``tests/test_lipschitz_step.py``.
+
+  In every case the shared-factor part is an assumption: two runs on ``S`` and ``S'`` apply ``gamma(w_t)`` and
+  ``gamma(w'_t)``, which differ; ``assumption_detail`` says so even when ``gamma`` is at the top of its range.
 
 Every function validates the theorem's condition and raises ``ValueError`` naming it. The generic
 :func:`stability_bound` dispatches on ``(method, setting)``; it uses a closed form where one exists and the
@@ -74,8 +76,21 @@ from typing import NamedTuple
 
 import numpy as np
 
-from stablesam.core.methods import method_keys
+from stablesam.core.methods import Method, method_keys
+from stablesam.core.methods import method as method_row
 from stablesam.core.validation import UsageError, check_choice, check_integer, check_nonnegative, check_positive
+from stablesam.theory import method_constants as _constants
+from stablesam.theory.method_constants import (
+    SAM_CONVEX_OFFSET,
+    SETTINGS,
+    base_of,
+    base_step_constants,
+    bound_row,
+    lipschitz_step_constant,
+    lr_condition,
+    usam_convex_growth,
+    usam_smoothness,
+)
 from stablesam.theory.growth_recursion import expected_distance, nonconvex_stability
 from stablesam.theory.schedules import as_schedule, inverse_time
 
@@ -100,8 +115,7 @@ __all__ = [
     "usam_nonconvex",
 ]
 
-METHODS = method_keys(quadratic=True, full_batch=False)  # the stochastic methods with a bound
-SETTINGS = ("convex", "strongly-convex", "nonconvex")
+METHODS = method_keys(quadratic=True, full_batch=False)  # at import; the functions read the table at call time
 ASSUMPTIONS = ("shared-gamma", "lipschitz-step")
 CURVATURES = ("general", "quadratic")
 _HRS = "Hardt et al. 2016"
@@ -199,7 +213,7 @@ def usam_convex(lr: float, *, L: float, beta: float, rho: float, n: int, T: int)
     lr = check_positive("lr", lr)
     T = check_integer("T", T, minimum=0)
     _check_lr_limit(np.array([lr]), 2.0 / beta, "eta <= 2/beta", "the convex USAM bound (derived, HRS Thm 3.8 framework)")
-    x = lr * rho * beta**2
+    x = usam_convex_growth(lr, beta=beta, rho=rho)
     growth = T if x == 0 else math.expm1(T * math.log1p(x)) / x  # ((1 + x)^T - 1) / x, exact as x -> 0
     return 2.0 * L**2 * lr / n * growth
 
@@ -208,7 +222,7 @@ def usam_nonconvex(c: float, *, L: float, beta: float, rho: float, n: int, T: in
     """Derived: USAM, non-convex, ``0 <= l <= 1``, ``eta_t <= c/t``: HRS Theorem 3.12 with ``beta' = beta (1 + rho beta)``."""
     rho = check_nonnegative("rho", rho)
     beta = check_positive("beta", beta)
-    return sgd_nonconvex(c, L=L, beta=beta * (1.0 + rho * beta), n=n, T=T)
+    return sgd_nonconvex(c, L=L, beta=usam_smoothness(beta=beta, rho=rho), n=n, T=T)
 
 
 def sam_convex(lr, *, L: float, beta: float, rho: float, n: int, T: int | None = None) -> float:
@@ -217,7 +231,7 @@ def sam_convex(lr, *, L: float, beta: float, rho: float, n: int, T: int | None =
     rho = check_nonnegative("rho", rho)
     eta = _schedule(lr, T)
     _check_lr_limit(eta, 2.0 / beta, "eta <= 2/beta", "the convex SAM bound (derived, HRS Thm 3.8 framework)")
-    return float(L * np.sum((1.0 - 1.0 / n) * 4.0 * rho + 2.0 * eta * L / n))
+    return float(L * np.sum((1.0 - 1.0 / n) * SAM_CONVEX_OFFSET * rho + 2.0 * eta * L / n))
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -233,107 +247,103 @@ class StepConstants(NamedTuple):
     tau: np.ndarray
 
 
-class GammaRange(NamedTuple):
-    """Values ``gamma_t = ||g|| / ||g~||`` can take on some trajectory: ``[lowest, highest]``."""
-
-    lowest: float
-    highest: float
+GammaRange = _constants.GammaRange
 
 
-def stablesam_gamma_range(method: str, setting: str, *, rho: float, beta: float, g_min: float | None = None) -> GammaRange:
+def _stable_row(method: Method | str) -> Method:
+    row = bound_row(method)
+    if not (row.stable and row.uses_rho):
+        raise UsageError(f"method {row.key!r} is not a renormalized method (StableSAM); allowed: "
+                         + ", ".join(k for k in method_keys(quadratic=True, full_batch=False) if method_row(k).stable))
+    return row
+
+
+def stablesam_gamma_range(method: Method | str, setting: str, *, rho: float, beta: float, g_min: float | None = None) -> GammaRange:
     """Range of StableSAM's factor ``gamma_t`` for a ``beta``-smooth loss (convex: co-coercive), see the module docstring.
 
     StableSAM-U: ``[1/(1 + rho beta), 1/(1 - rho beta)]`` (``inf`` above if ``rho beta >= 1``), capped at 1 if convex.
     StableSAM-N with ``||g_t|| >= g_min``: ``[g_min/(g_min + rho beta), g_min/(g_min - rho beta)]`` (``inf`` above
     if ``g_min <= rho beta``), capped at 1 if convex; ``g_min = None`` means 0.
+    (:func:`stablesam.theory.method_constants.gamma_range`.)
     """
-    check_choice("method", method, ("stablesam-u", "stablesam-n"))
-    check_choice("setting", setting, SETTINGS)
-    rho, beta = check_nonnegative("rho", rho), check_positive("beta", beta)
-    r = rho * beta
-    if method == "stablesam-u":
-        lowest, highest = 1.0 / (1.0 + r), (1.0 / (1.0 - r) if r < 1.0 else math.inf)
-    else:
-        g = 0.0 if g_min is None else check_nonnegative("g_min", g_min)
-        lowest = 1.0 if r == 0 else g / (g + r)
-        highest = 1.0 if r == 0 else (g / (g - r) if g > r else math.inf)
-    if setting != "nonconvex":
-        highest = min(highest, 1.0)
-    return GammaRange(lowest, highest)
+    return _constants.gamma_range(_stable_row(method), setting, rho=rho, beta=beta, g_min=g_min)
 
 
-def stablesam_expansiveness(method: str, lr, *, beta: float, rho: float, g_min: float | None = None) -> np.ndarray:
-    """Derived (``assumption="lipschitz-step"``): ``alpha = 1 + eta beta K`` with StableSAM-U's
-    ``K = 1 + 2 (1 + rho beta)/(1 - rho beta)`` (``rho beta < 1``) or StableSAM-N's
-    ``K = 1 + 2 (g_min + 2 rho beta)/(g_min - rho beta)`` (``||g|| >= g_min > rho beta``); module docstring."""
-    check_choice("method", method, ("stablesam-u", "stablesam-n"))
-    rho, beta = check_nonnegative("rho", rho), check_positive("beta", beta)
-    r = rho * beta
-    if method == "stablesam-u":
-        if r >= 1.0:
-            raise UsageError(f"rho*beta={r:.6g} violates rho*beta < 1 required by the lipschitz-step constant of stablesam-u")
-        K = 1.0 + 2.0 * (1.0 + r) / (1.0 - r)
-    else:
-        if g_min is None:
-            raise UsageError("assumption 'lipschitz-step' for stablesam-n needs g_min, a lower bound on ||g|| along the run (g_min > rho*beta)")
-        g_min = check_positive("g_min", g_min)
-        if g_min <= r:
-            raise UsageError(f"g_min={g_min:.6g} violates g_min > rho*beta = {r:.6g} required by the lipschitz-step constant of stablesam-n")
-        K = 1.0 + 2.0 * (g_min + 2.0 * r) / (g_min - r)
+def stablesam_expansiveness(method: Method | str, lr, *, beta: float, rho: float, g_min: float | None = None) -> np.ndarray:
+    """Derived (``assumption="lipschitz-step"``): ``alpha = 1 + eta beta K`` with
+    :func:`stablesam.theory.method_constants.lipschitz_step_constant`'s ``K``: StableSAM-U
+    ``sqrt(1 + ((1 + r)/(1 - r))^2)`` (``r = rho beta < 1``), StableSAM-N ``sqrt(1 + ((1 + s)/(1 - s))^2)``
+    (``s = rho beta / g_min < 1``, ``||g|| >= g_min`` on the segments between the runs); any ``beta``-smooth loss."""
+    K = lipschitz_step_constant(_stable_row(method), beta=beta, rho=rho, g_min=g_min)
     return 1.0 + np.asarray(lr, dtype=np.float64) * beta * K
 
 
+_SAMPLING = ("per-example loss L-Lipschitz and beta-smooth; both runs sample the same index (uniform, with "
+             "replacement) on datasets differing in one example (Hardt et al. 2016)")
+
+
 class _StableSAM(NamedTuple):
-    base: str  # whose constants apply: sgd/usam/sam, or the StableSAM method itself under lipschitz-step
-    gamma: float  # step-size factor (shared-gamma), 1 otherwise
+    base: str  # whose constants apply: sgd/usam/sam, or "lipschitz-step" (the StableSAM constant)
+    gamma: float  # step-size factor (shared-gamma: the upper end gamma), 1 otherwise
     assumption: str | None  # the assumption's name
-    detail: str | None  # what it amounts to, e.g. "gamma=0.97: an assumption about the trajectory, ..."
+    detail: str  # what the bound assumes, always named
+    gamma_low: float = 1.0  # shared-gamma: the lowest factor gamma_t can take (constants hold on [gamma_low, gamma])
+    row: Method | None = None
 
 
 def _resolve_stablesam(
-    method: str, gamma, assumption, *, setting: str = "convex", rho: float = 0.0, beta: float = 1.0, g_min: float | None = None
+    method: Method | str, gamma, assumption, *, setting: str = "convex", rho: float = 0.0, beta: float = 1.0,
+    g_min: float | None = None,
 ) -> _StableSAM:
-    """StableSAM's constants under the named assumption; refuses a ``gamma`` no trajectory can meet."""
-    if method not in ("stablesam-u", "stablesam-n"):
-        return _StableSAM(method, 1.0, None, None)
+    """The constants' source of ``method`` under the named assumption, and what is assumed; refuses a ``gamma`` no
+    trajectory can meet."""
+    row = bound_row(method)
+    base = base_of(row)
+    if not (row.stable and row.uses_rho):
+        return _StableSAM(base, 1.0, None, _SAMPLING, 1.0, row)
     if assumption is None:
         raise UsageError(
-            f"method {method!r} has no stability bound without an assumption: pass assumption='shared-gamma' "
-            "(both runs share gamma_t <= gamma; with gamma) or 'lipschitz-step' (derived constant; stablesam-n needs g_min)"
+            f"method {row.key!r} has no stability bound without an assumption: pass assumption='shared-gamma' "
+            "(both runs share gamma_t <= gamma; with gamma) or 'lipschitz-step' (derived constant; the normalized ascent needs g_min)"
         )
     check_choice("assumption", assumption, ASSUMPTIONS)
     if assumption == "lipschitz-step":
-        stablesam_expansiveness(method, 1.0, beta=beta, rho=rho, g_min=g_min)  # validates rho beta, g_min
-        floor = "rho*beta < 1" if method == "stablesam-u" else f"||g|| >= g_min={g_min:.6g} > rho*beta"
-        return _StableSAM(method, 1.0, assumption, f"derived expansiveness constant, no assumption on gamma_t ({floor})")
+        lipschitz_step_constant(row, beta=beta, rho=rho, g_min=g_min)  # validates rho beta, g_min
+        floor = ("rho*beta < 1" if row.ascent == "unnormalized"
+                 else f"||grad l(x; z)|| >= g_min={g_min:.6g} > rho*beta for every example z and every x on the segments between the two runs' iterates")
+        detail = f"{_SAMPLING}; derived expansiveness constant, no assumption on gamma_t ({floor})"
+        return _StableSAM("lipschitz-step", 1.0, assumption, detail, 1.0, row)
     if gamma is None:
         raise UsageError("assumption 'shared-gamma' needs gamma, an upper bound on gamma_t (gamma <= 1 holds for convex losses)")
     gamma = check_positive("gamma", gamma)
-    low, high = stablesam_gamma_range(method, setting, rho=rho, beta=beta, g_min=g_min)
+    low, high = _constants.gamma_range(row, setting, rho=rho, beta=beta, g_min=g_min)
     if gamma < low * (1 - 1e-12):
-        where = "" if method == "stablesam-u" else f" with ||g|| >= g_min={0.0 if g_min is None else g_min:.6g}"
+        where = "" if row.ascent == "unnormalized" else f" with ||g|| >= g_min={0.0 if g_min is None else g_min:.6g}"
         raise UsageError(
-            f"gamma={gamma:.6g} is below what any trajectory meets: {method}'s gamma_t lies in [{low:.6g}, {high:.6g}] "
+            f"gamma={gamma:.6g} is below what any trajectory meets: {row.key}'s gamma_t lies in [{low:.6g}, {high:.6g}] "
             f"for a {setting} beta-smooth loss with rho*beta={rho * beta:.6g}{where}; allowed: gamma >= {low:.6g}"
         )
-    status = "an upper bound every trajectory meets" if gamma >= high * (1 - 1e-12) else "an assumption about the trajectory"
-    detail = f"both runs share gamma_t <= gamma={gamma:.6g}: {status} (gamma_t in [{low:.6g}, {high:.6g}])"
-    return _StableSAM("usam" if method == "stablesam-u" else "sam", gamma, assumption, detail)
+    status = ("gamma_t <= gamma holds on every trajectory" if gamma >= high * (1 - 1e-12)
+              else "gamma_t <= gamma is an assumption about the trajectory")
+    detail = (f"{_SAMPLING}; shared-factor assumption: both runs apply the same factor gamma_t at step t (an "
+              f"assumption even at the top of the range: gamma(w_t) != gamma(w'_t)); {status} "
+              f"(gamma_t in [{low:.6g}, {high:.6g}]; constants hold for every gamma_t in [{low:.6g}, {min(gamma, high):.6g}])")
+    return _StableSAM(base, gamma, assumption, detail, min(low, gamma), row)
 
 
 def assumption_detail(
-    method: str, setting: str, *, beta: float, rho: float = 0.0, gamma: float | None = None,
+    method: Method | str, setting: str, *, beta: float, rho: float = 0.0, gamma: float | None = None,
     assumption: str | None = None, g_min: float | None = None,
-) -> str | None:
-    """What StableSAM's named assumption amounts to (``None`` for other methods); refuses an impossible ``gamma``."""
-    check_choice("method", method, METHODS)
+) -> str:
+    """What the bound of ``method`` assumes, in words (every method: the sampling model; StableSAM also its named
+    assumption, the shared-factor one included); refuses an impossible ``gamma``."""
     check_choice("setting", setting, SETTINGS)
     rho, beta = check_nonnegative("rho", rho), check_positive("beta", beta)
     return _resolve_stablesam(method, gamma, assumption, setting=setting, rho=rho, beta=beta, g_min=g_min).detail
 
 
 def step_constants(
-    method: str,
+    method: Method | str,
     setting: str,
     lr,
     *,
@@ -350,55 +360,55 @@ def step_constants(
 
     SGD's are from HRS Lemma 3.7 and, strongly convex, from the proof of HRS Thm 3.9: writing
     ``l = r + mu/2 ||w||^2`` (``r`` convex, ``(beta - mu)``-smooth), the step is ``(1 - eta mu)``-expansive for
-    ``eta <= 1/beta``. Every other method's are derived. StableSAM needs ``assumption``.
+    ``eta <= 1/beta``. Every other method's are derived (:mod:`stablesam.theory.method_constants`, the one place
+    they live). StableSAM needs ``assumption``: under ``"shared-gamma"`` the base's constants hold for every shared
+    factor in ``[gamma_low, gamma]`` (each constant is affine in ``gamma_t``, so the larger of its two end values
+    is taken: the strongly convex contraction is weakest at ``gamma_low``); under ``"lipschitz-step"``
+    ``alpha = 1 + eta beta K``, ``sigma = eta L``, ``tau = 0``, with no learning-rate condition.
     The learning-rate conditions are checked here (``eta_t`` scaled by ``gamma`` for StableSAM).
-    Under ``assumption="lipschitz-step"`` StableSAM's constants need no learning-rate condition.
     """
-    check_choice("method", method, METHODS)
     check_choice("setting", setting, SETTINGS)
     L, beta = check_positive("L", L), check_positive("beta", beta)
     rho = check_nonnegative("rho", rho)
-    base, gamma_factor, _, _ = _resolve_stablesam(method, gamma, assumption, setting=setting, rho=rho, beta=beta, g_min=g_min)
+    resolved = _resolve_stablesam(method, gamma, assumption, setting=setting, rho=rho, beta=beta, g_min=g_min)
+    base, gamma_factor, row = resolved.base, resolved.gamma, resolved.row
     eta = gamma_factor * _schedule(lr, T)
     if setting == "strongly-convex":
         mu = _check_mu(mu, beta)
-    if base.startswith("stablesam"):  # lipschitz-step
-        alpha = stablesam_expansiveness(base, eta, beta=beta, rho=rho, g_min=g_min)
+    if base == "lipschitz-step":
+        alpha = stablesam_expansiveness(row, eta, beta=beta, rho=rho, g_min=g_min)
         return StepConstants(alpha, eta * L, np.zeros_like(eta))
-    stable = method.startswith("stablesam")
+    stable = row.stable and row.uses_rho
     source = "HRS Lemma 3.7" if base == "sgd" else "derived" + (", assumption shared-gamma" if stable else "")
-    theorem = f"the {setting} {method} bound ({source})"
-    name = "gamma*lr" if stable else "lr"
-    if setting == "convex":
-        _check_lr_limit(eta, 2.0 / beta, "gamma*eta <= 2/beta" if stable else "eta <= 2/beta", theorem, name=name)
-        alpha = {"sgd": np.ones_like(eta), "usam": 1.0 + eta * rho * beta**2, "sam": np.ones_like(eta)}[base]
-        tau = 4.0 * rho * np.ones_like(eta) if base == "sam" else np.zeros_like(eta)
-    elif setting == "strongly-convex":
-        _check_lr_limit(eta, 1.0 / beta, "gamma*eta <= 1/beta" if stable else "eta <= 1/beta", theorem, name=name)
-        contraction = 1.0 - eta * mu
-        alpha = {"sgd": contraction, "usam": contraction + eta * rho * beta**2, "sam": contraction}[base]
-        tau = 2.0 * rho * (1.0 + contraction) if base == "sam" else np.zeros_like(eta)
-    else:
-        alpha = 1.0 + eta * beta * ((1.0 + rho * beta) if base == "usam" else 1.0)
-        tau = 2.0 * eta * beta * rho if base == "sam" else np.zeros_like(eta)
+    theorem = f"the {setting} {row.key} bound ({source})"
+    limit = lr_condition(setting, beta)
+    if math.isfinite(limit):
+        condition = ("gamma*eta <= " if stable else "eta <= ") + ("2/beta" if setting == "convex" else "1/beta")
+        _check_lr_limit(eta, limit, condition, theorem, name="gamma*lr" if stable else "lr")
+    alpha, tau = base_step_constants(base, setting, eta, beta=beta, rho=rho, mu=mu)
+    if stable and resolved.gamma_low < gamma_factor:
+        low_alpha, low_tau = base_step_constants(base, setting, eta * (resolved.gamma_low / gamma_factor), beta=beta, rho=rho, mu=mu)
+        alpha, tau = np.maximum(alpha, low_alpha), np.maximum(tau, low_tau)
     # A StableSAM step has length eta ||g|| <= eta L whatever gamma_t is, and gamma eta ||g~|| <= gamma eta L.
     sigma = np.minimum(eta, eta / gamma_factor) * L
     return StepConstants(np.asarray(alpha, dtype=np.float64), sigma, np.asarray(tau, dtype=np.float64))
 
 
 class StabilityBound(NamedTuple):
-    eps: float
+    eps: float  # the bound reported by default: the closed form where one exists, else the recursion
     method: str
     setting: str
     source: str  # which theorem / derivation, and whether closed form or recursion
     derived: bool
     assumption: str | None
     t0: int | None  # non-convex recursion: the minimising start step
-    assumption_detail: str | None = None  # StableSAM: what the assumption amounts to
+    assumption_detail: str | None = None  # what the bound assumes (every method)
+    recursion: float | None = None  # the exact growth recursion (tighter) where eps is a closed form
+    closed_form: float | None = None  # the closed form, where one exists (then eps == closed_form)
 
 
 def stability_bound(
-    method: str,
+    method: Method | str,
     setting: str,
     *,
     L: float,
@@ -415,56 +425,62 @@ def stability_bound(
 ) -> StabilityBound:
     """``eps_stab`` for ``method`` in ``setting``: closed form where one exists, growth recursion otherwise.
 
-    Convex and strongly convex take ``lr`` (a constant or the schedule ``eta_1..eta_T``); non-convex takes
-    ``c`` (``eta_t = c/t``, losses in ``[0, 1]``). ``rho`` is ignored by SGD. StableSAM needs
-    ``assumption="shared-gamma"`` and ``gamma``, or ``assumption="lipschitz-step"`` (StableSAM-N with ``g_min``);
-    see the module docstring. ``assumption`` in the result states which was used and, for ``gamma``, whether it
-    holds on every trajectory.
+    ``method`` is a row of :data:`stablesam.core.methods.METHODS` or its key. Convex and strongly convex take
+    ``lr`` (a constant or the schedule ``eta_1..eta_T``); non-convex takes ``c`` (``eta_t = c/t``, losses in
+    ``[0, 1]``). ``rho`` is ignored by SGD. StableSAM needs ``assumption="shared-gamma"`` and ``gamma``, or
+    ``assumption="lipschitz-step"`` (StableSAM-N with ``g_min``); see the module docstring. Where a closed form
+    exists the result also carries ``recursion``, the exact growth recursion of the same constants, which is never
+    above it (tighter; both are valid bounds); ``assumption_detail`` names what every bound assumes.
     """
-    check_choice("method", method, METHODS)
     check_choice("setting", setting, SETTINGS)
     L, beta, n = _common(L, beta, n)
     rho = check_nonnegative("rho", rho)
     T = check_integer("T", T, minimum=0)
-    derived = method != "sgd"
-    base, gamma_factor, used_assumption, detail = _resolve_stablesam(method, gamma, assumption, setting=setting, rho=rho, beta=beta, g_min=g_min)
+    resolved = _resolve_stablesam(method, gamma, assumption, setting=setting, rho=rho, beta=beta, g_min=g_min)
+    row, base, gamma_factor, used_assumption, detail = resolved.row, resolved.base, resolved.gamma, resolved.assumption, resolved.detail
+    key = row.key
+    derived = base != "sgd"
     options = dict(gamma=gamma, assumption=assumption, g_min=g_min)
     tag = "derived, " if derived else ""
+    shared_low = row.stable and row.uses_rho and resolved.gamma_low < gamma_factor and setting == "strongly-convex"
+
+    def bound(eps, source, closed, t0=None, recursion=None):
+        return StabilityBound(float(eps), key, setting, source, derived, used_assumption, t0, detail,
+                              None if recursion is None else float(recursion), float(eps) if closed else None)
+
     if setting == "nonconvex":
         if c is None:
             raise UsageError("setting 'nonconvex' needs c (eta_t = c/t); --lr is not used")
         c = check_positive("c", c)
+        k = step_constants(row, setting, inverse_time(c, T), L=L, beta=beta, rho=rho, **options)
+        recursion, t0 = nonconvex_stability(k.alpha, k.sigma, n=n, T=T, L=L, tau=k.tau)
         if base == "sgd":
-            eps = sgd_nonconvex(c, L=L, beta=beta, n=n, T=T)
-            return StabilityBound(eps, method, setting, f"{_HRS}, Thm 3.12 (closed form)", False, None, None)
+            return bound(sgd_nonconvex(c, L=L, beta=beta, n=n, T=T), f"{_HRS}, Thm 3.12 (closed form)", True, None, recursion)
         if base == "usam":
             eps = usam_nonconvex(gamma_factor * c, L=L, beta=beta, rho=rho, n=n, T=T)
-            return StabilityBound(eps, method, setting, "derived: Thm 3.12 with beta' = beta (1 + rho beta)", True, used_assumption, None, detail)
-        k = step_constants(method, setting, inverse_time(c, T), L=L, beta=beta, rho=rho, **options)
-        eps, t0 = nonconvex_stability(k.alpha, k.sigma, n=n, T=T, L=L, tau=k.tau)
-        return StabilityBound(eps, method, setting, "derived: recursion from t0 (HRS Lemma 3.11)", True, used_assumption, t0, detail)
+            return bound(eps, "derived: Thm 3.12 with beta' = beta (1 + rho beta) (closed form)", True, None, recursion)
+        return bound(recursion, "derived: recursion from t0 (HRS Lemma 3.11)", False, t0)
     if lr is None:
         raise UsageError(f"setting {setting!r} needs lr (a constant or a schedule)")
     eta = _schedule(lr, T)
     constant_lr = bool(np.all(eta == eta[0])) if eta.size else True
     if setting == "strongly-convex" and not constant_lr:
         raise UsageError("the strongly convex bound (HRS Thm 3.9) needs a constant learning rate")
+    closed = None  # (eps, source) of the closed form, where one exists; it checks its theorem's condition first
     if base == "sgd" and setting == "convex":
-        return StabilityBound(sgd_convex(eta, L=L, beta=beta, n=n), method, setting, f"{_HRS}, Thm 3.8 (closed form)", False, None, None)
-    if base == "sgd" and setting == "strongly-convex":
+        closed = sgd_convex(eta, L=L, beta=beta, n=n), f"{_HRS}, Thm 3.8 (closed form)"
+    elif base == "sgd" and setting == "strongly-convex" and not shared_low:
         eps = sgd_strongly_convex(float(eta[0]) if T else check_positive("lr", lr), L=L, beta=beta, mu=mu, n=n)
-        return StabilityBound(eps, method, setting, f"{_HRS}, Thm 3.9 (closed form)", False, None, None)
+        closed = eps, f"{_HRS}, Thm 3.9 (closed form)"
+    k = step_constants(row, setting, eta, L=L, beta=beta, rho=rho, mu=mu, **options)  # checks the conditions
+    recursion = float(L * expected_distance(k.alpha, k.sigma, n=n, T=T, tau=k.tau)[-1])
     if setting == "convex" and base == "usam" and constant_lr and T:
-        _ = step_constants(method, setting, eta, L=L, beta=beta, rho=rho, **options)  # checks
-        eps = usam_convex(gamma_factor * float(eta[0]), L=L, beta=beta, rho=rho, n=n, T=T)
-        return StabilityBound(eps, method, setting, f"{tag}closed form (1 + eta rho beta^2)-expansive", True, used_assumption, None, detail)
-    if setting == "convex" and base == "sam":
-        _ = step_constants(method, setting, eta, L=L, beta=beta, rho=rho, **options)
-        eps = sam_convex(gamma_factor * eta, L=L, beta=beta, rho=rho, n=n) if T else 0.0
-        return StabilityBound(eps, method, setting, f"{tag}closed form (affine same-example bound)", True, used_assumption, None, detail)
-    k = step_constants(method, setting, eta, L=L, beta=beta, rho=rho, mu=mu, **options)
-    eps = float(L * expected_distance(k.alpha, k.sigma, n=n, T=T, tau=k.tau)[-1])
-    return StabilityBound(eps, method, setting, f"{tag}growth recursion", derived, used_assumption, None, detail)
+        closed = usam_convex(gamma_factor * float(eta[0]), L=L, beta=beta, rho=rho, n=n, T=T), f"{tag}closed form (1 + eta rho beta^2)-expansive"
+    elif setting == "convex" and base == "sam":
+        closed = (sam_convex(gamma_factor * eta, L=L, beta=beta, rho=rho, n=n) if T else 0.0), f"{tag}closed form (affine same-example bound)"
+    if closed is not None:
+        return bound(closed[0], closed[1], True, None, recursion)
+    return bound(recursion, f"{tag}growth recursion", False)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -473,7 +489,7 @@ def stability_bound(
 
 
 def max_nonexpansive_lr(
-    method: str,
+    method: Method | str,
     *,
     beta: float,
     rho: float = 0.0,
@@ -494,14 +510,19 @@ def max_nonexpansive_lr(
     - StableSAM-U / -N: under ``assumption="shared-gamma"`` the base method's value divided by ``gamma``; under
       ``"lipschitz-step"`` ``0.0`` (the derived constant ``1 + eta beta K`` exceeds 1 for every ``eta > 0``).
     """
-    check_choice("method", method, METHODS + ("gd",))
+    if isinstance(method, str):
+        check_choice("method", method, method_keys(quadratic=True))
+        method = method_row(method)
     beta = check_positive("beta", beta)
     rho = check_nonnegative("rho", rho)
     check_choice("curvature", curvature, CURVATURES)
-    base, gamma_factor, _, _ = _resolve_stablesam(method, gamma, assumption, rho=rho, beta=beta, g_min=g_min)
-    if base.startswith("stablesam"):
+    if not method.uses_rho:  # gd and sgd: the full-batch and stochastic steps have the same expansiveness
+        return 2.0 / beta
+    resolved = _resolve_stablesam(method, gamma, assumption, rho=rho, beta=beta, g_min=g_min)
+    base, gamma_factor = resolved.base, resolved.gamma
+    if base == "lipschitz-step":
         limit = 0.0
-    elif base in ("sgd", "gd") or rho == 0.0:
+    elif base == "sgd" or rho == 0.0:
         limit = 2.0 / beta
     elif base == "usam":
         limit = 2.0 / (beta * (1.0 + rho * beta)) if curvature == "quadratic" else 0.0

@@ -6,14 +6,14 @@ import argparse
 
 from stablesam.core.methods import method_keys
 
-METHODS = method_keys(quadratic=True, full_batch=False)  # the stochastic methods with a stability bound
+METHODS = method_keys(quadratic=True, full_batch=False)  # at import; parsers read the table when they are built
 SETTINGS = ("convex", "strongly-convex", "nonconvex")
 
 
 def add_method(parser: argparse.ArgumentParser, *, setting: bool = True) -> None:
     if setting:
         parser.add_argument("--setting", required=True, choices=SETTINGS, help="loss class of the theorem")
-    parser.add_argument("--method", required=True, choices=METHODS, help="optimizer whose bound is computed")
+    parser.add_argument("--method", required=True, choices=method_keys(quadratic=True, full_batch=False), help="optimizer whose bound is computed")
 
 
 def add_constants(parser: argparse.ArgumentParser, *, mu: bool = True, c: bool = True) -> None:

@@ -55,8 +55,11 @@ def run(args: argparse.Namespace) -> int:
     elif args.schedule == "step":
         inputs.update(decay_factor=args.decay_factor, decay_every=args.decay_every or max(1, args.T // 3))
     result = {"eps_stab": bound.eps, "source": bound.source, "derived": bound.derived, "assumption": bound.assumption}
-    if bound.assumption_detail:
-        result["assumption_detail"] = bound.assumption_detail
+    if bound.closed_form is not None and bound.recursion is not None:
+        # Both are valid bounds on the same constants; the recursion is never above the closed form.
+        result.update({"closed form": bound.closed_form, "recursion (tighter)": bound.recursion,
+                       "eps_stab_is": "closed form (the recursion, a valid bound too, is tighter)"})
+    result["assumption_detail"] = bound.assumption_detail
     if bound.t0 is not None:
         result["t0"] = bound.t0
     result["inputs"] = {k: v for k, v in inputs.items() if v is not None}

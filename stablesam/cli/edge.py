@@ -28,11 +28,11 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
-    from stablesam.theory.stability_edge import edge_source, max_stable_sharpness
+    from stablesam.theory.stability_edge import edge_row, edge_source, max_stable_sharpness
 
     sharpness_max = float(max_stable_sharpness(args.method, args.lr, rho=args.rho, grad_norm=args.grad_norm))
     result = {"method": args.method, "lr": args.lr, "rho": args.rho}
-    if args.method == "sam":
+    if edge_row(args.method).edge == "sam":
         result["grad_norm"] = args.grad_norm
     result["sharpness_max"] = sharpness_max
     result["derived"], result["source"] = edge_source(args.method)

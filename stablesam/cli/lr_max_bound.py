@@ -56,7 +56,24 @@ def run(args: argparse.Namespace) -> int:
         "derived": args.method != "sgd",
         "assumption": args.assumption,
         "assumption_detail": assumption_detail(args.method, args.setting, beta=args.beta, rho=args.rho, **options),
+        **_recursion_beside(args, bound, found, search_max, options, constants),
         "inputs": {k: v for k, v in dict(setting=args.setting, method=args.method, beta=args.beta, eps=args.eps, **constants, **options).items() if v is not None},
     }
     emit(result, as_json=args.json)
     return 0
+
+
+def _recursion_beside(args, bound, found, search_max: float, options: dict, constants: dict) -> dict:
+    """Where the stability bound is a closed form, the same search on the exact growth recursion (tighter; both valid)."""
+    from stablesam.theory.excess_risk import bound_function, max_lr_for_target
+    from stablesam.theory.uniform_stability import stability_bound
+
+    variable = "c" if args.setting == "nonconvex" else "lr"
+    probe = found.lr if found.lr > 0 else search_max
+    if stability_bound(args.method, args.setting, beta=args.beta, **{variable: probe}, **options, **constants).closed_form is None:
+        return {}
+    tighter = max_lr_for_target(bound_function(args.method, args.setting, beta=args.beta, recursion=True, **options, **constants), args.eps, search_max)
+    return {
+        "closed form": {f"max_{variable}": found.lr, "bound_at_max": found.bound, "binding": found.binding},
+        "recursion (tighter)": {f"max_{variable}": tighter.lr, "bound_at_max": tighter.bound, "binding": tighter.binding},
+    }

@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import math
 
-from stablesam.core.methods import method_keys
+from stablesam.core.methods import method, method_keys
 from stablesam.core.validation import UsageError, check_integer, check_nonnegative, check_positive
 from stablesam.cli.output import add_json_flag, emit
 
-METHOD_CHOICES = method_keys(quadratic=True)
+METHOD_CHOICES = method_keys(quadratic=True)  # at import; the parser reads the table when it is built
 
 
 def parse_float_list(name: str, text: str) -> list[float]:
@@ -41,7 +41,7 @@ def register(subparsers) -> None:
         "f(w) = 1/2 w^T diag(L) w, and with --lr the simulated outcome at that learning rate.",
     )
     parser.add_argument("--eigenvalues", required=True, metavar="L1,L2,...", help="Hessian eigenvalues (all > 0)")
-    parser.add_argument("--method", required=True, choices=METHOD_CHOICES)
+    parser.add_argument("--method", required=True, choices=method_keys(quadratic=True))
     parser.add_argument("--rho", type=float, default=0.0, metavar="R", help="ascent radius (>= 0; default 0)")
     parser.add_argument("--lr", type=float, default=None, metavar="ETA", help="simulate at this learning rate (> 0)")
     parser.add_argument("--steps", type=int, default=2000, metavar="T", help="simulation horizon (default 2000)")
@@ -105,7 +105,8 @@ def run(args) -> int:
             rate=float(run_.rate),
             final_norm=float(run_.final_norm),
         )
-        if args.method == "sam":
+        row = method(args.method)
+        if row.ascent == "normalized" and not row.stable:  # SAM's 2-cycle (stablesam.theory.sam_cycle)
             # Below the threshold SAM ends on the 2-cycle +-c v_1: the observed amplitude is ||w_T||. At or above
             # it (eta lambda >= 2, where ||w_t|| grows, linearly at equality) there is no cycle.
             top = float(lam.max())
