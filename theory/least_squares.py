@@ -1,7 +1,7 @@
 """Exact full-batch least squares: trajectories, training error, population risk and excess risk, no bounds needed.
 
 Data model (known distribution): ``x ~ N(0, Sigma)``, ``y = x^T w* + noise``, ``noise ~ N(0, s^2)`` independent
-of ``x``. Squared loss with the factor one half, ``l(w; (x, y)) = (x^T w - y)^2 / 2``, so
+of ``x``. Squared loss with the factor one half, ``l(w; (x, y)) = (x^T w - y)^2 / 2``, so::
 
     population risk  R(w) = E l(w; z) = 1/2 (w - w*)^T Sigma (w - w*) + s^2 / 2,      R(w*) = s^2 / 2,
     excess risk      R(w) - R(w*) = 1/2 (w - w*)^T Sigma (w - w*),

@@ -2,15 +2,15 @@ r"""Exact divergence thresholds and linear rates of the quadratic maps (docs/the
 
 On ``f(w) = 1/2 w^T H w`` with ``H`` PSD and top eigenvalue ``lambda = lambda_max > 0``:
 
-=================  ==================================  =============================================
-method             diverges iff                        below the threshold
-=================  ==================================  =============================================
-GD                 ``eta lambda > 2``                  converges at rate ``max_i |1 - eta lambda_i|``
-USAM               ``eta lambda (1 + rho lambda) > 2`` converges at rate ``max_i |1 - eta lambda_i (1 + rho lambda_i)|``
-SAM                ``eta lambda >= 2``                 attracting 2-cycle, see :mod:`stablesam.theory.sam_cycle`
-StableSAM-U, -N    ``eta lambda > 2``                  converges (proved in 1-D and 2-D; observed in
-                                                       simulation for d <= 10, not proved beyond)
-=================  ==================================  =============================================
+===============  ===================================  =================================================================
+method           diverges iff                         below the threshold
+===============  ===================================  =================================================================
+GD               ``eta lambda > 2``                   converges at rate ``max_i |1 - eta lambda_i|``
+USAM             ``eta lambda (1 + rho lambda) > 2``  converges at rate ``max_i |1 - eta lambda_i (1 + rho lambda_i)|``
+SAM              ``eta lambda >= 2``                  attracting 2-cycle, see :mod:`stablesam.theory.sam_cycle`
+StableSAM-U, -N  ``eta lambda > 2``                   converges (proved in 1-D and 2-D; observed in
+                                                      simulation for d <= 10, not proved beyond)
+===============  ===================================  =================================================================
 
 GD and USAM are linear maps, so their rows are exact in any dimension. SAM in 1-D is
 ``x' = (1 - eta lambda) x - eta rho lambda sign(x)``: for ``eta lambda > 1`` both terms push the same

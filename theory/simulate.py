@@ -83,17 +83,16 @@ def simulate(
 ) -> SimulationResult:
     r"""Run ``steps`` iterations of ``method``'s map for a whole batch of configurations.
 
-    Parameters
-    ----------
-    method: ``"gd"`` (or ``"sgd"``), ``"usam"``, ``"sam"``, ``"stablesam-u"``, ``"stablesam-n"``.
-    eigenvalues: spectrum, shape ``(..., d)`` (the simulation runs in the eigenbasis; a
-        :class:`~stablesam.theory.quadratic.Quadratic` is accepted too), or
-    hessian: full symmetric matrices, shape ``(..., d, d)``. Exactly one of the two.
-    lr, rho: learning rate ``> 0`` and radius ``>= 0``, arrays broadcasting with the batch shape.
-    start: initial iterate(s), shape ``(..., d)``; default all ones (every eigen-component present
-        when ``eigenvalues`` is given).
-    steps: horizon ``T >= 1``.
-    blowup: divergence level ``B > 1`` (relative to ``max(1, ||w_0||)``).
+    Args:
+        method: ``"gd"`` (or ``"sgd"``), ``"usam"``, ``"sam"``, ``"stablesam-u"``, ``"stablesam-n"``.
+        eigenvalues: spectrum, shape ``(..., d)`` (the simulation runs in the eigenbasis; a
+            :class:`~stablesam.theory.quadratic.Quadratic` is accepted too), or
+        hessian: full symmetric matrices, shape ``(..., d, d)``. Exactly one of the two.
+        lr, rho: learning rate ``> 0`` and radius ``>= 0``, arrays broadcasting with the batch shape.
+        start: initial iterate(s), shape ``(..., d)``; default all ones (every eigen-component present
+            when ``eigenvalues`` is given).
+        steps: horizon ``T >= 1``.
+        blowup: divergence level ``B > 1`` (relative to ``max(1, ||w_0||)``).
 
     The batch shape is the broadcast of ``lr``, ``rho``, the model's batch shape and ``start[..., 0]``.
     """

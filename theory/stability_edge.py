@@ -4,14 +4,14 @@ A real loss near the current iterate is modelled by its quadratic ``f(w) = 1/2 w
 Hessian eigenvalue (sharpness) ``lambda``. Each method has an *edge*: the sharpness at which the
 quadratic model's iteration stops being stable (docs/theory.md section 3).
 
-=================  ==============================================  =====================================
-method             largest stable sharpness ``lambda*(eta)``       largest stable rate ``eta*(lambda)``
-=================  ==============================================  =====================================
-GD / SGD           ``2 / eta``                                     ``2 / lambda``
-USAM               ``(sqrt(1 + 8 rho/eta) - 1) / (2 rho)``         ``2 / (lambda (1 + rho lambda))``
-SAM                ``(G / (2 rho)) (sqrt(1 + 8 rho/(eta G)) - 1)`` ``2 / (lambda (1 + rho lambda / G))``
-StableSAM-U, -N    ``2 / eta``                                     ``2 / lambda``
-=================  ==============================================  =====================================
+===============  ===============================================  =====================================
+method           largest stable sharpness ``lambda*(eta)``        largest stable rate ``eta*(lambda)``
+===============  ===============================================  =====================================
+GD / SGD         ``2 / eta``                                      ``2 / lambda``
+USAM             ``(sqrt(1 + 8 rho/eta) - 1) / (2 rho)``          ``2 / (lambda (1 + rho lambda))``
+SAM              ``(G / (2 rho)) (sqrt(1 + 8 rho/(eta G)) - 1)``  ``2 / (lambda (1 + rho lambda / G))``
+StableSAM-U, -N  ``2 / eta``                                      ``2 / lambda``
+===============  ===============================================  =====================================
 
 ``G = ||g||`` is the current gradient norm. Sources: GD is classical; the USAM edge is Agarwala and
 Dauphin (2023), "SAM operates far from home: eigenvalue regularization as a dynamical phenomenon";
