@@ -14,13 +14,13 @@ Notation: per-example loss ``l(w; z)``, ``L``-Lipschitz and ``beta``-smooth (``g
 Same-example step of a base (HRS = Hardt, Recht & Singer 2016, arXiv:1509.01240), ``||G(v) - G(w)|| <= alpha
 ||v - w|| + tau``, at the (effective) learning rate ``eta`` -- :func:`base_step_constants`:
 
-=========  ===================  ===================================  =========================================
-base       convex               strongly convex (``eta <= 1/beta``)  non-convex
-=========  ===================  ===================================  =========================================
-sgd        ``1, 0`` (HRS 3.7)   ``1 - eta mu, 0`` (HRS 3.9 proof)    ``1 + eta beta, 0`` (HRS 3.7)
-usam       ``1 + eta r beta, 0``  ``1 - eta mu + eta r beta, 0``     ``1 + eta beta (1 + r), 0``
-sam        ``1, 4 rho``         ``1 - eta mu, 2 rho (2 - eta mu)``   ``1 + eta beta, 2 eta beta rho``
-=========  ===================  ===================================  =========================================
+=========  =======================  ===================================  =========================================
+base       convex                   strongly convex (``eta <= 1/beta``)  non-convex
+=========  =======================  ===================================  =========================================
+sgd        ``1, 0`` (HRS 3.7)       ``1 - eta mu, 0`` (HRS 3.9 proof)    ``1 + eta beta, 0`` (HRS 3.7)
+usam       ``1 + eta r beta, 0``    ``1 - eta mu + eta r beta, 0``       ``1 + eta beta (1 + r), 0``
+sam        ``1, 4 rho``             ``1 - eta mu, 2 rho (2 - eta mu)``   ``1 + eta beta, 2 eta beta rho``
+=========  =======================  ===================================  =========================================
 
 (USAM and SAM derived; docs/theory.md section 4.) Every step is ``eta L``-bounded (``sigma = eta L``).
 
