@@ -1,7 +1,7 @@
 r"""A population of ``P`` models of one architecture as stacked-parameter layers over one flat buffer.
 
-Model ``p``'s parameters are row ``p`` of a buffer ``(P, D)``; parameter ``name`` is the view
-``buffer[:, offset:offset + size].view(P, *shape)``, in ``nn.Module``'s shapes and names, so that distances,
+Model ``p``'s parameters are row ``p`` of a buffer ``(P, D)`` (padded with zeros to a common alignment); parameter
+``name`` is the view ``buffer[:, offset:offset + size].view(P, *shape)``, in ``nn.Module``'s shapes and names, so that distances,
 checkpoints and standalone copies read the same tensors as for a module. Whole-population optimizer
 arithmetic (norms per model, the ascent, the descent) is then one tensor operation on the buffer.
 
@@ -49,22 +49,34 @@ class StackedNetwork:
         self.shapes: dict[str, tuple[int, ...]] = {}
         for layer in layers:
             self.shapes.update(layer.shapes)
+        # Every parameter starts on a 64-byte boundary of its row, and rows are a multiple of 64 bytes long, so that
+        # all models' tensors have the same alignment: BLAS kernels may round differently at different alignments,
+        # and identical twins must stay identical bit for bit.
         self.sizes = [math.prod(s) for s in self.shapes.values()]
-        self.size = sum(self.sizes)
+        self.offsets = [sum(_aligned(n) for n in self.sizes[:i]) for i in range(len(self.sizes))]
+        self.size = sum(_aligned(n) for n in self.sizes)
         self._views: dict[int, tuple[Tensor, dict[str, Tensor]]] = {}
 
     # ------------------------------------------------------------------ layout
-    def views(self, buffer: Tensor) -> dict[str, Tensor]:
-        """``{name: (P, *shape) view of buffer}`` (cached per buffer: the hot path makes no new views)."""
+    def views(self, buffer: Tensor, *, cache: bool = False) -> dict[str, Tensor]:
+        """``{name: (P, *shape) view of buffer}``; ``cache`` keeps them for the next call (for the step's buffers)."""
         cached = self._views.get(id(buffer))
         if cached is not None and cached[0] is buffer:
             return cached[1]
-        out, start = {}, 0
-        for (name, shape), size in zip(self.shapes.items(), self.sizes):
+        out = {}
+        for (name, shape), size, start in zip(self.shapes.items(), self.sizes, self.offsets):
             out[name] = buffer[:, start:start + size].view(buffer.shape[0], *shape)
-            start += size
-        self._views[id(buffer)] = (buffer, out)
+        if cache:
+            self._views[id(buffer)] = (buffer, out)
         return out
+
+    def flatten(self, tensors: dict[str, Tensor]) -> Tensor:
+        """The buffer ``(P, D)`` whose views are ``tensors`` (``{name: (P, *shape)}``; padding zero)."""
+        first = tensors[next(iter(self.shapes))]
+        buffer = first.new_zeros(first.shape[0], self.size)
+        for name, view in self.views(buffer).items():
+            view.copy_(tensors[name])
+        return buffer
 
     def stack(self, modules: list[nn.Module]) -> Tensor:
         """A new buffer ``(len(modules), D)`` holding copies of the modules' parameters."""
@@ -73,22 +85,28 @@ class StackedNetwork:
             named = dict(module.named_parameters())
             if set(named) != set(self.shapes):
                 raise ValueError(f"module parameters {sorted(named)} differ from the network's {sorted(self.shapes)}")
-            rows.append(torch.cat([named[name].detach().reshape(-1) for name in self.shapes]))
-        return torch.stack(rows)
+            rows.append(named)
+        return self.flatten({name: torch.stack([row[name].detach() for row in rows]) for name in self.shapes})
 
-    def flops_per_example(self) -> int:
-        """Multiply-adds x 2 of one forward pass of one example (spatial positions included)."""
-        total, positions = 0, 1
-        spatial = list(self.input_shape[1:]) if self.channels_last else []
+    def layer_flops(self) -> list[int]:
+        """Floating-point operations (2 per multiply-add) of each layer's forward pass, per example."""
+        flops, spatial = [], list(self.input_shape[1:]) if self.channels_last else []
         for layer in self.layers:
-            if isinstance(layer, Convolution):
-                positions = math.prod(spatial)
-            elif isinstance(layer, MaxPool):
+            positions = math.prod(spatial) if isinstance(layer, Convolution) else 1
+            if isinstance(layer, MaxPool):
                 spatial = [s // 2 for s in spatial]
-            elif isinstance(layer, Flatten):
-                positions = 1
-            total += layer.flops_per_example * (positions if isinstance(layer, Convolution) else 1)
-        return total
+            flops.append(layer.flops_per_example * positions)
+        return flops
+
+    def training_flops(self, batch: int) -> int:
+        """Operations of one forward and backward pass on ``batch`` examples of one model: the products only.
+
+        The forward ``F``, the weight gradients ``F`` and the input gradients ``F`` minus the first layer's (not
+        computed); elementwise work (activations, the loss, the optimizer) is left out, so this is a floor.
+        """
+        flops = self.layer_flops()
+        first = next(f for f in flops if f)
+        return batch * (3 * sum(flops) - first)
 
     # ------------------------------------------------------------------ passes
     def _inputs(self, x: Tensor) -> Tensor:
@@ -96,7 +114,7 @@ class StackedNetwork:
 
     def forward(self, weights: Tensor, x: Tensor) -> Tensor:
         """Outputs ``(P, B, out)`` of inputs ``(P, B, *input_shape)`` (nothing saved for a backward)."""
-        views = self.views(weights)
+        views = self.views(weights, cache=True)
         h = self._inputs(x)
         for layer in self.layers:
             h, _ = layer.forward(views, h)
@@ -108,7 +126,7 @@ class StackedNetwork:
         Models with ``alive`` False get the gradient of a zero loss (the mask multiplies the output gradient),
         so no shared computation sees them and their slices of ``grads`` hold zeros (or their own NaN).
         """
-        views, grad_views = self.views(weights), self.views(grads)
+        views, grad_views = self.views(weights, cache=True), self.views(grads, cache=True)
         h = self._inputs(x)
         saved = []
         for layer in self.layers:
@@ -120,10 +138,17 @@ class StackedNetwork:
         return losses
 
 
+_ALIGNMENT = 16  # elements: 64 bytes in float32
+
+
+def _aligned(size: int) -> int:
+    return -(-size // _ALIGNMENT) * _ALIGNMENT
+
+
 def _loss_and_output_grad(task: str, out: Tensor, y: Tensor, alive: Tensor) -> tuple[Tensor, Tensor]:
     """Mean losses ``(P,)`` and ``d sum_p [alive_p] loss_p / d out``."""
     batch = out.shape[1]
-    scale = torch.where(alive, torch.tensor(1.0 / batch, dtype=out.dtype, device=out.device), 0.0).view(-1, 1, 1)
+    scale = alive.to(out.dtype).div_(batch).view(-1, 1, 1)  # no scalar tensor from the host
     if task == "classification":
         log_probs = torch.log_softmax(out, dim=-1)
         target = y.unsqueeze(-1)

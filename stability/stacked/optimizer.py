@@ -76,9 +76,10 @@ class PopulationOptimizer:
         self.rho, self.gamma_cap, self.adaptive_eta = float(rho), gamma_cap, float(adaptive_eta)
         self.momentum = float(momentum) if base == "momentum" else 0.0
         self.weight_decay, self.betas, self.adam_eps = float(weight_decay), tuple(map(float, betas)), float(adam_eps)
-        self.grad = torch.empty_like(weights)
+        # zeros: the alignment padding of the rows is never written, and must not enter the norms
+        self.grad = torch.zeros_like(weights)
         if self.ascent != "none":
-            self.surrogate_grad = torch.empty_like(weights)
+            self.surrogate_grad = torch.zeros_like(weights)
             self.origin = torch.empty_like(weights)
         if self.ascent == "adaptive":
             self.scale = torch.empty_like(weights)

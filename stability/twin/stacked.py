@@ -49,7 +49,7 @@ class StackedParameterPopulation:
         self.base = copy.deepcopy(modules[0]).to("meta")
         self.names = list(network.shapes)
         self.weights = network.stack(modules)
-        self.params = network.views(self.weights)
+        self.params = network.views(self.weights, cache=True)
         self.buffers: dict[str, torch.Tensor] = {}
         self.optimizer = PopulationOptimizer(
             self.weights, config.optimizer, rho=config.rho, base=config.base_optimizer, momentum=config.momentum,
@@ -67,10 +67,10 @@ class StackedParameterPopulation:
             return self.optimizer.step(self.weights, gradient_at, lr)
 
     def probe(self, x: torch.Tensor, y: torch.Tensor) -> None:
-        """The training step's forward and backward into scratch space (the weights are not touched)."""
+        """The training step's forward and backward into the optimizer's scratch gradient (the weights are not touched)."""
         alive = torch.ones(self.weights.shape[0], dtype=torch.bool, device=self.weights.device)
         with torch.no_grad():
-            self.network.loss_and_grad(self.weights, torch.empty_like(self.weights), x, y, self.task, alive)
+            self.network.loss_and_grad(self.weights, self.optimizer.grad, x, y, self.task, alive)
 
     @torch.no_grad()
     def outputs(self, x: torch.Tensor) -> torch.Tensor:
@@ -117,11 +117,9 @@ class StackedParameterPopulation:
         per_param = [saved["state"].get(index, saved["state"].get(str(index), {})) for index in range(len(self.names))]
         restored = {"steps": saved.get("steps")}
         for key in self.optimizer.state:
-            parts = [entry.get(key) for entry in per_param]
-            if any(part is None for part in parts):
-                restored[key] = None
-                continue
-            restored[key] = torch.cat([p.reshape(p.shape[0], -1) for p in parts], dim=1).to(self.weights)
+            parts = {name: entry.get(key) for name, entry in zip(self.names, per_param)}
+            missing = any(part is None for part in parts.values())
+            restored[key] = None if missing else self.network.flatten(parts).to(self.weights)
         if restored["steps"] is None:  # a torch.optim state dict: Adam counts per parameter, SGD not at all
             steps = [entry.get("step") for entry in per_param if entry.get("step") is not None]
             restored["steps"] = int(float(steps[0])) if steps else 0
