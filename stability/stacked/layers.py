@@ -104,13 +104,15 @@ class Activation:
         self.kind = kind
 
     def forward(self, weights, x: Tensor) -> tuple[Tensor, Tensor]:
-        y = torch.relu(x) if self.kind == "relu" else torch.tanh(x)
+        # In place: the input is the previous layer's fresh output, which that layer does not keep.
+        y = torch.relu_(x) if self.kind == "relu" else torch.tanh_(x)
         return y, y
 
     def backward(self, weights, grads, saved: Tensor, dy: Tensor, need_input: bool) -> Tensor | None:
+        # In place too: dy is the next layer's fresh input gradient.
         if self.kind == "relu":
-            return torch.ops.aten.threshold_backward(dy, saved, 0)
-        return torch.ops.aten.tanh_backward(dy, saved)
+            return torch.ops.aten.threshold_backward.grad_input(dy, saved, 0, grad_input=dy)
+        return torch.ops.aten.tanh_backward.grad_input(dy, saved, grad_input=dy)
 
 
 class MaxPool:
