@@ -32,6 +32,34 @@ from torch.nn import functional as F
 __all__ = ["Activation", "Convolution", "Flatten", "Linear", "MaxPool"]
 
 
+# Elements (64 bytes in float32) on which every model's slice of a batched product starts: BLAS kernels round
+# differently at different alignments, and identical twins (rows 2p and 2p + 1) must stay identical bit for bit.
+ALIGNMENT = 16
+
+
+def aligned_size(size: int) -> int:
+    """``size`` rounded up to a multiple of :data:`ALIGNMENT`."""
+    return -(-size // ALIGNMENT) * ALIGNMENT
+
+
+def _is_aligned(t: Tensor) -> bool:
+    return t.stride(0) % ALIGNMENT == 0 and t.data_ptr() % (ALIGNMENT * t.element_size()) == 0
+
+
+def _aligned_empty(t: Tensor, *shape: int) -> Tensor:
+    """An uninitialised ``(P, *shape)`` tensor like ``t`` whose models' slices all start on the alignment."""
+    size = math.prod(shape)
+    return t.new_empty(t.shape[0], aligned_size(size))[:, :size].view(t.shape[0], *shape)
+
+
+def _aligned(t: Tensor) -> Tensor:
+    """``t`` itself when its models' slices share one alignment (a contiguous copy of each otherwise)."""
+    if _is_aligned(t) and t[0].is_contiguous():
+        return t
+    out = _aligned_empty(t, *t.shape[1:])
+    return out.copy_(t)
+
+
 class Linear:
     """``y = x W^T + b`` per model (``nn.Linear`` ``name``)."""
 
@@ -45,15 +73,21 @@ class Linear:
 
     def forward(self, weights: dict[str, Tensor], x: Tensor) -> tuple[Tensor, Tensor]:
         w = self.matrix(weights)
+        x = _aligned(x)
+        y = _aligned_empty(x, x.shape[1], w.shape[1])
         if self.bias is None:
-            return torch.bmm(x, w.transpose(1, 2)), x
-        return torch.baddbmm(weights[self.bias].unsqueeze(1), x, w.transpose(1, 2)), x
+            return torch.bmm(x, w.transpose(1, 2), out=y), x
+        return torch.baddbmm(weights[self.bias].unsqueeze(1), x, w.transpose(1, 2), out=y), x
 
     def backward(self, weights, grads, saved: Tensor, dy: Tensor, need_input: bool) -> Tensor | None:
+        dy = _aligned(dy)
         torch.bmm(dy.transpose(1, 2), saved, out=self.matrix(grads))
         if self.bias is not None:
             torch.sum(dy, dim=1, out=grads[self.bias])
-        return torch.bmm(dy, self.matrix(weights)) if need_input else None
+        if not need_input:
+            return None
+        w = self.matrix(weights)
+        return torch.bmm(dy, w, out=_aligned_empty(dy, dy.shape[1], w.shape[2]))
 
 
 class Convolution(Linear):
@@ -76,7 +110,7 @@ class Convolution(Linear):
         for dim in range(2, 2 + self.spatial_dims):
             cols = cols.unfold(dim, self.kernel, 1)  # (P, B, *spatial, C, k, ..., k): weight's (C, k, k) order
         cols = cols.reshape(P, B * math.prod(spatial), -1)
-        y, _ = super().forward(weights, cols)
+        y, cols = super().forward(weights, cols)
         return y.view(P, B, *spatial, -1), cols
 
     def backward(self, weights, grads, saved: Tensor, dy: Tensor, need_input: bool) -> Tensor | None:

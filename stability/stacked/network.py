@@ -34,7 +34,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from stablesam.stability.stacked.layers import Activation, Convolution, Flatten, Linear, MaxPool
+from stablesam.stability.stacked.layers import Activation, Convolution, Flatten, Linear, MaxPool, aligned_size
 
 __all__ = ["StackedNetwork", "network_of"]
 
@@ -53,8 +53,8 @@ class StackedNetwork:
         # all models' tensors have the same alignment: BLAS kernels may round differently at different alignments,
         # and identical twins must stay identical bit for bit.
         self.sizes = [math.prod(s) for s in self.shapes.values()]
-        self.offsets = [sum(_aligned(n) for n in self.sizes[:i]) for i in range(len(self.sizes))]
-        self.size = sum(_aligned(n) for n in self.sizes)
+        self.offsets = [sum(aligned_size(n) for n in self.sizes[:i]) for i in range(len(self.sizes))]
+        self.size = sum(aligned_size(n) for n in self.sizes)
         self._views: dict[int, tuple[Tensor, dict[str, Tensor]]] = {}
 
     # ------------------------------------------------------------------ layout
@@ -136,13 +136,6 @@ class StackedNetwork:
         for index in range(len(self.layers) - 1, -1, -1):
             dh = self.layers[index].backward(views, grad_views, saved[index], dh, index > 0)
         return losses
-
-
-_ALIGNMENT = 16  # elements: 64 bytes in float32
-
-
-def _aligned(size: int) -> int:
-    return -(-size // _ALIGNMENT) * _ALIGNMENT
 
 
 def _loss_and_output_grad(task: str, out: Tensor, y: Tensor, alive: Tensor) -> tuple[Tensor, Tensor]:
