@@ -21,8 +21,34 @@ interleaved round (:mod:`_timing`: rotated order, median [IQR] over rounds, 1 th
 ``--profile`` prints the top functions of one batched epoch (cProfile, by own time). Not a test: figures depend
 on the machine and its load (the project machine's 2 cores are shared with other jobs; the load is printed).
 
-Measured (torch 2.13 CPU, 1 thread; 2 shared cores under the load printed): see the note at the end of this
-docstring, filled in from the last run.
+Measured (torch 2.13 CPU, 1 thread, 10 rounds; the 2 cores shared with 7 other jobs, load average 9.4, so the
+gemm ran at 11-22 GFLOP/s instead of the 84 it reaches on a quiet core):
+
+=================  ========================================  ======================  ==========================
+method, pairs      batched / one by one (epoch; goal 0.25)   per model-step          model-step / floor (goal 2)
+=================  ========================================  ======================  ==========================
+StableSAM-N, 8     0.342 [0.332, 0.379]                      4125 us, 17.76 MFLOP    2.57 [2.08, 2.72]
+StableSAM-N, 40    0.319 [0.305, 0.343]                      3781 us                 2.33 [2.27, 2.60]
+StableSAM-N, 200   (not timed one by one)                    2043 us                 2.33 [2.16, 2.41]
+SGD, 8             0.358 [0.355, 0.375]                      1020 us, 8.88 MFLOP     2.47 [2.11, 2.95]
+SGD, 40            0.374 [0.351, 0.408]                      812 us                  2.34 [2.11, 2.48]
+SGD, 200           (not timed one by one)                    919 us                  2.41 [2.33, 2.46]
+=================  ========================================  ======================  ==========================
+
+Before the stacked-parameter population (the ``vmap`` one, issue 27): 0.53-0.56 at 8-40 pairs and about 5x the
+floor. Neither goal is met on this machine: the step is now the batched products plus little else (profile of a
+40-pair StableSAM-N step: ``bmm``/``baddbmm`` 70%, the saved-``w`` copy 5%, the loss 4%, norms and optimizer
+arithmetic 5%), and those products, ``(64 x 128) @ (128 x 128)`` per model, run at about half the rate of a large
+square product on one core (MKL's small-matrix efficiency, and memory traffic shared with the other jobs);
+the epoch ratio also carries the epoch-end evaluation (about a quarter of a batched epoch), which is the same
+arithmetic in both candidates. On a GPU the same population is launch-bound at small sizes and approaches its
+floor at 1,000+ pairs (``benchmarks/gpu_population_check.py``, not yet run).
+
+Profile of ``stablesam verify --quick`` after the change (cProfile, 398 s under load 10; top five by own time):
+``run_backward`` 50.1 s (autograd of the single-model experiments: eos, trajectories, step timings, and
+torch's own optimizers there), ``torch.baddbmm`` 22.2 s and ``torch.bmm`` 18.7 s (the twin populations),
+``theory.twin_moments._average_step`` 21.4 s, ``torch._C._nn.linear`` 14.0 s (single-model experiments); then
+``loadtxt`` 7.3 s over 73 calls (the digits CSV, re-parsed per experiment) and ``fsync`` 4.9 s over 330 calls.
 """
 
 from __future__ import annotations
