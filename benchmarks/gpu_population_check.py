@@ -88,7 +88,10 @@ def check_agreement(device: torch.device) -> int:
                 start = _population(modules, config, shape, "cpu", torch.float64).weights.numpy()
                 widths = sum(sum(p.shape[:2]) for p in modules[0].parameters() if p.ndim > 1)
                 ops = 2 * (N + 3 * widths) + 12
-                advance = lambda w, k: _run(modules, x, y, config, shape, "cpu", torch.float64, k, start=w)  # noqa: E731
+
+                def advance(w, k, modules=modules, x=x, y=y, config=config, shape=shape):
+                    return _run(modules, x, y, config, shape, "cpu", torch.float64, k, start=w)
+
                 if base == "sgd":
                     bound64 = propagated_rounding_bound(advance, start, STEPS, ops=ops, rng=np.random.default_rng(0))
                 else:  # state beside w: the whole run's sensitivity to its start
@@ -113,7 +116,8 @@ def check_control_and_syncs(device: torch.device) -> int:
             modules, x, y, config, shape = _problem("cnn-1d", method, base)
             twins = [modules[0], copy.deepcopy(modules[0])]
             population = _population(twins, config, shape, device, torch.float32)
-            xd, yd = x[:1].expand(2, *x.shape[1:]).contiguous().to(device, torch.float32), y[:1].expand(2, -1).to(device)
+            xd = x[:1].expand(2, *x.shape[1:]).contiguous().to(device, torch.float32)
+            yd = y[:1].expand(2, -1).to(device)
             alive = torch.ones(2, dtype=torch.bool, device=device)
             population.train_step(xd, yd, alive, 0.1)
             if device.type == "cuda":

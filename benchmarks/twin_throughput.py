@@ -151,8 +151,8 @@ def main(argv=None) -> list[Ratio]:
             models = batched.n_models
             per_step = timings.seconds["batched steps"] / (args.steps * models)
             floor = flops / (gemm_flops / timings.seconds["gemm"])
-            print(f"{method}: digits MLP, {pairs} pairs ({models} models), batch {BATCH}, {type(batched.population).__name__}, "
-                  f"device {args.device}; {timings.describe()}")
+            print(f"{method}: digits MLP, {pairs} pairs ({models} models), batch {BATCH}, "
+                  f"{type(batched.population).__name__}, device {args.device}; {timings.describe()}")
             print(timings.table("ms"))
             print(f"  per model-step  {timings.combine(lambda s: per_step).format(4, 1e6)} us; "
                   f"{flops / 1e6:.2f} MFLOP counted, floor {timings.combine(lambda s: floor).format(4, 1e6)} us "

@@ -182,7 +182,11 @@ def test_trainer_syncs_only_at_logging_points(monkeypatch):
     trainer = TwinTrainer(config, dataset)
     reads = []
     original = torch.Tensor.cpu
-    monkeypatch.setattr(torch.Tensor, "cpu", lambda self, *a, **k: (reads.append(trainer.step), original(self, *a, **k))[1])
+    def counting_cpu(self, *args, **kwargs):
+        reads.append(trainer.step)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.Tensor, "cpu", counting_cpu)
     monkeypatch.setattr(torch.Tensor, "item", lambda self: (_ for _ in ()).throw(_HostRead("item")))
     trainer.train_epoch()
     assert trainer.steps_per_epoch == 3 and reads == [2, 3]

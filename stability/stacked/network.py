@@ -1,8 +1,8 @@
 r"""A population of ``P`` models of one architecture as stacked-parameter layers over one flat buffer.
 
 Model ``p``'s parameters are row ``p`` of a buffer ``(P, D)`` (padded with zeros to a common alignment); parameter
-``name`` is the view ``buffer[:, offset:offset + size].view(P, *shape)``, in ``nn.Module``'s shapes and names, so that distances,
-checkpoints and standalone copies read the same tensors as for a module. Whole-population optimizer
+``name`` is the view ``buffer[:, offset:offset + size].view(P, *shape)``, in ``nn.Module``'s shapes and names, so
+that distances, checkpoints and standalone copies read the same tensors as for a module. Whole-population optimizer
 arithmetic (norms per model, the ascent, the descent) is then one tensor operation on the buffer.
 
 :func:`network_of` translates the twin harness's models (:mod:`stablesam.stability.models`: ``linear``,
@@ -22,7 +22,8 @@ Example (two MLPs, the gradient of the summed per-model mean losses):
     >>> losses = net.loss_and_grad(weights, grads, x, y, "classification", torch.ones(2, dtype=torch.bool))
     >>> reference = torch.nn.functional.cross_entropy(modules[1](x[1]), y[1])
     >>> reference.backward()
-    >>> bool(torch.allclose(losses[1], reference)), bool(torch.allclose(net.views(grads)["readout.weight"][1], modules[1].readout.weight.grad))
+    >>> readout_grad = net.views(grads)["readout.weight"][1]
+    >>> bool(torch.allclose(losses[1], reference)), bool(torch.allclose(readout_grad, modules[1].readout.weight.grad))
     (True, True)
 """
 
@@ -32,7 +33,6 @@ import math
 
 import torch
 from torch import Tensor, nn
-from torch.nn import functional as F
 
 from stablesam.stability.stacked.layers import Activation, Convolution, Flatten, Linear, MaxPool, aligned_size
 
@@ -121,7 +121,7 @@ class StackedNetwork:
         return h
 
     def loss_and_grad(self, weights: Tensor, grads: Tensor, x: Tensor, y: Tensor, task: str, alive: Tensor) -> Tensor:
-        """Per-model mean mini-batch losses ``(P,)``; writes their gradients into ``grads`` (same layout as ``weights``).
+        """Per-model mean mini-batch losses ``(P,)``; writes their gradients into ``grads`` (laid out as ``weights``).
 
         Models with ``alive`` False get the gradient of a zero loss (the mask multiplies the output gradient),
         so no shared computation sees them and their slices of ``grads`` hold zeros (or their own NaN).
@@ -154,7 +154,7 @@ def _loss_and_output_grad(task: str, out: Tensor, y: Tensor, alive: Tensor) -> t
 
 
 def network_of(module: nn.Module, input_shape: tuple[int, ...]) -> StackedNetwork | None:
-    """The stacked network of a twin-harness model (``linear``, ``mlp``, ``cnn``) for inputs ``input_shape``, else ``None``."""
+    """The stacked network of a harness model (``linear``, ``mlp``, ``cnn``) for inputs ``input_shape``, else ``None``."""
     input_shape = tuple(input_shape)
     from stablesam.stability.models import MLP, LinearModel, SmallCNN
 
@@ -167,7 +167,8 @@ def network_of(module: nn.Module, input_shape: tuple[int, ...]) -> StackedNetwor
         layers = []
         for index, child in enumerate(module.features):
             if isinstance(child, nn.Linear):
-                layers.append(Linear(f"features.{index}", child.in_features, child.out_features, child.bias is not None))
+                layers.append(Linear(f"features.{index}", child.in_features, child.out_features,
+                                     child.bias is not None))
             elif type(child) in (nn.ReLU, nn.Tanh):
                 layers.append(Activation("relu" if type(child) is nn.ReLU else "tanh"))
             else:
@@ -182,8 +183,8 @@ def network_of(module: nn.Module, input_shape: tuple[int, ...]) -> StackedNetwor
             if isinstance(child, (nn.Conv1d, nn.Conv2d)):
                 dims = 1 if isinstance(child, nn.Conv1d) else 2
                 k = child.kernel_size[0]
-                if (set(child.kernel_size) != {k} or k % 2 == 0 or set(child.stride) != {1} or set(child.dilation) != {1}
-                        or child.groups != 1 or child.padding_mode != "zeros" or set(child.padding) != {k // 2}):
+                if (set(child.kernel_size) != {k} or k % 2 == 0 or set(child.stride) != {1}
+                        or set(child.dilation) != {1} or child.groups != 1 or child.padding_mode != "zeros" or set(child.padding) != {k // 2}):
                     return None
                 layers.append(Convolution(f"features.{index}", child.in_channels, child.out_channels, k, dims,
                                           child.bias is not None))

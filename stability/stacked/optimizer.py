@@ -15,7 +15,8 @@ section 1; the same rule as :class:`stablesam.stability.SAM` around ``torch.opti
 factors multiply rows through a ``(P, 1)`` view. ``sgd`` is the base step with ``g``. The base step is
 ``torch.optim``'s SGD (momentum, coupled weight decay) or Adam (coupled weight decay) written on the buffer:
 
-* SGD: ``u = g + lambda w``; with momentum ``b <- mu b + u`` (``b = u`` at the first step), ``u = b``; ``w <- w - eta u``;
+* SGD: ``u = g + lambda w``; with momentum ``b <- mu b + u`` (``b = u`` at the first step) and ``u = b``;
+  ``w <- w - eta u``;
 * Adam: ``u = g + lambda w``, ``m <- beta1 m + (1 - beta1) u``, ``v <- beta2 v + (1 - beta2) u^2``,
   ``w <- w - eta / (1 - beta1^t) m / (sqrt(v) / sqrt(1 - beta2^t) + eps)``.
 
@@ -59,7 +60,7 @@ _STATE = {"sgd": (), "momentum": ("momentum_buffer",), "adam": ("exp_avg", "exp_
 
 
 class PopulationOptimizer:
-    """Method ``method_key`` with base optimizer ``base`` for the population whose parameters are ``weights`` ``(P, D)``.
+    """Method ``method_key`` on base optimizer ``base`` for the population whose parameters are ``weights`` ``(P, D)``.
 
     The arguments are those of :func:`stablesam.stability.optimizers.make_optimizer` (validated by the caller's
     config); the optimizer keeps its scratch buffers (gradients at ``w`` and ``w~``, the saved ``w``) and its
@@ -89,7 +90,7 @@ class PopulationOptimizer:
 
     # ------------------------------------------------------------------ the step
     def step(self, weights: Tensor, gradient_at: GradientAt, lr: float) -> tuple[Tensor, dict[str, Tensor]]:
-        """One step of every model; returns the losses at ``w`` ``(P,)`` and the statistics (see the module docstring)."""
+        """One step of every model; returns the losses at ``w`` ``(P,)`` and the statistics (module docstring)."""
         losses = gradient_at(self.grad)
         g = self.grad
         if self.ascent == "none":

@@ -67,7 +67,7 @@ class StackedParameterPopulation:
             return self.optimizer.step(self.weights, gradient_at, lr)
 
     def probe(self, x: torch.Tensor, y: torch.Tensor) -> None:
-        """The training step's forward and backward into the optimizer's scratch gradient (the weights are not touched)."""
+        """The training step's forward and backward into the optimizer's scratch gradient (the weights stay)."""
         alive = torch.ones(self.weights.shape[0], dtype=torch.bool, device=self.weights.device)
         with torch.no_grad():
             self.network.loss_and_grad(self.weights, self.optimizer.grad, x, y, self.task, alive)
