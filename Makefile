@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 # torch build into .venv first (see README), and this pin is then skipped.
 TORCH  ?= torch==2.13.0
 
-.PHONY: setup run test test-slow test-all figures docs bench lab clean
+.PHONY: setup run test test-slow test-all figures docs bench gpu-checks gpu-checks-cpu lab clean
 
 setup: $(STAMP)
 
@@ -39,6 +39,13 @@ docs: setup
 # Every CPU benchmark, then one table of all ratios against their goals (tens of minutes on 2 shared cores).
 bench: setup
 	$(BIN)/python benchmarks/run_all.py
+
+# The prepared GPU session (scripts/gpu_checks.sh); without a GPU, or with gpu-checks-cpu, its CPU half (~1 min).
+gpu-checks: setup
+	PYTHON=$(BIN)/python bash scripts/gpu_checks.sh
+
+gpu-checks-cpu: setup
+	CPU_ONLY=1 PYTHON=$(BIN)/python bash scripts/gpu_checks.sh
 
 # JupyterLab on LAB_IP:LAB_PORT; the URL it prints carries the token. Root (containers) needs --allow-root.
 LAB_IP   ?= 127.0.0.1

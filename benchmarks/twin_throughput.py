@@ -1,33 +1,60 @@
-"""Twin harness throughput: 8 pairs batched into one vmapped stack vs the same 16 models one by one.
+"""Twin harness throughput: the batched population against the same models one by one, and against its FLOP floor.
 
-Same config (digits, MLP, 8 pairs = 8 seeds x 1 replaced index), same data and the same number of steps;
-the only difference is ``vectorize``. A call is one whole epoch (training steps plus the epoch-end
-evaluation) of a trainer built and warmed up (one epoch) beforehand; the two trainers alternate in
-interleaved rounds (:mod:`_timing`), 1 thread unless ``--threads``. Ratio batched / one by one per round,
-median [IQR] (goal <= 0.33).
+Digits MLP (the harness's default ``mlp``: 64 -> 128 -> 128 -> 10, ReLU), batch 64, float32, ``P`` pairs
+(``2P`` models, ``P`` seeds x 1 replaced index) at ``--pairs`` (8, 40, 200). Per method and pair count, one
+interleaved round (:mod:`_timing`: rotated order, median [IQR] over rounds, 1 thread unless ``--threads``) times:
 
-    python benchmarks/twin_throughput.py [--rounds 10] [--optimizer stablesam-n sgd] [--device cpu] [--profile]
+* ``batched epoch`` / ``one by one epoch``: one whole epoch (20 steps and the epoch-end evaluation) of a trainer
+  built and warmed up beforehand, ``vectorize=True`` (the stacked-parameter population,
+  :mod:`stablesam.stability.twin.stacked`) against ``vectorize=False`` (one ``nn.Module`` + ``torch.optim`` +
+  :class:`~stablesam.stability.SAM` per model); only up to ``--one-by-one-max`` pairs (40), since the
+  one-by-one epoch at 200 pairs takes seconds per round. Goal: ratio <= 0.25 at 40 pairs.
+* ``batched steps``: ``--steps`` training steps of the batched population, mini-batch gather and divergence
+  tracking included, no evaluation: the time per model-step. Beside it, the counted FLOPs of a model-step
+  (the products of the forward and backward passes, :meth:`StackedNetwork.training_flops`, two passes for the
+  SAM family) and its *floor*: those FLOPs at the rate of
+* ``gemm``: one float32 1024 x 1024 x 1024 matrix product (2^31 FLOPs), the machine's attainable rate on one
+  thread, timed in the same rounds (so load cancels). Goal: per model-step / floor <= 2 at 200 pairs.
 
-``--profile`` prints the top functions of one batched epoch (cProfile, by own time). Not a test: figures
-depend on the machine and its load (the project machine's 2 cores are shared with other jobs).
+    python benchmarks/twin_throughput.py [--pairs 8 40 200] [--rounds 10] [--optimizer stablesam-n sgd] [--profile]
 
-Measured (torch 2.13 CPU, 1 thread, shared machine): StableSAM-N 0.478 [0.402, 0.535], SGD 0.525
-[0.475, 0.645]; the goal 0.33 is not met. Profile of one batched StableSAM-N epoch (20 steps + the
-epoch-end evaluation, 1.34 s under cProfile): the forward and backward kernels (``run_backward`` 0.31 s,
-``linear`` 0.29 s, ``relu`` 0.06 s, ``cross_entropy`` 0.04 s) are 52%; the optimizer's foreach kernels
-(restore copies, ascent, SGD step, per-model norms, gamma) 12%; ``vmap``/``functional_call`` dispatch 5%;
-``zero_grad``, the mini-batch gather, divergence tracking and the loop 10%. Timed apart (interleaved):
-one batched SAM step 123 ms, one batched forward 18 ms, the evaluation 417 ms (15% of the epoch).
-The kernels are the same floating-point work as the 16 separate models' (a batched matmul does the
-16 matmuls' FLOPs at the same rate on one core), and so is the evaluation; only the Python and dispatch
-overhead (~1/3 of the one-by-one epoch) can be saved by batching, so the ratio is bounded below by
-about 0.45-0.5 on CPU whatever the batched harness's own overhead. On a GPU the kernels are
-launch-bound at this size and batching pays far more (``benchmarks/gpu_twin_check.py``).
+``--profile`` prints the top functions of one batched epoch (cProfile, by own time). Not a test: figures depend
+on the machine and its load (the project machine's 2 cores are shared with other jobs; the load is printed).
+
+Measured (torch 2.13 CPU, 1 thread, 10 rounds; the 2 cores shared with 7 other jobs, load average 9.4, so the
+gemm ran at 11-22 GFLOP/s instead of the 84 it reaches on a quiet core):
+
+=================  ========================================  ======================  ==========================
+method, pairs      batched / one by one (epoch; goal 0.25)   per model-step          model-step / floor (goal 2)
+=================  ========================================  ======================  ==========================
+StableSAM-N, 8     0.342 [0.332, 0.379]                      4125 us, 17.76 MFLOP    2.57 [2.08, 2.72]
+StableSAM-N, 40    0.319 [0.305, 0.343]                      3781 us                 2.33 [2.27, 2.60]
+StableSAM-N, 200   (not timed one by one)                    2043 us                 2.33 [2.16, 2.41]
+SGD, 8             0.358 [0.355, 0.375]                      1020 us, 8.88 MFLOP     2.47 [2.11, 2.95]
+SGD, 40            0.374 [0.351, 0.408]                      812 us                  2.34 [2.11, 2.48]
+SGD, 200           (not timed one by one)                    919 us                  2.41 [2.33, 2.46]
+=================  ========================================  ======================  ==========================
+
+Before the stacked-parameter population (the ``vmap`` one, issue 27): 0.53-0.56 at 8-40 pairs and about 5x the
+floor. Neither goal is met on this machine: the step is now the batched products plus little else (profile of a
+40-pair StableSAM-N step: ``bmm``/``baddbmm`` 70%, the saved-``w`` copy 5%, the loss 4%, norms and optimizer
+arithmetic 5%), and those products, ``(64 x 128) @ (128 x 128)`` per model, run at about half the rate of a large
+square product on one core (MKL's small-matrix efficiency, and memory traffic shared with the other jobs);
+the epoch ratio also carries the epoch-end evaluation (about a quarter of a batched epoch), which is the same
+arithmetic in both candidates. On a GPU the same population is launch-bound at small sizes and approaches its
+floor at 1,000+ pairs (``benchmarks/gpu_population_check.py``, not yet run).
+
+Profile of ``stablesam verify --quick`` after the change (cProfile, 398 s under load 10; top five by own time):
+``run_backward`` 50.1 s (autograd of the single-model experiments: eos, trajectories, step timings, and
+torch's own optimizers there), ``torch.baddbmm`` 22.2 s and ``torch.bmm`` 18.7 s (the twin populations),
+``theory.twin_moments._average_step`` 21.4 s, ``torch._C._nn.linear`` 14.0 s (single-model experiments); then
+``loadtxt`` 7.3 s over 73 calls (the digits CSV, re-parsed per experiment) and ``fsync`` 4.9 s over 330 calls.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -39,16 +66,44 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _timing import Ratio, interleave, print_ratios  # noqa: E402
 
-PAIRS = 8
+GEMM_SIZE = 1024
+BATCH = 64
 
 
-def trainer_for(method: str, dataset, *, vectorize: bool, device: str):
+def trainer_for(method: str, dataset, pairs: int, *, vectorize: bool, device: str, dtype: str = "float32"):
     from stablesam.stability.twin import TwinConfig, TwinTrainer
 
     config = TwinConfig(dataset="digits", model="mlp", optimizer=method, lr=0.1, rho=0.05, epochs=1000,
-                        batch_size=64, seeds=tuple(range(PAIRS)), replaced_indices=(0,), device=device,
-                        vectorize=vectorize)
+                        batch_size=BATCH, seeds=tuple(range(pairs)), replaced_indices=(0,), device=device,
+                        vectorize=vectorize, dtype=dtype)
     return TwinTrainer(config, dataset)
+
+
+def steps_of(trainer, steps: int):
+    """``steps`` training steps as the trainer's loop runs them (gather, step, tracking), without logging."""
+    n = trainer.data.n_train
+    generator = torch.Generator().manual_seed(0)
+    idx = torch.stack([torch.randperm(n, generator=generator)[:BATCH] for _ in range(trainer.n_models)])
+    idx = idx.to(trainer.device)
+
+    def run() -> None:
+        for _ in range(steps):
+            x, y = trainer.data.batch(idx)
+            losses, stats = trainer.population.train_step(x, y, trainer.alive, trainer.config.lr)
+            trainer._track(losses, stats)
+    return run
+
+
+def gemm(device: str):
+    a = torch.randn(GEMM_SIZE, GEMM_SIZE, generator=torch.Generator().manual_seed(0)).to(device)
+    return lambda: torch.mm(a, a)
+
+
+def model_step_flops(trainer) -> int:
+    from stablesam.core.methods import method
+
+    passes = 2 if method(trainer.config.optimizer).uses_rho else 1
+    return passes * trainer.population.network.training_flops(BATCH)
 
 
 def profile_epoch(trainer, lines: int = 25) -> None:
@@ -64,7 +119,10 @@ def profile_epoch(trainer, lines: int = 25) -> None:
 
 def main(argv=None) -> list[Ratio]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--pairs", type=int, nargs="+", default=[8, 40, 200])
     parser.add_argument("--rounds", type=int, default=10)
+    parser.add_argument("--steps", type=int, default=5, help="training steps per 'batched steps' call")
+    parser.add_argument("--one-by-one-max", type=int, default=40, help="largest pair count timed one by one")
     parser.add_argument("--optimizer", nargs="+", default=["stablesam-n", "sgd"])
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=1)
@@ -75,19 +133,35 @@ def main(argv=None) -> list[Ratio]:
 
     dataset = load_dataset("digits", generator=np.random.default_rng(0))
     sync = torch.cuda.synchronize if args.device.startswith("cuda") else None
+    gemm_flops = 2 * GEMM_SIZE ** 3
+    print(f"load average (1, 5, 15 min): {' '.join(f'{v:.2f}' for v in os.getloadavg())} on {os.cpu_count()} CPUs")
     ratios = []
     for method in args.optimizer:
-        trainers = {"batched": trainer_for(method, dataset, vectorize=True, device=args.device),
-                    "one by one": trainer_for(method, dataset, vectorize=False, device=args.device)}
-        if args.profile:
-            profile_epoch(trainers["batched"])
-        timings = interleave({name: t.train_epoch for name, t in trainers.items()},
-                             rounds=args.rounds, warmup=1, num_threads=args.threads, synchronize=sync)
-        spread = timings.ratio("batched", "one by one")
-        print(f"{method}: digits MLP, {PAIRS} pairs ({2 * PAIRS} models), batch 64, device {args.device}; "
-              f"{timings.describe()}, one epoch per call")
-        print(timings.table("s"))
-        ratios.append(Ratio("twin_throughput", f"{method}: batched / one by one", spread, 0.33))
+        for pairs in args.pairs:
+            batched = trainer_for(method, dataset, pairs, vectorize=True, device=args.device)
+            flops = model_step_flops(batched)
+            candidates = {"batched steps": steps_of(batched, args.steps), "gemm": gemm(args.device)}
+            if pairs <= args.one_by_one_max:
+                one_by_one = trainer_for(method, dataset, pairs, vectorize=False, device=args.device)
+                candidates = {"batched epoch": batched.train_epoch, "one by one epoch": one_by_one.train_epoch,
+                              **candidates}
+            if args.profile:
+                profile_epoch(batched)
+            timings = interleave(candidates, rounds=args.rounds, warmup=1, num_threads=args.threads, synchronize=sync)
+            models = batched.n_models
+            per_step = timings.seconds["batched steps"] / (args.steps * models)
+            floor = flops / (gemm_flops / timings.seconds["gemm"])
+            print(f"{method}: digits MLP, {pairs} pairs ({models} models), batch {BATCH}, "
+                  f"{type(batched.population).__name__}, device {args.device}; {timings.describe()}")
+            print(timings.table("ms"))
+            print(f"  per model-step  {timings.combine(lambda s: per_step).format(4, 1e6)} us; "
+                  f"{flops / 1e6:.2f} MFLOP counted, floor {timings.combine(lambda s: floor).format(4, 1e6)} us "
+                  f"at {timings.combine(lambda s: gemm_flops / s['gemm']).format(3, 1e-9)} GFLOP/s (gemm)")
+            ratios.append(Ratio("twin_throughput", f"{method}, {pairs} pairs: model-step / FLOP floor",
+                                timings.combine(lambda s: per_step / floor), 2.0 if pairs >= 200 else None))
+            if "one by one epoch" in candidates:
+                ratios.append(Ratio("twin_throughput", f"{method}, {pairs} pairs: batched / one by one (epoch)",
+                                    timings.ratio("batched epoch", "one by one epoch"), 0.25 if pairs == 40 else None))
     print_ratios(ratios)
     return ratios
 

@@ -43,7 +43,8 @@ from stablesam.stability.training.loop import DIVERGENCE_REASONS, Divergence, Di
 from stablesam.stability.twin.config import TwinConfig
 from stablesam.stability.twin.metrics import PAIR_METRICS, evaluate
 from stablesam.stability.twin.pairs import STREAM_BATCHES, STREAM_INIT, build_twin_data, stream_seed
-from stablesam.stability.twin.population import SequentialPopulation, StackedPopulation
+from stablesam.stability.twin.population import SequentialPopulation
+from stablesam.stability.twin.stacked import stacked_population
 
 __all__ = ["DIVERGENCE_REASONS", "TwinTrainer", "resolve_device"]
 
@@ -97,7 +98,7 @@ class TwinTrainer:
         config = self.config
         if not config.vectorize:
             return SequentialPopulation(modules, self.data.task, config)
-        population = StackedPopulation(modules, self.data.task, config)
+        population = stacked_population(modules, self.data.task, config, self.data.input_shape)
         idx = torch.arange(min(2, self.data.n_train), device=self.device).expand(self.n_models, -1)
         try:
             population.probe(*self.data.batch(idx))
