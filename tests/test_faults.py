@@ -294,21 +294,25 @@ def test_non_finite_gradients_or_weights_are_recorded_as_divergence(tmp_path, mo
     """A NaN gradient behind a finite loss (model 1 at update 2), or weights turned NaN by the last update (model 0),
     is a divergence with its step and reason: the loss alone would not show either."""
     from stablesam.stability.twin.population import StackedPopulation
+    from stablesam.stability.twin.stacked import StackedParameterPopulation
 
-    original = StackedPopulation.train_step
     calls = {"n": 0}
 
-    def poisoned(self, x, y, alive, lr):
-        losses, stats = original(self, x, y, alive, lr)
-        step, calls["n"] = calls["n"], calls["n"] + 1
-        if where == "gradient" and step == 2:
-            stats = {**stats, "grad_norm": torch.where(torch.arange(len(losses)) == 1, math.nan, stats["grad_norm"])}
-        if where == "weights" and step == 2 * 3 - 1:  # the last update of the run (2 updates per epoch)
-            with torch.no_grad():
-                next(iter(self.params.values()))[0].fill_(math.nan)
-        return losses, stats
+    def poisoned(original):
+        def train_step(self, x, y, alive, lr):
+            losses, stats = original(self, x, y, alive, lr)
+            step, calls["n"] = calls["n"], calls["n"] + 1
+            if where == "gradient" and step == 2:
+                stats = {**stats, "grad_norm": torch.where(torch.arange(len(losses)) == 1, math.nan, stats["grad_norm"])}
+            if where == "weights" and step == 2 * 3 - 1:  # the last update of the run (2 updates per epoch)
+                with torch.no_grad():
+                    next(iter(self.params.values()))[0].fill_(math.nan)
+            return losses, stats
+        return train_step
 
-    monkeypatch.setattr(StackedPopulation, "train_step", poisoned)
+    # Whichever population the trainer builds for the model (stacked parameters for the MLP, vmap otherwise).
+    for population in (StackedPopulation, StackedParameterPopulation):
+        monkeypatch.setattr(population, "train_step", poisoned(population.train_step))
     summary = run_twin(CONFIG.replace(epochs=3), tmp_path / "run", progress=False).summary
     (divergence,) = summary["divergences"]
     expected = {"gradient": (1, 2, "non-finite gradient"), "weights": (0, 6, "non-finite parameters")}[where]
