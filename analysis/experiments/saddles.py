@@ -54,6 +54,7 @@ __all__ = [
     "escape_step",
     "hallucinated",
     "network_escape_table",
+    "network_predictions",
     "network_saddle_curvature",
     "plateau_length",
     "summarise_escapes",
@@ -331,3 +332,259 @@ def toy_hallucination_table(
             "at_minimum": np.abs(np.abs(mean_x) - s) < 1e-2 * s,
         }))
     return pd.concat(frames, ignore_index=True)
+
+
+# ------------------------------------------------------------------------------------------------ network
+
+
+def _seeds(value) -> bool:
+    return (isinstance(value, tuple) and len(value) >= 1 and len(set(value)) == len(value)
+            and all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in value))
+
+
+def _methods(value) -> bool:
+    return (isinstance(value, tuple) and len(value) >= 1 and len(set(value)) == len(value)
+            and all(v in SADDLE_METHODS + ("sgd",) for v in value))
+
+
+def _radii(value) -> bool:
+    return (isinstance(value, tuple) and len(value) >= 1
+            and all(isinstance(r, (int, float)) and not isinstance(r, bool) and math.isfinite(r) and r > 0 for r in value))
+
+
+@dataclass(frozen=True)
+class NetworkSaddleConfig:
+    """The small-initialisation digits MLP escape experiment (see the module docstring).
+
+    ``init_scale``: every weight is drawn ``N(0, init_scale^2)``, so ``||w_0|| ~ init_scale sqrt(P)``;
+    ``escape_fraction``: a seed escapes when its loss is ``<= escape_fraction`` times the origin's loss;
+    ``window``: the last steps over which the stall statistics are taken; ``warm_start``: also run the SGD
+    warm-start control.
+    """
+
+    methods: tuple[str, ...] = ("gd", "usam", "sam", "asam", "stablesam-u", "stablesam-n", "stablesam-a")
+    rhos: tuple[float, ...] = (0.05, 2.0)
+    hidden: int = 16
+    init_scale: float = 1e-3
+    lr: float = 0.1
+    steps: int = 1500
+    seeds: tuple[int, ...] = (0, 1, 2, 3, 4, 5, 6, 7)
+    n_train: int | None = None
+    data_seed: int = 0
+    escape_fraction: float = 0.9
+    window: int = 100
+    warm_start: bool = True
+    adaptive_eta: float = 0.01
+
+    def __post_init__(self) -> None:
+        from stablesam.core.constraints import Boolean, Interval, NoneValue, Satisfies, validate_parameters
+
+        constraints = {
+            "methods": [Satisfies(_methods, f"a non-empty tuple of distinct methods from {SADDLE_METHODS}", ("nope",))],
+            "rhos": [Satisfies(_radii, "a non-empty tuple of radii > 0", (0.0,))],
+            "hidden": [Interval(int, 1, None)],
+            "init_scale": [Interval(float, 0, None, closed="neither")],
+            "lr": [Interval(float, 0, None, closed="neither")],
+            "steps": [Interval(int, 2, None)],
+            "seeds": [Satisfies(_seeds, "a non-empty tuple of distinct integers >= 0", (-1,))],
+            "n_train": [NoneValue(), Interval(int, 10, None)],
+            "data_seed": [Interval(int, 0, None)],
+            "escape_fraction": [Interval(float, 0, 1, closed="neither")],
+            "window": [Interval(int, 1, None)],
+            "warm_start": [Boolean()],
+            "adaptive_eta": [Interval(float, 0, None, closed="neither")],
+        }
+        validate_parameters(constraints, {name: getattr(self, name) for name in constraints}, owner="NetworkSaddleConfig")
+        if self.window > self.steps:
+            raise UsageError(f"NetworkSaddleConfig: window must be <= steps ({self.steps}); got {self.window}")
+
+    def runs(self) -> list[tuple[str, float]]:
+        """``(method, rho)`` pairs; methods without an ascent run once with ``rho = 0``."""
+        return [(m, rho) for m in self.methods for rho in (self.rhos if method({"sgd": "gd"}.get(m, m)).uses_rho else (0.0,))]
+
+
+def _digits(config: NetworkSaddleConfig):
+    import torch
+
+    from stablesam.stability.data import load_dataset
+
+    data = load_dataset("digits", generator=np.random.default_rng(config.data_seed), n_train=config.n_train,
+                        dtype=torch.float64)
+    x = data.x_train.reshape(data.x_train.shape[0], -1)
+    y = torch.nn.functional.one_hot(data.y_train, data.num_outputs).to(torch.float64)
+    return x, y
+
+
+def network_saddle_curvature(x, y) -> float:
+    r"""``lambda_min`` of the loss Hessian at the origin: ``-sigma_max(C)``, ``C = (1/n) sum_i y_i x_i^T`` (derived)."""
+    import torch
+
+    c = y.T @ x / x.shape[0]
+    return -float(torch.linalg.matrix_norm(c, ord=2))
+
+
+def _negative_projection(w1, w2, x, y):
+    r"""Norm of each seed's projection on the eigenspace of ``lambda_min`` at the origin: ``||W_1 r + W_2^T p|| / sqrt 2``.
+
+    With ``(p, sigma, r)`` the top singular triplet of ``C``, that eigenspace is spanned by ``W_1 = q r^T / sqrt 2``,
+    ``W_2 = p q^T / sqrt 2`` over unit ``q`` (the second-order term ``-<W_2 W_1, C>`` is ``-sigma/2`` there).
+    """
+    import torch
+
+    u, _, vh = torch.linalg.svd(y.T @ x / x.shape[0])
+    p, r = u[:, 0], vh[0]
+    return (torch.linalg.vector_norm(w1 @ r + w2.transpose(1, 2) @ p, dim=1) / math.sqrt(2)).numpy()
+
+
+def network_predictions(config: NetworkSaddleConfig, singular_values, projection) -> dict[tuple[str, float], np.ndarray]:
+    r"""The derived prediction per (method, rho): ``"escapes"``, ``"trapped"`` or ``"unknown"``, per seed.
+
+    The Hessian at the origin has eigenvalues ``+-sigma_j(C)`` (and zeros). GD, USAM and StableSAM-U: the ``d``-dim
+    linear statement (:func:`stablesam.theory.saddle.escapes_linearised`; StableSAM-U escapes iff some
+    ``rho sigma_j < 1``). SAM, StableSAM-N (and ASAM, StableSAM-A with ``r*``): the 1-D statement along the top
+    negative eigenspace, trapped when the seed's projection on it is below :func:`~stablesam.theory.saddle.trap_radius`
+    (other directions ignored: a heuristic, labelled so), escapes when above.
+    """
+    from stablesam.theory.saddle import escapes_linearised
+
+    sig = np.asarray(singular_values, dtype=np.float64)
+    sig = sig[sig > 1e-12 * sig.max()]
+    spectrum = np.concatenate([-sig, sig])
+    out = {}
+    for key, rho in config.runs():
+        saddle_key = {"sgd": "gd"}.get(key, key)
+        if saddle_key in ("gd", "usam", "stablesam-u"):
+            try:
+                verdict = "escapes" if escapes_linearised(saddle_key, spectrum, config.lr, rho) else "trapped"
+            except UsageError:
+                verdict = "unknown"
+            out[key, rho] = np.full(len(projection), verdict, dtype=object)
+        elif saddle_key in ("asam", "stablesam-a") and rho >= 1:
+            out[key, rho] = np.full(len(projection), "unknown", dtype=object)
+        else:
+            radius = trap_radius(saddle_key, -sig[0], config.lr, rho, adaptive_eta=config.adaptive_eta)
+            out[key, rho] = np.where(np.asarray(projection) < radius, "trapped", "escapes").astype(object)
+    return out
+
+
+def _population(config: NetworkSaddleConfig, d: int, k: int):
+    import torch
+
+    w1, w2 = [], []
+    for seed in config.seeds:
+        gen = torch.Generator().manual_seed(seed)
+        w1.append(torch.randn(config.hidden, d, generator=gen, dtype=torch.float64) * config.init_scale)
+        w2.append(torch.randn(k, config.hidden, generator=gen, dtype=torch.float64) * config.init_scale)
+    return torch.stack(w1), torch.stack(w2)
+
+
+def _per_seed_loss(w1, w2, x, y):
+    """``(1/2n) sum_i ||W_2 tanh(W_1 x_i) - y_i||^2`` for every seed of the stack: shape ``(seeds,)``."""
+    import torch
+
+    hidden = torch.tanh(torch.einsum("shd,nd->snh", w1, x))
+    out = torch.einsum("skh,snh->snk", w2, hidden)
+    return 0.5 * (out - y).square().sum(dim=-1).mean(dim=-1)
+
+
+def _train(key, rho, w1, w2, x, y, steps, config):
+    """``steps`` of ``key`` on the stacked population; per-step losses and per-seed ``||g||``, ``||g~||``."""
+    import torch
+
+    from stablesam.stability.optimizers import make_optimizer
+
+    w1 = w1.clone().requires_grad_(True)
+    w2 = w2.clone().requires_grad_(True)
+    params = [w1, w2]
+    row_key = {"sgd": "gd"}.get(key, key)
+    optimizer = make_optimizer(row_key, params, lr=config.lr, rho=rho, stacked=True, adaptive_eta=config.adaptive_eta)
+    losses, g_norms, s_norms = [], [], []
+    calls = []
+
+    def closure():
+        optimizer.zero_grad()
+        per_seed = _per_seed_loss(w1, w2, x, y)
+        per_seed.sum().backward()  # seeds are independent: the sum's gradient is each seed's own
+        norm = torch.sqrt(w1.grad.square().sum(dim=(1, 2)) + w2.grad.square().sum(dim=(1, 2)))
+        calls.append((per_seed.detach(), norm))
+        return per_seed.sum()
+
+    for _ in range(steps):
+        calls.clear()
+        optimizer.step(closure)
+        (loss, g_norm), (_, s_norm) = calls[0], calls[-1]
+        losses.append(loss)
+        g_norms.append(g_norm)
+        s_norms.append(s_norm)
+    with torch.no_grad():
+        final = _per_seed_loss(w1, w2, x, y)
+    return (w1.detach(), w2.detach(), torch.stack(losses).numpy(), torch.stack(g_norms).numpy(),
+            torch.stack(s_norms).numpy(), final.numpy())
+
+
+def network_escape_table(config: NetworkSaddleConfig = NetworkSaddleConfig(), *, progress: bool = False):
+    """Run the network experiment; return ``(table, curves)``.
+
+    ``table``: one row per (method, rho, seed, start) with ``start`` ``"origin"`` (small initialisation) or
+    ``"warm"`` (the SGD warm-start control: GD until every seed has escaped, then the method), and columns
+    ``lambda_min`` (derived, at the origin), ``rho_abs_lambda`` (``rho |lambda_min|``), ``init_norm``,
+    ``negative_projection`` (on the ``lambda_min`` eigenspace), ``predicted`` (:func:`network_predictions`), ``escaped``,
+    ``escape_step`` (NaN if not; for ``warm``: steps after the switch to reach ``escape_fraction^2`` of the origin's
+    loss, i.e. to keep training), ``plateau_length``, ``final_loss``, ``final_norm`` (``||w||``), ``final_grad_norm``,
+    ``gamma`` and ``surrogate_ratio`` (medians of ``||g||/||g~||`` and ``||g~||/||g||`` over the last ``window``
+    steps), ``hallucinated`` (:func:`hallucinated` on those medians, ``grad_tol = 1e-3 ||g_0||``), ``diverged``.
+    ``curves``: the training loss of every run, a tidy table ``method, rho, seed, start, step, loss`` (every
+    10th step).
+    """
+    import pandas as pd
+    import torch
+
+    x, y = _digits(config)
+    lam_min = network_saddle_curvature(x, y)
+    loss0 = float(0.5 * y.square().sum(dim=1).mean())  # the loss at the origin
+    w1_0, w2_0 = _population(config, x.shape[1], y.shape[1])
+    init_norm = torch.sqrt(w1_0.square().sum(dim=(1, 2)) + w2_0.square().sum(dim=(1, 2))).numpy()
+    projection = _negative_projection(w1_0, w2_0, x, y)
+    predicted = network_predictions(config, torch.linalg.svdvals(y.T @ x / x.shape[0]).numpy(), projection)
+    rows, curves = [], []
+    warm_state = None
+    if config.warm_start:
+        w1_g, w2_g, loss_g, *_ = _train("gd", 0.0, w1_0, w2_0, x, y, config.steps, config)
+        hits = escape_step(loss_g.T, config.escape_fraction * loss0, above=False)
+        if np.all(hits >= 0):
+            warm_steps = int(hits.max()) + 1
+            w1_w, w2_w, *_ = _train("gd", 0.0, w1_0, w2_0, x, y, warm_steps, config)
+            warm_state = (warm_steps, w1_w, w2_w)
+    for index, (key, rho) in enumerate(config.runs()):
+        if progress:
+            print(f"saddles network: {key} rho={rho:g} ({index + 1}/{len(config.runs())})", flush=True)
+        starts = [("origin", w1_0, w2_0, config.steps, config.escape_fraction)]
+        if warm_state is not None and config.steps > warm_state[0]:
+            starts.append(("warm", warm_state[1], warm_state[2], config.steps - warm_state[0], config.escape_fraction**2))
+        for start, w1, w2, steps, fraction in starts:
+            _, _, loss, g_norm, s_norm, final = _train(key, rho, w1, w2, x, y, steps, config)
+            loss, g_norm, s_norm = loss.T, g_norm.T, s_norm.T  # (seeds, steps)
+            finite = np.isfinite(loss).all(axis=1) & (loss.max(axis=1) < 1e3 * loss0)
+            hit = escape_step(np.where(np.isfinite(loss), loss, np.inf), fraction * loss0, above=False)
+            tail = slice(steps - min(config.window, steps), steps)
+            gamma = np.median(_safe_ratio(g_norm[:, tail], s_norm[:, tail]), axis=1)
+            ratio = np.median(_safe_ratio(s_norm[:, tail], g_norm[:, tail]), axis=1)
+            g_tail = np.median(g_norm[:, tail], axis=1)
+            for s_index, seed in enumerate(config.seeds):
+                rows.append({
+                    "method": key, "rho": float(rho), "seed": seed, "start": start, "lambda_min": lam_min,
+                    "rho_abs_lambda": float(rho) * abs(lam_min), "init_norm": float(init_norm[s_index]),
+                    "negative_projection": float(projection[s_index]),
+                    "predicted": predicted[key, rho][s_index] if start == "origin" else "n/a",
+                    "diverged": not bool(finite[s_index]), "escaped": bool(hit[s_index] >= 0 and finite[s_index]),
+                    "escape_step": float(hit[s_index] + 1) if hit[s_index] >= 0 and finite[s_index] else math.nan,
+                    "plateau_length": int(plateau_length(loss[s_index], loss0)),
+                    "final_loss": float(final[s_index]), "final_grad_norm": float(g_tail[s_index]),
+                    "gamma": float(gamma[s_index]), "surrogate_ratio": float(ratio[s_index]),
+                    "hallucinated": bool(hallucinated(g_tail[s_index], ratio[s_index] * g_tail[s_index],
+                                                      grad_tol=1e-3 * float(g_norm[s_index, 0]))),
+                })
+                for t in range(0, steps, 10):
+                    curves.append((key, float(rho), seed, start, t, float(loss[s_index, t])))
+    table = pd.DataFrame(rows)
+    return table, pd.DataFrame(curves, columns=["method", "rho", "seed", "start", "step", "loss"])
