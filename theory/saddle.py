@@ -202,8 +202,9 @@ def trap_radius(method: str, curvature, lr, rho=0.0, *, adaptive_eta: float = 0.
     - SAM: ``rho`` iff ``eta a <= 1`` (the interval ``(-rho, rho)`` maps into itself), else 0 (almost every
       start escapes: the expanding map then sends part of the interval out each step). ASAM: ``r*`` iff
       ``eta a (1 - rho) <= 1``.
-    - StableSAM-N: ``rho`` iff ``eta a < 2``. StableSAM-A: ``r* = rho eta_a / (1 - rho)`` iff ``eta a < 2 (1 - rho)``
-      (a sufficient condition: the multiplier ``1 - eta a T_x / T_x~`` lies in ``[1 - eta a/(1 - rho), 1 - eta a/(1 + rho)]``).
+    - StableSAM-N: ``rho`` iff ``eta a < 2``. StableSAM-A: ``r* = rho eta_a / (1 - rho)`` when ``eta a < 2 (1 - rho)``
+      (a sufficient condition: the multiplier ``1 - eta a T_x / T_x~`` lies in ``[1 - eta a/(1 - rho), 1 - eta a/(1 + rho)]``);
+      ``nan`` (not known in closed form) otherwise.
 
     >>> float(trap_radius("stablesam-u", -1.0, 0.1, 2.0)), float(trap_radius("stablesam-u", -1.0, 0.1, 0.5))
     (inf, 0.0)
@@ -223,7 +224,7 @@ def trap_radius(method: str, curvature, lr, rho=0.0, *, adaptive_eta: float = 0.
     elif key == "asam":
         value = np.where(ea * (1 - rho) <= 1, rho * eta_a / (1 - rho), 0.0)
     else:
-        value = np.where(ea < 2 * (1 - rho), rho * eta_a / (1 - rho), 0.0)
+        value = np.where(ea < 2 * (1 - rho), rho * eta_a / (1 - rho), np.nan)
     return _scalar(np.broadcast_to(value, np.broadcast(ea, rho).shape))
 
 
@@ -247,7 +248,7 @@ def escape_steps(method: str, curvature, lr, rho, x0, radius, *, adaptive_eta: f
     if np.any(x0 <= 0) or np.any(x0 >= radius):
         raise UsageError(f"x0 must satisfy 0 < |x0| < radius, got x0={x0!r}, radius={radius!r}")
     ea = lr * a
-    trapped = x0 < trap_radius(key, -a, lr, rho, adaptive_eta=eta_a)
+    trapped = x0 < trap_radius(key, -a, lr, rho, adaptive_eta=eta_a)  # nan (unknown) compares False
     if key in ("gd", "stablesam-u"):
         shift, factor = 0.0, 1 + ea
     elif key == "usam":
