@@ -271,7 +271,7 @@ def decide_flatness_claim(table, *, generator: np.random.Generator, reference: s
     rows = []
     for (m, target), group in at_loss[at_loss["method"] != reference].groupby(["method", "target"], sort=True):
         ref = at_loss[(at_loss["method"] == reference) & (at_loss["target"] == target)].set_index("seed")
-        paired = group.set_index("seed").join(ref[[metric, "reached"]], rsuffix="_ref", how="inner")
+        paired = group.merge(ref[[metric, "reached"]].reset_index(), on="seed", how="inner", suffixes=("", "_ref"))
         paired = paired[paired["reached"] & paired["reached_ref"]]
         logs = np.log(paired[metric].to_numpy(float) / paired[f"{metric}_ref"].to_numpy(float))
         interval = bootstrap_interval(lambda idx: float(np.exp(logs[idx].mean())), len(logs), generator=generator) \

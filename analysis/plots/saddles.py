@@ -128,7 +128,8 @@ def plot_hallucination(*, s: float = 1.0, rho: float = 1.5, lr: float = 0.1, x0:
 def plot_network_escapes(**config):
     """Small-initialisation digits MLP (:func:`stablesam.analysis.experiments.saddles.network_escape_table`): the
     training loss of every seed from the origin (solid) and after the SGD warm start (dashed), one panel per
-    ``rho`` (observed); the title gives ``lambda_min`` at the origin (derived)."""
+    ``rho`` (observed; losses above 1 clipped); dotted: the escape threshold (``escape_fraction`` of the origin's
+    loss 1/2); the title gives ``lambda_min`` at the origin (derived)."""
     import matplotlib.pyplot as plt
 
     from stablesam.analysis.experiments.saddles import NetworkSaddleConfig, network_escape_table
@@ -146,7 +147,9 @@ def plot_network_escapes(**config):
                 offset = 0 if start == "origin" else config.steps - len(run) * 10
                 ax.plot(run["step"] + max(offset, 0), run["loss"], color=METHOD_COLORS[key], lw=0.7,
                         ls="-" if start == "origin" else "--", label=label(key) if (seed == config.seeds[0] and start == "origin") else None)
-            ax.set(yscale="log", xlabel="step", title=rf"$\rho = {rho:g}$ ($\rho|\lambda_{{min}}| = {rho * abs(lam):.2g}$)")
+            ax.axhline(config.escape_fraction * 0.5, color="#999999", ls=":", lw=0.8)  # the escape threshold
+            ax.set(yscale="log", ylim=(0.05, 1.0), xlabel="step",
+                   title=rf"$\rho = {rho:g}$ ($\rho|\lambda_{{min}}| = {rho * abs(lam):.2g}$)")
         axes[0][0].set_ylabel("training loss")
         axes[0][0].legend(frameon=False, fontsize=6, ncol=2)
         fig.suptitle(rf"digits MLP from init scale {config.init_scale:g}: origin a strict saddle, $\lambda_{{min}} = {lam:.3g}$",
