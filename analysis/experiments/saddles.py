@@ -139,8 +139,10 @@ def _norm(v: np.ndarray) -> np.ndarray:
 
 
 def _safe_ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    """``num / den`` where ``den > 0``, else 0; NaN stays NaN (a diverged run), without warnings."""
     num, den = np.broadcast_arrays(num, den)
-    return np.divide(num, den, out=np.zeros(num.shape), where=den > 0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.divide(num, den, out=np.zeros(num.shape), where=den > 0)
 
 
 def toy_step(key: str, w, b, a, lr: float, rho: float, noise=None, *, adaptive_eta: float = 0.01):
@@ -533,7 +535,8 @@ def network_escape_table(config: NetworkSaddleConfig = NetworkSaddleConfig(), *,
     ``escape_step`` (NaN if not; for ``warm``: steps after the switch to reach ``escape_fraction^2`` of the origin's
     loss, i.e. to keep training), ``plateau_length``, ``final_loss``, ``final_norm`` (``||w||``), ``final_grad_norm``,
     ``gamma`` and ``surrogate_ratio`` (medians of ``||g||/||g~||`` and ``||g~||/||g||`` over the last ``window``
-    steps), ``hallucinated`` (:func:`hallucinated` on those medians, ``grad_tol = 1e-3 ||g_0||``), ``diverged``.
+    steps), ``hallucinated`` (:func:`hallucinated` on the medians of ``||g||`` and ``||g~||`` over the window,
+    ``grad_tol = 1e-3 ||g_0||``), ``diverged``.
     ``curves``: the training loss of every run, a tidy table ``method, rho, seed, start, step, loss`` (every
     10th step).
     """
@@ -571,6 +574,7 @@ def network_escape_table(config: NetworkSaddleConfig = NetworkSaddleConfig(), *,
             gamma = np.median(_safe_ratio(g_norm[:, tail], s_norm[:, tail]), axis=1)
             ratio = np.median(_safe_ratio(s_norm[:, tail], g_norm[:, tail]), axis=1)
             g_tail = np.median(g_norm[:, tail], axis=1)
+            surrogate_tail = np.median(s_norm[:, tail], axis=1)
             for s_index, seed in enumerate(config.seeds):
                 rows.append({
                     "method": key, "rho": float(rho), "seed": seed, "start": start, "lambda_min": lam_min,
@@ -582,7 +586,7 @@ def network_escape_table(config: NetworkSaddleConfig = NetworkSaddleConfig(), *,
                     "plateau_length": int(plateau_length(loss[s_index], loss0)),
                     "final_loss": float(final[s_index]), "final_grad_norm": float(g_tail[s_index]),
                     "gamma": float(gamma[s_index]), "surrogate_ratio": float(ratio[s_index]),
-                    "hallucinated": bool(hallucinated(g_tail[s_index], ratio[s_index] * g_tail[s_index],
+                    "hallucinated": bool(hallucinated(g_tail[s_index], surrogate_tail[s_index],
                                                       grad_tol=1e-3 * float(g_norm[s_index, 0]))),
                 })
                 for t in range(0, steps, 10):
