@@ -7,7 +7,8 @@ Quadratic models (docs/theory.md section 2) and edge-of-stability formulas (sect
 - :mod:`stablesam.theory.quadratic_divergence`: exact divergence thresholds, linear rates, USAM-vs-GD crossover.
 - :mod:`stablesam.theory.sam_cycle`: SAM's 2-cycle (amplitude, gradient norm, transverse multipliers).
 - :mod:`stablesam.theory.renormalization`: StableSAM's gamma, coordinate multipliers, 2-D regimes.
-- :mod:`stablesam.theory.saddle`: multipliers at negative curvature.
+- :mod:`stablesam.theory.saddle`: multipliers at negative curvature; escape, fixed points and trap radii (section 7).
+- :mod:`stablesam.theory.hallucination`: SAM's hallucinated minimizer on a double well (section 7).
 - :mod:`stablesam.theory.stability_edge`: maximal stable sharpness / learning rate (GD, USAM-edge, SAM-edge).
 - :mod:`stablesam.theory.symbolic`: sympy derivations of every closed form above (imported on demand).
 
@@ -36,7 +37,8 @@ from stablesam.theory.renormalization import (
     stablesam_2d_regime,
     stablesam_coordinate_multipliers,
 )
-from stablesam.theory.saddle import saddle_multiplier
+from stablesam.theory.hallucination import sam_hallucinated_minimizer
+from stablesam.theory.saddle import escape_steps, saddle_fixed_points, saddle_multiplier, saddle_step, trap_radius
 from stablesam.theory.sam_cycle import sam_cycle_amplitude, sam_cycle_grad_norm, sam_transverse_multipliers
 from stablesam.theory.simulate import SimulationResult, observed_lr_max, simulate
 from stablesam.theory.quadratic_divergence import (
@@ -72,7 +74,12 @@ __all__ = [
     "observed_lr_max",
     "optimal_lr",
     "regimes",
+    "escape_steps",
+    "sam_hallucinated_minimizer",
+    "saddle_fixed_points",
     "saddle_multiplier",
+    "saddle_step",
+    "trap_radius",
     "sam_cycle_amplitude",
     "sam_cycle_grad_norm",
     "sam_transverse_multipliers",
