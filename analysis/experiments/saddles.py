@@ -586,8 +586,8 @@ def network_escape_table(config: NetworkSaddleConfig = NetworkSaddleConfig(), *,
                     "plateau_length": int(plateau_length(loss[s_index], loss0)),
                     "final_loss": float(final[s_index]), "final_grad_norm": float(g_tail[s_index]),
                     "gamma": float(gamma[s_index]), "surrogate_ratio": float(ratio[s_index]),
-                    "hallucinated": bool(hallucinated(g_tail[s_index], surrogate_tail[s_index],
-                                                      grad_tol=1e-3 * float(g_norm[s_index, 0]))),
+                    "hallucinated": bool(finite[s_index]) and bool(hallucinated(  # a diverged run is not one
+                        g_tail[s_index], surrogate_tail[s_index], grad_tol=1e-3 * float(g_norm[s_index, 0]))),
                 })
                 for t in range(0, steps, 10):
                     curves.append((key, float(rho), seed, start, t, float(loss[s_index, t])))
