@@ -180,6 +180,14 @@ def toy_step(key: str, w, b, a, lr: float, rho: float, noise=None, *, adaptive_e
 _DIVERGED = 1e6  # |w| beyond this (or non-finite): diverged
 
 
+def _trap_or_nan(key: str, curvature: float, lr: float, rho: float, adaptive_eta: float) -> float:
+    """The derived 1-D trap radius, or NaN where the theory has none (ASAM-type ascents with ``rho >= 1``)."""
+    try:
+        return float(trap_radius(key, curvature, lr, rho, adaptive_eta=adaptive_eta))
+    except UsageError:
+        return math.nan
+
+
 def _toy_grid(saddles, starts, noises, repeats):
     rows = []
     for saddle in saddles:
@@ -239,8 +247,7 @@ def toy_escape_table(
                     w = np.where((blown > 0)[:, None], np.nan, w)  # a diverged run is frozen as NaN: an outcome
                     hit[(hit < 0) & (blown < 0) & (np.abs(w[:, 1]) >= radius)] = t + 1
             saddle_key = "gd" if key == "sgd" else key
-            trap = np.array([trap_radius(saddle_key, -ai, lr, rho, adaptive_eta=adaptive_eta) if rho > 0 or saddle_key == "gd"
-                             else 0.0 for ai in a])
+            trap = np.array([_trap_or_nan(saddle_key, -ai, lr, rho, adaptive_eta) for ai in a])
             frames.append(pd.DataFrame({
                 "method": key, "rho": float(rho), "saddle": names, "b": b, "a": a, "x0": x0, "y0": y0,
                 "noise": sigma, "repeat": rep, "diverged": blown > 0, "escaped": hit > 0, "escape_step": np.where(hit > 0, hit, np.nan),
@@ -645,7 +652,8 @@ def decide_saddle_claim(table, *, units: Sequence[str], settings: Sequence[str] 
 
     units, settings = list(units), list(settings)
     non_rho = [c for c in settings if c != "rho"]
-    escaped = table.assign(escaped=table["escaped"].astype(bool) & ~table.get("diverged", False))
+    diverged = table["diverged"].astype(bool) if "diverged" in table else False
+    escaped = table.assign(escaped=table["escaped"].astype(bool) & ~diverged)
     ref = escaped[escaped["method"] == reference].set_index(non_rho + units)["escaped"]
     rows = []
     for setting, group in escaped[escaped["method"] != reference].groupby(settings, sort=True):
