@@ -378,7 +378,7 @@ class NetworkSaddleConfig:
     init_scale: float = 1e-3
     lr: float = 0.1
     steps: int = 1500
-    seeds: tuple[int, ...] = (0, 1, 2, 3, 4, 5, 6, 7)
+    seeds: tuple[int, ...] = tuple(range(20))  # the 95% BCa interval of an escape-rate difference covers ~0.92 at 20
     n_train: int | None = None
     data_seed: int = 0
     escape_fraction: float = 0.9
