@@ -7,7 +7,8 @@ Quadratic models (docs/theory.md section 2) and edge-of-stability formulas (sect
 - :mod:`stablesam.theory.quadratic_divergence`: exact divergence thresholds, linear rates, USAM-vs-GD crossover.
 - :mod:`stablesam.theory.sam_cycle`: SAM's 2-cycle (amplitude, gradient norm, transverse multipliers).
 - :mod:`stablesam.theory.renormalization`: StableSAM's gamma, coordinate multipliers, 2-D regimes.
-- :mod:`stablesam.theory.saddle`: multipliers at negative curvature.
+- :mod:`stablesam.theory.saddle`: multipliers, fixed points and escape conditions at a strict saddle (claim C8).
+- :mod:`stablesam.theory.hallucination`: SAM's hallucinated minimizers on a double well (claim C8).
 - :mod:`stablesam.theory.stability_edge`: maximal stable sharpness / learning rate (GD, USAM-edge, SAM-edge).
 - :mod:`stablesam.theory.symbolic`: sympy derivations of every closed form above (imported on demand).
 
@@ -67,7 +68,20 @@ _EXPORTS = {
         ),
         "stablesam.theory.renormalization",
     ),
-    "saddle_multiplier": "stablesam.theory.saddle",
+    **dict.fromkeys(
+        (
+            "ESCAPE_CONDITIONS", "SADDLE_METHODS", "escape_steps", "escapes_linearised", "saddle_fixed_points",
+            "saddle_multiplier", "saddle_step", "stablesam_n_local_step", "trap_radius",
+        ),
+        "stablesam.theory.saddle",
+    ),
+    **dict.fromkeys(
+        (
+            "double_well", "double_well_grad", "double_well_hessian", "sam_hallucinated_minimizer",
+            "sam_hallucination_attracts", "stablesam_hover_width", "usam_hallucinated_minimizers",
+        ),
+        "stablesam.theory.hallucination",
+    ),
     **dict.fromkeys(
         ("sam_cycle_amplitude", "sam_cycle_grad_norm", "sam_transverse_multipliers"),
         "stablesam.theory.sam_cycle",
