@@ -32,6 +32,7 @@ _EXPORTS = {
     ),
     **dict.fromkeys(("SAM", "StableSAM"), "stablesam.stability.sam"),
     "torch_threads": "stablesam.stability.threads",
+    **dict.fromkeys(("TensorLists", "default_foreach"), "stablesam.stability.functional"),
 }
 
 __all__ = sorted(_EXPORTS)

@@ -109,6 +109,22 @@ _EXPORTS = {
         ),
         "stablesam.theory.uniform_stability",
     ),
+    **dict.fromkeys(
+        (
+            "C9_THEORY", "CappedComparison", "capped_excess_risk_comparison", "capped_stability_comparison"
+        ),
+        "stablesam.theory.capped",
+    ),
+    **dict.fromkeys(
+        (
+            "BASES", "C7_THEORY", "GammaRange", "RenormalizationTheory", "SAM_CONVEX_OFFSET", "base_of",
+            "base_step_constants", "bound_row", "lipschitz_step_constant", "lr_condition", "optimization_extra",
+            "renormalization_theory", "usam_convex_growth", "usam_smoothness"
+        ),
+        "stablesam.theory.method_constants",
+    ),
+    **dict.fromkeys(("canonical_method", "map_of", "quadratic_row"), "stablesam.theory.quadratic"),
+    "edge_row": "stablesam.theory.stability_edge",
 }
 
 __all__ = sorted(_EXPORTS)

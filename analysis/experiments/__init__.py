@@ -54,6 +54,21 @@ _EXPORTS = {
         ("LossDifferences", "loss_diff_max", "stability_estimate", "test_losses"),
         "stablesam.analysis.experiments.twin_stability",
     ),
+    **dict.fromkeys(
+        (
+            "C10_RULES", "C10_THEORY", "FlatnessConfig", "decide_flatness_claim", "equal_loss_comparison",
+            "first_step_reaching", "flatness_table"
+        ),
+        "stablesam.analysis.experiments.flatness",
+    ),
+    **dict.fromkeys(
+        (
+            "C8_RULES", "C8_THEORY", "NetworkSaddleConfig", "TOY_SADDLES", "ToySaddle", "decide_saddle_claim",
+            "escape_step", "hallucinated", "network_escape_table", "network_predictions",
+            "network_saddle_curvature", "plateau_length", "summarise_escapes", "toy_escape_table", "toy_step"
+        ),
+        "stablesam.analysis.experiments.saddles",
+    ),
 }
 
 __all__ = sorted(_EXPORTS)

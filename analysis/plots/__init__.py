@@ -28,6 +28,13 @@ _EXPORTS = {
         "stablesam.analysis.plots.style",
     ),
     **dict.fromkeys(("METRIC_LABELS", "plot_twin_metrics"), "stablesam.analysis.plots.twin"),
+    **dict.fromkeys(
+        (
+            "plot_flatness", "plot_hallucination", "plot_network_escapes", "plot_saddle_trajectories",
+            "plot_toy_escapes"
+        ),
+        "stablesam.analysis.plots.saddles",
+    ),
 }
 
 __all__ = sorted(_EXPORTS)

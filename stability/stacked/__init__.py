@@ -5,7 +5,14 @@
 :mod:`~stablesam.stability.stacked.optimizer` (every method of the table as whole-population tensor operations).
 """
 
-from stablesam.stability.stacked.network import StackedNetwork, network_of
-from stablesam.stability.stacked.optimizer import PopulationOptimizer
+from stablesam.core.exports import lazy_exports
 
-__all__ = ["PopulationOptimizer", "StackedNetwork", "network_of"]
+# Each name loads on first use (PEP 562): importing the package does not import torch.
+_EXPORTS = {
+    **dict.fromkeys(("Activation", "Convolution", "Flatten", "Linear", "MaxPool"), "stablesam.stability.stacked.layers"),
+    **dict.fromkeys(("StackedNetwork", "network_of"), "stablesam.stability.stacked.network"),
+    "PopulationOptimizer": "stablesam.stability.stacked.optimizer",
+}
+
+__all__ = sorted(_EXPORTS)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())

@@ -7,7 +7,17 @@ with a :class:`~stablesam.stability.training.loop.Divergence` tracker, and resol
 (:mod:`stablesam.core.store`).
 """
 
-from stablesam.stability.training.device import resolve_device
-from stablesam.stability.training.loop import DIVERGENCE_REASONS, Divergence, DivergenceRule, Hook, closure_for, run_steps
+from stablesam.core.exports import lazy_exports
 
-__all__ = ["DIVERGENCE_REASONS", "Divergence", "DivergenceRule", "Hook", "closure_for", "resolve_device", "run_steps"]
+# Each name loads on first use (PEP 562): importing the package does not import torch.
+_EXPORTS = {
+    "resolve_device": "stablesam.stability.training.device",
+    **dict.fromkeys(
+        ("DIVERGENCE_REASONS", "Divergence", "DivergenceRule", "Hook", "all_finite", "closure_for", "finite_rows",
+         "run_steps"),
+        "stablesam.stability.training.loop",
+    ),
+}
+
+__all__ = sorted(_EXPORTS)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())

@@ -28,6 +28,8 @@ _EXPORTS = {
         "stablesam.stability.twin.run",
     ),
     **dict.fromkeys(("DIVERGENCE_REASONS", "TwinTrainer", "resolve_device"), "stablesam.stability.twin.trainer"),
+    "MAX_EPOCHS": "stablesam.stability.twin.config",
+    **dict.fromkeys(("StackedParameterPopulation", "stacked_population"), "stablesam.stability.twin.stacked"),
 }
 
 __all__ = sorted(_EXPORTS)

@@ -25,6 +25,10 @@ _EXPORTS = {
         ),
         "stablesam.core.validation",
     ),
+    "DiskFull": "stablesam.core.io",
+    **dict.fromkeys(
+        ("DAMAGED", "MANIFEST", "Store", "disk_full", "notice", "sha256_bytes", "sha256_file"), "stablesam.core.store"
+    ),
 }
 
 __all__ = sorted(_EXPORTS)
