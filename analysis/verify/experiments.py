@@ -138,7 +138,7 @@ def make_scale(name: str, *, device: str = "cpu", data_dir: str | None = None, s
             stability_models=(("digits", "mlp"),), edge_models=(("digits", "mlp"), ("digits", "linear")),
             noise_model=("digits", "mlp"), label_noises=(0.0, 0.4), noise_lr=0.3, noise_epochs=15,
             noise_seeds=tuple(range(10)), trajectory_models=(("digits", "mlp"),), trajectory_lrs=(0.3,),
-            trajectory_rhos=(0.05,), trajectory_seeds=tuple(range(6)), trajectory_epochs=10,
+            trajectory_rhos=(0.05,), trajectory_seeds=tuple(range(8)), trajectory_epochs=10,
             timing_model=("digits", "mlp"), timing_batch=1024, timing_rounds=20, timing_steps=5, data_dir=data_dir)
     elif name == "standard":
         # 30 minutes on 2 CPU cores, estimated from the quick scale's measured per-seed costs (README): 20 seeds

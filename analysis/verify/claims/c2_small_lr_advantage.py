@@ -88,32 +88,39 @@ def _track_cases(scale, results, generator):
     return raw
 
 
-def evaluate(scale, results, generator) -> ClaimResult:
-    raw = _track_cases(scale, results, generator)
-    verdicts = holm_verdicts([r[2]["interval"] for r in raw], STABILITY_RULE)  # both rules: alpha 0.025
-    cases = []
-    for (setting, rule, fields), verdict in zip(raw, verdicts):
-        fields = dict(fields)
-        values = fields.pop("values", None)
-        interval = fields.pop("interval")
-        cases.append(case(setting, interval, verdict, values=None if isinstance(values, tuple) else values,
-                          rule=rule, family=len(raw), **fields))
-    patterns = []
-    for dataset, model in scale.stability_models:
-        for method in METHODS:
-            for track in ("stability", "generalization gap"):
-                mine = [c for c in cases if (c["setting"]["dataset"], c["setting"]["model"], c["setting"]["method"],
-                                             c["setting"]["track"]) == (dataset, model, method, track)]
-                patterns.append({"dataset": dataset, "model": model, "method": method, "track": track,
-                                 "pattern": only_below([c["setting"]["lr"] for c in mine], [c["verdict"] for c in mine])})
-    sam = [p for p in patterns if p["method"] == "sam"]
-    by_model = {}
-    for p in sam:
-        by_model.setdefault((p["dataset"], p["model"]), []).append(p["pattern"])
+def combine(settings: list[dict], intervals: list) -> tuple[str, list[str], list[dict]]:
+    """The claim's verdict from its cases: Holm over every case (both directions), the pattern over eta per
+    (model, method, track), decided on SAM's two tracks (see the module docstring). Returns the verdict, the
+    per-case verdicts and the patterns."""
+    verdicts = holm_verdicts(intervals, STABILITY_RULE)  # both rules have alpha 0.025 and 10 seeds at least
+    groups: dict[tuple, list[int]] = {}
+    for k, s in enumerate(settings):
+        groups.setdefault((s["dataset"], s["model"], s["method"], s["track"]), []).append(k)
+    patterns = [{"dataset": d, "model": m, "method": method, "track": track,
+                 "pattern": only_below([settings[k]["lr"] for k in ks], [verdicts[k] for k in ks])}
+                for (d, m, method, track), ks in groups.items()]
+    by_model: dict[tuple, list[str]] = {}
+    for p in patterns:
+        if p["method"] == "sam":
+            by_model.setdefault((p["dataset"], p["model"]), []).append(p["pattern"])
     model_verdicts = [SUPPORTED if all(v == SUPPORTED for v in vs) else NOT_SUPPORTED if NOT_SUPPORTED in vs
                       else INCONCLUSIVE for vs in by_model.values()]
     verdict = (SUPPORTED if SUPPORTED in model_verdicts and NOT_SUPPORTED not in model_verdicts else
                NOT_SUPPORTED if NOT_SUPPORTED in model_verdicts and SUPPORTED not in model_verdicts else INCONCLUSIVE)
+    return verdict, verdicts, patterns
+
+
+def evaluate(scale, results, generator) -> ClaimResult:
+    raw = _track_cases(scale, results, generator)
+    verdict, verdicts, patterns = combine([r[0] for r in raw], [r[2]["interval"] for r in raw])
+    cases = []
+    for (setting, rule, fields), v in zip(raw, verdicts):
+        fields = dict(fields)
+        values = fields.pop("values", None)
+        interval = fields.pop("interval")
+        cases.append(case(setting, interval, v, values=None if isinstance(values, tuple) else values,
+                          rule=rule, family=len(raw), **fields))
+    sam = [p for p in patterns if p["method"] == "sam"]
     floor = sum(c.get("status", "").startswith("below noise floor") for c in cases if c["setting"]["track"] == "stability")
     failed = sum(c.get("status", "").startswith("not comparable") for c in cases)
     disagree = sum("disagreement" in c for c in cases)
