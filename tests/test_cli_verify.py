@@ -16,6 +16,8 @@ from stablesam.cli import main
     (["--full", "--data-dir", "/nonexistent/cifar"], "is not an existing directory"),
     (["--workers", "-1"], "--workers must be an integer >= 0"),
     (["--engine", "dask", "--workers", "0"], "--workers must be an integer >= 1"),
+    (["--seeds", "5"], "seeds must be None or an integer in [6, inf); got 5"),  # the sign test cannot decide on 5 seeds
+    (["--epochs", "0"], "epochs must be None or an integer in [1, inf); got 0"),
 ])
 def test_bad_input_is_one_line_and_exit_2(args, message, tmp_path, capsys):
     out = tmp_path / "verify"
@@ -81,6 +83,7 @@ def test_quick_end_to_end_and_rerun_reuses(tmp_path, capsys):
 
     assert schema_errors(document) == [] and [c["id"] for c in document["claims"]] == [f"C{k}" for k in range(1, 8)]
     cached = sorted(p.name for p in (out / "cache").rglob("*") if p.parent.name in ("twin", "trajectory", "timing"))
+    assert first < 300  # make run's budget: 5 minutes on 2 CPU cores
     start = time.perf_counter()
     assert main(["verify", "--quick", "--device", "cpu", "--out", str(out), "--json"]) == 0
     second = time.perf_counter() - start
