@@ -229,11 +229,11 @@ def test_c2_least_squares_regimes_against_theory():
     from stablesam.analysis.verify.experiments import KINDS, least_squares_problem
     from stablesam.theory.least_squares import lr_ranges_beating
 
-    settings = dict(method="usam", rho=0.05, n=20, T=100, num=20, lr_min_factor=1e-3, lr_max_factor=2.2)
+    settings = dict(method="usam", rho=0.05, n=20, T=100, num=12, lr_min_factor=1e-3, lr_max_factor=2.2)
     ours = KINDS["regimes"].run(**settings)
     model, X, y = least_squares_problem(20)
     lam = np.linalg.eigvalsh(X.T @ X / 20)[-1]
-    direct = lr_ranges_beating(model, X, y, "usam", rho=0.05, T=100, lr_min=1e-3 / lam, lr_max=2.2 / lam, num=20)
+    direct = lr_ranges_beating(model, X, y, "usam", rho=0.05, T=100, lr_min=1e-3 / lam, lr_max=2.2 / lam, num=12)
     assert ours["ranges"] == [list(r) for r in direct] and ours["gd_edge"] == 2 / lam
     assert json.loads(json.dumps(ours)) == ours  # cached as JSON
     # USAM beats GD from the smallest eta and stops before GD's edge: the pattern C2's theory reads as consistent.

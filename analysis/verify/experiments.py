@@ -136,7 +136,7 @@ def make_scale(name: str, *, device: str = "cpu", data_dir: str | None = None, s
         scale = Scale(
             name=name, device=device, lrs=(0.1, 0.3, 1.0, 3.0), seeds=tuple(range(10)), epochs=3,
             stability_models=(("digits", "mlp"),), edge_models=(("digits", "mlp"), ("digits", "linear")),
-            noise_model=("digits", "mlp"), label_noises=(0.0, 0.4), noise_lr=0.3, noise_epochs=15,
+            noise_model=("digits", "mlp"), label_noises=(0.0, 0.4), noise_lr=0.3, noise_epochs=8,
             noise_seeds=tuple(range(10)), trajectory_models=(("digits", "mlp"),), trajectory_lrs=(0.3,),
             trajectory_rhos=(0.05,), trajectory_seeds=tuple(range(8)), trajectory_epochs=10,
             timing_model=("digits", "mlp"), timing_batch=1024, timing_rounds=20, timing_steps=5, data_dir=data_dir)
@@ -251,7 +251,7 @@ def exact_experiment(scale: Scale) -> Experiment:
 
 # The least-squares problem of C2's theory track (fixed before anything ran): x ~ N(0, diag(1, 1/3, 1/9)),
 # w* = (1, -1, 1), noise 0.5, 20 examples from default_rng(0), T = 100 full-batch steps, rho = the scale's.
-LS_PROBLEM = dict(n=20, T=100, num=20, lr_min_factor=1e-3, lr_max_factor=2.2)
+LS_PROBLEM = dict(n=20, T=100, num=12, lr_min_factor=1e-3, lr_max_factor=2.2)
 
 
 def regimes_experiment(scale: Scale, method: str) -> Experiment:

@@ -30,10 +30,10 @@ RULE = DecisionRule("log2 eta_max(StableSAM) - log2 eta_max(base), per seed, med
                     boundary=0.0, null=0.0, min_units=8)
 EOS_METHODS = ("gd", "sam", "usam", "stablesam-u", "stablesam-n")
 # Edge-of-stability settings, fixed before any verdict was seen: a small digits tanh MLP (one hidden layer of 32,
-# 256 examples, 400 full-batch steps), eta = 0.1 where the initial sharpness (about 34) lies above 2/eta = 20;
+# 256 examples, 200 full-batch steps at quick scale, 800 at standard), eta = 0.1 where the initial sharpness (about 34) lies above 2/eta = 20;
 # full: the 64-64 tanh MLPs of the README's edge-of-stability table.
 EOS_SETTINGS = {
-    "quick": (dict(dataset="digits", model="mlp", activation="tanh", hidden=[32], n_train=256, lrs=[0.1], steps=400,
+    "quick": (dict(dataset="digits", model="mlp", activation="tanh", hidden=[32], n_train=256, lrs=[0.1], steps=200,
                    measure_every=20),),
     "standard": (dict(dataset="digits", model="mlp", activation="tanh", hidden=[32], n_train=256, lrs=[0.1],
                       steps=800, measure_every=20),),
