@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -82,9 +82,14 @@ class Claim:
 def case(setting: dict[str, Any], interval: Interval | None, verdict: str, *, values=None,
          rule: DecisionRule | None = None, family: int = 1, **extra: Any) -> dict[str, Any]:
     """One case's entry; an inconclusive case with per-seed ``values`` reports its minimum detectable effect and
-    the seeds that would decide the observed effect (at the Holm level of a family of ``family`` cases)."""
+    the seeds that would decide the observed effect (at the Holm level of a family of ``family`` cases). For a
+    paired ratio, ``values`` is ``(a, b)`` and the effect is the per-seed ``a - boundary * b`` against 0 (in the
+    units of ``a``)."""
     out = {"setting": setting, "interval": None if interval is None else interval.to_dict(), "verdict": verdict,
            **extra}
+    if isinstance(values, tuple) and rule is not None:
+        a, b = (np.asarray(v, dtype=np.float64) for v in values)
+        values, rule = a - rule.boundary * b, replace(rule, boundary=0.0, null=0.0)
     if verdict == INCONCLUSIVE and values is not None and rule is not None:
         out["detectable"] = detectable(values, rule, family=family)
     return out

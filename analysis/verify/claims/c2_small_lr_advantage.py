@@ -118,7 +118,7 @@ def evaluate(scale, results, generator) -> ClaimResult:
         fields = dict(fields)
         values = fields.pop("values", None)
         interval = fields.pop("interval")
-        cases.append(case(setting, interval, v, values=None if isinstance(values, tuple) else values,
+        cases.append(case(setting, interval, v, values=values,
                           rule=rule, family=len(raw), **fields))
     sam = [p for p in patterns if p["method"] == "sam"]
     floor = sum(c.get("status", "").startswith("below noise floor") for c in cases if c["setting"]["track"] == "stability")

@@ -159,8 +159,8 @@ def evaluate(scale, results, generator) -> ClaimResult:
             verdicts[which] = combine_existential(intervals, RULE)[0]
         for (setting, fields), v in zip(raw, per_case):
             fields = dict(fields)
-            fields.pop("values", None)
-            cases.append(case(setting, fields.pop("interval"), v, **fields))
+            values = fields.pop("values", None)
+            cases.append(case(setting, fields.pop("interval"), v, values=values, rule=RULE, family=len(raw), **fields))
     same = [c for c in cases if c["setting"]["comparison"] == "same eta"]
     floor = sum(c["status"].startswith("below noise floor") for c in same)
     failed = sum(c["status"].startswith("not comparable") for c in same)
