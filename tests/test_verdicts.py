@@ -141,6 +141,11 @@ def test_detectable_effect_and_seeds_to_decide():
     hits = np.mean([RULE.decide(median_interval(shift + sd * g.standard_normal(more), RULE)) == SUPPORTED
                     for _ in range(400)])
     assert hits >= 0.8 - 3 * math.sqrt(0.16 / 400)
+    # An effect between the null and the boundary (C1's USAM case: 1.27 against "much larger" = 2, null 1) is
+    # decided by no seed count.
+    much = DecisionRule("ratio > 2", claimed="greater", boundary=2.0, null=1.0)
+    between = detectable(1.27 + 0.05 * g.standard_normal(8), much)
+    assert between["seeds_to_decide"] is None and "no seed count" in between["why"]
 
 
 @pytest.mark.parametrize("pattern, expected", [

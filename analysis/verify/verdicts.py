@@ -270,11 +270,13 @@ def sign_test_power(n: int, shift_sd: float, alpha: float) -> float:
 
 
 def detectable(values, rule: DecisionRule, *, family: int = 1, power: float = 0.8,
-               max_seeds: int = 400) -> dict[str, float | int | None]:
-    """For an inconclusive case: the minimum detectable effect (distance of the median from the boundary, in the
-    effect's units, at which the sign test at this many seeds and the family's Holm level ``alpha/family`` has
-    ``power``; normal per-seed effects with the observed spread) and the seeds that would decide the observed
-    effect with that power (``None`` beyond ``max_seeds`` or for a null observed effect)."""
+               max_seeds: int = 400) -> dict[str, float | int | str | None]:
+    """For an inconclusive case: the minimum detectable effect (the distance beyond the boundary at which the sign
+    test at this many seeds and the family's Holm level ``alpha/family`` has ``power``; normal per-seed effects
+    with the observed spread) and the seeds that would decide the observed effect with that power: toward
+    "supported" when the observed median lies beyond ``rule.boundary``, toward "not supported" when it lies beyond
+    ``rule.against``; ``None`` (with ``why``) when it lies between the two, where no seed count decides it, or
+    beyond ``max_seeds``."""
     from scipy.optimize import brentq
 
     x = np.asarray(values, dtype=np.float64)
@@ -283,15 +285,23 @@ def detectable(values, rule: DecisionRule, *, family: int = 1, power: float = 0.
     level = rule.alpha / max(1, family)
     sd = float(np.std(x, ddof=1)) if n > 1 else math.nan
     if not (n > 1 and sd > 0):
-        return {"minimum_detectable_effect": None, "seeds_to_decide": None, "power": power}
+        return {"minimum_detectable_effect": None, "seeds_to_decide": None, "power": power,
+                "why": "no spread over seeds"}
     mde = None
     if sign_test_power(n, 10.0, level) >= power:
         mde = float(brentq(lambda t: sign_test_power(n, t, level) - power, 0.0, 10.0)) * sd
-    observed = abs(float(np.median(x)) - rule.boundary) / sd
-    needed = None
-    if observed > 0:
-        needed = next((m for m in range(max(n, 2), max_seeds + 1) if sign_test_power(m, observed, level) >= power), None)
-    return {"minimum_detectable_effect": mde, "seeds_to_decide": needed, "power": power}
+    median = float(np.median(x))
+    sign = 1.0 if rule.claimed == "greater" else -1.0
+    if sign * (median - rule.boundary) > 0:
+        observed, why = sign * (median - rule.boundary) / sd, "toward supported"
+    elif sign * (rule.against - median) > 0:
+        observed, why = sign * (rule.against - median) / sd, "toward not supported"
+    else:
+        return {"minimum_detectable_effect": mde, "seeds_to_decide": None, "power": power,
+                "why": "the observed median lies between the boundary and the null: no seed count decides it"}
+    needed = next((m for m in range(max(n, 2), max_seeds + 1) if sign_test_power(m, observed, level) >= power), None)
+    return {"minimum_detectable_effect": mde, "seeds_to_decide": needed, "power": power,
+            "why": why if needed is not None else f"more than {max_seeds} seeds"}
 
 
 def only_below(xs, verdicts: list[str]) -> str:
