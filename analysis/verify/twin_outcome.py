@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import math
-from functools import cached_property
+from functools import cached_property, lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +16,18 @@ import numpy as np
 from stablesam.analysis.verify.twin_evidence import failure_kinds
 
 __all__ = ["TwinOutcome"]
+
+_DATA_KEYS = ("dataset", "data_seed", "data_dir", "n_train", "n_test", "n_pool", "dtype")
+
+
+@lru_cache(maxsize=None)
+def _classes(data_settings: str) -> int | None:
+    """Number of classes of a twin run's data set (loaded once per data settings, not once per run)."""
+    from stablesam.stability.twin import TwinConfig
+    from stablesam.stability.twin.run import load_twin_dataset
+
+    settings = {k: v for k, v in json.loads(data_settings).items() if v is not None}
+    return load_twin_dataset(TwinConfig(**settings, optimizer="sgd", lr=0.1)).num_classes
 
 
 class TwinOutcome:
@@ -72,11 +84,8 @@ class TwinOutcome:
 
     @cached_property
     def classes(self) -> int | None:
-        from stablesam.stability.twin import TwinConfig
-        from stablesam.stability.twin.run import load_twin_dataset
-
-        config = TwinConfig.from_dict(json.loads((self.path / "config.json").read_text()))
-        return load_twin_dataset(config).num_classes
+        config = json.loads((self.path / "config.json").read_text())
+        return _classes(json.dumps({k: config.get(k) for k in _DATA_KEYS}, sort_keys=True))
 
     @cached_property
     def failures(self) -> list[str]:
