@@ -95,8 +95,12 @@ def evaluate(scale, results, generator) -> ClaimResult:
     for c, v in zip(cases, per_case):
         c["verdict"] = v
     key = weakest(cases, "greater")
-    reading = (f"decided by the 90th percentile over steps of ||g~||/||g|| against {MUCH_LARGER:g} ('much larger'); "
-               f"weakest case {key.estimate:.3g} [{key.low:.3g}, {key.high:.3g}]" if key else "no interval")
+    reading = (f"decided by the 90th percentile over steps of ||g~||/||g|| against {MUCH_LARGER:g} ('much larger') in "
+               "every case; " + "; ".join(
+                   f"{c['setting']['method']} eta={c['setting']['lr']:g} rho={c['setting']['rho']:g}: "
+                   + (f"{c['interval']['estimate']:.3g} [{c['interval']['low']:.3g}, {c['interval']['high']:.3g}]"
+                      if c["interval"] and c["interval"]["low"] is not None and np.isfinite(c["interval"]["low"])
+                      else "no interval") + f" {c['verdict']}" for c in cases))
     return ClaimResult(verdict, reading, "smallest per-setting 90th-percentile ratio", key, cases,
                        figure_data={"curves": curves})
 

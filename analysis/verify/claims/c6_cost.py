@@ -80,7 +80,9 @@ def evaluate(scale, results, generator) -> ClaimResult:
     reading = (f"operation count: StableSAM adds {100 * count['extra_fraction']:.3g}% of SAM's flops; timing "
                "(interleaved, median ratio): " + ", ".join(
                    f"{c['setting']['method']} {c['interval']['estimate']:.3g} [{c['interval']['low']:.3g}, "
-                   f"{c['interval']['high']:.3g}] at {c['base_step_ms']:.0f} ms/step" for c in cases))
+                   f"{c['interval']['high']:.3g}] at {c['base_step_ms']:.0f} ms/step"
+                   + (f" (width {100 * c['relative_width']:.0f}%: cannot decide the 5% margin)"
+                      if c["relative_width"] >= MARGIN else "") for c in cases))
     return ClaimResult(verdict, reading, "step-time ratio StableSAM/base (weakest case)", weakest(cases, "less"),
                        cases, [f"operation count: {count}"], {"count": count})
 
