@@ -11,8 +11,8 @@ Scales (seeds and epochs fixed here before anything runs; ``--seeds N`` and ``--
 recorded in the provenance):
 
 - ``quick`` (``make run``: at most 5 minutes on 2 CPU cores from an empty ``--out``): digits, MLP and linear
-  models; 10 seeds for the twin claims (the sign test within a Holm family of 16 cases needs 10), 6 for the
-  per-step claims (a single 95% sign-test interval needs 6);
+  models; 10 seeds for the twin claims (the sign test within a Holm family of 16 cases needs 10), 8 for the
+  per-step claims (a sign-test verdict within a Holm family of 2 cases needs 7);
 - ``standard`` (about 30 minutes on 2 CPU cores, estimated from measured per-seed costs): 20 seeds, longer
   training, 40 seeds for C5's superiority reading;
 - ``full`` (one GPU): digits and mnist1d, MLP and CNN, 20 seeds, plus ResNet-20 on CIFAR-10 with a data

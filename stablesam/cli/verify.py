@@ -31,7 +31,7 @@ def register(subparsers) -> None:
     scale = p.add_mutually_exclusive_group()
     scale.add_argument("--quick", dest="scale", action="store_const", const="quick",
                        help="small scale, at most 5 minutes on 2 CPU cores: digits, MLP and linear models, "
-                            "10 seeds (6 for the per-step claims) (default)")
+                            "10 seeds (8 for the per-step claims) (default)")
     scale.add_argument("--standard", dest="scale", action="store_const", const="standard",
                        help="about 30 minutes on 2 CPU cores: 20 seeds (40 for label noise), longer training")
     scale.add_argument("--full", dest="scale", action="store_const", const="full",
