@@ -268,6 +268,26 @@ def test_family_wise_error_of_every_existential_claim(name):
         assert rate <= 0.05, (claim, rate)
 
 
+@pytest.mark.parametrize("name", ["quick", "standard", "full"])
+def test_every_family_can_be_decided_at_its_seed_count(name):
+    """At every scale each claim's cases run at least the seeds the sign test needs within the claim's Holm
+    family (both directions), so no verdict is out of reach by construction."""
+    from stablesam.analysis.verify.verdicts import min_seeds
+
+    s = make_scale(name)
+    trajectory_cases = len(s.trajectory_models) * 2 * len(s.trajectory_lrs) * len(s.trajectory_rhos)
+    families = {  # claim: (cases in its family, seeds of each case)
+        "C1": (trajectory_cases, len(s.trajectory_seeds)), "C7": (trajectory_cases, len(s.trajectory_seeds)),
+        "C2": (len(s.stability_models) * 2 * 2 * len(s.lrs), len(s.seeds)),
+        "C3": (len(s.edge_models) * len(PAIRS), len(s.seeds)),
+        "C4": (len(s.stability_models) * len(PAIRS) * len(s.lrs), len(s.seeds)),
+        "C5": (len(s.label_noises) * len(PAIRS), len(s.noise_seeds)),
+        "C6": (len(PAIRS), s.timing_rounds),
+    }
+    for claim, (cases, seeds) in families.items():
+        assert seeds >= max(min_seeds(family=cases), CLAIMS[claim].rule.min_units), (name, claim, cases, seeds)
+
+
 def test_failed_experiment_makes_the_claim_inconclusive(scale):
     class Failing(Planted):
         def __getitem__(self, experiment):

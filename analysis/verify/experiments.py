@@ -150,7 +150,7 @@ def make_scale(name: str, *, device: str = "cpu", data_dir: str | None = None, s
             stability_models=(("digits", "mlp"),), edge_models=(("digits", "mlp"), ("digits", "linear")),
             noise_model=("digits", "mlp"), label_noises=(0.0, 0.2, 0.4), noise_lr=0.3, noise_epochs=40,
             noise_seeds=tuple(range(40)), trajectory_models=(("digits", "mlp"),), trajectory_lrs=(0.1, 0.3),
-            trajectory_rhos=(0.05, 0.2), trajectory_seeds=tuple(range(8)), trajectory_epochs=20,
+            trajectory_rhos=(0.05, 0.2), trajectory_seeds=tuple(range(10)), trajectory_epochs=20,
             timing_model=("digits", "cnn"), timing_batch=512, timing_rounds=40, timing_steps=3,
             eos_seeds=tuple(range(6)), data_dir=data_dir)
     else:
@@ -162,7 +162,7 @@ def make_scale(name: str, *, device: str = "cpu", data_dir: str | None = None, s
             stability_models=(("digits", "mlp"), ("mnist1d", "cnn")), edge_models=tuple(edge),
             noise_model=("mnist1d", "cnn"), label_noises=(0.0, 0.2, 0.4), noise_lr=0.1, noise_epochs=60,
             noise_seeds=tuple(range(40)), trajectory_models=(("digits", "mlp"), ("digits", "cnn")),
-            trajectory_lrs=(0.03, 0.1, 0.3), trajectory_rhos=(0.02, 0.05, 0.2), trajectory_seeds=tuple(range(8)),
+            trajectory_lrs=(0.03, 0.1, 0.3), trajectory_rhos=(0.02, 0.05, 0.2), trajectory_seeds=tuple(range(12)),
             trajectory_epochs=20, timing_model=("mnist1d", "cnn") if data_dir is None else ("cifar10", "resnet20"),
             timing_batch=256, timing_rounds=40, timing_steps=10, eos_seeds=tuple(range(6)), data_dir=data_dir,
             exact_n=600, exact_steps=600, exact_lrs=tuple(float(x) for x in np.geomspace(1e-6, 3e-3, 12)))
