@@ -330,6 +330,7 @@ def write_report(out_dir: str | Path, document: dict[str, Any], figure_data: dic
     """
     import matplotlib.pyplot as plt
 
+    from stablesam.analysis.plots.style import figure_style
     from stablesam.analysis.verify.claims import CLAIMS
 
     document = jsonable(document)
@@ -339,9 +340,11 @@ def write_report(out_dir: str | Path, document: dict[str, Any], figure_data: dic
     out_dir = Path(out_dir)
     figures = {}
     for claim in document["claims"]:
-        figure = CLAIMS[claim["id"]].plot(claim, jsonable(figure_data.get(claim["id"], {})))
+        with figure_style():  # the whole figure drawn and saved in the toolkit's style
+            figure = CLAIMS[claim["id"]].plot(claim, jsonable(figure_data.get(claim["id"], {})))
         try:
-            figures[claim["id"]] = _png(figure)
+            with figure_style():
+                figures[claim["id"]] = _png(figure)
         finally:
             plt.close(figure)
     paths = {"verdicts": out_dir / "verdicts.json", "markdown": out_dir / "report.md", "html": out_dir / "report.html"}
