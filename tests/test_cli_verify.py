@@ -16,6 +16,8 @@ from stablesam.cli import main
     (["--full", "--data-dir", "/nonexistent/cifar"], "is not an existing directory"),
     (["--workers", "-1"], "--workers must be an integer >= 0"),
     (["--engine", "dask", "--workers", "0"], "--workers must be an integer >= 1"),
+    (["--seeds", "5"], "seeds must be None or an integer in [6, inf); got 5"),  # the sign test cannot decide on 5 seeds
+    (["--epochs", "0"], "epochs must be None or an integer in [1, inf); got 0"),
 ])
 def test_bad_input_is_one_line_and_exit_2(args, message, tmp_path, capsys):
     out = tmp_path / "verify"

@@ -1,5 +1,11 @@
-"""Decision rules of ``stablesam verify`` on synthetic inputs: a planted effect is supported, none is
-inconclusive, a reversed one is not supported; the bootstrap comes from scipy and resamples units jointly."""
+"""The statistics of ``stablesam verify`` measured by simulation at the seed counts it uses.
+
+Each simulation plants data whose true effect is known and counts how often the method errs. Rates are counted
+over ``REPS`` independent draws: a rate ``q`` has a binomial standard error ``sqrt(q (1 - q) / REPS)``, 0.25
+points at ``q = 2.5%`` and 0.35 points at ``q = 95%`` with ``REPS = 2000``; the issue's limits (coverage >= 93%,
+false "supported" <= 3.5%, family-wise <= 5%) lie at least four standard errors from the method's exact rates
+(coverage >= 95.9%, false "supported" <= 2.5%), so the tests fail only for a method that does not meet them.
+"""
 
 import math
 
@@ -12,98 +18,134 @@ from stablesam.analysis.verify.verdicts import (
     SUPPORTED,
     DecisionRule,
     Interval,
-    bootstrap_interval,
-    combine_cases,
+    combine_existential,
+    combine_universal,
     crossover,
+    detectable,
+    holm,
+    median_interval,
+    min_seeds,
     only_below,
 )
 from stablesam.core.validation import UsageError
 
-RNG_SEED = 20240114
+REPS = 2000
+SEED_COUNTS = (6, 10, 20)  # the trajectory claims (C1, C7) at quick scale, the twin claims at quick, --standard
 
 
-def _paired_interval(a, b, seed=0):
-    """Mean of the paired differences a - b, resampled over the shared units."""
-    return bootstrap_interval(lambda idx: float(np.mean(a[idx] - b[idx])), len(a), generator=np.random.default_rng(seed))
+def _draw(kind: str, g: np.random.Generator, size) -> np.ndarray:
+    """Draws with median 0: normal, or skewed (log-normal with sigma 1, exponential)."""
+    if kind == "normal":
+        return g.standard_normal(size)
+    if kind == "lognormal":
+        return g.lognormal(0.0, 1.0, size) - 1.0  # median of lognormal(0, 1) is 1
+    return g.exponential(1.0, size) - math.log(2.0)  # median of Exp(1) is ln 2
 
 
-@pytest.mark.parametrize("effect, expected", [(1.0, SUPPORTED), (0.0, INCONCLUSIVE), (-1.0, NOT_SUPPORTED)])
-def test_superiority_rule_on_planted_effects(effect, expected):
-    # 10 seeds, noise sd 0.5: the 95% interval of the mean half-width is about 1.96 * 0.5 / sqrt(10) = 0.31,
-    # so a planted effect of 1 clears 0 by three half-widths and a zero effect straddles 0.
-    g = np.random.default_rng(RNG_SEED)
-    base = g.normal(10.0, 1.0, size=10)
-    method = base + effect + g.normal(0.0, 0.5, size=10)
-    interval = _paired_interval(method, base)
-    rule = DecisionRule("difference > 0", claimed="greater", boundary=0.0)
-    assert rule.decide(interval) == expected, interval
+RULE = DecisionRule("effect > 0", claimed="greater", boundary=0.0)
 
 
-@pytest.mark.parametrize("ratio, expected", [(0.5, SUPPORTED), (1.0, INCONCLUSIVE), (2.0, NOT_SUPPORTED)])
-def test_ratio_rule_claimed_less(ratio, expected):
-    # Log-normal noise of sd 0.1 around the planted ratio, 8 seeds: interval half-width about 0.07 in log.
-    g = np.random.default_rng(RNG_SEED + 1)
-    base = g.lognormal(0.0, 1.0, size=8)
-    method = base * ratio * g.lognormal(0.0, 0.1, size=8)
-    interval = bootstrap_interval(lambda idx: float(method[idx].mean() / base[idx].mean()), 8,
-                                  generator=np.random.default_rng(1))
-    rule = DecisionRule("ratio < 1/1.1", claimed="less", boundary=1 / 1.1, null=1.0)
-    assert rule.decide(interval) == expected, interval
+@pytest.mark.parametrize("n", SEED_COUNTS)
+@pytest.mark.parametrize("kind", ["normal", "lognormal", "exponential"])
+def test_interval_coverage_and_false_supported_at_the_boundary(n, kind):
+    g = np.random.default_rng([22, n, len(kind)])
+    data = _draw(kind, g, (REPS, n))  # true median exactly 0: on the boundary of RULE
+    intervals = [median_interval(row, RULE) for row in data]
+    coverage = np.mean([i.low <= 0.0 <= i.high for i in intervals])
+    false_supported = np.mean([RULE.decide(i) == SUPPORTED for i in intervals])
+    assert coverage >= 0.93, coverage
+    assert false_supported <= 0.035, false_supported
+    # and for a claimed decrease against a ratio boundary, on the same data shifted to the boundary
+    less = DecisionRule("ratio < 1/1.1", claimed="less", boundary=1 / 1.1, null=1.0)
+    shifted = [less.decide(median_interval(row + 1 / 1.1, less)) for row in data[: REPS // 2]]
+    assert np.mean([v == SUPPORTED for v in shifted]) <= 0.035
 
 
-MATCHES_OR_BEATS = DecisionRule("accuracy difference", claimed="greater", boundary=0.0, min_units=5, equivalence=1.0)
+def test_interval_is_exact_order_statistics_and_agrees_with_the_test():
+    # n = 10: P(Bin(10, 1/2) <= 1) = 11/1024 <= 0.025 < P(<= 2) = 56/1024, so the 95% interval is [x_(2), x_(9)].
+    x = np.arange(1.0, 11.0)
+    i = median_interval(x[::-1], RULE)
+    assert (i.low, i.high, i.estimate, i.n) == (2.0, 9.0, 5.5, 10)
+    assert i.p_claimed == pytest.approx(1 / 1024)  # all ten above 0
+    # Ties at the boundary count against the claim: p <= alpha exactly when the interval's lower end is above it.
+    for values in ([0, 0, 1, 1, 1, 1, 1, 1, 1, 1], [0, 1, 1, 1, 1, 1, 1, 1, 1, 1], [1] * 10):
+        interval = median_interval(np.array(values, dtype=float), RULE)
+        assert (RULE.decide(interval) == SUPPORTED) == (interval.low > 0), values
+    assert median_interval(np.ones(5), RULE).method == "none"  # 5 seeds cannot make a 95% sign-test interval
 
 
-@pytest.mark.parametrize("shift, expected", [(0.0, SUPPORTED), (3.0, SUPPORTED), (-3.0, NOT_SUPPORTED)])
-def test_matches_or_beats_rule(shift, expected):
-    # A zero difference matches (interval within +-1: half-width about 1.96 * 0.3 / sqrt(10) = 0.19), a gain of 3
-    # beats, a deficit of 3 is worse by more than the margin.
-    g = np.random.default_rng(RNG_SEED + 2)
-    diff = shift + g.normal(0.0, 0.3, size=10)
-    interval = bootstrap_interval(lambda idx: float(diff[idx].mean()), 10, generator=np.random.default_rng(2))
-    assert MATCHES_OR_BEATS.decide(interval) == expected, interval
+def test_min_seeds_and_rules_refuse_too_few():
+    assert min_seeds() == 6 and min_seeds(family=16) == 10
+    with pytest.raises(UsageError, match="min_units"):
+        DecisionRule("x", claimed="greater", boundary=0.0, min_units=3)
+    with pytest.raises(UsageError, match="claimed"):
+        DecisionRule("x", claimed="bigger", boundary=0.0)
+    rule = DecisionRule("d", claimed="greater", boundary=0.0, min_units=8)
+    assert rule.decide(median_interval(np.arange(1.0, 8.0), rule)) == INCONCLUSIVE  # 7 < 8 seeds
+    assert rule.decide(median_interval(np.arange(1.0, 9.0), rule)) == SUPPORTED
 
 
-@pytest.mark.parametrize("low, high", [(-2.5, 1.5), (-0.9, 2.3), (-1.5, -0.2)])
-def test_matches_or_beats_neither_is_inconclusive(low, high):
-    # Wider than the +-1 band and not wholly above 0; or worse, but not surely by more than 1 point.
-    assert MATCHES_OR_BEATS.decide(Interval(0.5 * (low + high), low, high, 10, 0.95, "BCa")) == INCONCLUSIVE
+@pytest.mark.parametrize("effect, expected", [(1.0, SUPPORTED), (-1.0, NOT_SUPPORTED)])
+def test_planted_effects_are_found(effect, expected):
+    g = np.random.default_rng(3)
+    assert RULE.decide(median_interval(effect + 0.3 * g.standard_normal(10), RULE)) == expected
 
 
-def test_too_few_units_is_inconclusive():
-    rule = DecisionRule("d", claimed="greater", boundary=0.0, min_units=5)
-    assert rule.decide(Interval(5.0, 4.0, 6.0, 4, 0.95, "BCa")) == INCONCLUSIVE
-    assert rule.decide(Interval(5.0, 4.0, 6.0, 5, 0.95, "BCa")) == SUPPORTED
-    assert rule.decide(Interval(5.0, math.nan, math.nan, 9, 0.95, "none")) == INCONCLUSIVE
+def test_holm_step_down():
+    assert holm([0.01, 0.04, 0.03], 0.05) == [True, False, False]
+    assert holm([0.01, 0.02, 0.03], 0.06) == [True, True, True]  # 0.01 <= 0.02, 0.02 <= 0.03, 0.03 <= 0.06
+    assert holm([float("nan"), 0.001], 0.05) == [False, True]
 
 
-def test_bootstrap_matches_scipy_on_a_mean():
-    from scipy.stats import bootstrap
+@pytest.mark.parametrize("cases, n", [(16, 10), (8, 10), (4, 10), (16, 20)])
+@pytest.mark.parametrize("kind", ["normal", "exponential"])
+def test_family_wise_false_supported_without_effect(cases, n, kind):
+    """An existential claim with no true effect in any case is "supported" at most 5% of the time (Holm); the
+    uncorrected rule ("some case supported, none contradicting") is shown to fail the same simulation."""
+    g = np.random.default_rng([cases, n, len(kind)])
+    rule = DecisionRule("effect > 0", claimed="greater", boundary=0.0, min_units=min_seeds(family=cases))
+    corrected = uncorrected = 0
+    for _ in range(REPS // 2):
+        intervals = [median_interval(_draw(kind, g, n), rule) for _ in range(cases)]
+        corrected += combine_existential(intervals, rule)[0] == SUPPORTED
+        each = [rule.decide(i) if i.n >= 6 else INCONCLUSIVE for i in intervals]
+        uncorrected += SUPPORTED in each and NOT_SUPPORTED not in each
+    assert corrected / (REPS // 2) <= 0.05
+    if cases >= 8:
+        assert uncorrected / (REPS // 2) > 0.05  # the rule of today's main, on the same draws
 
-    x = np.random.default_rng(3).normal(size=12)
-    ours = bootstrap_interval(lambda idx: float(x[idx].mean()), 12, generator=np.random.default_rng(7), n_resamples=999)
-    theirs = bootstrap((x,), np.mean, n_resamples=999, random_state=np.random.default_rng(7), method="BCa")
-    # Same generator, same resampling order over indices as over values: identical intervals up to float rounding.
-    assert ours.low == pytest.approx(theirs.confidence_interval.low, rel=1e-12)
-    assert ours.high == pytest.approx(theirs.confidence_interval.high, rel=1e-12)
-    assert ours.method == "BCa" and ours.n == 12
+
+def test_combine_universal_and_existential():
+    sure = Interval(1.0, 0.5, 1.5, 10, 0.95, "m", 1e-4, 1.0)
+    against = Interval(-1.0, -1.5, -0.5, 10, 0.95, "m", 1.0, 1e-4)
+    unclear = Interval(0.1, -0.5, 0.5, 10, 0.95, "m", 0.3, 0.3)
+    rule = DecisionRule("d", claimed="greater", boundary=0.0)
+    assert combine_universal([sure, sure], rule)[0] == SUPPORTED
+    assert combine_universal([sure, unclear], rule)[0] == INCONCLUSIVE
+    assert combine_universal([sure, against], rule)[0] == NOT_SUPPORTED
+    assert combine_existential([sure, unclear, None], rule) == (SUPPORTED, [SUPPORTED, INCONCLUSIVE, INCONCLUSIVE])
+    assert combine_existential([sure, against], rule)[0] == INCONCLUSIVE
+    assert combine_existential([], rule)[0] == INCONCLUSIVE
 
 
-def test_bootstrap_degenerate_and_single_unit():
-    same = bootstrap_interval(lambda idx: 1.0, 5, generator=np.random.default_rng(0))
-    assert (same.low, same.high, same.method) == (1.0, 1.0, "percentile")  # BCa's jackknife is degenerate
-    one = bootstrap_interval(lambda idx: 2.0, 1, generator=np.random.default_rng(0))
-    assert one.method == "none" and math.isnan(one.low)
-
-
-def test_combine_cases():
-    assert combine_cases([SUPPORTED, SUPPORTED], require_all=True) == SUPPORTED
-    assert combine_cases([SUPPORTED, INCONCLUSIVE], require_all=True) == INCONCLUSIVE
-    assert combine_cases([SUPPORTED, NOT_SUPPORTED], require_all=True) == NOT_SUPPORTED
-    assert combine_cases([SUPPORTED, INCONCLUSIVE], require_all=False) == SUPPORTED
-    assert combine_cases([SUPPORTED, NOT_SUPPORTED], require_all=False) == INCONCLUSIVE
-    assert combine_cases([NOT_SUPPORTED, INCONCLUSIVE], require_all=False) == NOT_SUPPORTED
-    assert combine_cases([], require_all=False) == INCONCLUSIVE
+def test_detectable_effect_and_seeds_to_decide():
+    g = np.random.default_rng(5)
+    x = 0.3 + g.standard_normal(10)  # a small effect: inconclusive at 10 seeds
+    found = detectable(x, RULE)
+    assert RULE.decide(median_interval(x, RULE)) == INCONCLUSIVE
+    assert found["minimum_detectable_effect"] > abs(np.median(x))  # what 10 seeds could see is larger
+    more = found["seeds_to_decide"]
+    assert more is not None and more > 10
+    # At that many seeds the same effect and spread is detected with the stated power (checked by simulation).
+    sd, shift = np.std(x, ddof=1), np.median(x)
+    hits = np.mean([RULE.decide(median_interval(shift + sd * g.standard_normal(more), RULE)) == SUPPORTED
+                    for _ in range(400)])
+    assert hits >= 0.8 - 3 * math.sqrt(0.16 / 400)
+    # An effect between the null and the boundary (C1's USAM case: 1.27 against "much larger" = 2, null 1) is
+    # decided by no seed count.
+    much = DecisionRule("ratio > 2", claimed="greater", boundary=2.0, null=1.0)
+    between = detectable(1.27 + 0.05 * g.standard_normal(8), much)
+    assert between["seeds_to_decide"] is None and "no seed count" in between["why"]
 
 
 @pytest.mark.parametrize("pattern, expected", [
@@ -123,10 +165,3 @@ def test_crossover_interpolates_in_log_log():
     assert crossover([0.03, 0.3, 3.0], [0.3, 3.0, 30.0]) == pytest.approx(0.1, rel=1e-12)
     assert crossover([0.1, 1.0], [0.5, 0.9]) is None
     assert crossover([0.1, 1.0, 3.0], [2.0, 0.5, float("nan")]) is None
-
-
-def test_rule_validates_its_settings():
-    with pytest.raises(UsageError, match="claimed"):
-        DecisionRule("x", claimed="bigger", boundary=0.0)
-    with pytest.raises(UsageError, match="confidence"):
-        DecisionRule("x", claimed="less", boundary=0.0, confidence=1.5)

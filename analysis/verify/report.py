@@ -19,6 +19,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from stablesam.analysis.verify.experiments import KINDS, SCALES
 from stablesam.analysis.verify.verdicts import VERDICTS
 from stablesam.core.io import atomic_write_bytes, atomic_write_json, atomic_write_text
 
@@ -29,18 +30,20 @@ _NUMBER = {"type": ["number", "null"]}
 _STRINGS = {"type": "array", "items": {"type": "string"}}
 _INTERVAL = {
     "type": ["object", "null"],
-    "required": ["estimate", "low", "high", "n", "confidence", "method"],
+    "required": ["estimate", "low", "high", "n", "confidence", "method", "p_claimed", "p_reverse"],
     "properties": {"estimate": _NUMBER, "low": _NUMBER, "high": _NUMBER, "n": {"type": "integer"},
-                   "confidence": {"type": "number"}, "method": {"enum": ["BCa", "percentile", "none"]}},
+                   "confidence": {"type": "number"}, "method": {"type": "string"},
+                   "p_claimed": _NUMBER, "p_reverse": _NUMBER},
 }
 _CLAIM = {
     "type": "object",
-    "required": ["id", "title", "statement", "source", "verdict", "key", "rule", "quantity", "theory", "decided_by", "pending",
+    "required": ["id", "title", "statement", "source", "verdict", "reading", "key", "rule", "quantity", "theory", "decided_by", "pending",
                  "stronger_than_checked", "would_change", "cases", "notes", "experiments"],
     "properties": {
         "id": {"type": "string", "pattern": "^C[0-9]+$"},
         "title": {"type": "string"}, "statement": {"type": "string"}, "source": {"type": "string"},
         "verdict": {"enum": list(VERDICTS)},
+        "reading": {"type": "string"},
         "key": {"type": "object", "required": ["label", "interval"],
                 "properties": {"label": {"type": "string"}, "interval": _INTERVAL}},
         "rule": {"type": "object",
@@ -63,7 +66,7 @@ _CLAIM = {
         "notes": _STRINGS,
         "experiments": {"type": "array", "items": {"type": "object", "required": ["key", "label", "kind", "settings"],
                                                    "properties": {"key": {"type": "string"}, "label": {"type": "string"},
-                                                                  "kind": {"enum": ["twin", "trajectory", "timing", "exact", "eos"]},
+                                                                  "kind": {"enum": list(KINDS)},
                                                                   "settings": {"type": "object"}}}},
     },
 }
@@ -73,8 +76,8 @@ VERDICTS_SCHEMA: dict[str, Any] = {
     "type": "object",
     "required": ["schema_version", "scale", "settings", "claims", "provenance"],
     "properties": {
-        "schema_version": {"const": 2},
-        "scale": {"enum": ["quick", "full"]},
+        "schema_version": {"const": 3},
+        "scale": {"enum": list(SCALES)},
         "settings": {"type": "object"},
         "claims": {"type": "array", "items": _CLAIM},
         "provenance": {"type": "object",
@@ -144,8 +147,13 @@ def jsonable(value: Any) -> Any:
 
 def read_verdict_guide() -> str:
     """How to read a verdict (the paragraph under the table of every report, and the README's)."""
-    return ("Each claim is decided by a rule fixed in code before anything runs: an effect, the boundary it must "
-            "clear and a 95% bootstrap confidence interval over seeds. **supported**: the whole interval clears the "
+    return ("Each claim is decided by a rule fixed in code before anything runs: a per-seed effect, the boundary "
+            "its median must clear and an exact 95% sign-test interval over seeds (valid for any distribution of "
+            "the seeds; coverage measured by simulation in the tests). Claims decided over several cases correct "
+            "for multiplicity with Holm's method. Stability is the cross-fitted estimate, which must clear its "
+            "sign-flip noise floor; a case whose runs failed (diverged or never trained) in most seeds is not "
+            "comparable. A case's interval is its own 95% interval; its verdict is after Holm's correction, so in a "
+            "family a case whose interval clears the boundary can stay inconclusive. **supported**: the whole interval clears the "
             "boundary in the claimed direction; **not supported**: the whole interval lies on the other side (the "
             "effect is reversed, or a deficit exceeds the allowed margin); **inconclusive**: the interval straddles "
             "the boundary, or too few seeds ran. The experiments decide; each claim's theory check (proved, "
@@ -178,13 +186,18 @@ def _fmt_setting(setting: dict[str, Any]) -> str:
 
 
 def verdict_table(document: dict[str, Any]) -> list[dict[str, str]]:
-    """One row per claim: id, title, verdict, key number with its interval, pending parts."""
-    return [{"claim": c["id"], "title": c["title"], "verdict": c["verdict"],
-             "key number [95% CI]": f"{c['key']['label']}: {_fmt_interval(c['key']['interval'])}",
-             "pending": str(len(c["pending"])) if c["pending"] else "-"} for c in document["claims"]]
+    """One row per claim: id, title, verdict and its plain one-line reading."""
+    return [{"claim": c["id"], "title": c["title"], "verdict": c["verdict"], "reading": c["reading"]}
+            for c in document["claims"]]
 
 
-_EXTRA_SKIP = {"setting", "interval", "verdict", "ratios"}
+def key_table(document: dict[str, Any]) -> list[dict[str, str]]:
+    """One row per claim: its key number with its interval and the theory's status."""
+    return [{"claim": c["id"], "key number [95% CI]": f"{c['key']['label']}: {_fmt_interval(c['key']['interval'])}",
+             "theory": c["theory"]["status"]} for c in document["claims"]]
+
+
+_EXTRA_SKIP = {"setting", "interval", "verdict", "ratios", "values"}
 
 
 def report_blocks(document: dict[str, Any]) -> list[tuple[str, Any]]:
@@ -197,12 +210,13 @@ def report_blocks(document: dict[str, Any]) -> list[tuple[str, Any]]:
               f"wall time {prov['wall_seconds']:.0f} s; created {prov['created']}."),
         ("table", verdict_table(document)),
         ("p", read_verdict_guide()),
+        ("table", key_table(document)),
     ]
     for claim in document["claims"]:
         blocks += [
             ("h2", f"{claim['id']}: {claim['title']} - {claim['verdict']}"),
             ("quote", f"{claim['statement']} (source: {claim['source']})"),
-            ("p", f"Verdict: **{claim['verdict']}**. Key number, {claim['key']['label']}: "
+            ("p", f"Verdict: **{claim['verdict']}**: {claim['reading']}. Key number, {claim['key']['label']}: "
                   f"{_fmt_interval(claim['key']['interval'])}."),
             ("figure", claim["id"]),
             ("list", [f"Decision rule: {claim['rule']['text']}. Cases combine as: {claim['rule']['combine']}.",
@@ -316,7 +330,8 @@ def write_report(out_dir: str | Path, document: dict[str, Any], figure_data: dic
     """
     import matplotlib.pyplot as plt
 
-    from stablesam.analysis.plots.claims import plot_claim
+    from stablesam.analysis.plots.style import figure_style
+    from stablesam.analysis.verify.claims import CLAIMS
 
     document = jsonable(document)
     errors = schema_errors(document)
@@ -325,9 +340,11 @@ def write_report(out_dir: str | Path, document: dict[str, Any], figure_data: dic
     out_dir = Path(out_dir)
     figures = {}
     for claim in document["claims"]:
-        figure = plot_claim(claim, jsonable(figure_data.get(claim["id"], {})))
+        with figure_style():  # the whole figure drawn and saved in the toolkit's style
+            figure = CLAIMS[claim["id"]].plot(claim, jsonable(figure_data.get(claim["id"], {})))
         try:
-            figures[claim["id"]] = _png(figure)
+            with figure_style():
+                figures[claim["id"]] = _png(figure)
         finally:
             plt.close(figure)
     paths = {"verdicts": out_dir / "verdicts.json", "markdown": out_dir / "report.md", "html": out_dir / "report.html"}

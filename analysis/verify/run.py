@@ -1,144 +1,96 @@
 """Running the claims of :mod:`stablesam.analysis.verify.claims`: experiments (cached), theory checks, verdicts, provenance.
 
-:func:`verify` collects the experiments of the requested claims (equal settings are run once), runs the ones
-not already finished in ``OUT/cache/`` and evaluates every claim. Twin runs go through the sweep engine
-(:mod:`stablesam.stability.sweeps.executors`: in this process by default, on a Dask cluster with ``engine="dask"``);
-per-step statistics and timings run in this process. A theory computation of kind ``exact`` runs here too. A cached experiment is keyed by its settings
-(:attr:`stablesam.analysis.verify.claims.Experiment.key`), so a rerun reuses every finished one and an interrupted twin run
-resumes from its checkpoint. The returned document is what :mod:`stablesam.analysis.verify.report` writes as ``verdicts.json``.
+:func:`verify` collects the experiments of the requested claims (equal settings are run once), runs the ones not
+already finished in ``OUT/cache/`` and evaluates every claim; a claim may ask for experiments that depend on
+finished ones (C4's step-length-matched runs), so collection repeats until nothing new is needed. Twin runs go
+through the sweep engine (:mod:`stablesam.stability.sweeps.executors`: in this process by default, on a Dask
+cluster with ``engine="dask"``); every other kind runs in this process through its row of
+:data:`~stablesam.analysis.verify.experiments.KINDS`. Cache access is the one small class :class:`Cache`; a claim
+reads finished experiments through :class:`Results`, the mapping ``{experiment: result}`` its ``evaluate``
+receives. The returned document is what :mod:`stablesam.analysis.verify.report` writes as ``verdicts.json``.
 """
 
 from __future__ import annotations
 
-import json
 import math
 import platform
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from stablesam.analysis.verify.claims import CLAIMS, ClaimResult, Experiment, Scale, TheoryCheck
+from stablesam.analysis.verify.claim import ClaimResult, ExperimentFailed, TheoryCheck
+from stablesam.analysis.verify.claims import CLAIMS
+from stablesam.analysis.verify.experiments import KINDS, Experiment, Scale
 from stablesam.analysis.verify.verdicts import INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED
 from stablesam.core.io import atomic_write_json
 from stablesam.core.validation import check_choice
 
-__all__ = ["ExperimentFailed", "Results", "SCHEMA_VERSION", "evaluate_claims", "provenance", "run_experiments", "verify"]
+__all__ = ["Cache", "ExperimentFailed", "Results", "SCHEMA_VERSION", "evaluate_claims", "provenance",
+           "run_experiments", "verify"]
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 CACHE = "cache"
 
 
-class ExperimentFailed(RuntimeError):
-    """An experiment a claim needs did not finish (its error is recorded in the cache)."""
+class Cache:
+    """Where finished experiments live: ``cache_dir/<kind>/<key>`` (a run directory for twin runs, a JSON file
+    otherwise). The one place that touches the cache's files."""
 
-
-class Results:
-    """Read access to the finished experiments in ``cache_dir`` (memoised per experiment)."""
-
-    def __init__(self, cache_dir: Path, failures: dict[str, str] | None = None) -> None:
+    def __init__(self, cache_dir: Path) -> None:
         self.cache_dir = Path(cache_dir)
-        self.failures = dict(failures or {})
-        self._memo: dict[tuple[str, str], Any] = {}
 
     def path(self, experiment: Experiment) -> Path:
-        suffix = "" if experiment.kind == "twin" else ".json"
+        suffix = "" if KINDS[experiment.kind].directory else ".json"
         return self.cache_dir / experiment.kind / f"{experiment.key}{suffix}"
 
     def finished(self, experiment: Experiment) -> bool:
-        if experiment.kind == "twin":
+        if KINDS[experiment.kind].directory:
             from stablesam.stability.sweeps.trial import FINISHED, trial_state
 
             return trial_state(self.path(experiment)) == FINISHED
         return self.path(experiment).is_file()
 
-    def _check(self, experiment: Experiment) -> None:
-        if experiment.key in self.failures:
-            raise ExperimentFailed(f"{experiment.label} failed: {self.failures[experiment.key]}")
-        if not self.finished(experiment):
-            raise ExperimentFailed(f"{experiment.label} has not run")
-
-    def _memoised(self, kind: str, experiment: Experiment, compute):
-        key = (kind, experiment.key)
-        if key not in self._memo:
-            self._check(experiment)
-            self._memo[key] = compute()
-        return self._memo[key]
-
-    def data(self, experiment: Experiment) -> dict[str, Any]:
-        """The JSON result of a ``trajectory`` or ``timing`` experiment."""
-        return self._memoised("data", experiment, lambda: json.loads(self.path(experiment).read_text()))
-
-    def twin_table(self, experiment: Experiment) -> dict[str, np.ndarray]:
-        """Per seed (one replaced index): final ``distance``, ``diverged`` (either twin), ``train_accuracy`` and
-        ``test_accuracy`` of the ``S`` twin."""
-        def compute():
-            import pandas as pd
-
-            directory = self.path(experiment)
-            summary = json.loads((directory / "summary.json").read_text())
-            pairs = sorted(summary["pairs"], key=lambda p: p["pair"])
-            metrics = pd.read_csv(directory / "metrics.csv")
-            train = metrics[(metrics["metric"] == "train_accuracy") & (metrics["twin"] == "S")]
-            train = train[train["step"] == train["step"].max()].sort_values("pair")["value"].to_numpy()
-            diverged = {d["pair"] for d in summary["divergences"]}
-            return {
-                "seed": np.array([p["seed"] for p in pairs]),
-                "distance": np.array([p.get("distance", math.nan) for p in pairs], dtype=np.float64),
-                "diverged": np.array([p["pair"] in diverged for p in pairs]),
-                "train_accuracy": np.asarray(train, dtype=np.float64),
-                "test_accuracy": np.array([p.get("test_accuracy", math.nan) for p in pairs], dtype=np.float64),
-            }
-
-        return self._memoised("table", experiment, compute)
-
-    def test_losses(self, experiment: Experiment):
-        """Per-test-point loss differences of a twin experiment (:func:`stablesam.analysis.experiments.twin_stability.test_losses`)."""
-        from stablesam.analysis.experiments.twin_stability import test_losses
-
-        return self._memoised("losses", experiment, lambda: test_losses(self.path(experiment)))
+    def write(self, experiment: Experiment, document: dict[str, Any]) -> None:
+        atomic_write_json(self.path(experiment), document)
 
 
-def _exact_twin_distances(*, lrs, methods, steps: int, n: int, replaced_index: int) -> dict[str, Any]:
-    """The ``exact`` experiment: :func:`stablesam.analysis.experiments.exact_stability.exact_stability_table` as JSON (one curve of
-    ``sqrt(E||w_T - w'_T||^2)`` and ``||E[w_T - w'_T]||`` over ``lrs`` per ``(method, rho)``)."""
-    from stablesam.analysis.experiments.exact_stability import exact_stability_table
+class Results(Mapping):
+    """``{experiment: what its kind reads}`` over the finished experiments of a :class:`Cache` (read once each);
+    a failed or missing experiment raises :class:`ExperimentFailed`."""
 
-    table = exact_stability_table(lrs, methods=[tuple(m) for m in methods], steps=steps, n=n,
-                                  replaced_index=replaced_index)
-    curves = []
-    for method, rho in methods:
-        part = table[(table["method"] == method) & (table["rho"] == rho)]
-        curves.append({"method": method, "rho": rho, **{
-            key: part[part["metric"] == metric].sort_values("lr")["value"].tolist()
-            for key, metric in (("rms", "rms_distance"), ("mean_difference_norm", "mean_difference_norm"))}})
-    return {"lrs": sorted(float(x) for x in lrs), "curves": curves, "steps": steps, **table.attrs}
+    def __init__(self, cache: Cache, failures: dict[str, str] | None = None) -> None:
+        self.cache = cache
+        self.failures = dict(failures or {})
+        self._memo: dict[str, Any] = {}
 
+    def path(self, experiment: Experiment) -> Path:
+        return self.cache.path(experiment)
 
-def _run_in_process(experiment: Experiment) -> dict[str, Any]:
-    from stablesam.analysis.experiments.step_statistics import gradient_norm_trajectory, step_times
+    def __getitem__(self, experiment: Experiment) -> Any:
+        if experiment.key not in self._memo:
+            if experiment.key in self.failures:
+                raise ExperimentFailed(f"{experiment.label} failed: {self.failures[experiment.key]}")
+            if not self.cache.finished(experiment):
+                raise ExperimentFailed(f"{experiment.label} has not run")
+            self._memo[experiment.key] = KINDS[experiment.kind].read(self.cache.path(experiment))
+        return self._memo[experiment.key]
 
-    if experiment.kind == "trajectory":
-        return gradient_norm_trajectory(**experiment.settings)
-    if experiment.kind == "timing":
-        return asdict(step_times(**experiment.settings))
-    if experiment.kind == "exact":
-        return _exact_twin_distances(**experiment.settings)
-    if experiment.kind == "eos":
-        from stablesam.analysis.verify.claims_eos import run_eos_experiment
+    def __iter__(self) -> Iterator[Experiment]:
+        return iter(())  # a view onto the cache: look experiments up, do not list them
 
-        return run_eos_experiment(**experiment.settings)
-    raise ValueError(f"unknown experiment kind {experiment.kind!r}")
+    def __len__(self) -> int:
+        return len(self._memo)
 
 
-def run_experiments(experiments: Sequence[Experiment], results: Results, *, engine: str = "local",
+def run_experiments(experiments: Sequence[Experiment], cache: Cache, *, engine: str = "local",
                     workers: int | None = None, progress: bool | None = None) -> dict[str, str]:
-    """Run every experiment not finished in the cache; return ``{key: error}`` of those that failed.
+    """Run every experiment not finished in ``cache``; return ``{key: error}`` of those that failed.
 
     ``progress``: a tqdm bar (default: when stderr is a terminal); without one, one line per finished
     experiment on stderr.
@@ -149,7 +101,7 @@ def run_experiments(experiments: Sequence[Experiment], results: Results, *, engi
     from stablesam.stability.sweeps.trial import FINISHED, TwinTrial
 
     check_choice("engine", engine, ("local", "dask"))
-    todo = [e for e in experiments if not results.finished(e)]
+    todo = [e for e in experiments if not cache.finished(e)]
     show = sys.stderr.isatty() if progress is None else progress
     total, done = len(experiments), len(experiments) - len(todo)
     failures: dict[str, str] = {}
@@ -167,10 +119,10 @@ def run_experiments(experiments: Sequence[Experiment], results: Results, *, engi
             print(f"[{done}/{total}] {experiment.label} ({state})", file=sys.stderr, flush=True)
 
     try:
-        twins = [e for e in todo if e.kind == "twin"]
+        twins = [e for e in todo if KINDS[e.kind].directory]
         if twins:
             runner = TwinTrial()  # one torch thread, as in every sweep: the same results on every executor
-            jobs = [(e.key, dict(e.settings), results.path(e)) for e in twins]
+            jobs = [(e.key, dict(e.settings), cache.path(e)) for e in twins]
             if engine == "local":
                 stream = run_local(runner, jobs, workers=0 if workers is None else workers)
             else:
@@ -181,9 +133,9 @@ def run_experiments(experiments: Sequence[Experiment], results: Results, *, engi
                     finished(by_key[record["name"]], record["seconds"] or 0.0, None if ok else record["error"])
             finally:
                 stream.close()
-        for experiment in (e for e in todo if e.kind != "twin"):
+        for experiment in (e for e in todo if not KINDS[e.kind].directory):
             start = time.perf_counter()
-            atomic_write_json(results.path(experiment), _run_in_process(experiment))
+            cache.write(experiment, KINDS[experiment.kind].run(**experiment.settings))
             finished(experiment, time.perf_counter() - start, None)
     finally:
         bar.close()
@@ -226,7 +178,9 @@ def provenance(scale: Scale, *, seconds: float, command: str) -> dict[str, Any]:
         "packages": packages,
         "device": device,
         "torch_threads": torch.get_num_threads(),
-        "seeds": {"twin": list(scale.seeds), "steps": list(scale.trajectory_seeds), "bootstrap": "numpy default_rng([0, claim number])"},
+        "seeds": {"twin": list(scale.seeds), "label_noise": list(scale.noise_seeds),
+                  "steps": list(scale.trajectory_seeds), "noise_floor": "numpy default_rng([0, claim number])"},
+        "overrides": dict(scale.overrides),
         "wall_seconds": seconds,
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
@@ -240,6 +194,7 @@ def _claim_document(claim, result: ClaimResult, theory, experiments: list[Experi
         "statement": claim.statement,
         "source": claim.source,
         "verdict": result.verdict,
+        "reading": result.reading,
         "key": {"label": result.key_label, "interval": key},
         "rule": {**claim.rule.to_dict(), "text": str(claim.rule), "combine": claim.combine},
         "quantity": claim.quantity,
@@ -255,10 +210,17 @@ def _claim_document(claim, result: ClaimResult, theory, experiments: list[Experi
     }
 
 
+def _claim_experiments(claim, scale: Scale, results) -> list[Experiment]:
+    try:
+        return list({e.key: e for e in claim.experiments(scale, results)}.values())
+    except ExperimentFailed:
+        return claim.experiments(scale, None)
+
+
 def evaluate_claims(claim_ids: Sequence[str], scale: Scale, results: Results) -> tuple[list[dict], dict]:
     """Theory check and verdict of every claim from finished ``results``: the claims' entries of the verdicts
     document and each claim's figure data. A claim whose experiment failed is ``inconclusive``, with the failure
-    in its notes. Each claim's bootstrap draws from its own generator, so its intervals do not depend on which
+    in its notes. Each claim's noise floors draw from its own generator, so its verdict does not depend on which
     other claims run."""
     documents, figure_data = [], {}
     for claim in (CLAIMS[i] for i in claim_ids):
@@ -270,13 +232,14 @@ def evaluate_claims(claim_ids: Sequence[str], scale: Scale, results: Results) ->
         try:
             result = claim.evaluate(scale, results, generator)
         except ExperimentFailed as error:
-            result = ClaimResult(INCONCLUSIVE, "no result", None, [], [f"not evaluated: {error}"])
+            result = ClaimResult(INCONCLUSIVE, f"not evaluated: {error}", "no result", None, [],
+                                 [f"not evaluated: {error}"])
         disagreement = {("contradicts", SUPPORTED): "predicts the opposite of", ("consistent", NOT_SUPPORTED):
                         "predicts the claim, against"}.get((theory.status, result.verdict))
         if disagreement:
             result.notes.append(f"theory and experiment disagree: the theory check {disagreement} the verdict "
                                 f"'{result.verdict}' (see decided_by: the experiment decides)")
-        documents.append(_claim_document(claim, result, theory, claim.experiments(scale), results))
+        documents.append(_claim_document(claim, result, theory, _claim_experiments(claim, scale, results), results))
         figure_data[claim.id] = result.figure_data
     return documents, figure_data
 
@@ -288,10 +251,18 @@ def verify(claim_ids: Sequence[str], scale: Scale, out_dir: str | Path, *, engin
     Experiments are cached in ``out_dir/cache`` (see the module docstring).
     """
     started = time.perf_counter()
-    experiments = [e for i in claim_ids for e in CLAIMS[i].experiments(scale)]
-    unique = list({e.key: e for e in experiments}.values())
-    results = Results(Path(out_dir) / CACHE)
-    results.failures = run_experiments(unique, results, engine=engine, workers=workers, progress=progress)
+    cache = Cache(Path(out_dir) / CACHE)
+    results = Results(cache)
+    seen: dict[str, Experiment] = {}
+    first = True
+    while True:  # until no claim asks for a new experiment (staged experiments depend on finished ones)
+        wanted = {e.key: e for i in claim_ids for e in _claim_experiments(CLAIMS[i], scale, None if first else results)}
+        new = [e for k, e in wanted.items() if k not in seen]
+        if not new:
+            break
+        seen.update({e.key: e for e in new})
+        results.failures.update(run_experiments(new, cache, engine=engine, workers=workers, progress=progress))
+        first = False
     documents, figure_data = evaluate_claims(claim_ids, scale, results)
     document = {
         "schema_version": SCHEMA_VERSION,

@@ -1,11 +1,14 @@
 """``stablesam verify``: every claim of the StableSAM paper checked by theory and experiment, with a verdict.
 
-Runs the claims of :mod:`stablesam.analysis.verify.claims` (C1..C7) at the ``--quick`` scale (about two minutes on two CPU
-cores) or the ``--full`` one (designed for one GPU, under 30 minutes), writes ``verdicts.json``, ``report.md``
+Runs the claims of :mod:`stablesam.analysis.verify.claims` (C1..C7) at the ``--quick`` scale (at most 5 minutes on two
+CPU cores), the ``--standard`` one (about 30 minutes on two CPU cores) or the ``--full`` one (one GPU; it resumes
+from its cache); ``--seeds N`` and ``--epochs E`` override the scale's (recorded in the provenance). Writes
+``verdicts.json``, ``report.md``
 and a self-contained ``report.html`` to ``--out``, and prints the table of verdicts. Experiments are cached
 in ``OUT/cache`` by their settings: a rerun reuses every finished one. Examples::
 
     stablesam verify --quick --out runs/verify
+    stablesam verify --standard --seeds 30 --out runs/verify-standard
     stablesam verify --full --device cuda --data-dir ~/data/cifar10 --out runs/verify-full
     stablesam verify --claims C1,C7 --out runs/verify
 """
@@ -27,11 +30,17 @@ def register(subparsers) -> None:
         description=__doc__.split("Examples::")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     scale = p.add_mutually_exclusive_group()
     scale.add_argument("--quick", dest="scale", action="store_const", const="quick",
-                       help="small scale: digits, MLP and linear models, 3 epochs, 5 seeds (default)")
+                       help="small scale, at most 5 minutes on 2 CPU cores: digits, MLP and linear models, "
+                            "10 seeds (8 for the per-step claims) (default)")
+    scale.add_argument("--standard", dest="scale", action="store_const", const="standard",
+                       help="about 30 minutes on 2 CPU cores: 20 seeds (40 for label noise), longer training")
     scale.add_argument("--full", dest="scale", action="store_const", const="full",
-                       help="full scale for one GPU: digits and mnist1d MLP/CNN, 20 epochs, 10 seeds "
-                            "(+ ResNet-20 on CIFAR-10 with --data-dir)")
+                       help="full scale for one GPU: digits and mnist1d MLP/CNN, 20 seeds "
+                            "(+ ResNet-20 on CIFAR-10 with --data-dir); resumes from its cache")
     p.set_defaults(scale="quick")
+    p.add_argument("--seeds", type=int, default=None, metavar="N",
+                   help="seeds of every seeded experiment (at least 6: the sign test's minimum)")
+    p.add_argument("--epochs", type=int, default=None, metavar="E", help="epochs of every training run")
     p.add_argument("--claims", default=None, metavar="C1,C3", help="comma-separated claim ids (default: all)")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
                    help="torch device of the experiments (default auto: CUDA when available)")
@@ -60,7 +69,8 @@ def _check_out(out: Path) -> None:
 def run(args) -> int:
     from stablesam.core.validation import UsageError, check_integer
 
-    from stablesam.analysis.verify.claims import claim_ids, make_scale
+    from stablesam.analysis.verify.claims import claim_ids
+    from stablesam.analysis.verify.experiments import make_scale
 
     claims = claim_ids(args.claims)
     if args.workers is not None:
@@ -75,7 +85,7 @@ def run(args) -> int:
     from stablesam.stability.twin.trainer import resolve_device
 
     device = resolve_device(args.device).type
-    scale = make_scale(args.scale, device=device, data_dir=args.data_dir)
+    scale = make_scale(args.scale, device=device, data_dir=args.data_dir, seeds=args.seeds, epochs=args.epochs)
 
     from stablesam.analysis.verify.run import verify
     from stablesam.analysis.verify.report import verdict_table, write_report
