@@ -6,31 +6,52 @@ from stablesam.core.exports import lazy_exports
 # path (``stablesam --help``, reading a config) does not import torch.
 _EXPORTS = {
     **dict.fromkeys(
-        ("CLAIMS", "Claim", "ClaimResult", "Experiment", "SCALES", "Scale", "TheoryCheck", "claim_ids", "make_scale"),
-        "stablesam.analysis.verify.claims",
+        (
+            "Claim", "ClaimResult", "ExperimentFailed", "SOURCE", "TheoryCheck", "case", "weakest"
+        ),
+        "stablesam.analysis.verify.claim",
+    ),
+    **dict.fromkeys(("CLAIMS", "claim_ids"), "stablesam.analysis.verify.claims"),
+    **dict.fromkeys(
+        (
+            "difference_comparison", "failure_counts", "stability_comparison"
+        ),
+        "stablesam.analysis.verify.compare",
     ),
     **dict.fromkeys(
         (
-            "EOS_METHODS", "EOS_SETTINGS", "PLATEAU_RULE", "PLATEAU_RULE_TEXT", "eos_experiments", "plateau_cases",
-            "run_eos_experiment",
+            "Experiment", "ExperimentKind", "KINDS", "PAIRS", "SCALES", "Scale", "exact_experiment",
+            "least_squares_problem", "make_scale", "regimes_experiment", "timing_experiment",
+            "trajectory_experiment", "twin_experiment"
         ),
-        "stablesam.analysis.verify.claims_eos",
+        "stablesam.analysis.verify.experiments",
     ),
     **dict.fromkeys(
         (
             "VERDICTS_SCHEMA", "jsonable", "read_verdict_guide", "render_html", "render_markdown", "report_blocks",
-            "schema_errors", "verdict_table", "write_report",
+            "schema_errors", "verdict_table", "write_report"
         ),
         "stablesam.analysis.verify.report",
     ),
     **dict.fromkeys(
-        ("ExperimentFailed", "Results", "SCHEMA_VERSION", "evaluate_claims", "provenance", "run_experiments", "verify"),
+        (
+            "Cache", "Results", "SCHEMA_VERSION", "evaluate_claims", "provenance", "run_experiments", "verify"
+        ),
         "stablesam.analysis.verify.run",
     ),
     **dict.fromkeys(
         (
-            "DecisionRule", "INCONCLUSIVE", "Interval", "NOT_SUPPORTED", "SUPPORTED", "VERDICTS", "bootstrap_interval",
-            "combine_cases", "crossover", "only_below",
+            "CHANCE_MARGIN", "FAILED", "NEVER_TRAINED_FACTOR", "crossfit_pair", "failure_kinds", "noise_floors",
+            "ratio_interval", "trained_seeds"
+        ),
+        "stablesam.analysis.verify.twin_evidence",
+    ),
+    "TwinOutcome": "stablesam.analysis.verify.twin_outcome",
+    **dict.fromkeys(
+        (
+            "DecisionRule", "INCONCLUSIVE", "Interval", "NOT_COMPARABLE", "NOT_SUPPORTED", "SUPPORTED", "VERDICTS",
+            "combine_existential", "combine_universal", "crossover", "detectable", "holm", "holm_verdicts",
+            "median_interval", "min_seeds", "only_below", "sign_test_power"
         ),
         "stablesam.analysis.verify.verdicts",
     ),

@@ -17,6 +17,8 @@ enter the Holm family with p = 1.
 
 from __future__ import annotations
 
+__all__: list[str] = []  # the registry (claims/__init__.py) reads CLAIM; nothing else is public
+
 import math
 from typing import Any
 
