@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from stablesam.core.methods import method
+from stablesam.core.methods import DEFAULT_RHO, method
 
 if TYPE_CHECKING:
     import torch
@@ -26,7 +26,6 @@ if TYPE_CHECKING:
 __all__ = ["BASE_OPTIMIZERS", "DEFAULT_RHO", "effective_rho", "make_optimizer"]
 
 BASE_OPTIMIZERS = ("sgd", "momentum", "adam")
-DEFAULT_RHO = 0.05  # Foret et al. (2021)'s default radius; the one place the default is written
 
 
 def effective_rho(method_key: str, rho: float) -> float:

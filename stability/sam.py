@@ -62,10 +62,10 @@ import torch
 from torch import Tensor
 
 from stablesam.core.constraints import Boolean, Interval, NoneValue, Options, Satisfies, validate_parameters
+from stablesam.core.methods import DEFAULT_RHO
 from stablesam.core.validation import UsageError
 from stablesam.stability.ascents import ASCENTS, Ascent, get_ascent
 from stablesam.stability.functional import TensorLists, default_foreach, sam_ascent_, sam_descent_
-from stablesam.stability.optimizers import DEFAULT_RHO
 
 __all__ = ["SAM", "StableSAM"]
 

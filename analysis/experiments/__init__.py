@@ -6,6 +6,7 @@ from stablesam.core.exports import lazy_exports
 # Public name -> the module that defines it; each loads on first use (PEP 562, stablesam.core.exports), so a light
 # path (``stablesam --help``, reading a config) does not import torch.
 _EXPORTS = {
+    **dict.fromkeys(("figure_flatness", "figure_network_escapes", "figure_toy_escapes"), "stablesam.analysis.experiments.saddle_figures"),
     **dict.fromkeys(
         ("TIDY_COLUMNS", "find_run_dirs", "load_runs", "load_summaries", "summarize_over_seeds"),
         "stablesam.analysis.experiments.aggregate",

@@ -33,12 +33,12 @@ from torch import nn
 
 from stablesam.analysis.experiments.blowup_run import SCAN_METHODS, run_until_blowup
 from stablesam.core.validation import UsageError, check_choice, check_integer, check_positive, check_probability
+from stablesam.stability.training.loop import OUTCOMES
 from stablesam.stability.optimizers import DEFAULT_RHO
 from stablesam.stability.threads import torch_threads
 
 __all__ = ["DEFAULT_GRID", "OUTCOMES", "SCAN_METHODS", "LearningRateScan", "scan_learning_rates", "thresholds_along_training"]
 
-OUTCOMES = ("trained", "collapsed", "diverged")  # codes 0, 1, 2 in tidy tables
 # Learning rates scanned, as (lowest, highest) multiples of GD's predicted threshold 2/lambda and a count: networks
 # train far above the local quadratic model's edge (20-65x at initialisation for the digits MLP), so the grid
 # reaches two orders of magnitude above it.

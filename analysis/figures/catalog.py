@@ -171,7 +171,7 @@ FIGURES: tuple[FigureSpec, ...] = (
         caption="Toy saddles b x^2/2 - a y^2/2 + y^4/4 ((b, a) = (1, 1), (10, 1), (1, 4)), eta 0.1: fraction of runs "
         "never escaping within the budget and median escape step per method and rho, pooled over 7 starts and "
         "gradient noise 0, 1e-3, 1e-2 (10 draws each; observed).",
-        function="stablesam.analysis.plots.saddles:plot_toy_escapes",
+        function="stablesam.analysis.experiments.saddle_figures:figure_toy_escapes",
         params={"steps": 1000, "repeats": 10},
         quick_params={"steps": 100, "repeats": 2, "noises": [0.0, 0.01]},
     ),
@@ -189,7 +189,7 @@ FIGURES: tuple[FigureSpec, ...] = (
         caption="Digits tanh MLP without biases from a small initialisation (weights of std 1e-3): the origin is a "
         "strict saddle with lambda_min = -sigma_max(E[y x^T]) (derived); training loss per method and seed from the "
         "origin (solid) and after the SGD warm start (dashed), at rho 0.05 and 2 (observed).",
-        function="stablesam.analysis.plots.saddles:plot_network_escapes",
+        function="stablesam.analysis.experiments.saddle_figures:figure_network_escapes",
         params={"methods": ["gd", "usam", "sam", "asam", "stablesam-u", "stablesam-n", "stablesam-a"],
                 "rhos": [0.05, 2.0], "steps": 600, "seeds": [0, 1, 2, 3, 4], "n_train": 500, "window": 100},
         quick_params={"methods": ["gd", "sam", "stablesam-n"], "rhos": [0.05], "n_train": 100, "steps": 60,
@@ -200,7 +200,7 @@ FIGURES: tuple[FigureSpec, ...] = (
         caption="Digits tanh MLP (16 hidden, square loss, full batch, eta 0.1, rho 0.05): top Hessian eigenvalue "
         "(Lanczos; residuals below 1e-4) and Hutchinson trace (+-2 SE) per method and seed at the first step reaching "
         "each stated training loss and at the end (observed).",
-        function="stablesam.analysis.plots.saddles:plot_flatness",
+        function="stablesam.analysis.experiments.saddle_figures:figure_flatness",
         params={"methods": ["gd", "sam", "stablesam-n", "stablesam-u"], "steps": 600, "seeds": [0, 1, 2, 3, 4],
                 "target_losses": [0.2, 0.15], "n_train": 500, "hidden": [16], "probes": 30},
         quick_params={"methods": ["gd", "sam"], "n_train": 100, "steps": 30, "seeds": [0], "target_losses": [0.3],

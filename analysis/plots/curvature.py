@@ -57,7 +57,7 @@ def plot_thresholds_along_training(tidy, *, title: str | None = None):
     import matplotlib.pyplot as plt
     from matplotlib.lines import Line2D
 
-    from stablesam.analysis.experiments.lr_scan import OUTCOMES
+    from stablesam.stability.training.loop import OUTCOMES
 
     fig, ax = plt.subplots(figsize=(FULL_WIDTH, 0.45 * FULL_WIDTH))
     methods = list(dict.fromkeys(tidy.loc[tidy["method"] != "", "method"]))

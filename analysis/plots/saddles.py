@@ -44,19 +44,15 @@ def plot_saddle_trajectories(curvature: float = -1.0, *, lr: float = 0.1, rho: f
     return fig
 
 
-def plot_toy_escapes(*, steps: int = 1000, repeats: int = 10, rhos: Sequence[float] = (0.05, 0.5),
-                     noises: Sequence[float] = (0.0, 1e-3, 1e-2), seed: int = 0):
-    """Toy saddles (:data:`stablesam.analysis.experiments.saddles.TOY_SADDLES`): fraction of runs never escaping
-    within ``steps`` (top) and median escape step of those that escape (bottom), per method, saddle and ``rho``
-    (all noise levels and starts pooled; observed)."""
+def plot_toy_escapes(summary, *, saddles: Sequence[str], rhos: Sequence[float], steps: int):
+    """Toy saddles: fraction of runs never escaping within ``steps`` (top) and median escape step of those that
+    escape (bottom), per method, saddle and ``rho`` (all noise levels and starts pooled; observed). ``summary``:
+    :func:`stablesam.analysis.experiments.saddles.summarise_escapes` by method, rho and saddle (the run:
+    :func:`stablesam.analysis.experiments.saddle_figures.figure_toy_escapes`)."""
     import matplotlib.pyplot as plt
 
-    from stablesam.analysis.experiments.saddles import TOY_SADDLES, summarise_escapes, toy_escape_table
-
-    table = toy_escape_table(steps=steps, repeats=repeats, rhos=rhos, noises=noises, seed=seed)
-    summary = summarise_escapes(table, by=("method", "rho", "saddle"))
     methods = list(dict.fromkeys(summary["method"]))
-    cases = [(s.name, r) for s in TOY_SADDLES for r in rhos]
+    cases = [(name, r) for name in saddles for r in rhos]
     width = 0.8 / len(methods)
     with figure_style():
         fig, (top, bottom) = plt.subplots(2, 1, figsize=(FULL_WIDTH, 4.0), sharex=True, constrained_layout=True)
@@ -125,17 +121,14 @@ def plot_hallucination(*, s: float = 1.0, rho: float = 1.5, lr: float = 0.1, x0:
     return fig
 
 
-def plot_network_escapes(**config):
-    """Small-initialisation digits MLP (:func:`stablesam.analysis.experiments.saddles.network_escape_table`): the
-    training loss of every seed from the origin (solid) and after the SGD warm start (dashed), one panel per
-    ``rho`` (observed; losses above 1 clipped); dotted: the escape threshold (``escape_fraction`` of the origin's
-    loss 1/2); the title gives ``lambda_min`` at the origin (derived)."""
+def plot_network_escapes(table, curves, config):
+    """Small-initialisation digits MLP (``table, curves`` of
+    :func:`stablesam.analysis.experiments.saddles.network_escape_table` run with ``config``): the training loss of
+    every seed from the origin (solid) and after the SGD warm start (dashed), one panel per ``rho`` (observed;
+    losses above 1 clipped); dotted: the escape threshold (``escape_fraction`` of the origin's loss 1/2); the title
+    gives ``lambda_min`` at the origin (derived)."""
     import matplotlib.pyplot as plt
 
-    from stablesam.analysis.experiments.saddles import NetworkSaddleConfig, network_escape_table
-
-    config = NetworkSaddleConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in config.items()})
-    table, curves = network_escape_table(config)
     lam = float(table["lambda_min"].iloc[0])
     with figure_style():
         fig, axes = plt.subplots(1, len(config.rhos), figsize=(FULL_WIDTH, 2.5), sharey=True, constrained_layout=True,
@@ -157,16 +150,12 @@ def plot_network_escapes(**config):
     return fig
 
 
-def plot_flatness(**config):
-    """C10 (:func:`stablesam.analysis.experiments.flatness.flatness_table`): top Hessian eigenvalue (left) and
-    Hutchinson trace (right, bars: 2 standard errors) per method and seed, at the first step reaching each stated
-    loss and at the end (observed)."""
+def plot_flatness(table, config):
+    """C10 (``table`` of :func:`stablesam.analysis.experiments.flatness.flatness_table` run with ``config``): top
+    Hessian eigenvalue (left) and Hutchinson trace (right, bars: 2 standard errors) per method and seed, at the
+    first step reaching each stated loss and at the end (observed)."""
     import matplotlib.pyplot as plt
 
-    from stablesam.analysis.experiments.flatness import FlatnessConfig, flatness_table
-
-    config = FlatnessConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in config.items()})
-    table, _ = flatness_table(config)
     points = [f"loss<={t:g}" for t in config.target_losses] + ["final"]
     width = 0.8 / len(config.methods)
     with figure_style():

@@ -13,7 +13,7 @@ from stablesam.core.exports import lazy_exports
 _EXPORTS = {
     "resolve_device": "stablesam.stability.training.device",
     **dict.fromkeys(
-        ("DIVERGENCE_REASONS", "Divergence", "DivergenceRule", "Hook", "all_finite", "closure_for", "finite_rows",
+        ("DIVERGENCE_REASONS", "OUTCOMES", "Divergence", "DivergenceRule", "Hook", "all_finite", "closure_for", "finite_rows",
          "run_steps"),
         "stablesam.stability.training.loop",
     ),

@@ -37,8 +37,11 @@ from dataclasses import dataclass
 
 import torch
 
-__all__ = ["DIVERGENCE_REASONS", "Divergence", "DivergenceRule", "Hook", "all_finite", "closure_for", "finite_rows",
-           "run_steps"]
+__all__ = ["DIVERGENCE_REASONS", "OUTCOMES", "Divergence", "DivergenceRule", "Hook", "all_finite", "closure_for",
+           "finite_rows", "run_steps"]
+
+# How a training run ends (codes 0, 1, 2 in tidy tables): it trained, collapsed to chance, or diverged.
+OUTCOMES = ("trained", "collapsed", "diverged")
 
 # Reason codes of a divergence (0: none). The twin harness's checkpoints store the codes.
 DIVERGENCE_REASONS = {1: "non-finite loss", 2: "loss above divergence_threshold", 3: "non-finite gradient",

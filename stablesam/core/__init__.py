@@ -16,7 +16,9 @@ _EXPORTS = {
         "stablesam.core.io",
     ),
     **dict.fromkeys(("DirectoryLock", "LOCK_FILE", "directory_lock"), "stablesam.core.lock"),
-    **dict.fromkeys(("Ascent", "METHODS", "Method", "OKABE_ITO", "method", "method_keys"), "stablesam.core.methods"),
+    **dict.fromkeys(
+        ("Ascent", "DEFAULT_RHO", "METHODS", "Method", "OKABE_ITO", "method", "method_keys"), "stablesam.core.methods"
+    ),
     **dict.fromkeys(("check_output_dir", "check_output_file"), "stablesam.core.paths"),
     **dict.fromkeys(
         (

@@ -31,7 +31,9 @@ from typing import Literal
 
 from stablesam.core.validation import check_choice
 
-__all__ = ["METHODS", "OKABE_ITO", "Ascent", "Method", "method", "method_keys"]
+__all__ = ["DEFAULT_RHO", "METHODS", "OKABE_ITO", "Ascent", "Method", "method", "method_keys"]
+
+DEFAULT_RHO = 0.05  # Foret et al. (2021)'s default radius; the one place the default is written
 
 Ascent = Literal["none", "normalized", "unnormalized", "adaptive"]
 

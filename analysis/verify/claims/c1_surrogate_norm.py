@@ -10,7 +10,7 @@ losses, so a boundary of 1 (or 1.05) would be nearly automatic.
 
 from __future__ import annotations
 
-__all__: list[str] = []  # the registry (claims/__init__.py) reads CLAIM; nothing else is public
+__all__ = []  # the registry (claims/__init__.py) reads CLAIM; nothing else is public
 
 import numpy as np
 

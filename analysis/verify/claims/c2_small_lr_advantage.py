@@ -19,7 +19,7 @@ reported beside it. Theory: the exact excess-risk regimes of least squares
 
 from __future__ import annotations
 
-__all__: list[str] = []  # the registry (claims/__init__.py) reads CLAIM; nothing else is public
+__all__ = []  # the registry (claims/__init__.py) reads CLAIM; nothing else is public
 
 import math
 

@@ -18,7 +18,7 @@ tends to 0 with ``||g||``, so any converged StableSAM run "supported" it (on the
 
 from __future__ import annotations
 
-__all__: list[str] = []  # the registry (claims/__init__.py) reads CLAIM; nothing else is public
+__all__ = []  # the registry (claims/__init__.py) reads CLAIM; nothing else is public
 
 import math
 

@@ -13,7 +13,7 @@ its median over seeds reached 0.99.
 
 from __future__ import annotations
 
-__all__: list[str] = []  # the registry (claims/__init__.py) reads CLAIM; nothing else is public
+__all__ = []  # the registry (claims/__init__.py) reads CLAIM; nothing else is public
 
 import numpy as np
 

@@ -16,7 +16,7 @@ exceeds it (the count, or the whole timing interval above 1.05).
 
 from __future__ import annotations
 
-__all__: list[str] = []  # the registry (claims/__init__.py) reads CLAIM; nothing else is public
+__all__ = []  # the registry (claims/__init__.py) reads CLAIM; nothing else is public
 
 import numpy as np
 

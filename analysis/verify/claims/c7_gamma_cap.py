@@ -8,7 +8,7 @@ seeds against :data:`CAP_FRACTION` (1%); the pooled fraction over the case's ste
 
 from __future__ import annotations
 
-__all__: list[str] = []  # the registry (claims/__init__.py) reads CLAIM; nothing else is public
+__all__ = []  # the registry (claims/__init__.py) reads CLAIM; nothing else is public
 
 import numpy as np
 
