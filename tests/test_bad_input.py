@@ -30,7 +30,7 @@ CASES = {
     "twin-figure-unwritable": (TWIN + ["--out", "{tmp}/out", "--figure", "{tmp}/blocker/fig.png"],
                                ["--figure", "{tmp}/blocker/fig.png", "not a directory"]),
     "twin-out-unwritable": (TWIN + ["--out", "{tmp}/blocker/run"], ["--out", "{tmp}/blocker/run", "not a directory"]),
-    "train-out-unwritable": (["train", "--epochs", "1", "--optimizers", "sgd", "--out", "{tmp}/blocker/t.csv"],
+    "train-out-unwritable": (["train", "--epochs", "1", "--methods", "sgd", "--out", "{tmp}/blocker/t.csv"],
                              ["--out", "{tmp}/blocker/t.csv", "not a directory"]),
     "sweep-out-unwritable": (["sweep", "{tmp}/sweep.toml", "--out", "{tmp}/blocker/sweep"],
                              ["--out", "not a directory"]),

@@ -47,7 +47,7 @@ def test_lr_scan_network_reports_the_grid_scan(capsys):
         (["sharpness", "--dataset", "imagenet"], "imagenet"),
         (["sharpness", "--k", "0"], "--k"),
         (["sharpness", "--rho", "-1"], "--rho"),
-        (["lr-scan", "--methods", "gd,adam"], "adam"),
+        (["lr-scan", "--methods", "gd", "adam"], "adam"),
         (["lr-scan", "--steps", "0"], "--steps"),
         (["lr-scan", "--blowup", "1"], "--blowup"),
         (["lr-scan", "--problem", "network", "--grid-points", "1"], "--grid-points"),

@@ -19,10 +19,10 @@ def run_json(capsys, *extra):
 
 def test_train_reports_every_optimizer_and_is_reproducible(capsys, tmp_path):
     out = tmp_path / "runs" / "digits.csv"
-    keys = "sgd,sam,usam,asam,stablesam-n,stablesam-u,stablesam-a"
-    result = run_json(capsys, "--optimizers", keys, "--out", str(out))
+    keys = ["sgd", "sam", "usam", "asam", "stablesam-n", "stablesam-u", "stablesam-a"]
+    result = run_json(capsys, "--methods", *keys, "--out", str(out))
     rows = {row["optimizer"]: row for row in result["rows"]}
-    assert list(rows) == keys.split(",")
+    assert list(rows) == keys
     assert result["n_train"] + result["n_test"] == 1797
     for key, row in rows.items():
         assert 0.5 < row["train_acc"] <= 1.0 and 0.5 < row["test_acc"] <= 1.0  # one epoch already learns
@@ -40,14 +40,14 @@ def test_train_reports_every_optimizer_and_is_reproducible(capsys, tmp_path):
     test_acc = tidy.query("optimizer == 'stablesam-u' and metric == 'test_acc'")["value"]
     assert test_acc.tolist() == [rows["stablesam-u"]["test_acc"]]
 
-    again = run_json(capsys, "--optimizers", "sgd,stablesam-u")
+    again = run_json(capsys, "--methods", "sgd", "stablesam-u")
     for row in again["rows"]:
         for column in ("train_acc", "test_acc", "train_loss", "mean_gamma"):
             assert row[column] == rows[row["optimizer"]][column]
 
 
 def test_train_table_output(capsys):
-    assert main(["train", "--epochs", "1", "--optimizers", "sgd,stablesam-n"]) == 0
+    assert main(["train", "--epochs", "1", "--methods", "sgd", "stablesam-n"]) == 0
     lines = capsys.readouterr().out.splitlines()
     header = next(line for line in lines if line.startswith("optimizer"))
     assert "mean_gamma" in header and "test_acc" in header
@@ -55,14 +55,14 @@ def test_train_table_output(capsys):
 
 
 def test_divergence_is_reported(capsys):
-    result = run_json(capsys, "--optimizers", "sgd", "--lr", "5000", "--epochs", "3")  # lr 50 collapses (dead ReLUs), finite
+    result = run_json(capsys, "--methods", "sgd", "--lr", "5000", "--epochs", "3")  # lr 50 collapses (dead ReLUs), finite
     assert result["rows"][0]["diverged_epoch"] == 1
 
 
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["--optimizers", "sgd,adamw"], "--optimizers entry must be one of"),
+        (["--methods", "sgd", "adamw"], "--methods entries must be one of"),
         (["--lr", "0"], "--lr must be > 0"),
         (["--rho", "-0.1"], "--rho must be >= 0"),
         (["--epochs", "0"], "--epochs must be an integer >= 1"),
@@ -82,7 +82,7 @@ def test_bad_input_exits_2_with_one_line_and_writes_nothing(capsys, tmp_path, ar
 
 
 def test_off_a_terminal_progress_is_one_line_per_optimizer(capsys):
-    assert main(["train", "--epochs", "1", "--optimizers", "sgd,stablesam-u", "--json"]) == 0
+    assert main(["train", "--epochs", "1", "--methods", "sgd", "stablesam-u", "--json"]) == 0
     err = capsys.readouterr().err.strip().splitlines()
     assert [line.split(" (")[0] for line in err] == ["stablesam train: sgd done", "stablesam train: stablesam-u done"]
 
@@ -96,7 +96,7 @@ def test_a_killed_train_run_resumes_from_its_run_directory_bit_identical(tmp_pat
     from stablesam.cli import main
 
     def argv(name):
-        return ["train", "--epochs", "2", "--optimizers", "sgd,sam,stablesam-u", "--json",
+        return ["train", "--epochs", "2", "--methods", "sgd", "sam", "stablesam-u", "--json",
                 "--out", str(tmp_path / f"{name}.csv"), "--run-dir", str(tmp_path / name)]
 
     def rows(out):

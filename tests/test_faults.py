@@ -445,7 +445,7 @@ DISK_FULL = {
     "twin": (["twin", "--dataset", "digits", "--n-train", "100", "--epochs", "2", "--out", "{disk}/run"], 60_000),
     "eos": (["eos", "--methods", "gd", "--n-train", "40", "--hidden", "4", "--steps", "10", "--measure-every", "5",
              "--checkpoint-every", "5", "--out", "{disk}/eos"], 4_000),
-    "train": (["train", "--epochs", "1", "--optimizers", "sgd", "--out", "{disk}/train.csv"], 100),
+    "train": (["train", "--epochs", "1", "--methods", "sgd", "--out", "{disk}/train.csv"], 100),
     "sweep": (["sweep", "{disk}/sweep.toml", "--out", "{disk}/sweep", "--workers", "0"], 30_000),
 }
 

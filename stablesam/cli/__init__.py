@@ -56,7 +56,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except UsageError as error:  # a bad value of a list option (stablesam.cli._grammar), found while parsing
+        print(f"{getattr(error, 'prog', 'stablesam')}: error: {str(error).splitlines()[0]}", file=sys.stderr)
+        return 2
     try:
         code = int(args.handler(args) or 0)
         sys.stdout.flush()  # a full disk under a redirected stdout is reported here, not at exit

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 
+from stablesam.cli._grammar import add_list_option
 from stablesam.cli.output import add_json_flag, emit
 
 _SUMMARY_COLUMNS = ("model", "optimizer", "lr", "rho", "plateau_ratio_median", "plateau_ratio_min", "plateau_ratio_max",
@@ -41,11 +42,10 @@ def register(subparsers) -> None:
     p.add_argument("--activation", help=f"mlp: tanh or relu (default {show('activation')})")
     p.add_argument("--hidden", nargs="*", type=int, help=f"mlp widths (default {show('hidden')})")
     p.add_argument("--channels", nargs="+", type=int, help=f"cnn channels (default {show('channels')})")
-    p.add_argument("--methods", nargs="+",
-                   help=f"method keys among {', '.join(EOS_METHODS)} (default {show('methods')})")
-    p.add_argument("--lrs", nargs="+", type=float, help=f"learning rates (default {show('lrs')})")
-    p.add_argument("--rhos", nargs="+", type=float, help=f"radii of the SAM-family methods (default {show('rhos')})")
-    p.add_argument("--seeds", nargs="+", type=int, help=f"seeds of initialisation and batch order (default {show('seeds')})")
+    add_list_option(p, "--methods", help=f"method keys among {', '.join(EOS_METHODS)} (default {show('methods')})")
+    add_list_option(p, "--lrs", type=float, help=f"learning rates (default {show('lrs')})")
+    add_list_option(p, "--rhos", type=float, help=f"radii of the SAM-family methods (default {show('rhos')})")
+    add_list_option(p, "--seeds", type=int, help=f"seeds of initialisation and batch order (default {show('seeds')})")
     p.add_argument("--steps", type=int, help=f"training steps (default {show('steps')})")
     p.add_argument("--measure-every", type=int,
                    help=f"measure every K steps, and at steps 0 and the last (default {show('measure_every')})")

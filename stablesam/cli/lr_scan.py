@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from stablesam.core.validation import UsageError
+from stablesam.cli._grammar import add_list_option
 from stablesam.cli._models import add_model_arguments, build
 from stablesam.cli.output import add_json_flag, emit
 
@@ -23,7 +24,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--problem", choices=("least-squares", "network"), default="least-squares")
     add_model_arguments(parser)
-    parser.add_argument("--methods", default="gd,usam,sam,stablesam-u,stablesam-n", help="comma-separated method keys")
+    add_list_option(parser, "--methods", default=["gd", "usam", "sam", "stablesam-u", "stablesam-n"],
+                    help="method keys (default: gd usam sam stablesam-u stablesam-n)")
     parser.add_argument("--steps", type=int, default=1000, help="horizon of each run (default: 1000)")
     parser.add_argument("--blowup", type=float, default=None, help="divergence factor of the loss (default: 1e6 least squares, 10 network)")
     parser.add_argument("--rel-tol", type=float, default=1e-3,
@@ -41,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
     from stablesam.analysis.experiments.lr_scan import DEFAULT_GRID, thresholds_along_training
     from stablesam.core.validation import check_choice, check_integer, check_nonnegative, check_positive
 
-    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    methods = list(args.methods)
     if not methods:
         raise UsageError("--methods must name at least one method")
     for method in methods:

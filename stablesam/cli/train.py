@@ -8,7 +8,7 @@ StableSAM factor ``gamma = ||g|| / ||g~||`` and the mean surrogate/exact gradien
 ``||g~|| / ||g||`` over all steps (ASAM variants: the T-weighted norms), and the epoch of divergence if
 the loss became non-finite. Statistics stay on the device during an epoch and are read once per epoch.
 
-    stablesam train --epochs 10 --optimizers sgd,sam,stablesam-u --json
+    stablesam train --epochs 10 --methods sgd sam stablesam-u --json
 """
 
 from __future__ import annotations
@@ -19,11 +19,12 @@ import time
 
 from stablesam.core.methods import method_keys
 from stablesam.core.paths import check_output_file
-from stablesam.core.validation import UsageError, check_choice, check_in_range, check_integer, check_nonnegative, check_positive
+from stablesam.core.validation import UsageError, check_in_range, check_integer, check_nonnegative, check_positive
 from stablesam.stability.optimizers import DEFAULT_RHO
+from stablesam.cli._grammar import add_list_option
 from stablesam.cli.output import add_json_flag, emit
 
-DEFAULT_OPTIMIZERS = ",".join(method_keys(full_batch=False))
+DEFAULT_OPTIMIZERS = method_keys(full_batch=False)
 _DIGITS = 1797  # examples in scikit-learn's digits
 COLUMNS = ("optimizer", "train_acc", "test_acc", "train_loss", "test_loss", "mean_gamma", "mean_norm_ratio",
            "diverged_epoch", "seconds")
@@ -36,8 +37,8 @@ def register(subparsers) -> None:
         help="train a small MLP on scikit-learn digits with SGD, SAM, USAM, ASAM and StableSAM",
         description=__doc__.split("\n\n")[0] + " Prints one row per optimizer.",
     )
-    parser.add_argument("--optimizers", default=DEFAULT_OPTIMIZERS,
-                        help=f"comma-separated method keys among {DEFAULT_OPTIMIZERS.replace(',', ', ')} (default: all)")
+    add_list_option(parser, "--methods", choices=DEFAULT_OPTIMIZERS, default=list(DEFAULT_OPTIMIZERS),
+                    old=("--optimizers",), help=f"method keys among {', '.join(DEFAULT_OPTIMIZERS)} (default: all)")
     parser.add_argument("--epochs", type=int, default=10, help="passes over the training split (default 10)")
     parser.add_argument("--batch-size", type=int, default=32, help="mini-batch size (default 32)")
     parser.add_argument("--lr", type=float, default=0.1, help="learning rate of the SGD base (default 0.1)")
@@ -65,17 +66,8 @@ def register(subparsers) -> None:
     parser.set_defaults(handler=run)
 
 
-def _parse_optimizers(text: str) -> list[str]:
-    from stablesam.stability.twin.config import METHODS
-
-    keys = [key.strip() for key in text.split(",") if key.strip()]
-    if not keys:
-        raise UsageError(f"--optimizers must name at least one of {', '.join(METHODS)}; got {text!r}")
-    return [check_choice("--optimizers entry", key, METHODS) for key in keys]
-
-
 def run(args: argparse.Namespace) -> int:
-    optimizers = _parse_optimizers(args.optimizers)
+    optimizers = list(args.methods)
     epochs = check_integer("--epochs", args.epochs, minimum=1)
     batch_size = check_integer("--batch-size", args.batch_size, minimum=1)
     lr = check_positive("--lr", args.lr)

@@ -18,10 +18,11 @@ from pathlib import Path
 
 from stablesam.core.paths import check_output_dir, check_output_file
 from stablesam.core.validation import UsageError
+from stablesam.cli._grammar import add_list_option
 from stablesam.cli.output import add_json_flag, emit
 
 # flag dest -> TwinConfig key (flags not listed map to the key of the same name)
-_KEYS = {"replaced_index": "replaced_indices", "seed": "seeds"}
+_KEYS = {"replaced_index": "replaced_indices", "methods": "optimizer", "lrs": "lr"}
 _SUMMARY_COLUMNS = ("optimizer", "lr", "rho", "seed", "replaced_index", "distance", "gen_gap", "loss_diff_max",
                     "gamma_mean", "diverged")
 
@@ -52,9 +53,9 @@ def register(subparsers) -> None:
     p.add_argument("--dataset", **none, help=f"dataset name {default('dataset')}")
     p.add_argument("--data-dir", **none, help="directory holding the files of a file-based dataset (mnist, cifar10)")
     p.add_argument("--model", **none, help=f"linear, mlp, cnn or resnet20 {default('model')}")
-    p.add_argument("--optimizer", nargs="+", choices=list(METHODS), **none, help=f"method key(s) {default('optimizer')}")
+    add_list_option(p, "--methods", choices=list(METHODS), old=("--optimizer",), help=f"method keys {default('optimizer')}")
     p.add_argument("--base-optimizer", choices=BASE_OPTIMIZERS, **none, help=f"base optimizer {default('base_optimizer')}")
-    p.add_argument("--lr", nargs="+", type=float, **none, help=f"learning rate(s) {default('lr')}")
+    add_list_option(p, "--lrs", type=float, old=("--lr",), help=f"learning rates {default('lr')}")
     p.add_argument("--momentum", type=float, **none, help=f"momentum of --base-optimizer momentum {default('momentum')}")
     p.add_argument("--weight-decay", type=float, **none, help=f"weight decay {default('weight_decay')}")
     p.add_argument("--schedule", choices=SCHEDULES, **none, help=f"learning-rate schedule {default('schedule')}")
@@ -62,7 +63,7 @@ def register(subparsers) -> None:
     p.add_argument("--gamma-cap", type=float, **none, help="StableSAM: gamma <- min(cap, gamma) (default off)")
     p.add_argument("--epochs", type=int, **none, help=f"epochs {default('epochs')}")
     p.add_argument("--batch-size", type=int, **none, help=f"mini-batch size {default('batch_size')}")
-    p.add_argument("--seed", "--seeds", dest="seed", nargs="+", type=int, **none, help=f"seeds, one pair each {default('seeds')}")
+    add_list_option(p, "--seeds", type=int, old=("--seed",), help=f"seeds, one pair each {default('seeds')}")
     p.add_argument("--replaced-index", nargs="+", type=int, **none, help=f"replaced training index(es) {default('replaced_indices')}")
     p.add_argument("--label-noise", type=float, **none, help=f"rate of symmetric label flips {default('label_noise')}")
     p.add_argument("--shuffled-labels", action="store_true", default=None, help="shuffle all training labels")

@@ -10,7 +10,7 @@ in ``OUT/cache`` by their settings: a rerun reuses every finished one. Examples:
     stablesam verify --quick --out runs/verify
     stablesam verify --standard --seeds 30 --out runs/verify-standard
     stablesam verify --full --device cuda --data-dir ~/data/cifar10 --out runs/verify-full
-    stablesam verify --claims C1,C7 --out runs/verify
+    stablesam verify --claims C1 C7 --out runs/verify
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import argparse
 import shlex
 from pathlib import Path
 
+from stablesam.cli._grammar import add_list_option
 from stablesam.cli.output import add_json_flag, emit, format_table
 
 _OUTPUTS = {"verdicts.json", "report.md", "report.html", "figures", "cache"}
@@ -41,7 +42,7 @@ def register(subparsers) -> None:
     p.add_argument("--seeds", type=int, default=None, metavar="N",
                    help="seeds of every seeded experiment (at least 6: the sign test's minimum)")
     p.add_argument("--epochs", type=int, default=None, metavar="E", help="epochs of every training run")
-    p.add_argument("--claims", default=None, metavar="C1,C3", help="comma-separated claim ids (default: all)")
+    add_list_option(p, "--claims", metavar="ID", help="claim ids, e.g. --claims C1 C7 (default: all)")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
                    help="torch device of the experiments (default auto: CUDA when available)")
     p.add_argument("--engine", choices=("local", "dask"), default="local",
@@ -72,7 +73,7 @@ def run(args) -> int:
     from stablesam.analysis.verify.claims import claim_ids
     from stablesam.analysis.verify.experiments import make_scale
 
-    claims = claim_ids(args.claims)
+    claims = claim_ids(None if args.claims is None else ",".join(args.claims))
     if args.workers is not None:
         check_integer("--workers", args.workers, minimum=0 if args.engine == "local" else 1)
     if args.data_dir is not None:
