@@ -49,3 +49,25 @@ def test_a_bad_list_value_is_one_line_naming_flag_and_value_exit_2(argv, message
     assert main(argv) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith(message)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["lr-scan", "--problem", "network", "--rel-tol", "0.02"], "--rel-tol applies to --problem least-squares only"),
+    (["lr-scan", "--problem", "least-squares", "--grid-points", "9"], "--grid-points applies to --problem network only"),
+])
+def test_a_flag_of_another_mode_is_refused(argv, message, capsys):
+    from stablesam.cli import main
+
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0]
+
+
+@pytest.mark.parametrize("command", ["train", "twin", "eos", "sharpness"])
+def test_training_commands_share_one_threads_flag(command):
+    from stablesam.cli._grammar import THREADS_HELP
+
+    args = build_parser().parse_args([command] + (["--checkpoint", "x.pt"] if command == "sharpness" else []))
+    action = next(a for a in build_parser()._subparsers._group_actions[0].choices[command]._actions
+                  if "--threads" in a.option_strings)
+    assert args.threads == 1 and action.help == THREADS_HELP

@@ -18,7 +18,7 @@ def test_twin_runs_every_optimizer_lr_combination_and_prints_json(tmp_path, caps
     assert len(result["runs"]) == 4 and len(result["rows"]) == 8
     assert {(r["optimizer"], r["lr"]) for r in result["rows"]} == {
         ("sgd", 0.05), ("sgd", 0.5), ("stablesam-u", 0.05), ("stablesam-u", 0.5)}
-    assert all(r["distance"] > 0 and r["diverged"] == "no" for r in result["rows"])
+    assert all(r["distance"] > 0 and r["diverged"] is False and r["divergence"] is None for r in result["rows"])
     assert (tmp_path / "fig.png").stat().st_size > 0 and (tmp_path / "fig.pdf").stat().st_size > 0
     summary = json.loads((out / "stablesam-u_lr0.5_rho0.05" / "summary.json").read_text())
     assert summary["config"]["seeds"] == [0, 1] and summary["config"]["replaced_indices"] == [3]

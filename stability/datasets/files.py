@@ -39,7 +39,7 @@ def locate_files(
     endings = ", ".join(s for s in suffixes if s)
     expected = ", ".join(names) + (f" (each optionally ending in {endings})" if endings else "")
     if data_dir is None:
-        raise UsageError(f"dataset {dataset!r} reads local files: pass data_dir, a directory holding {expected}")
+        raise UsageError(f"dataset {dataset!r} reads local files: pass --data-dir (data_dir= from Python), a directory holding {expected}")
     root = Path(data_dir).expanduser()
     if not root.is_dir():
         raise UsageError(

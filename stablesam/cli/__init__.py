@@ -18,7 +18,7 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-from stablesam.core.validation import UsageError
+from stablesam.core.validation import UsageError, check_integer
 from stablesam import __version__
 
 __all__ = ["COMMANDS", "build_parser", "main"]
@@ -54,6 +54,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _run_with_threads(args):
+    """The command's handler, under its ``--threads`` where it has the flag (torch imported only then)."""
+    if getattr(args, "threads", None) is None:
+        return args.handler(args)
+    from stablesam.stability.threads import torch_threads
+
+    with torch_threads(check_integer("--threads", args.threads, minimum=1)):
+        return args.handler(args)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     try:
@@ -62,7 +72,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{getattr(error, 'prog', 'stablesam')}: error: {str(error).splitlines()[0]}", file=sys.stderr)
         return 2
     try:
-        code = int(args.handler(args) or 0)
+        code = int(_run_with_threads(args) or 0)
         sys.stdout.flush()  # a full disk under a redirected stdout is reported here, not at exit
         return code
     except UsageError as error:

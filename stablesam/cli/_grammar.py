@@ -22,7 +22,10 @@ from typing import Any
 
 from stablesam.core.validation import UsageError
 
-__all__ = ["add_list_option"]
+__all__ = ["THREADS_HELP", "add_list_option", "add_threads_flag"]
+
+THREADS_HELP = ("CPU threads for torch (default 1, the same for every command: the models are small, more threads "
+                "only add synchronisation on a shared machine, and one thread keeps results bit-reproducible)")
 
 
 def _deprecated(message: str) -> None:
@@ -78,3 +81,9 @@ def add_list_option(parser: argparse.ArgumentParser, flag: str, *, type: Callabl
     parser.add_argument(flag, help=help, **common)
     for spelling in old:  # accepted, not advertised
         parser.add_argument(spelling, help=argparse.SUPPRESS, **common)
+
+
+def add_threads_flag(parser: argparse.ArgumentParser) -> None:
+    """``--threads N``: torch's intra-op threads while the command runs (``stablesam.cli.main`` sets and restores
+    them with :func:`stablesam.stability.threads.torch_threads`)."""
+    parser.add_argument("--threads", type=int, default=1, help=THREADS_HELP)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import argparse
 
-from stablesam.cli._grammar import add_list_option
+from stablesam.cli._grammar import add_list_option, add_threads_flag
 from stablesam.cli.output import add_json_flag, emit
 
 _SUMMARY_COLUMNS = ("model", "optimizer", "lr", "rho", "plateau_ratio_median", "plateau_ratio_min", "plateau_ratio_max",
@@ -64,6 +64,7 @@ def register(subparsers) -> None:
     p.add_argument("--overwrite", action="store_true", help="replace an experiment with a different config in --out")
     p.add_argument("--figure", metavar="FILE.png", default=None,
                    help="also write the sharpness and sharpness/edge figure (PNG and PDF)")
+    add_threads_flag(p)
     add_json_flag(p)
     p.set_defaults(handler=run)
 

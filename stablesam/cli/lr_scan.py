@@ -28,9 +28,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     help="method keys (default: gd usam sam stablesam-u stablesam-n)")
     parser.add_argument("--steps", type=int, default=1000, help="horizon of each run (default: 1000)")
     parser.add_argument("--blowup", type=float, default=None, help="divergence factor of the loss (default: 1e6 least squares, 10 network)")
-    parser.add_argument("--rel-tol", type=float, default=1e-3,
-                        help="least squares: relative width of the final bisection bracket (default: 1e-3)")
-    parser.add_argument("--grid-points", type=int, default=25, help="network: learning rates scanned (default: 25)")
+    parser.add_argument("--rel-tol", type=float, default=None,
+                        help="least squares only: relative width of the final bisection bracket (default: 1e-3)")
+    parser.add_argument("--grid-points", type=int, default=None,
+                        help="network only: learning rates scanned (default: 25)")
     add_json_flag(parser)
     parser.set_defaults(handler=run)
 
@@ -50,8 +51,12 @@ def run(args: argparse.Namespace) -> int:
         check_choice("--methods entry", method, SCAN_METHODS)
     rho = check_nonnegative("--rho", args.rho)
     steps = check_integer("--steps", args.steps, minimum=1)
-    rel_tol = check_positive("--rel-tol", args.rel_tol)
-    grid_points = check_integer("--grid-points", args.grid_points, minimum=2)
+    # A flag of the other mode is refused, not silently ignored.
+    for flag, value, mode in (("--rel-tol", args.rel_tol, "least-squares"), ("--grid-points", args.grid_points, "network")):
+        if value is not None and args.problem != mode:
+            raise UsageError(f"{flag} applies to --problem {mode} only; got --problem {args.problem}")
+    rel_tol = check_positive("--rel-tol", 1e-3 if args.rel_tol is None else args.rel_tol)
+    grid_points = check_integer("--grid-points", 25 if args.grid_points is None else args.grid_points, minimum=2)
     seed = check_integer("--seed", args.seed, minimum=0)
     blowup = args.blowup if args.blowup is not None else (1e6 if args.problem == "least-squares" else 10.0)
     if check_positive("--blowup", blowup) <= 1:

@@ -6,6 +6,7 @@ import argparse
 
 from stablesam.core.validation import UsageError
 from stablesam.stability.optimizers import DEFAULT_RHO
+from stablesam.cli._grammar import add_threads_flag
 from stablesam.cli._models import add_model_arguments, build
 from stablesam.cli.output import add_json_flag, emit
 
@@ -31,6 +32,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--backend", choices=("double-backward", "func"), default=None, help="Hessian-vector product")
     parser.add_argument("--bn-mode", choices=("eval", "train"), default="eval", help="BatchNorm statistics")
     parser.add_argument("--chunk-size", type=int, default=None, help="examples per forward pass (default: all)")
+    add_threads_flag(parser)
     add_json_flag(parser)
     parser.set_defaults(handler=run)
 

@@ -21,7 +21,7 @@ from stablesam.core.methods import method_keys
 from stablesam.core.paths import check_output_file
 from stablesam.core.validation import UsageError, check_in_range, check_integer, check_nonnegative, check_positive
 from stablesam.stability.optimizers import DEFAULT_RHO
-from stablesam.cli._grammar import add_list_option
+from stablesam.cli._grammar import add_list_option, add_threads_flag
 from stablesam.cli.output import add_json_flag, emit
 
 DEFAULT_OPTIMIZERS = method_keys(full_batch=False)
@@ -53,9 +53,7 @@ def register(subparsers) -> None:
     parser.add_argument("--split-seed", type=int, default=0, help="seed of the train/test split (default 0)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the initialisation and batch order (default 0)")
     parser.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda (default cpu)")
-    parser.add_argument("--threads", type=int, default=1,
-                        help="CPU threads for torch (default 1: the model is tiny, and more threads only add "
-                             "synchronisation, about 15x slower per step on 2 busy cores)")
+    add_threads_flag(parser)
     parser.add_argument("--out", default=None,
                         help="also write per-epoch results as a tidy CSV (run, seed, optimizer, rho, lr, epoch, "
                              "step, metric, value)")
@@ -80,7 +78,6 @@ def run(args: argparse.Namespace) -> int:
     test_fraction = check_in_range("--test-fraction", args.test_fraction, 0.0, 1.0, low_open=True, high_open=True)
     split_seed = check_integer("--split-seed", args.split_seed, minimum=0)
     seed = check_integer("--seed", args.seed, minimum=0)
-    threads = check_integer("--threads", args.threads, minimum=1)
     if args.out is not None:
         check_output_file("--out", args.out)
     if args.run_dir is not None:
@@ -92,11 +89,9 @@ def run(args: argparse.Namespace) -> int:
 
     device = resolve_device(args.device, flag="--device")
 
-    from stablesam.stability.threads import torch_threads
-
-    with torch_threads(threads):
-        result = _train(optimizers, epochs, batch_size, lr, rho, adaptive_eta, gamma_cap, momentum, weight_decay,
-                        hidden, test_fraction, split_seed, seed, device, args.out, args.run_dir)
+    # torch's threads: --threads, set by stablesam.cli.main around the handler
+    result = _train(optimizers, epochs, batch_size, lr, rho, adaptive_eta, gamma_cap, momentum, weight_decay,
+                    hidden, test_fraction, split_seed, seed, device, args.out, args.run_dir)
     if not args.json:
         result = {k: ("-" if v is None else v) for k, v in result.items()}
         result["rows"] = [{k: ("-" if v is None else v) for k, v in row.items()} for row in result["rows"]]

@@ -18,13 +18,13 @@ from pathlib import Path
 
 from stablesam.core.paths import check_output_dir, check_output_file
 from stablesam.core.validation import UsageError
-from stablesam.cli._grammar import add_list_option
+from stablesam.cli._grammar import add_list_option, add_threads_flag
 from stablesam.cli.output import add_json_flag, emit
 
 # flag dest -> TwinConfig key (flags not listed map to the key of the same name)
 _KEYS = {"replaced_index": "replaced_indices", "methods": "optimizer", "lrs": "lr"}
 _SUMMARY_COLUMNS = ("optimizer", "lr", "rho", "seed", "replaced_index", "distance", "gen_gap", "loss_diff_max",
-                    "gamma_mean", "diverged")
+                    "gamma_mean", "diverged", "divergence")
 
 
 def _config_defaults() -> dict:
@@ -81,6 +81,7 @@ def register(subparsers) -> None:
     p.add_argument("--overwrite", action="store_true", help="replace finished runs in the output directory")
     p.add_argument("--no-resume", action="store_false", dest="resume", help="refuse to continue an unfinished run")
     p.add_argument("--figure", metavar="FILE.png", help="also write a figure of distance and gap (PNG and PDF)")
+    add_threads_flag(p)
     add_json_flag(p)
     p.set_defaults(handler=run)
 
@@ -161,7 +162,7 @@ def summary_rows(results) -> list[dict]:
                 "seed": pair["seed"], "replaced_index": pair["replaced_index"],
                 "distance": pair.get("distance"), "gen_gap": pair.get("gen_gap"),
                 "loss_diff_max": pair.get("loss_diff_max"), "gamma_mean": pair.get("gamma_mean", float("nan")),
-                "diverged": ",".join(twins) if twins else "no",
+                "diverged": bool(twins), "divergence": ", ".join(twins) or None,
             })
     return [{c: r[c] for c in _SUMMARY_COLUMNS} for r in rows]
 
