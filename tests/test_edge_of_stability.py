@@ -225,3 +225,11 @@ def test_cli_json_and_figure(tmp_path, capsys):
     result = json.loads(capsys.readouterr().out)
     assert [row["optimizer"] for row in result["plateau_ratios"]] == ["gd", "sam"]
     assert figure.is_file() and figure.with_suffix(".pdf").is_file()
+
+
+def test_off_a_terminal_each_finished_run_is_one_line(capsys):
+    """``progress=None`` with stderr not a terminal (as under pytest): no bar, one line per run."""
+    config = EosConfig(methods=("gd", "sam"), lrs=(0.2,), **TINY)
+    run_edge_of_stability(config)
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("eos: ")]
+    assert [line.split(" (")[0] for line in lines] == ["eos: run 1/2", "eos: run 2/2"]

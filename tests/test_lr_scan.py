@@ -70,7 +70,7 @@ def test_least_squares_thresholds_agree_with_the_exact_formulas_within_two_perce
         assert table.loc[method, "observed_high"] > eta  # diverged above the exact threshold
 
 
-def test_thresholds_along_training_on_a_small_network_is_a_tidy_table():
+def test_thresholds_along_training_on_a_small_network_is_a_tidy_table(capsys):
     g = torch.Generator().manual_seed(0)
     x, y = torch.randn(64, 5, generator=g, dtype=torch.float64), torch.randint(0, 3, (64,), generator=g)
     model = nn.Sequential(nn.Linear(5, 8), nn.Tanh(), nn.Linear(8, 3)).double()
@@ -84,6 +84,9 @@ def test_thresholds_along_training_on_a_small_network_is_a_tidy_table():
     )
     assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())
     assert list(table.columns) == ["checkpoint", "method", "rho", "lr", "metric", "value"]
+    # off a terminal (stderr under pytest): one line per finished scan, no bar
+    lines = [line.split(" (")[0] for line in capsys.readouterr().err.splitlines() if line.startswith("lr-scan: ")]
+    assert lines == [f"lr-scan: {m} at checkpoint {c} done" for c in (0, 10) for m in ("gd", "usam")]
     runs = table[table.metric == "outcome"]
     assert len(runs) == 2 * 2 * 5 and set(runs.value) <= {0.0, 1.0, 2.0}
     summary = table[(table.method != "") & (table.metric != "outcome")].pivot_table(

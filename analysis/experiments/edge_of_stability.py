@@ -52,6 +52,8 @@ Example::
 from __future__ import annotations
 
 import math
+import sys
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -524,10 +526,8 @@ def run_edge_of_stability(
 
     With ``out_dir``, results and checkpoints are written there (atomically) and an interrupted experiment
     resumes; a directory holding a different config is refused unless ``overwrite``. ``progress``: a tqdm
-    bar over all training steps (None: when stderr is a terminal).
+    bar over all training steps (None: a bar when stderr is a terminal, else one line per finished run).
     """
-    import sys
-
     import torch
     from tqdm.auto import tqdm
 
@@ -549,11 +549,16 @@ def run_edge_of_stability(
         specs = config.runs()
         finished: list[tuple[RunSpec, list[tuple[int, str, float]]]] = []
         disable = (not sys.stderr.isatty()) if progress is None else not progress
+        lines = progress is None and disable  # off a terminal: one line per finished run instead of a bar
+        started = time.perf_counter()
         with tqdm(total=len(specs) * config.steps, disable=disable, unit="step", desc="eos") as bar:
-            for spec in specs:
+            for index, spec in enumerate(specs, 1):
                 bar.set_postfix_str(spec.name)
                 run = _run_one(config, spec, data, loss_fn, device, dtype, store, bar)
                 finished.append((spec, run.rows))
+                if lines:
+                    print(f"eos: run {index}/{len(specs)} ({spec.name}) done ({time.perf_counter() - started:.0f} s)",
+                          file=sys.stderr, flush=True)
                 if store is not None:
                     _write_results(store, config, finished)
     finally:

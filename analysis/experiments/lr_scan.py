@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import copy
 import sys
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -188,6 +189,8 @@ def thresholds_along_training(
     disable = (not sys.stderr.isatty()) if progress is None else not progress
     with torch_threads(threads):
         bar = tqdm(total=len(checkpoints) * len(methods), desc="lr-scan", unit="scan", disable=disable)
+        lines = progress is None and disable  # off a terminal: one line per finished scan instead of a bar
+        started = time.perf_counter()
         for checkpoint in checkpoints:
             for _ in range(checkpoint - done):
                 optimizer.zero_grad(set_to_none=True)
@@ -217,5 +220,8 @@ def thresholds_along_training(
                 rows += [{**base, "method": m, "lr": lr, "metric": "outcome", "value": float(OUTCOMES.index(o))}
                          for lr, o in zip(scan.lrs, scan.outcomes)]
                 bar.update(1)
+                if lines:
+                    print(f"lr-scan: {m} at checkpoint {checkpoint} done ({time.perf_counter() - started:.0f} s)",
+                          file=sys.stderr, flush=True)
         bar.close()
     return pd.DataFrame(rows, columns=["checkpoint", "method", "rho", "lr", "metric", "value"])
