@@ -27,22 +27,24 @@ def experiments(scale, results=None):
 
 
 def theory(scale, results=None) -> TheoryCheck:
-    from stablesam.theory.renormalization import gamma, gamma_range
+    from stablesam.theory.method_constants import C7_THEORY, renormalization_theory
+    from stablesam.theory.renormalization import gamma
 
     generator = np.random.default_rng(0)
     spectra = generator.exponential(size=(2000, 6))
     points = generator.standard_normal((2000, 6))
-    worst = {m: float(np.max(gamma(m, spectra, points, scale.rho))) for m in ("stablesam-u", "stablesam-n")}
-    upper = float(gamma_range("stablesam-u", [0.0, 1.0], scale.rho)[1])
+    worst = {m: float(np.max(gamma(m, spectra, points, scale.rho))) for m in METHODS}
     saddle = float(gamma("stablesam-u", [-1.0], [1.0], scale.rho))
+    nonconvex = {m: renormalization_theory(m, rho=scale.rho, beta=1.0).nonconvex_highest for m in METHODS}
+    # Proved for convex losses only; the claim is decided on networks, where the theory implies nothing: consistent.
     return TheoryCheck(
-        "proved",
-        "On PSD quadratics gamma <= 1 (gamma_range's upper end is 1/(1 + rho lambda_min) <= 1, "
-        f"{upper:g} with a flat direction), so the cap never acts. Largest gamma over 2000 random PSD spectra and "
-        "points: " + ", ".join(f"{k} {v:.6f}" for k, v in worst.items()) +
-        f". With negative curvature it fails: gamma = {saddle:.4g} at lambda = -1, rho = {scale.rho:g}.",
-        "docs/theory.md section 2 (derived); stablesam.theory.renormalization.gamma, gamma_range",
-        {"max_gamma_psd": worst, "gamma_negative_curvature": saddle})
+        "consistent",
+        f"{C7_THEORY}: on convex beta-smooth losses gamma <= 1 by co-coercivity, so the cap never acts (largest "
+        "gamma over 2000 random PSD quadratics: " + ", ".join(f"{k} {v:.6f}" for k, v in worst.items()) +
+        f"); with negative curvature gamma exceeds 1 ({saddle:.4g} at lambda = -1, rho = {scale.rho:g}; up to "
+        f"1/(1 - rho beta) = {nonconvex['stablesam-u']:.4g} at beta = 1), which is where the networks decide it.",
+        "docs/theory.md section 4.3 (derived); stablesam.theory.method_constants.renormalization_theory",
+        {"max_gamma_psd": worst, "gamma_negative_curvature": saddle, "gamma_nonconvex_highest": nonconvex})
 
 
 def evaluate(scale, results, generator) -> ClaimResult:
