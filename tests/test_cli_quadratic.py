@@ -17,11 +17,11 @@ def _json(capsys, argv):
 
 def test_lr_max_values(capsys):
     # USAM (Agarwala & Dauphin 2023): 2/(lambda (1 + rho lambda)) = 2/(10 * 1.5).
-    assert _json(capsys, ["lr-max", "--method", "usam", "--sharpness", "10", "--rho", "0.05"])["lr_max"] == pytest.approx(2 / 15)
+    assert _json(capsys, ["lr-max", "--method", "usam", "--sharpness", "10", "--rho", "0.05"])["max_stable_lr"] == pytest.approx(2 / 15)
     # SAM (Long & Bartlett 2023) at ||g|| = 0.5: 2/(10 (1 + 1)) = 0.1.
     out = _json(capsys, ["lr-max", "--method", "sam", "--sharpness", "10", "--rho", "0.05", "--grad-norm", "0.5"])
-    assert out["lr_max"] == pytest.approx(0.1)
-    assert _json(capsys, ["lr-max", "--method", "stablesam-n", "--sharpness", "4", "--rho", "0.5"])["lr_max"] == 0.5
+    assert out["max_stable_lr"] == pytest.approx(0.1)
+    assert _json(capsys, ["lr-max", "--method", "stablesam-n", "--sharpness", "4", "--rho", "0.5"])["max_stable_lr"] == 0.5
 
 
 def test_edge_values(capsys):
@@ -35,8 +35,8 @@ def test_edge_values(capsys):
 def test_quadratic_sam_with_lr(capsys):
     out = _json(capsys, ["quadratic", "--eigenvalues", "4,1,0.25", "--method", "sam", "--rho", "0.1", "--lr", "0.3",
                          "--steps", "1500"])
-    assert out["predicted_lr_max"] == 0.5
-    assert 0.5 <= out["observed_lr_max"] <= 0.5 * (1 + math.log(1e8) / 1500)
+    assert out["max_stable_lr"] == 0.5
+    assert 0.5 <= out["observed_max_stable_lr"] <= 0.5 * (1 + math.log(1e8) / 1500)
     assert out["diverged"] is False and out["rate"] == pytest.approx(1.0, abs=1e-9)
     # c = eta rho lambda/(2 - eta lambda) = 0.3 * 0.1 * 4/0.8 = 0.15.
     assert out["cycle_amplitude"] == pytest.approx(0.15, rel=1e-9)
@@ -46,7 +46,7 @@ def test_quadratic_sam_with_lr(capsys):
 def test_quadratic_table_and_divergence(capsys):
     assert main(["quadratic", "--eigenvalues", "2,1", "--method", "gd", "--lr", "1.5", "--steps", "500"]) == 0
     text = capsys.readouterr().out
-    assert "predicted_lr_max: 1" in text and "diverged: True" in text
+    assert "max_stable_lr: 1" in text and "diverged: True" in text
     out = _json(capsys, ["quadratic", "--eigenvalues", "2,1", "--method", "stablesam-u", "--rho", "0.5", "--lr", "0.6",
                          "--start=-1,1", "--steps", "1000"])
     assert out["rate"] == pytest.approx(5 / 11, rel=1e-3)  # bouncing factor (p1 - p2)/(p1 + p2)

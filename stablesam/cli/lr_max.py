@@ -31,11 +31,11 @@ def register(subparsers) -> None:
 def run(args) -> int:
     from stablesam.theory.stability_edge import edge_source, max_stable_lr
 
-    lr_max = float(max_stable_lr(args.method, args.sharpness, rho=args.rho, grad_norm=args.grad_norm))
+    value = float(max_stable_lr(args.method, args.sharpness, rho=args.rho, grad_norm=args.grad_norm))
     result = {"method": args.method, "sharpness": args.sharpness, "rho": args.rho}
     if args.method == "sam":
         result["grad_norm"] = args.grad_norm
-    result["lr_max"] = lr_max
+    result["max_stable_lr"] = value
     result["derived"], result["source"] = edge_source(args.method)
     emit(result, as_json=args.json)
     return 0

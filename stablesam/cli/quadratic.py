@@ -3,8 +3,8 @@
     stablesam quadratic --eigenvalues 4,1,0.25 --method sam --rho 0.1 --lr 0.3
     stablesam quadratic --eigenvalues 2,1 --method stablesam-u --rho 0.5 --steps 5000 --json
 
-Prints the exact threshold (``predicted_lr_max``), the one observed by bisection on the simulated map
-(``observed_lr_max``; it overestimates by about ``ln(blowup)/steps``), and with ``--lr`` the simulated
+Prints the exact threshold (``max_stable_lr``), the one observed by bisection on the simulated map
+(``observed_max_stable_lr``; it overestimates by about ``ln(blowup)/steps``), and with ``--lr`` the simulated
 outcome at that rate (``diverged``, ``rate``; for SAM the 2-cycle ``cycle_amplitude``). ``rate`` is
 the asymptotic per-step factor of ``||w_t||`` (1 on SAM's cycle); for a diverged run, its mean growth
 factor up to the divergence step.
@@ -88,10 +88,10 @@ def run(args) -> int:
         "eigenvalues": eigenvalues,
         "rho": args.rho,
         "steps": steps,
-        "predicted_lr_max": predicted,
+        "max_stable_lr": predicted,
         "derived": derived,
         "source": source,
-        "observed_lr_max": observed,
+        "observed_max_stable_lr": observed,
         "relative_gap": observed / predicted - 1.0,
         "expected_bias": math.log(args.blowup) / steps,
     }
