@@ -31,6 +31,7 @@ from stablesam.analysis.verify.verdicts import (
     SUPPORTED,
     DecisionRule,
     combine_existential,
+    holm_verdicts,
     paired_binary_interval,
 )
 
@@ -103,6 +104,22 @@ def _escape_cases(table, units, settings, source):
                 joined = pd.concat([arms[arm].rename("arm"), arms[base].rename("base")], axis=1, join="inner")
                 out.append((setting, name, arm, base, joined["arm"].to_numpy(bool), joined["base"].to_numpy(bool)))
     return out
+
+
+def paired_cases(table, units, settings, source: str = "toy"):
+    """The decided comparisons of one escape table as a tidy DataFrame: per setting and part, the escape-rate
+    difference with its interval and its verdict (Holm within each part), e.g. for a notebook's own table."""
+    import pandas as pd
+
+    rows = []
+    for name in PARTS:
+        raw = [(s, arm, base, a, b) for s, n, arm, base, a, b in _escape_cases(table, list(units), list(settings), source)
+               if n == name]
+        intervals = [paired_binary_interval(a, b, RULE) for *_, a, b in raw]
+        for (s, arm, base, *_), i, v in zip(raw, intervals, holm_verdicts(intervals, RULE)):
+            rows.append({**s, "part": name, "comparison": f"{arm} - {base}", "estimate": i.estimate, "low": i.low,
+                         "high": i.high, "n": i.n, "verdict": v})
+    return pd.DataFrame(rows)
 
 
 def _setting_label(s) -> str:
