@@ -340,6 +340,17 @@ def test_every_family_can_be_decided_at_its_seed_count(name):
     }
     for claim, (cases, seeds) in families.items():
         assert seeds >= max(min_seeds(family=cases), CLAIMS[claim].rule.min_units), (name, claim, cases, seeds)
+    # C8 (paired escape indicators): every network case has at least the rule's units
+    from stablesam.analysis.verify.claims import c8_saddles
+
+    if c8_saddles.NETWORK_SETTINGS[name] is not None:
+        assert len(c8_saddles.NETWORK_SETTINGS[name]["seeds"]) >= c8_saddles.RULE.min_units
+    # C10 (sign test, universal: Holm on contradictions over methods x stated losses), where it runs
+    from stablesam.analysis.verify.claims import c10_flatness
+
+    if c10_flatness.SETTINGS[name] is not None:
+        cases = len(c10_flatness.CLAIMED) * len(c10_flatness.TARGET_LOSSES)
+        assert len(c10_flatness.SETTINGS[name]["seeds"]) >= max(min_seeds(family=cases), c10_flatness.RULE.min_units)
 
 
 def test_failed_experiment_makes_the_claim_inconclusive(scale):

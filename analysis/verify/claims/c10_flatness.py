@@ -29,12 +29,14 @@ RULE = DecisionRule("log(lambda_max(method) / lambda_max(GD)) at equal training 
 TRACE_RULE = DecisionRule("log(trace(method) / trace(GD)) at equal training loss, per seed, median",
                           claimed="less", boundary=0.0, null=0.0)
 CLAIMED = ("stablesam-n", "sam")
+TARGET_LOSSES = (0.1, 0.05)  # FlatnessConfig's stated losses
 # Fixed before any run: FlatnessConfig's model and losses (digits tanh MLP 32, full batch, eta 0.1, rho 0.05, stated
 # losses 0.1 and 0.05); 10 seeds (a universal family needs 6 per case for the sign test) at standard, 20 at full.
 SETTINGS = {"quick": None,
-            "standard": dict(methods=["gd", "sam", "stablesam-n", "stablesam-u"], seeds=list(range(10)), steps=2000),
+            "standard": dict(methods=["gd", "sam", "stablesam-n", "stablesam-u"], seeds=list(range(10)), steps=2000,
+                             target_losses=list(TARGET_LOSSES)),
             "full": dict(methods=["gd", "sam", "stablesam-n", "stablesam-u", "asam", "stablesam-a"],
-                         seeds=list(range(20)), steps=2000)}
+                         seeds=list(range(20)), steps=2000, target_losses=list(TARGET_LOSSES))}
 
 
 def flatness_experiment(scale) -> Experiment | None:

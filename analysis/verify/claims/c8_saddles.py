@@ -45,9 +45,12 @@ TOY_UNITS = ["x0", "y0", "noise", "repeat"]
 # 0, 1e-3, 1e-2 with 10 repeats each = 147 units per saddle; eta = 0.1; rho 0.05 and 0.5; 1000 steps), every scale.
 TOY_SETTINGS = dict(methods=["gd", "usam", "sam", "asam", "stablesam-u", "stablesam-n", "stablesam-a"], lr=0.1,
                     rhos=[0.05, 0.5], steps=1000, repeats=10, seed=0)
-# The network part (NetworkSaddleConfig's defaults: 20 seeds, 1500 steps, rho 0.05 and 2), standard and full only.
+# The network part, standard and full only. Measured cost on this shared 2-core machine: 20 seeds x 7 methods x 2
+# rho (plus the GD warm start) at 150 steps on all of digits took 115 s, so the standard scale runs the notebook's
+# 500-example, 600-step setting (about 2 minutes, estimated), the full scale NetworkSaddleConfig's defaults (all of
+# digits, 1500 steps). 20 seeds each, the rule's minimum.
 NETWORK_SETTINGS = {"quick": None,
-                    "standard": dict(seeds=list(range(20)), steps=1500, rhos=[0.05, 2.0], init_scale=1e-3),
+                    "standard": dict(seeds=list(range(20)), steps=600, n_train=500, rhos=[0.05, 2.0], init_scale=1e-3),
                     "full": dict(seeds=list(range(20)), steps=1500, rhos=[0.05, 2.0], init_scale=1e-3)}
 
 
