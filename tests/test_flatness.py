@@ -137,3 +137,23 @@ def test_tiny_run_measures_the_dense_hessian():
 def test_bad_config_is_one_clear_error():
     with pytest.raises(UsageError, match="FlatnessConfig: target_losses must be"):
         FlatnessConfig(target_losses=(0.0,))
+
+
+def test_verify_kinds_run_the_experiments_as_json():
+    """The ``flatness`` and ``saddle_network`` kinds of ``stablesam verify`` run the experiments from JSON settings
+    (lists for tuples) and return JSON documents the claims read."""
+    import json
+
+    from stablesam.analysis.verify.claims.c10_flatness import RULE, log_ratios
+    from stablesam.analysis.verify.experiments import KINDS
+
+    flat = KINDS["flatness"].run(methods=["gd", "sam"], n_train=100, steps=30, seeds=[0], target_losses=[0.3],
+                                 hidden=[8], probes=4)
+    table = pd.DataFrame.from_records(json.loads(json.dumps(flat))["table"])
+    assert set(table["point"]) == {"loss<=0.3", "final"} and set(table["method"]) == {"gd", "sam"}
+    values, missing = log_ratios(table, "sam", 0.3)
+    assert len(values) + missing == 1 and RULE.min_units > 1
+    net = KINDS["saddle_network"].run(methods=["gd", "sam", "stablesam-n"], rhos=[0.05], n_train=100, steps=20,
+                                      seeds=[0, 1], window=5)
+    rows = pd.DataFrame.from_records(json.loads(json.dumps(net))["table"])
+    assert set(rows["method"]) == {"gd", "sam", "stablesam-n"} and set(rows["seed"]) == {0, 1}
