@@ -47,7 +47,7 @@ TOY_SETTINGS = dict(methods=["gd", "usam", "sam", "asam", "stablesam-u", "stable
                     rhos=[0.05, 0.5], steps=1000, repeats=10, seed=0)
 # The network part, standard and full only. Measured cost on this shared 2-core machine: 20 seeds x 7 methods x 2
 # rho (plus the GD warm start) at 150 steps on all of digits took 115 s, so the standard scale runs the notebook's
-# 500-example, 600-step setting (about 2 minutes, estimated), the full scale NetworkSaddleConfig's defaults (all of
+# 500-example, 600-step setting (measured: 203 s, same machine), the full scale NetworkSaddleConfig's defaults (all of
 # digits, 1500 steps). 20 seeds each, the rule's minimum.
 NETWORK_SETTINGS = {"quick": None,
                     "standard": dict(seeds=list(range(20)), steps=600, n_train=500, rhos=[0.05, 2.0], init_scale=1e-3),
