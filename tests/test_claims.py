@@ -84,6 +84,13 @@ class Planted(Mapping):
             return {"ranges": [[1e-3, 0.1]], "lr_min": 1e-3, "lr_max": 3.0, "gd_edge": 2.0}
         if e.kind == "eos":
             return {"table": _eos_table(s)}
+        if e.kind == "saddle_toy":
+            return {"table": self._escapes(s["methods"], s["rhos"], ["toy-a", "toy-b"], 40)}
+        if e.kind == "saddle_network":
+            return {"table": self._escapes(["gd", "sam", "stablesam-n", "usam", "stablesam-u"], s["rhos"], [None],
+                                           len(s["seeds"]))}
+        if e.kind == "flatness":
+            return {"table": self._flatness(s)}
         if e.kind == "trajectory":
             steps = 200
             if s["method"].startswith("stablesam"):  # C7: gamma below 1, or above 1 at every step when reversed
@@ -92,6 +99,33 @@ class Planted(Mapping):
                 gamma = (1.3 if self.reverse else 0.3) * (1 + 0.01 * g.standard_normal(steps))
             return {"gamma": list(gamma), "grad_norm": list(np.ones(steps)), "diverged": False}
         return self._twin(s)
+
+    def _escapes(self, methods, rhos, saddles, units):
+        """C8: GD always escapes, SAM never, StableSAM-N always (reversed: GD never, SAM always, StableSAM-N
+        never); one row per method, rho, saddle and unit."""
+        escapes = {"gd": not self.reverse, "sam": self.reverse, "stablesam-n": not self.reverse}
+        rows = []
+        for method in methods:
+            for rho in (rhos if method != "gd" else [0.0]):
+                for saddle in saddles:
+                    for unit in range(units):
+                        rows.append({"method": method, "rho": rho, "saddle": saddle, "x0": 0.1, "y0": 1e-3 * unit,
+                                     "noise": 0.0, "repeat": 0, "seed": unit, "start": "origin",
+                                     "escaped": escapes.get(method, True), "diverged": False, "hallucinated": False,
+                                     "surrogate_ratio": 1.0})
+        return [{k: v for k, v in r.items() if v is not None} for r in rows]
+
+    def _flatness(self, s):
+        """C10: SAM and StableSAM-N at 0.8 of GD's lambda_max at equal loss (reversed: 1.25 times)."""
+        rows = []
+        for method in s["methods"]:
+            for seed in s["seeds"]:
+                g = _rng("flat", method, seed)
+                factor = 1.0 if method == "gd" else (1.25 if self.reverse else 0.8) * (1 + 0.01 * g.standard_normal())
+                for point, target in (("loss<=0.1", 0.1), ("final", math.nan)):
+                    rows.append({"method": method, "seed": seed, "point": point, "target": target, "reached": True,
+                                 "lambda_max": 10.0 * factor, "trace": 100.0 * factor, "lanczos_residual": 1e-6})
+        return rows
 
     def _twin(self, s) -> PlantedTwin:
         n, method, lr = len(s["seeds"]), s["optimizer"], s["lr"]
@@ -159,15 +193,35 @@ def planted(scale):
     return evaluate_claims(tuple(CLAIMS), scale, Planted(scale))
 
 
-def test_planted_effects_are_supported(planted):
+def _expected(scale, verdict):
+    """The planted verdict for every claim with experiments at ``scale``; inconclusive for the others (C9
+    everywhere, C10 at the quick scale: "experiment not run at this scale")."""
+    return {c: verdict if CLAIMS[c].experiments(scale) else INCONCLUSIVE for c in CLAIMS}
+
+
+def test_planted_effects_are_supported(planted, scale):
     documents, _ = planted
-    assert {d["id"]: d["verdict"] for d in documents} == {c: SUPPORTED for c in CLAIMS}
+    assert {d["id"]: d["verdict"] for d in documents} == _expected(scale, SUPPORTED)
     assert all(d["reading"] for d in documents)
+    assert not CLAIMS["C9"].experiments(scale) and not CLAIMS["C10"].experiments(scale)
 
 
 def test_reversed_effects_are_not_supported(scale):
     documents, _ = evaluate_claims(tuple(CLAIMS), scale, Planted(scale, reverse=True))
-    assert {d["id"]: d["verdict"] for d in documents} == {c: NOT_SUPPORTED for c in CLAIMS}
+    assert {d["id"]: d["verdict"] for d in documents} == _expected(scale, NOT_SUPPORTED)
+
+
+@pytest.mark.parametrize("reverse", [False, True])
+def test_network_parts_decide_at_the_standard_scale(reverse):
+    """C8's network part and C10 run at the standard scale (not at quick) and their planted effects decide."""
+    standard = make_scale("standard")
+    assert {e.kind for e in CLAIMS["C8"].experiments(standard)} == {"saddle_toy", "saddle_network"}
+    assert [e.kind for e in CLAIMS["C10"].experiments(standard)] == ["flatness"]
+    documents, _ = evaluate_claims(("C8", "C10"), standard, Planted(standard, reverse=reverse))
+    expected = NOT_SUPPORTED if reverse else SUPPORTED
+    assert {d["id"]: d["verdict"] for d in documents} == {"C8": expected, "C10": expected}
+    c8 = documents[0]
+    assert {c["setting"]["source"] for c in c8["cases"]} == {"toy", "network"}
 
 
 @pytest.mark.parametrize("kind", ["never trained", "diverged"])
@@ -286,6 +340,17 @@ def test_every_family_can_be_decided_at_its_seed_count(name):
     }
     for claim, (cases, seeds) in families.items():
         assert seeds >= max(min_seeds(family=cases), CLAIMS[claim].rule.min_units), (name, claim, cases, seeds)
+    # C8 (paired escape indicators): every network case has at least the rule's units
+    from stablesam.analysis.verify.claims import c8_saddles
+
+    if c8_saddles.NETWORK_SETTINGS[name] is not None:
+        assert len(c8_saddles.NETWORK_SETTINGS[name]["seeds"]) >= c8_saddles.RULE.min_units
+    # C10 (sign test, universal: Holm on contradictions over methods x stated losses), where it runs
+    from stablesam.analysis.verify.claims import c10_flatness
+
+    if c10_flatness.SETTINGS[name] is not None:
+        cases = len(c10_flatness.CLAIMED) * len(c10_flatness.TARGET_LOSSES)
+        assert len(c10_flatness.SETTINGS[name]["seeds"]) >= max(min_seeds(family=cases), c10_flatness.RULE.min_units)
 
 
 def test_failed_experiment_makes_the_claim_inconclusive(scale):
@@ -335,8 +400,8 @@ def test_every_claim_is_one_file_with_its_parts():
 def test_claim_ids_parse_and_reject():
     assert claim_ids("c3, C1") == ("C1", "C3")
     assert claim_ids(None) == tuple(CLAIMS)
-    with pytest.raises(UsageError, match="C9"):
-        claim_ids("C1,C9")
+    with pytest.raises(UsageError, match="C11"):
+        claim_ids("C1,C11")
     with pytest.raises(UsageError, match="at least one"):
         claim_ids(" , ")
 
@@ -348,7 +413,8 @@ def test_scale_is_validated_and_overrides_are_recorded():
         make_scale("quick", seeds=5)  # below the sign test's minimum
     with pytest.raises(UsageError, match="lrs"):
         dataclasses.replace(make_scale("quick"), lrs=(0.1, -1.0))
-    assert set(KINDS) == {"twin", "trajectory", "timing", "exact", "regimes", "eos"}
+    assert set(KINDS) == {"twin", "trajectory", "timing", "exact", "regimes", "eos", "saddle_toy", "saddle_network",
+                          "flatness"}
 
 
 def test_experiments_shared_between_claims(scale):

@@ -10,7 +10,6 @@ import pytest
 from stablesam.analysis.experiments.flatness import (
     C10_THEORY,
     FlatnessConfig,
-    decide_flatness_claim,
     equal_loss_comparison,
     first_step_reaching,
     flatness_table,
@@ -47,36 +46,50 @@ def test_equal_loss_comparison_on_planted_curves():
         equal_loss_comparison(curves, sharp[sharp["step"] != 50], 0.1)
 
 
-def _planted_table(ratios, reached=None):
+def _planted_table(ratios, reached=None, sam=0.5):
     rows = []
     for seed, ratio in enumerate(ratios):
         ok = True if reached is None else reached[seed]
-        rows.append({"method": "gd", "seed": seed, "point": "loss<=0.1", "target": 0.1, "reached": True,
-                     "lambda_max": 10.0 + seed, "trace": 100.0})
-        rows.append({"method": "stablesam-n", "seed": seed, "point": "loss<=0.1", "target": 0.1, "reached": ok,
-                     "lambda_max": (10.0 + seed) * ratio if ok else math.nan, "trace": 100.0 * ratio})
-        rows.append({"method": "sam", "seed": seed, "point": "loss<=0.1", "target": 0.1, "reached": True,
-                     "lambda_max": (10.0 + seed) * 0.5, "trace": 60.0})
+        common = {"seed": seed, "point": "loss<=0.1", "target": 0.1, "lanczos_residual": 1e-7}
+        rows.append({"method": "gd", "reached": True, "lambda_max": 10.0 + seed, "trace": 100.0, **common})
+        rows.append({"method": "stablesam-n", "reached": ok, "lambda_max": (10.0 + seed) * ratio if ok else math.nan,
+                     "trace": 100.0 * ratio, **common})
+        rows.append({"method": "sam", "reached": True, "lambda_max": (10.0 + seed) * sam, "trace": 60.0, **common})
     return pd.DataFrame(rows)
 
 
+def _decide(table):
+    """C10's verdict (stablesam.analysis.verify.claims.c10_flatness) on a planted table at the standard scale."""
+    from stablesam.analysis.verify.claims import c10_flatness
+    from stablesam.analysis.verify.experiments import make_scale
+
+    scale = make_scale("standard")
+    results = {c10_flatness.flatness_experiment(scale): {"table": table.to_dict(orient="records")}}
+    return c10_flatness.evaluate(scale, results, np.random.default_rng(0))
+
+
 def test_decision_rule_on_planted_tables():
-    gen = lambda: np.random.default_rng(0)  # noqa: E731
-    flatter = [0.8, 0.82, 0.79, 0.85, 0.81, 0.8]
-    _, v = decide_flatness_claim(_planted_table(flatter), generator=gen())
-    assert v["stablesam-n"] == "supported" and v["sam"] == "supported" and v["claim"] == "supported"
-    _, v = decide_flatness_claim(_planted_table([1.3, 1.25, 1.4, 1.2, 1.31, 1.28]), generator=gen())
-    assert v["stablesam-n"] == "not supported" and v["claim"] == "not supported"
-    _, v = decide_flatness_claim(_planted_table([0.8, 1.2, 0.9, 1.1, 1.0, 0.95]), generator=gen())
-    assert v["stablesam-n"] == "inconclusive"
-    # Runs that never reach the loss are outcomes: with only 3 paired seeds left the rule (5 seeds) cannot decide.
-    rows, v = decide_flatness_claim(_planted_table(flatter, reached=[True, True, True, False, False, False]),
-                                    generator=gen())
-    assert v["stablesam-n"] == "inconclusive"
-    assert rows.set_index("method").loc["stablesam-n", "not_reached"] == 3
-    # Against SAM: StableSAM-N at 0.8 of GD is sharper than SAM at 0.5 of GD.
-    _, v = decide_flatness_claim(_planted_table(flatter), generator=gen(), reference="sam", like=None)
-    assert v["stablesam-n"] == "not supported"
+    flatter = [0.8, 0.82, 0.79, 0.85, 0.81, 0.8, 0.83, 0.78]
+    result = _decide(_planted_table(flatter))
+    assert result.verdict == "supported" and {c["verdict"] for c in result.cases} == {"supported"}
+    sharper = [1.3, 1.25, 1.4, 1.2, 1.31, 1.28, 1.33, 1.22]
+    result = _decide(_planted_table(sharper))
+    verdicts = {c["setting"]["method"]: c["verdict"] for c in result.cases}
+    assert verdicts == {"stablesam-n": "not supported", "sam": "supported"} and result.verdict == "not supported"
+    result = _decide(_planted_table([0.8, 1.2, 0.9, 1.1, 1.0, 0.95, 1.05, 0.9]))
+    assert result.verdict == "inconclusive"
+    # Runs that never reach the loss are outcomes: with 3 paired seeds left the sign test (6 seeds) cannot decide.
+    result = _decide(_planted_table(flatter, reached=[True] * 3 + [False] * 5))
+    case = next(c for c in result.cases if c["setting"]["method"] == "stablesam-n")
+    assert case["verdict"] == "inconclusive" and case["never_reached"] == 5 and result.verdict == "inconclusive"
+    # Against SAM (reported): StableSAM-N at 0.8 of GD is sharper than SAM at 0.5 of GD.
+    assert any("StableSAM-N / SAM" in n and "1.6" in n for n in _decide(_planted_table(flatter)).notes)
+    # Not run at the quick scale: inconclusive, and said so
+    from stablesam.analysis.verify.claims import c10_flatness
+    from stablesam.analysis.verify.experiments import make_scale
+
+    quick = c10_flatness.evaluate(make_scale("quick"), {}, np.random.default_rng(0))
+    assert quick.verdict == "inconclusive" and "not run at the quick scale" in quick.reading
     assert C10_THEORY["status"].startswith("no theory")
 
 
@@ -124,3 +137,23 @@ def test_tiny_run_measures_the_dense_hessian():
 def test_bad_config_is_one_clear_error():
     with pytest.raises(UsageError, match="FlatnessConfig: target_losses must be"):
         FlatnessConfig(target_losses=(0.0,))
+
+
+def test_verify_kinds_run_the_experiments_as_json():
+    """The ``flatness`` and ``saddle_network`` kinds of ``stablesam verify`` run the experiments from JSON settings
+    (lists for tuples) and return JSON documents the claims read."""
+    import json
+
+    from stablesam.analysis.verify.claims.c10_flatness import RULE, log_ratios
+    from stablesam.analysis.verify.experiments import KINDS
+
+    flat = KINDS["flatness"].run(methods=["gd", "sam"], n_train=100, steps=30, seeds=[0], target_losses=[0.3],
+                                 hidden=[8], probes=4)
+    table = pd.DataFrame.from_records(json.loads(json.dumps(flat))["table"])
+    assert set(table["point"]) == {"loss<=0.3", "final"} and set(table["method"]) == {"gd", "sam"}
+    values, missing = log_ratios(table, "sam", 0.3)
+    assert len(values) + missing == 1 and RULE.min_units > 1
+    net = KINDS["saddle_network"].run(methods=["gd", "sam", "stablesam-n"], rhos=[0.05], n_train=100, steps=20,
+                                      seeds=[0, 1], window=5)
+    rows = pd.DataFrame.from_records(json.loads(json.dumps(net))["table"])
+    assert set(rows["method"]) == {"gd", "sam", "stablesam-n"} and set(rows["seed"]) == {0, 1}

@@ -24,6 +24,8 @@ def _declared_all(name):
     for node in ast.parse(MODULES[name].read_text()).body:
         if isinstance(node, ast.Assign) and any(getattr(target, "id", None) == "__all__" for target in node.targets):
             return ast.literal_eval(node.value)
+        if isinstance(node, ast.AnnAssign) and getattr(node.target, "id", None) == "__all__" and node.value is not None:
+            return ast.literal_eval(node.value)  # ``__all__: list[str] = []`` (the claim files)
     return None
 
 

@@ -26,6 +26,8 @@ from stablesam.analysis.verify.verdicts import (
     median_interval,
     min_seeds,
     only_below,
+    paired_binary_bounds,
+    paired_binary_interval,
 )
 from stablesam.core.validation import UsageError
 
@@ -165,3 +167,62 @@ def test_crossover_interpolates_in_log_log():
     assert crossover([0.03, 0.3, 3.0], [0.3, 3.0, 30.0]) == pytest.approx(0.1, rel=1e-12)
     assert crossover([0.1, 1.0], [0.5, 0.9]) is None
     assert crossover([0.1, 1.0, 3.0], [2.0, 0.5, float("nan")]) is None
+
+
+# C8's paired escape indicators: 20 seeds (network part), 40 and 147 units (a toy saddle's start x noise x repeat
+# cells). Joint laws (p_10, p_01) of (arm escapes and base not, base escapes and arm not); each has
+# Delta = p_10 - p_01 = 0.1, C8's margin, so "supported" there is false.
+BINARY_UNITS = (20, 40, 147)
+AT_MARGIN = ((0.1, 0.0), (0.3, 0.2), (0.55, 0.45), (0.15, 0.05))
+
+
+@pytest.mark.parametrize("n", BINARY_UNITS)
+@pytest.mark.parametrize("p10, p01", AT_MARGIN)
+def test_paired_binary_coverage_and_false_supported_at_the_margin(n, p10, p01):
+    g = np.random.default_rng([8, n, int(100 * p10)])
+    counts = g.multinomial(n, [p10, p01, max(0.0, 1.0 - p10 - p01)], size=REPS)
+    low, high = paired_binary_bounds(counts[:, 0], counts[:, 1], n, 0.025)
+    delta = p10 - p01
+    coverage = np.mean((low <= delta) & (delta <= high))
+    assert coverage >= 0.93, coverage
+    assert np.mean(low > 0.1) <= 0.035  # false "supported" at the margin
+    # the interval's own verdicts agree with its bounds (a few draws: the p-values come from bisection)
+    rule = DecisionRule("Delta > 0.1", claimed="greater", boundary=0.1, null=0.1, min_units=20)
+    for b10, b01 in counts[:5, :2]:
+        arm = np.r_[np.ones(b10, bool), np.zeros(b01, bool), np.ones(n - b10 - b01, bool)]
+        base = np.r_[np.zeros(b10, bool), np.ones(b01, bool), np.ones(n - b10 - b01, bool)]
+        interval = paired_binary_interval(arm, base, rule)
+        lo, hi = paired_binary_bounds(b10, b01, n, 0.025)
+        # scipy's beta.ppf rounds its scalar and array paths differently in the last place: a few ulps
+        assert (interval.low, interval.high) == pytest.approx((float(lo), float(hi)), rel=0, abs=8 * np.finfo(float).eps)
+        assert (rule.decide(interval) == SUPPORTED) == (lo > 0.1)
+        assert (rule.decide(interval) == NOT_SUPPORTED) == (hi < 0.1)
+
+
+def test_paired_binary_decides_planted_effects_and_refuses_few_units():
+    rule = DecisionRule("Delta > 0.1", claimed="greater", boundary=0.1, null=0.1, min_units=20)
+    yes, no = np.ones(147, bool), np.zeros(147, bool)
+    assert rule.decide(paired_binary_interval(yes, no, rule)) == SUPPORTED
+    assert rule.decide(paired_binary_interval(no, no, rule)) == NOT_SUPPORTED  # equal rates: no effect of 0.1
+    assert rule.decide(paired_binary_interval(no, yes, rule)) == NOT_SUPPORTED
+    some = np.arange(147) < 22  # 0.15: beyond the margin, but not surely
+    assert rule.decide(paired_binary_interval(some, no, rule)) == INCONCLUSIVE
+    assert rule.decide(paired_binary_interval(yes[:10], no[:10], rule)) == INCONCLUSIVE  # below min_units
+    with pytest.raises(UsageError, match="pair one to one"):
+        paired_binary_interval(yes[:5], no[:6], rule)
+
+
+@pytest.mark.parametrize("p10, p01", AT_MARGIN)
+def test_paired_binary_family_wise_error_of_c8(p10, p01):
+    """C8's parts: 6 toy settings (3 saddles x 2 rho) of 147 units, plus 2 network settings of 20 seeds at the
+    standard scale, every one exactly at the margin. Holm rejects some true null iff the smallest p-value is at
+    most alpha/m, i.e. iff some case's lower bound at level alpha/m clears the margin."""
+    g = np.random.default_rng([88, int(100 * p10)])
+    units = (147,) * 6 + (20,) * 2
+    level = 0.025 / len(units)
+    any_supported = np.zeros(REPS, bool)
+    for n in units:
+        counts = g.multinomial(n, [p10, p01, max(0.0, 1.0 - p10 - p01)], size=REPS)
+        low, _ = paired_binary_bounds(counts[:, 0], counts[:, 1], n, level)
+        any_supported |= low > 0.1
+    assert np.mean(any_supported) <= 0.05

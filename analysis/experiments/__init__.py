@@ -57,14 +57,14 @@ _EXPORTS = {
     ),
     **dict.fromkeys(
         (
-            "C10_RULES", "C10_THEORY", "FlatnessConfig", "decide_flatness_claim", "equal_loss_comparison",
+            "C10_THEORY", "FlatnessConfig", "equal_loss_comparison",
             "first_step_reaching", "flatness_table"
         ),
         "stablesam.analysis.experiments.flatness",
     ),
     **dict.fromkeys(
         (
-            "C8_RULES", "C8_THEORY", "NetworkSaddleConfig", "TOY_SADDLES", "ToySaddle", "decide_saddle_claim",
+            "C8_THEORY", "NetworkSaddleConfig", "TOY_SADDLES", "ToySaddle",
             "escape_step", "hallucinated", "network_escape_table", "network_predictions",
             "network_saddle_curvature", "plateau_length", "summarise_escapes", "toy_escape_table", "toy_step"
         ),

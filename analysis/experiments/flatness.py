@@ -16,30 +16,24 @@ Sharpness falls with the training loss anyway, so methods are compared **at equa
 (:func:`equal_loss_comparison`): per seed, method ``m`` against the reference (SGD/GD) at the first step each
 reaches the same stated loss. A run that never reaches the loss is an outcome (``reached = False``), never a number.
 
-Proposed decision rule (:data:`C10_RULES`, :func:`decide_flatness_claim`): per method and stated loss, the ratio
-``lambda_max(m) / lambda_max(SGD)`` at equal loss, geometric mean over the seeds that reached it in both runs, with
-a 95% bootstrap CI over seeds: supported (flatter) when the whole CI is below 1, not supported when it is wholly
-above 1 (sharper), inconclusive otherwise or with fewer than 5 paired seeds. The same for the trace; and, with
-``reference="sam"``, StableSAM against SAM.
+The claim's decision rule lives with the claim, in :mod:`stablesam.analysis.verify.claims.c10_flatness` (this room
+does not import ``verify``): per seed the log-ratio to SGD at equal loss, the exact sign-test interval of its
+median, every (method, stated loss) case required.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from stablesam.analysis.verify.verdicts import INCONCLUSIVE, DecisionRule, bootstrap_interval, combine_cases
-from stablesam.core.methods import method, method_keys
+from stablesam.core.methods import method_keys
 from stablesam.core.validation import UsageError
 
 __all__ = [
-    "C10_RULES",
     "C10_THEORY",
     "FlatnessConfig",
-    "decide_flatness_claim",
     "equal_loss_comparison",
     "first_step_reaching",
     "flatness_table",
@@ -53,16 +47,6 @@ C10_THEORY = {
     "source": "stablesam.theory.stability_edge",
 }
 """What the theory says about C10 (status and one line), for ``stablesam verify``."""
-
-C10_RULES = {
-    "lambda_max": DecisionRule("lambda_max(method) / lambda_max(SGD) at equal training loss (geometric mean over seeds)",
-                               claimed="less", boundary=1.0, null=1.0, min_units=5),
-    "trace": DecisionRule("trace(method) / trace(SGD) at equal training loss (geometric mean over seeds)",
-                          claimed="less", boundary=1.0, null=1.0, min_units=5),
-}
-"""The proposed decision rules of C10 (fixed before anything runs): a ratio at equal loss, 95% BCa CI over at least
-5 paired seeds."""
-
 
 def first_step_reaching(loss, target: float) -> int:
     """The first index with ``loss <= target`` (``-1``: never).
@@ -252,38 +236,3 @@ def equal_loss_comparison(curves, sharpness, target: float, *, reference: str = 
                      "reference_step": math.nan if ref_step is None else ref_step, "reference_value": ref_value,
                      "ratio": value / ref_value if ok else math.nan})
     return pd.DataFrame(rows)
-
-
-def decide_flatness_claim(table, *, generator: np.random.Generator, reference: str = "gd",
-                          claimed: Sequence[str] = ("stablesam-n",), like: str | None = "sam",
-                          metric: str = "lambda_max"):
-    """C10's verdicts from :func:`flatness_table`'s ``table``: per method and stated loss, the geometric-mean ratio
-    to the reference at equal loss with its bootstrap CI over paired seeds, and the verdict of :data:`C10_RULES`.
-
-    Returns ``(rows, verdicts)``: ``verdicts[m]`` combines method ``m``'s stated losses (``require_all=True``: flatter
-    at every stated loss); ``verdicts["claim"]`` combines the ``claimed`` methods and ``like`` (``"like SAM"``;
-    ``None`` or the reference itself: left out).
-    """
-    import pandas as pd
-
-    rule = C10_RULES[metric]
-    at_loss = table[table["point"] != "final"]
-    rows = []
-    for (m, target), group in at_loss[at_loss["method"] != reference].groupby(["method", "target"], sort=True):
-        ref = at_loss[(at_loss["method"] == reference) & (at_loss["target"] == target)].set_index("seed")
-        paired = group.merge(ref[[metric, "reached"]].reset_index(), on="seed", how="inner", suffixes=("", "_ref"))
-        paired = paired[paired["reached"] & paired["reached_ref"]]
-        logs = np.log(paired[metric].to_numpy(float) / paired[f"{metric}_ref"].to_numpy(float))
-        interval = bootstrap_interval(lambda idx: float(np.exp(logs[idx].mean())), len(logs), generator=generator) \
-            if len(logs) else None
-        verdict = rule.decide(interval) if interval is not None else INCONCLUSIVE
-        rows.append({"method": m, "target": target, "metric": metric, "paired_seeds": len(logs),
-                     "not_reached": int((~group["reached"]).sum()),
-                     "estimate": interval.estimate if interval else math.nan, "low": interval.low if interval else math.nan,
-                     "high": interval.high if interval else math.nan, "verdict": verdict})
-    frame = pd.DataFrame(rows)
-    verdicts = {m: combine_cases(g["verdict"].tolist(), require_all=True) for m, g in frame.groupby("method")} if len(frame) else {}
-    also = (like,) if like is not None and like != reference else ()
-    parts = [verdicts.get(method(m).key, INCONCLUSIVE) for m in (*claimed, *also)]
-    verdicts["claim"] = combine_cases(parts, require_all=True)
-    return frame, verdicts

@@ -24,12 +24,9 @@ origin's), ``gamma = ||g|| / ||g~||`` and ``||g~|| / ||g||`` over the last windo
 (:func:`hallucinated`). The SGD warm-start control continues each method from GD's iterate once every GD seed has
 escaped: a method that trains from there but not from the origin is stopped by the saddle, not by its update.
 
-Proposed decision rule (:func:`decide_saddle_claim`, margins fixed here before anything runs): per setting, the
-paired difference over units (start x noise x repeat cells on the toys, seeds on the network) of the escape
-indicators, with a bootstrap CI. Part (a) "SAM stuck more than SGD": ``P(escape | GD) - P(escape | SAM) > 0.1``.
-Part (b) "StableSAM mitigates": ``P(escape | StableSAM) - P(escape | SAM) > 0.1`` for StableSAM-N (the paper's
-form) and StableSAM-U. Supported when the whole CI is above 0.1, not supported when wholly below 0.1, inconclusive
-otherwise (:data:`C8_RULES`, :class:`stablesam.analysis.verify.verdicts.DecisionRule`).
+The claim's decision rule lives with the claim, in :mod:`stablesam.analysis.verify.claims.c8_saddles` (this room
+does not import ``verify``): paired escape indicators per unit, an exact-conservative interval of the escape-rate
+difference, Holm over the settings.
 """
 
 from __future__ import annotations
@@ -40,18 +37,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from stablesam.analysis.verify.verdicts import INCONCLUSIVE, DecisionRule, bootstrap_interval
 from stablesam.core.methods import method
 from stablesam.core.validation import UsageError, check_choice, check_integer, check_nonnegative, check_positive
 from stablesam.theory.saddle import SADDLE_METHODS, trap_radius
 
 __all__ = [
     "C8_THEORY",
-    "C8_RULES",
     "NetworkSaddleConfig",
     "TOY_SADDLES",
     "ToySaddle",
-    "decide_saddle_claim",
     "escape_step",
     "hallucinated",
     "network_escape_table",
@@ -615,71 +609,3 @@ C8_THEORY = {
     "SAM's attraction to saddles",
 }
 """What the theory says about C8 (status and one line), for ``stablesam verify``."""
-
-C8_RULES = {
-    "sam_stuck_more_than_sgd": DecisionRule(
-        "P(escape | GD) - P(escape | SAM), paired over units", claimed="greater", boundary=0.1, null=0.1,
-        min_units=5),
-    "stablesam_mitigates": DecisionRule(
-        "P(escape | StableSAM) - P(escape | SAM), paired over units", claimed="greater", boundary=0.1, null=0.1,
-        min_units=5),
-}
-"""The proposed decision rules of C8 (fixed before anything runs): escape-probability differences, 95% BCa
-bootstrap CIs over paired units (toys: start x noise x repeat cells; network: seeds), at least 5 units, margin 0.1:
-supported when the whole CI is above 0.1, not supported when it is wholly below 0.1 (no effect of that size, or a
-reversed one: ``null = boundary``, so equal escape rates are a "not supported", not an "inconclusive"),
-inconclusive otherwise."""
-
-
-def decide_saddle_claim(table, *, units: Sequence[str], settings: Sequence[str] = ("rho",),
-                        variants: Sequence[str] = ("stablesam-n", "stablesam-u"), generator: np.random.Generator,
-                        base: str = "sam", reference: str = "gd"):
-    """C8's verdicts from an escape table (:func:`toy_escape_table`, or :func:`network_escape_table`'s rows with
-    ``start == "origin"``): one row per setting and comparison, and the claim's verdict.
-
-    ``units`` name the columns that identify a paired unit (the same start, noise draw or seed in every method);
-    ``settings`` the columns of a setting (``rho`` and, on the toys, ``saddle``). The reference (GD, run once with
-    ``rho = 0``) is paired with every setting's ``rho``. Part (a) compares ``reference`` with ``base``; part (b)
-    each of ``variants`` with ``base``. A diverged run counts as not escaped. Returns ``(rows, verdicts)``:
-    ``rows`` a DataFrame (``setting..., part, comparison, estimate, low, high, n, verdict``), ``verdicts`` a dict
-    with ``sam_stuck_more_than_sgd``, ``stablesam_mitigates[<variant>]`` (each combined over settings with
-    :func:`~stablesam.analysis.verify.verdicts.combine_cases`, ``require_all=False``) and ``claim`` (part (a) and
-    part (b) for the first variant, ``require_all=True``).
-    """
-    import pandas as pd
-
-    from stablesam.analysis.verify.verdicts import combine_cases
-
-    units, settings = list(units), list(settings)
-    non_rho = [c for c in settings if c != "rho"]
-    diverged = table["diverged"].astype(bool) if "diverged" in table else False
-    escaped = table.assign(escaped=table["escaped"].astype(bool) & ~diverged)
-    ref = escaped[escaped["method"] == reference].set_index(non_rho + units)["escaped"]
-    rows = []
-    for setting, group in escaped[escaped["method"] != reference].groupby(settings, sort=True):
-        setting = setting if isinstance(setting, tuple) else (setting,)
-        keyed = {m: g.set_index(non_rho + units)["escaped"] for m, g in group.groupby("method")}
-        if base not in keyed:
-            continue
-        comparisons = [("sam_stuck_more_than_sgd", reference, ref)] + [
-            ("stablesam_mitigates", v, keyed[v]) for v in variants if v in keyed]
-        for part, name, arm in comparisons:
-            joined = pd.concat([arm.rename("arm"), keyed[base].rename("base")], axis=1, join="inner")
-            diff = (joined["arm"].to_numpy(float) - joined["base"].to_numpy(float))
-            interval = bootstrap_interval(lambda idx: float(diff[idx].mean()), len(diff), generator=generator)
-            rows.append({**dict(zip(settings, setting)), "part": part, "comparison": f"{name} - {base}",
-                         "estimate": interval.estimate, "low": interval.low, "high": interval.high, "n": interval.n,
-                         "verdict": C8_RULES[part].decide(interval)})
-    frame = pd.DataFrame(rows)
-    verdicts: dict = {}
-    if frame.empty:
-        return frame, {"sam_stuck_more_than_sgd": INCONCLUSIVE, "stablesam_mitigates": {}, "claim": INCONCLUSIVE}
-    part_a = frame[frame["part"] == "sam_stuck_more_than_sgd"]["verdict"].tolist()
-    verdicts["sam_stuck_more_than_sgd"] = combine_cases(part_a, require_all=False)
-    verdicts["stablesam_mitigates"] = {
-        v: combine_cases(frame[frame["comparison"] == f"{v} - {base}"]["verdict"].tolist(), require_all=False)
-        for v in variants}
-    first = verdicts["stablesam_mitigates"].get(variants[0], INCONCLUSIVE) if variants else INCONCLUSIVE
-    verdicts["claim"] = combine_cases([verdicts["sam_stuck_more_than_sgd"], first], require_all=True)
-    return frame, verdicts
-

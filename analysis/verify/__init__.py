@@ -51,7 +51,8 @@ _EXPORTS = {
         (
             "DecisionRule", "INCONCLUSIVE", "Interval", "NOT_COMPARABLE", "NOT_SUPPORTED", "SUPPORTED", "VERDICTS",
             "combine_existential", "combine_universal", "crossover", "detectable", "holm", "holm_verdicts",
-            "median_interval", "min_seeds", "only_below", "sign_test_power"
+            "median_interval", "min_seeds", "only_below", "paired_binary_bounds", "paired_binary_interval",
+            "sign_test_power"
         ),
         "stablesam.analysis.verify.verdicts",
     ),

@@ -338,6 +338,34 @@ def _run_eos(**settings) -> dict[str, Any]:
     return {"table": run_edge_of_stability(config, progress=False).table.to_dict(orient="records")}
 
 
+def _tuples(settings: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: tuple(tuple(x) if isinstance(x, list) else x for x in v) if isinstance(v, list) else v
+            for k, v in settings.items()}
+
+
+def _run_saddle_toy(**settings) -> dict[str, Any]:
+    """:func:`stablesam.analysis.experiments.saddles.toy_escape_table` (every toy saddle) as records."""
+    from stablesam.analysis.experiments.saddles import toy_escape_table
+
+    return {"table": toy_escape_table(**_tuples(settings)).to_dict(orient="records")}
+
+
+def _run_saddle_network(**settings) -> dict[str, Any]:
+    """:func:`stablesam.analysis.experiments.saddles.network_escape_table` as records (the table; no curves)."""
+    from stablesam.analysis.experiments.saddles import NetworkSaddleConfig, network_escape_table
+
+    table, _ = network_escape_table(NetworkSaddleConfig(**_tuples(settings)))
+    return {"table": table.to_dict(orient="records")}
+
+
+def _run_flatness(**settings) -> dict[str, Any]:
+    """:func:`stablesam.analysis.experiments.flatness.flatness_table` as records (the table; no curves)."""
+    from stablesam.analysis.experiments.flatness import FlatnessConfig, flatness_table
+
+    table, _ = flatness_table(FlatnessConfig(**_tuples(settings)))
+    return {"table": table.to_dict(orient="records")}
+
+
 def _twin_label(s) -> str:
     noise = f" noise={s['label_noise']:g}" if s.get("label_noise") else ""
     return f"twin {s['dataset']}/{s['model']} {s['optimizer']} lr={s['lr']:g}{noise} seeds={len(s['seeds'])}"
@@ -355,4 +383,10 @@ KINDS: dict[str, ExperimentKind] = {k.name: k for k in (
                    _read_json, _run_regimes),
     ExperimentKind("eos", lambda s: f"eos {s['dataset']}/{s['model']} {','.join(s['methods'])} "
                    f"lr={','.join(f'{v:g}' for v in s['lrs'])}", _read_json, _run_eos),
+    ExperimentKind("saddle_toy", lambda s: f"toy saddles escape grid, {len(s['methods'])} methods, {s['steps']} steps",
+                   _read_json, _run_saddle_toy),
+    ExperimentKind("saddle_network", lambda s: f"saddle escape, digits MLP from init {s['init_scale']:g}, "
+                   f"{len(s['seeds'])} seeds", _read_json, _run_saddle_network),
+    ExperimentKind("flatness", lambda s: f"flatness at equal loss, digits MLP {','.join(s['methods'])} "
+                   f"seeds={len(s['seeds'])}", _read_json, _run_flatness),
 )}

@@ -1,6 +1,6 @@
 """``stablesam verify``: every claim of the StableSAM paper checked by theory and experiment, with a verdict.
 
-Runs the claims of :mod:`stablesam.analysis.verify.claims` (C1..C7) at the ``--quick`` scale (at most 5 minutes on two
+Runs the claims of :mod:`stablesam.analysis.verify.claims` (C1..C10) at the ``--quick`` scale (at most 5 minutes on two
 CPU cores), the ``--standard`` one (about 30 minutes on two CPU cores) or the ``--full`` one (one GPU; it resumes
 from its cache); ``--seeds N`` and ``--epochs E`` override the scale's (recorded in the provenance). Writes
 ``verdicts.json``, ``report.md``

@@ -1,9 +1,9 @@
 """The registry of the StableSAM paper's claims that ``stablesam verify`` checks: one file per claim.
 
 Each file holds its claim's statement, rule, experiments, theory, evaluate and plot, and ends with ``CLAIM``; a new
-claim is a new file plus its line in :data:`CLAIMS` below. Universal claims (C1, C5, C6, C7) are supported only
-if every setting is; existential ones (C3, C4) when some setting supports them after Holm's correction and none
-contradicts; C2 is a pattern over eta (see its file).
+claim is a new file plus its line in :data:`CLAIMS` below. Universal claims (C1, C5, C6, C7, C10) are supported
+only if every setting is; existential ones (C3, C4) when some setting supports them after Holm's correction and none
+contradicts; C2 is a pattern over eta and C8 two existential parts (see their files); C9 reports its theory only.
 """
 
 from __future__ import annotations
@@ -17,6 +17,9 @@ from stablesam.analysis.verify.claims import (
     c5_accuracy,
     c6_cost,
     c7_gamma_cap,
+    c8_saddles,
+    c9_capped,
+    c10_flatness,
 )
 from stablesam.core.validation import UsageError, check_choice
 
@@ -30,6 +33,9 @@ CLAIMS: dict[str, Claim] = {m.CLAIM.id: m.CLAIM for m in (
     c5_accuracy,
     c6_cost,
     c7_gamma_cap,
+    c8_saddles,
+    c9_capped,
+    c10_flatness,
 )}
 
 
