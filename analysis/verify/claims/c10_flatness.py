@@ -14,7 +14,7 @@ standard error) and StableSAM-N against SAM are reported beside it. Network runs
 
 from __future__ import annotations
 
-__all__: list[str] = []  # the registry (claims/__init__.py) reads CLAIM; nothing else is public
+__all__ = []  # the registry (claims/__init__.py) reads CLAIM; nothing else is public
 
 import math
 

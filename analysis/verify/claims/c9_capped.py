@@ -16,7 +16,7 @@ reports its theory and "inconclusive (experiment not run at this scale)". The ru
 
 from __future__ import annotations
 
-__all__: list[str] = []  # the registry (claims/__init__.py) reads CLAIM; nothing else is public
+__all__ = []  # the registry (claims/__init__.py) reads CLAIM; nothing else is public
 
 import numpy as np
 
