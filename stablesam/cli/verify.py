@@ -5,7 +5,9 @@ CPU cores), the ``--standard`` one (about 30 minutes on two CPU cores) or the ``
 from its cache); ``--seeds N`` and ``--epochs E`` override the scale's (recorded in the provenance). Writes
 ``verdicts.json``, ``report.md``
 and a self-contained ``report.html`` to ``--out``, and prints the table of verdicts. Experiments are cached
-in ``OUT/cache`` by their settings: a rerun reuses every finished one. Examples::
+in ``OUT/cache`` by their settings: a rerun reuses every finished one, after checking it (a damaged entry is set
+aside as ``*.damaged``, with one line, and recomputed). ``OUT`` is locked while the command runs: a second
+``verify`` into it is refused. Examples::
 
     stablesam verify --quick --out runs/verify
     stablesam verify --standard --seeds 30 --out runs/verify-standard
