@@ -95,8 +95,8 @@ def test_damaged_json_entry_is_set_aside_and_recomputed(steps_run, tmp_path, cap
     err = _rerun(STEPS, out, capsys)
     assert _verdicts(out) == _verdicts(steps_run)
     assert Store(out / "cache").fault(entry.relative_to(out / "cache").as_posix()) is None  # rewritten, verified
+    assert [p.name for p in (out / "cache").rglob("*.damaged")] == ([] if damage == "deleted" else [entry.name + ".damaged"])
     if damage != "deleted":
-        assert entry.with_name(entry.name + ".damaged").is_file()
         lines = [line for line in err.splitlines() if entry.name in line]
         assert len(lines) == 1 and "is damaged" in lines[0], err
 
@@ -137,6 +137,9 @@ def test_damaged_twin_entry_is_completed_with_the_same_verdicts(twin_run, tmp_pa
         assert Store(run).fault(name) is None
     # the rerun reproduced the run's metrics bit for bit
     assert (run / "metrics.csv").read_bytes() == (twin_run / "cache" / "twin" / run.name / "metrics.csv").read_bytes()
+    # only the damaged run was touched: an intact entry is never set aside
+    set_aside = sorted(p.name for p in (out / "cache" / "twin").iterdir() if ".damaged" in p.name)
+    assert set_aside == ([run.name + ".damaged"] if damage == "files-deleted" else [])
 
 
 # -- one writer, no debris, paths checked first, provenance ------------------------------------------------------
