@@ -24,6 +24,7 @@ import numpy as np
 from stablesam.analysis.figures.catalog import FIGURES
 from stablesam.analysis.figures.spec import FigureSpec
 from stablesam.core.io import atomic_path, atomic_write_json
+from stablesam.core.store import Store
 from stablesam.core.validation import UsageError
 
 __all__ = ["FigureSpec", "catalog", "figure_data_digest", "write_figures"]
@@ -119,6 +120,7 @@ def write_figures(
         specs = [s for s in specs if s.name in set(names)]
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    Store(out).remove_temporaries()  # the temporary files of writes a kill cut short (.C7.png.XXXXXXXX.png)
     entries = []
     disable = (not sys.stderr.isatty()) if progress is None else not progress
     for spec in tqdm(specs, desc="figures", unit="fig", disable=disable):

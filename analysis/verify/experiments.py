@@ -4,8 +4,10 @@ r"""The settings and units of work of ``stablesam verify``: :class:`Scale`, :cla
 An :class:`Experiment` is a kind and its settings; equal settings are the same experiment, shared by every claim
 that needs it and cached under :attr:`Experiment.key`. Each kind in :data:`KINDS` says how to run it (``run``:
 in this process, returning a JSON document; ``None``: a twin run, which goes through the sweep engine and leaves
-a run directory), how to read a finished one (``read``: the object a claim's ``evaluate`` receives) and how to
-name it (``label``). A new kind is one :class:`ExperimentKind` row.
+a run directory), what a finished document holds (``fields``: the keys it must have, checked on every load of the
+verified cache), how to read a finished one (``read``: the object a claim's ``evaluate`` receives, from the
+verified document or, for a twin run, the run directory) and how to name it (``label``). A new kind is one
+:class:`ExperimentKind` row.
 
 Scales (seeds and epochs fixed here before anything runs; ``--seeds N`` and ``--epochs E`` override them and are
 recorded in the provenance):
@@ -183,12 +185,17 @@ class ExperimentKind:
 
     name: str
     label: Callable[[Mapping[str, Any]], str]
-    read: Callable[[Any], Any]  # (path) -> what evaluate receives
+    read: Callable[[Any], Any]  # (verified JSON document, or a twin's run directory) -> what evaluate receives
     run: Callable[..., dict[str, Any]] | None = None  # settings -> JSON document; None: a twin run (sweep engine)
+    fields: tuple[str, ...] = ()  # keys every finished document has (a document without them is damaged)
 
     @property
     def directory(self) -> bool:
         return self.run is None
+
+    def valid(self, document: Any) -> bool:
+        """Whether ``document`` is a finished result of this kind (a dict with every key of :attr:`fields`)."""
+        return isinstance(document, dict) and all(key in document for key in self.fields)
 
 
 @dataclass(frozen=True)
@@ -288,10 +295,8 @@ def _run_regimes(*, method: str, rho: float, n: int, T: int, num: int, lr_min_fa
 # ---------------------------------------------------------------------------------------------------------------
 
 
-def _read_json(path) -> dict[str, Any]:
-    from pathlib import Path
-
-    return json.loads(Path(path).read_text())
+def _document(document: dict[str, Any]) -> dict[str, Any]:
+    return document
 
 
 def _read_twin(path):
@@ -374,19 +379,21 @@ def _twin_label(s) -> str:
 KINDS: dict[str, ExperimentKind] = {k.name: k for k in (
     ExperimentKind("twin", _twin_label, _read_twin),
     ExperimentKind("trajectory", lambda s: f"steps {s['dataset']}/{s['model']} {s['method']} lr={s['lr']:g} "
-                   f"rho={s['rho']:g} seed={s['seed']}", _read_json, _run_trajectory),
+                   f"rho={s['rho']:g} seed={s['seed']}", _document, _run_trajectory,
+                   ("step", "grad_norm", "surrogate_grad_norm", "gamma", "loss", "diverged")),
     ExperimentKind("timing", lambda s: f"timing {s['dataset']}/{s['model']} {s['method_a']} vs {s['method_b']}",
-                   _read_json, _run_timing),
+                   _document, _run_timing,
+                   ("method_a", "method_b", "seconds_a", "seconds_b", "steps", "threads", "device")),
     ExperimentKind("exact", lambda s: f"exact twin distance, digits least squares n={s['n']} T={s['steps']}",
-                   _read_json, _run_exact),
+                   _document, _run_exact, ("lrs", "curves", "steps")),
     ExperimentKind("regimes", lambda s: f"exact least-squares excess-risk regimes, {s['method']} vs GD",
-                   _read_json, _run_regimes),
+                   _document, _run_regimes, ("ranges", "lr_min", "lr_max", "gd_edge")),
     ExperimentKind("eos", lambda s: f"eos {s['dataset']}/{s['model']} {','.join(s['methods'])} "
-                   f"lr={','.join(f'{v:g}' for v in s['lrs'])}", _read_json, _run_eos),
+                   f"lr={','.join(f'{v:g}' for v in s['lrs'])}", _document, _run_eos, ("table",)),
     ExperimentKind("saddle_toy", lambda s: f"toy saddles escape grid, {len(s['methods'])} methods, {s['steps']} steps",
-                   _read_json, _run_saddle_toy),
+                   _document, _run_saddle_toy, ("table",)),
     ExperimentKind("saddle_network", lambda s: f"saddle escape, digits MLP from init {s['init_scale']:g}, "
-                   f"{len(s['seeds'])} seeds", _read_json, _run_saddle_network),
+                   f"{len(s['seeds'])} seeds", _document, _run_saddle_network, ("table",)),
     ExperimentKind("flatness", lambda s: f"flatness at equal loss, digits MLP {','.join(s['methods'])} "
-                   f"seeds={len(s['seeds'])}", _read_json, _run_flatness),
+                   f"seeds={len(s['seeds'])}", _document, _run_flatness, ("table",)),
 )}

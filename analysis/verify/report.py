@@ -21,7 +21,7 @@ from typing import Any
 
 from stablesam.analysis.verify.experiments import KINDS, SCALES
 from stablesam.analysis.verify.verdicts import VERDICTS
-from stablesam.core.io import atomic_write_bytes, atomic_write_json, atomic_write_text
+from stablesam.core.store import Store
 
 __all__ = ["VERDICTS_SCHEMA", "jsonable", "read_verdict_guide", "render_html", "render_markdown", "report_blocks",
            "schema_errors", "verdict_table", "write_report"]
@@ -322,11 +322,15 @@ def _png(figure) -> bytes:
     return buffer.getvalue()
 
 
-def write_report(out_dir: str | Path, document: dict[str, Any], figure_data: dict[str, dict[str, Any]]) -> dict[str, Path]:
+def write_report(out_dir: str | Path | Store, document: dict[str, Any],
+                 figure_data: dict[str, dict[str, Any]]) -> dict[str, Path]:
     """Validate ``document`` and write ``verdicts.json``, ``figures/<claim>.png``, ``report.md`` and ``report.html``.
 
-    ``figure_data`` maps a claim id to its evaluation's figure data (:class:`stablesam.analysis.verify.claims.ClaimResult`).
-    Returns the paths written. A document that violates the schema raises ``ValueError`` before any write.
+    ``out_dir``: the directory, or the verified store (:class:`~stablesam.core.store.Store`) of it the caller holds
+    the lock of; every file is a store entry (written atomically, its checksum recorded in ``checksums.json``
+    before it appears). ``figure_data`` maps a claim id to its evaluation's figure data
+    (:class:`stablesam.analysis.verify.claims.ClaimResult`). Returns the paths written. A document that violates
+    the schema raises ``ValueError`` before any write.
     """
     import matplotlib.pyplot as plt
 
@@ -337,7 +341,7 @@ def write_report(out_dir: str | Path, document: dict[str, Any], figure_data: dic
     errors = schema_errors(document)
     if errors:
         raise ValueError(f"the verdicts document violates its schema: {errors[0]} ({len(errors)} error(s))")
-    out_dir = Path(out_dir)
+    store = out_dir if isinstance(out_dir, Store) else Store(out_dir, what="stablesam verify")
     figures = {}
     for claim in document["claims"]:
         with figure_style():  # the whole figure drawn and saved in the toolkit's style
@@ -347,10 +351,10 @@ def write_report(out_dir: str | Path, document: dict[str, Any], figure_data: dic
                 figures[claim["id"]] = _png(figure)
         finally:
             plt.close(figure)
-    paths = {"verdicts": out_dir / "verdicts.json", "markdown": out_dir / "report.md", "html": out_dir / "report.html"}
+    names = {"verdicts": "verdicts.json", "markdown": "report.md", "html": "report.html"}
     for claim_id, png in figures.items():
-        atomic_write_bytes(out_dir / "figures" / f"{claim_id}.png", png)
-    atomic_write_json(paths["verdicts"], document)
-    atomic_write_text(paths["markdown"], render_markdown(document))
-    atomic_write_text(paths["html"], render_html(document, figures))
-    return paths
+        store.put_bytes(f"figures/{claim_id}.png", png)
+    store.put_json(names["verdicts"], document)
+    store.put_text(names["markdown"], render_markdown(document))
+    store.put_text(names["html"], render_html(document, figures))
+    return {key: store.path(name) for key, name in names.items()}

@@ -12,13 +12,14 @@ receives. The returned document is what :mod:`stablesam.analysis.verify.report` 
 
 from __future__ import annotations
 
+import json
 import math
 import platform
 import subprocess
 import sys
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,8 +29,9 @@ from stablesam.analysis.verify.claim import ClaimResult, ExperimentFailed, Theor
 from stablesam.analysis.verify.claims import CLAIMS
 from stablesam.analysis.verify.experiments import KINDS, Experiment, Scale
 from stablesam.analysis.verify.verdicts import INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED
-from stablesam.core.io import atomic_write_json
+from stablesam.core.store import DAMAGED, Store, notice
 from stablesam.core.validation import check_choice
+from stablesam.stability.sweeps.trial import TwinTrial
 
 __all__ = ["Cache", "ExperimentFailed", "Results", "SCHEMA_VERSION", "evaluate_claims", "provenance",
            "run_experiments", "verify"]
@@ -39,25 +41,116 @@ CACHE = "cache"
 
 
 class Cache:
-    """Where finished experiments live: ``cache_dir/<kind>/<key>`` (a run directory for twin runs, a JSON file
-    otherwise). The one place that touches the cache's files."""
+    """Where finished experiments live: the verified store ``cache_dir`` (:class:`~stablesam.core.store.Store`),
+    entry ``<kind>/<key>.json`` per experiment, or for a twin run the run directory ``<kind>/<key>/`` (a store of
+    its own, written by the twin harness). The one place that touches the cache's files.
+
+    Every load is verified: an entry whose checksum is unrecorded or differs, or whose content is not what its
+    kind holds, is set aside as ``*.damaged`` (one line on stderr) and counts as not run, so it is recomputed. A
+    twin run whose ``config.json``, ``summary.json``, ``metrics.csv`` or final checkpoint is damaged or missing is
+    handed back to the twin harness, which quarantines the damaged files under its own lock and completes the run
+    from its newest intact checkpoint; a twin directory without an intact ``config.json`` is set aside whole.
+    """
 
     def __init__(self, cache_dir: Path) -> None:
         self.cache_dir = Path(cache_dir)
+        self.store = Store(self.cache_dir, what="stablesam verify")
+        self._loaded: dict[str, Any] = {}
+
+    def name(self, experiment: Experiment) -> str:
+        suffix = "" if KINDS[experiment.kind].directory else ".json"
+        return f"{experiment.kind}/{experiment.key}{suffix}"
 
     def path(self, experiment: Experiment) -> Path:
-        suffix = "" if KINDS[experiment.kind].directory else ".json"
-        return self.cache_dir / experiment.kind / f"{experiment.key}{suffix}"
+        return self.cache_dir / self.name(experiment)
+
+    def _twin_fault(self, experiment: Experiment) -> str | None:
+        """Why the twin run of ``experiment`` is not a finished, intact run (``None``: it is)."""
+        run = Store(self.path(experiment))
+        for name in _TWIN_FILES:
+            why = run.fault(name)
+            if why is not None:
+                return f"{name}: {why}"
+        try:
+            summary = json.loads(run.path("summary.json").read_bytes())
+            config = json.loads(run.path("config.json").read_bytes())
+        except ValueError as error:  # intact bytes that are not JSON: not written by the harness
+            return f"does not load: {error}"
+        if not isinstance(summary, dict) or summary.get("status") != "finished":
+            return "summary.json: the run has not finished"
+        if not isinstance(config, dict) or any(config.get(k) != _jsonable(v) for k, v in experiment.settings.items()):
+            return "config.json: the run has other settings than this experiment"
+        final = max(summary.get("checkpoints") or {}, default=None)
+        if final is None:
+            return "summary.json: no checkpoint recorded"
+        why = run.fault(f"checkpoints/{final}")
+        return None if why is None else f"checkpoints/{final}: {why}"
 
     def finished(self, experiment: Experiment) -> bool:
-        if KINDS[experiment.kind].directory:
-            from stablesam.stability.sweeps.trial import FINISHED, trial_state
+        """Whether ``experiment`` has an intact result in the cache (a damaged one is set aside, see the class)."""
+        if experiment.key in self._loaded:
+            return True
+        kind = KINDS[experiment.kind]
+        path = self.path(experiment)
+        if kind.directory:
+            if not path.exists():
+                return False
+            why = self._twin_fault(experiment)
+            if why is None:
+                self._loaded[experiment.key] = kind.read(path)
+                return True
+            if why.startswith(_WHOLE) and self.store.locked:
+                self._set_aside(path, why)
+            else:
+                notice(f"cache entry {str(path)!r} is incomplete ({why}); the twin harness completes it")
+            return False
+        document = self.store.get_json(self.name(experiment), valid=kind.valid)
+        if document is None:
+            return False
+        self._loaded[experiment.key] = kind.read(document)
+        return True
 
-            return trial_state(self.path(experiment)) == FINISHED
-        return self.path(experiment).is_file()
+    def _set_aside(self, path: Path, why: str) -> None:
+        aside = path.with_name(path.name + DAMAGED)
+        k = 1
+        while aside.exists():
+            k += 1
+            aside = path.with_name(f"{path.name}{DAMAGED}.{k}")
+        path.replace(aside)
+        notice(f"cache entry {str(path)!r} is damaged ({why}); renamed to {aside.name!r}, recomputing it")
+
+    def load(self, experiment: Experiment) -> Any:
+        """What ``experiment``'s kind reads from its finished entry (``KeyError`` if it has none)."""
+        if not self.finished(experiment):
+            raise KeyError(experiment.key)
+        return self._loaded[experiment.key]
 
     def write(self, experiment: Experiment, document: dict[str, Any]) -> None:
-        atomic_write_json(self.path(experiment), document)
+        self.store.put_json(self.name(experiment), document)
+
+
+_TWIN_FILES = ("config.json", "summary.json", "metrics.csv")
+# Faults the harness cannot repair from the run's own files: the directory is set aside and the run made afresh.
+_WHOLE = ("config.json", "checkpoints/", "summary.json: no checkpoint", "does not load")
+
+
+@dataclass(frozen=True)
+class _CachedTwinTrial(TwinTrial):
+    """A twin trial that always hands its directory to the harness: a finished run whose summary or metrics the
+    cache found damaged is then verified under the run's lock, its damaged files set aside and rewritten from the
+    final checkpoint (``TwinTrial`` would take the finished summary at its word)."""
+
+    def __call__(self, config, out_dir: Path) -> object:
+        from stablesam.stability.threads import torch_threads
+        from stablesam.stability.twin import run_twin
+
+        with torch_threads(self.threads):
+            return run_twin(self.config(config), out_dir, overwrite=False, resume=True, progress=False,
+                            sharpness=self.sharpness, lock_timeout=self.lock_timeout)
+
+
+def _jsonable(value: Any) -> Any:
+    return json.loads(json.dumps(value))
 
 
 class Results(Mapping):
@@ -78,7 +171,7 @@ class Results(Mapping):
                 raise ExperimentFailed(f"{experiment.label} failed: {self.failures[experiment.key]}")
             if not self.cache.finished(experiment):
                 raise ExperimentFailed(f"{experiment.label} has not run")
-            self._memo[experiment.key] = KINDS[experiment.kind].read(self.cache.path(experiment))
+            self._memo[experiment.key] = self.cache.load(experiment)
         return self._memo[experiment.key]
 
     def __iter__(self) -> Iterator[Experiment]:
@@ -98,7 +191,7 @@ def run_experiments(experiments: Sequence[Experiment], cache: Cache, *, engine: 
     from tqdm.auto import tqdm
 
     from stablesam.stability.sweeps.executors import run_dask, run_local
-    from stablesam.stability.sweeps.trial import FINISHED, TwinTrial
+    from stablesam.stability.sweeps.trial import FINISHED
 
     check_choice("engine", engine, ("local", "dask"))
     todo = [e for e in experiments if not cache.finished(e)]
@@ -121,7 +214,7 @@ def run_experiments(experiments: Sequence[Experiment], cache: Cache, *, engine: 
     try:
         twins = [e for e in todo if KINDS[e.kind].directory]
         if twins:
-            runner = TwinTrial()  # one torch thread, as in every sweep: the same results on every executor
+            runner = _CachedTwinTrial()  # one torch thread, as in every sweep: the same results on every executor
             jobs = [(e.key, dict(e.settings), cache.path(e)) for e in twins]
             if engine == "local":
                 stream = run_local(runner, jobs, workers=0 if workers is None else workers)
@@ -143,16 +236,21 @@ def run_experiments(experiments: Sequence[Experiment], cache: Cache, *, engine: 
 
 
 def _git_commit() -> dict[str, Any]:
+    """The checkout's commit and whether it has uncommitted changes; ``commit: None`` with ``commit_note`` (git's
+    first line, e.g. "detected dubious ownership" for a checkout owned by another user) when it cannot be read."""
     root = Path(__file__).resolve().parents[2]  # the checkout: analysis/verify/run.py
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10)
+        if commit.returncode != 0:
+            lines = [line.removeprefix("fatal: ").strip() for line in commit.stderr.splitlines() if line.strip()]
+            why = lines[0] if lines else f"git rev-parse exited with status {commit.returncode}"
+            return {"commit": None, "commit_note": f"git could not read the commit of {str(root)!r}: {why}",
+                    "dirty": None}
         dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root, capture_output=True,
                                text=True, timeout=10)
-    except (OSError, subprocess.SubprocessError):
-        return {"commit": None, "dirty": None}
-    if commit.returncode != 0:
-        return {"commit": None, "dirty": None}
-    return {"commit": commit.stdout.strip(), "dirty": bool(dirty.stdout.strip())}
+    except (OSError, subprocess.SubprocessError) as error:
+        return {"commit": None, "commit_note": f"git could not be run in {str(root)!r}: {error}", "dirty": None}
+    return {"commit": commit.stdout.strip(), "dirty": bool(dirty.stdout.strip()) if dirty.returncode == 0 else None}
 
 
 def provenance(scale: Scale, *, seconds: float, command: str) -> dict[str, Any]:
@@ -248,22 +346,28 @@ def verify(claim_ids: Sequence[str], scale: Scale, out_dir: str | Path, *, engin
            workers: int | None = None, progress: bool | None = None, command: str = "") -> tuple[dict[str, Any], dict]:
     """Run and evaluate the claims ``claim_ids`` at ``scale``; return the verdicts document and the figure data.
 
-    Experiments are cached in ``out_dir/cache`` (see the module docstring).
+    Experiments are cached in ``out_dir/cache`` (see the module docstring), whose lock this call holds: a second
+    verification into the same directory is refused with one line (a ``UsageError``).
     """
     started = time.perf_counter()
     cache = Cache(Path(out_dir) / CACHE)
-    results = Results(cache)
-    seen: dict[str, Experiment] = {}
-    first = True
-    while True:  # until no claim asks for a new experiment (staged experiments depend on finished ones)
-        wanted = {e.key: e for i in claim_ids for e in _claim_experiments(CLAIMS[i], scale, None if first else results)}
-        new = [e for k, e in wanted.items() if k not in seen]
-        if not new:
-            break
-        seen.update({e.key: e for e in new})
-        results.failures.update(run_experiments(new, cache, engine=engine, workers=workers, progress=progress))
-        first = False
-    documents, figure_data = evaluate_claims(claim_ids, scale, results)
+    cache.store.lock()  # one writer; removes the temporary files of writes a kill cut short
+    try:
+        results = Results(cache)
+        seen: dict[str, Experiment] = {}
+        first = True
+        while True:  # until no claim asks for a new experiment (staged experiments depend on finished ones)
+            wanted = {e.key: e for i in claim_ids
+                      for e in _claim_experiments(CLAIMS[i], scale, None if first else results)}
+            new = [e for k, e in wanted.items() if k not in seen]
+            if not new:
+                break
+            seen.update({e.key: e for e in new})
+            results.failures.update(run_experiments(new, cache, engine=engine, workers=workers, progress=progress))
+            first = False
+        documents, figure_data = evaluate_claims(claim_ids, scale, results)
+    finally:
+        cache.store.unlock()
     document = {
         "schema_version": SCHEMA_VERSION,
         "scale": scale.name,

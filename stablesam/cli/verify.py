@@ -5,7 +5,9 @@ CPU cores), the ``--standard`` one (about 30 minutes on two CPU cores) or the ``
 from its cache); ``--seeds N`` and ``--epochs E`` override the scale's (recorded in the provenance). Writes
 ``verdicts.json``, ``report.md``
 and a self-contained ``report.html`` to ``--out``, and prints the table of verdicts. Experiments are cached
-in ``OUT/cache`` by their settings: a rerun reuses every finished one. Examples::
+in ``OUT/cache`` by their settings: a rerun reuses every finished one, after checking it (a damaged entry is set
+aside as ``*.damaged``, with one line, and recomputed). ``OUT`` is locked while the command runs: a second
+``verify`` into it is refused. Examples::
 
     stablesam verify --quick --out runs/verify
     stablesam verify --standard --seeds 30 --out runs/verify-standard
@@ -22,7 +24,10 @@ from pathlib import Path
 from stablesam.cli._grammar import add_list_option
 from stablesam.cli.output import add_json_flag, emit, format_table
 
-_OUTPUTS = {"verdicts.json", "report.md", "report.html", "figures", "cache"}
+# What a verify output holds: the report (a verified store: its manifest, and entries set aside as damaged) and
+# the cache of experiments.
+_OUTPUTS = {"verdicts.json", "report.md", "report.html", "figures", "cache", "checksums.json", "checksums.json.damaged",
+            "verdicts.json.damaged", "report.md.damaged", "report.html.damaged"}
 
 
 def register(subparsers) -> None:
@@ -56,10 +61,10 @@ def register(subparsers) -> None:
 
 
 def _check_out(out: Path) -> None:
+    from stablesam.core.paths import check_output_dir
     from stablesam.core.validation import UsageError
 
-    if out.exists() and not out.is_dir():
-        raise UsageError(f"--out {str(out)!r} exists and is not a directory")
+    check_output_dir("--out", out)
     if out.is_dir():
         foreign = sorted(p.name for p in out.iterdir() if p.name not in _OUTPUTS and not p.name.startswith("."))
         if foreign:
@@ -81,6 +86,13 @@ def run(args) -> int:
             raise UsageError("--data-dir is read by --full only (ResNet-20 on CIFAR-10)")
         if not Path(args.data_dir).is_dir():
             raise UsageError(f"--data-dir {args.data_dir!r} is not an existing directory")
+        from stablesam.stability.datasets.cifar10 import CIFAR10_FILES
+        from stablesam.stability.datasets.files import locate_files
+
+        try:  # before any training: the CIFAR-10 run comes last
+            locate_files("cifar10", args.data_dir, CIFAR10_FILES, subdirs=("cifar-10-batches-bin",))
+        except ValueError as error:
+            raise UsageError(f"--data-dir {args.data_dir!r}: {str(error).splitlines()[0]}") from None
     out = Path(args.out)
     _check_out(out)
     from stablesam.stability.twin.trainer import resolve_device
@@ -90,6 +102,7 @@ def run(args) -> int:
 
     from stablesam.analysis.verify.run import verify
     from stablesam.analysis.verify.report import verdict_table, write_report
+    from stablesam.core.store import Store
     from stablesam.stability.threads import torch_threads
 
     options = {k: v for k, v in vars(args).items() if k not in ("handler", "command", "json", "scale") and v is not None}
@@ -97,9 +110,14 @@ def run(args) -> int:
                         *(f"--{k.replace('_', '-')} {shlex.quote(str(v))}" for k, v in options.items())])
     # One torch thread for every experiment, as the sweep engine's twin trials use: results do not depend on the
     # executor or on the machine's load, and the trajectories and timings run like the twin runs.
-    with torch_threads(1):
-        document, figure_data = verify(claims, scale, out, engine=args.engine, workers=args.workers, command=command)
-    paths = write_report(out, document, figure_data)
+    # The report's store holds the lock of --out for the whole command (a second `verify` into it gets one line and
+    # exit status 2); taking it removes the temporary files of writes a kill cut short (figures/.C7.png.XXXX.png).
+    with Store(out, what="stablesam verify").lock() as report:
+        _check_out(out)  # again under the lock: what another process left meanwhile
+        with torch_threads(1):
+            document, figure_data = verify(claims, scale, out, engine=args.engine, workers=args.workers,
+                                           command=command)
+        paths = write_report(report, document, figure_data)
     rows = [{k: v for k, v in r.items() if k != "title"} for r in verdict_table(document)]
     if args.json:
         emit({"scale": scale.name, "wall_seconds": document["provenance"]["wall_seconds"], "report": str(paths["html"]),
