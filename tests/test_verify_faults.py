@@ -16,7 +16,7 @@ import pytest
 from stablesam.cli import main
 from stablesam.core.store import Store
 
-STEPS = ["verify", "--quick", "--claims", "C1,C7", "--seeds", "6", "--epochs", "2", "--device", "cpu"]
+STEPS = ["verify", "--quick", "--claims", "C1", "C7", "--seeds", "6", "--epochs", "2", "--device", "cpu"]
 TWINS = ["verify", "--quick", "--claims", "C5", "--seeds", "6", "--epochs", "1", "--device", "cpu"]
 
 
