@@ -3,7 +3,7 @@ population at 1,000+ pairs against its FLOP floor.
 
 1. **Agreement.** Every method of the twin harness x {SGD, momentum, Adam with weight decay}: 4 full-batch steps of 3
    small models (an MLP and a 1-D CNN, each model its own data) as one population on ``--device``, in float64 and in
-   float32, against the same population in float64 on the CPU (which tests/test_stacked_population.py checks against
+   float32, against the same population in float64 on the CPU (which tests/stability/test_stacked_population.py checks against
    the models trained one by one). Tolerance: the rounding of each step (``ops`` roundings of relative size
    ``eps(dtype)`` on numbers of the size of the weights) propagated through the sensitivity of the remaining steps,
    measured by finite differences in float64 on the CPU (``tests/_rounding.py``): step by step for the plain-SGD base,

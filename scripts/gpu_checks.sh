@@ -9,7 +9,7 @@
 # of the population on the CPU at a small size (agreement with float64, control twins, throughput against the CPU's
 # FLOP floor), in about a minute (the Hessian dry run, gpu_hessian_check.py --device cpu, takes minutes on 2 shared
 # cores and is left to be run by hand).
-# CI runs that half (tests/test_gpu_checks.py, `make gpu-checks-cpu`).
+# CI runs that half (tests/project/test_gpu_checks.py, `make gpu-checks-cpu`).
 #
 # Runs from the repository root with $PYTHON (default: .venv/bin/python if present, else python3; on a GPU machine
 # its torch build must see the GPU). Every report goes to stdout and to $OUT/gpu_checks.log (OUT default /tmp).

@@ -2,7 +2,7 @@
 method table (:data:`stablesam.core.methods.METHODS`), with what the optimizer supports, how to build and step it,
 sample inputs, its update on a quadratic in numpy, and the errors it must raise with their messages.
 
-Generic tests (``tests/test_method_conformance.py``) run over :data:`OPTIMIZER_DB`; a new method row gets them all
+Generic tests (``tests/stability/test_method_conformance.py``) run over :data:`OPTIMIZER_DB`; a new method row gets them all
 without an edit here.
 """
 

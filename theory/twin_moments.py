@@ -13,7 +13,7 @@ uniformly and independently (with replacement). Per-example loss ``l_i(w) = (x_i
 - StableSAM-U and -N (derived): ``g = r x_i`` with residual ``r = x_i^T w - y_i``, and the ascent point moves along
   ``x_i``, so ``g~ = r~ x_i`` with ``r~ = r (1 + rho ||x_i||^2)`` (U) or ``r~ = r + rho sign(r) ||x_i||`` (N); in
   both ``sign(r~) = sign(r)``, hence ``gamma g~ = (|r| / |r~|) r~ x_i = r x_i = g``: **both StableSAM variants are
-  exactly SGD** with one example per step (``tests/test_twin_moments.py`` checks it symbolically and by running
+  exactly SGD** with one example per step (``tests/theory/test_twin_moments.py`` checks it symbolically and by running
   the optimizers).
 
 Because ``i_t`` is independent of the past, the first and second moments of the pair follow exact linear

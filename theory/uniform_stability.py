@@ -51,7 +51,7 @@ Derived in the same framework (not published; **derived** by this toolkit, docs/
   and ``K = 1`` at ``rho = 0`` (StableSAM is SGD). The step is ``(1 + eta beta K)``-expansive in every setting (no
   convexity used), with ``sigma = eta L`` and ``tau = 0``; :func:`stablesam_expansiveness` returns it. Checked by
   sympy, by adversarial search over pairs of points on four loss families and by hand in
-  ``tests/test_lipschitz_step.py``.
+  ``tests/theory/test_lipschitz_step.py``.
 
   In every case the shared-factor part is an assumption: two runs on ``S`` and ``S'`` apply ``gamma(w_t)`` and
   ``gamma(w'_t)``, which differ; ``assumption_detail`` says so even when ``gamma`` is at the top of its range.

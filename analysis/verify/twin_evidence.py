@@ -17,7 +17,7 @@ the other fold; and the other way round. The sup is thus searched over a handful
 seeds, not over every test point of the same seeds, so seed noise cannot win it (the plug-in estimate's bias);
 sharing the candidates keeps a noisy arm, whose own proposals miss the peak more often, from looking more stable
 than a quiet one of equal true stability (a single ``argmax`` per arm does: 14% "more stable" at 20 seeds, in
-``tests/test_twin_evidence.py``). The estimate is the mean of the per-seed values.
+``tests/analysis/verify/test_twin_evidence.py``). The estimate is the mean of the per-seed values.
 
 **Noise floor** (:func:`noise_floors`): the 95th percentile of the same cross-fitted estimate over random sign
 flips of each arm's seeds' whole ``D_s`` (the null ``E_A D = 0``, under which ``D_s`` and ``-D_s`` are equally likely).
@@ -44,7 +44,7 @@ __all__ = ["CHANCE_MARGIN", "FAILED", "NEVER_TRAINED_FACTOR", "crossfit_pair", "
 CHANCE_MARGIN = 0.05  # final train accuracy below 1/classes + 5 points: never trained
 NEVER_TRAINED_FACTOR = 0.9  # final train loss above 0.9 times its start: never trained
 FAILED = ("diverged", "never trained")
-CANDIDATES = 3  # test points each arm proposes per fold (fixed before anything ran; see tests/test_twin_evidence.py)
+CANDIDATES = 3  # test points each arm proposes per fold (fixed before anything ran; see tests/analysis/verify/test_twin_evidence.py)
 
 
 def failure_kinds(*, diverged, final_accuracy, initial_loss, final_loss, classes: int | None) -> list[str]:

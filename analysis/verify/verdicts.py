@@ -15,7 +15,7 @@ Why not the bootstrap or a t-interval: the BCa bootstrap undercovers at 3-10 see
 60-81% for skewed, measured by the issue's reviewers), and a t-interval needs normality at 5 seeds (it covers
 about 90% for exponential data). The sign test pays with power: at ``n`` seeds its smallest two-sided level is
 ``2^(1-n)``, so a 95% interval needs ``n >= 6`` seeds (:func:`min_seeds`), and a case tested within a family of
-``m`` cases (Holm) needs ``2^-n <= 0.025/m``. ``tests/test_verdicts.py`` measures coverage and the false
+``m`` cases (Holm) needs ``2^-n <= 0.025/m``. ``tests/analysis/verify/test_verdicts.py`` measures coverage and the false
 "supported" rate at the boundary by simulation at every seed count ``verify`` uses.
 
 Verdicts of one case (:meth:`DecisionRule.decide`): ``supported`` when the one-sided p-value of the claimed

@@ -13,7 +13,7 @@ edge (``2/eta`` for GD and StableSAM, SAM's and USAM's edges): does the formula 
 The former test -- StableSAM's sharpness over SAM's edge at StableSAM's own ``||g||`` -- is dropped: SAM's edge
 tends to 0 with ``||g||``, so any converged StableSAM run "supported" it (on the quadratic ``lambda = (15, 3)``,
 ``eta = 0.1``, ``rho = 0.05`` it gave 2.3e5 while SAM at that eta sits on a bounded 2-cycle;
-``tests/test_claims.py`` checks that the trainability test does not read "supported" there).
+``tests/analysis/verify/test_claims.py`` checks that the trainability test does not read "supported" there).
 """
 
 from __future__ import annotations

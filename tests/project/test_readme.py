@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+README = Path(__file__).resolve().parents[2] / "README.md"
 
 # (text in the block, why it cannot run here)
 SKIPPED = (
     ('"cuda"', "needs a CUDA device (fp16 GradScaler); covered by benchmarks/gpu_optimizer_check.py"),
-    ("DistributedDataParallel", "needs several processes (torch.distributed); covered by tests/test_sam_ddp.py"),
+    ("DistributedDataParallel", "needs several processes (torch.distributed); covered by tests/stability/test_sam_ddp.py"),
     ("SLURMCluster", "needs a SLURM cluster and dask-jobqueue"),
 )
 

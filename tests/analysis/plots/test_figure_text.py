@@ -1,6 +1,6 @@
 """Figures a reader can read: no two drawn texts overlap, in the layouts that once collided (issue 26).
 
-The catalogue's figures are checked at their quick settings in tests/test_figures.py; the layouts below need a
+The catalogue's figures are checked at their quick settings in tests/analysis/figures/test_figures.py; the layouts below need a
 state the quick settings do not reach (a run that diverges, five methods side by side), built as tidy tables.
 """
 

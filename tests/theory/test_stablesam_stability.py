@@ -100,7 +100,7 @@ def test_adversarial_search_with_many_starts(method, convex):
 def test_pure_quadratic_constant_at_rho_zero_is_exact():
     # rho = 0: StableSAM is GD, w - eta A w, whose exact Lipschitz constant is max_i |1 - eta lambda_i|; with
     # A = diag(-beta, ...) it is 1 + eta beta, which the derived constant (K = 1 at rho = 0) meets exactly.
-    # (Before issue 24 the constant was 1 + 3 eta beta here.) The sympy and hand checks: tests/test_lipschitz_step.py.
+    # (Before issue 24 the constant was 1 + 3 eta beta here.) The sympy and hand checks: tests/theory/test_lipschitz_step.py.
     beta, eta = 2.0, 0.05
     assert float(stablesam_expansiveness("stablesam-u", eta, beta=beta, rho=0.0)) == pytest.approx(1 + eta * beta, rel=1e-15)
     grad = lambda w: w @ np.diag([-beta, 0.5, 1.0])  # noqa: E731

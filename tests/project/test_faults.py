@@ -219,7 +219,7 @@ def test_a_killed_sweep_takes_its_workers_along_and_an_immediate_rerun_does_not_
 
     out = tmp_path / "out"
     axes = {"lr": [0.1, 0.2]}
-    tests = Path(__file__).parent
+    tests = Path(__file__).resolve().parents[1]  # tests/, where _sweep_runners.py lives
     code = ("import sys; from _sweep_runners import SlowTrial; from stablesam.stability.sweeps import SweepSpec, run_sweep; "
             f"run_sweep(SweepSpec.from_dict({{'axes': {axes!r}}}), {str(out)!r}, runner=SlowTrial(100), workers=2, "
             "progress=False)")

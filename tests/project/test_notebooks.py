@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb"))
+NOTEBOOKS = sorted((Path(__file__).resolve().parents[2] / "notebooks").glob("*.ipynb"))
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
@@ -17,7 +17,7 @@ def test_notebook_executes(path, tmp_path):
         f"{path.name} is committed with outputs"
     )
     (index,) = [i for i, cell in enumerate(notebook.cells) if "parameters" in cell.get("metadata", {}).get("tags", [])]
-    notebook.cells.insert(index + 1, nbformat.v4.new_code_cell("QUICK = True  # injected by tests/test_notebooks.py"))
+    notebook.cells.insert(index + 1, nbformat.v4.new_code_cell("QUICK = True  # injected by tests/project/test_notebooks.py"))
     client = nbclient.NotebookClient(
         notebook, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
     )
