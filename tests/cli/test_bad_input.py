@@ -61,7 +61,7 @@ CASES = {
 
 @pytest.fixture
 def scratch(tmp_path):
-    from test_data import write_mnist
+    from tests.stability.test_data import write_mnist
 
     (tmp_path / "blocker").write_text("a file, not a directory")
     (tmp_path / "conf.d").mkdir()

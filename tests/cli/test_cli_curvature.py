@@ -5,7 +5,7 @@ import json
 import pytest
 
 from stablesam.cli import main
-from test_lr_scan import one_thread  # noqa: F401 (autouse fixture: one intra-op thread)
+from tests.analysis.experiments.test_lr_scan import one_thread  # noqa: F401 (autouse fixture: one intra-op thread)
 
 
 def test_sharpness_json_is_consistent(capsys):

@@ -6,10 +6,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from test_lr_scan import one_thread  # noqa: F401 (autouse fixture: one intra-op thread)
+from tests.analysis.experiments.test_lr_scan import one_thread  # noqa: F401 (autouse fixture: one intra-op thread)
 from stablesam.analysis.curvature.eigen import hutchinson_trace, lanczos_top_eigenpairs, power_iteration
 from stablesam.analysis.curvature.hessian import HessianOperator
-from test_hessian import _bn_net, _data, _mlp, dense_hessian, reinitialise
+from tests.analysis.curvature.test_hessian import _bn_net, _data, _mlp, dense_hessian, reinitialise
 
 
 def _cnn():

@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from test_lr_scan import one_thread  # noqa: F401 (autouse fixture: one intra-op thread)
+from tests.analysis.experiments.test_lr_scan import one_thread  # noqa: F401 (autouse fixture: one intra-op thread)
 from stablesam.analysis.curvature.hessian import BACKENDS, HessianOperator
 
 

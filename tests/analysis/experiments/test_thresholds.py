@@ -7,10 +7,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from test_lr_scan import one_thread  # noqa: F401 (autouse fixture: one intra-op thread)
+from tests.analysis.experiments.test_lr_scan import one_thread  # noqa: F401 (autouse fixture: one intra-op thread)
 from stablesam.analysis.experiments.least_squares_digits import least_squares_problem
 from stablesam.analysis.experiments.measured_thresholds import max_stable_learning_rates, measure_curvature
-from test_hessian import _mlp, _data, dense_hessian
+from tests.analysis.curvature.test_hessian import _mlp, _data, dense_hessian
 
 
 def test_reference_values_by_hand():
