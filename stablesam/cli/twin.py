@@ -92,7 +92,7 @@ def _settings(args) -> dict:
     settings = read_toml(args.config) if args.config else {}
     if not isinstance(settings, dict):
         raise UsageError(f"config file {args.config!r} must hold key = value settings")
-    skip = {"config", "out", "overwrite", "resume", "figure", "json", "command", "handler"}
+    skip = {"config", "out", "overwrite", "resume", "figure", "json", "command", "handler", "threads"}
     for dest, value in vars(args).items():
         if dest not in skip and value is not None:
             settings[_KEYS.get(dest, dest)] = value
