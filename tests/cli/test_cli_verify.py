@@ -10,7 +10,7 @@ from stablesam.cli import main
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--claims", "C1", "C9"], "claim must be one of"),
+    (["--claims", "C1", "C11"], "claim must be one of"),
     (["--claims", ","], "--claims needs at least one value"),
     (["--data-dir", "."], "--data-dir is read by --full only"),
     (["--full", "--data-dir", "/nonexistent/cifar"], "is not an existing directory"),
