@@ -195,7 +195,7 @@ def test_cifar10_loader_rejects_bad_files(tmp_path):
 
 @pytest.mark.parametrize("name", ["mnist", "cifar10"])
 def test_file_datasets_need_an_existing_directory(tmp_path, name):
-    with pytest.raises(ValueError, match="pass data_dir"):
+    with pytest.raises(ValueError, match=r"pass --data-dir \(data_dir= from Python\)"):
         load_dataset(name, generator=rng())
     with pytest.raises(ValueError, match=f"data_dir '{tmp_path / 'nowhere'}'.*is not a directory"):
         load_dataset(name, generator=rng(), data_dir=tmp_path / "nowhere")

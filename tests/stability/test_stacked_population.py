@@ -127,7 +127,7 @@ def test_base_optimizers_with_state_follow_torch_optim(method, base):
 @pytest.mark.parametrize("model", ["linear", "cnn"])
 @pytest.mark.parametrize("method", METHODS)
 def test_control_twins_stay_at_distance_exactly_zero(model, method):
-    from tests.test_twin_training import SMALL, frame, train
+    from tests.stability.test_twin_training import SMALL, frame, train
 
     config = TwinConfig(**{**SMALL, "dtype": "float32", "model": model}, optimizer=method, lr=0.3, rho=0.1,
                         control=True, seeds=(0, 1), replaced_indices=(3,), base_optimizer="adam", log_every_steps=1)
@@ -175,7 +175,7 @@ def test_a_training_step_never_reads_the_device(monkeypatch, base):
 def test_trainer_syncs_only_at_logging_points(monkeypatch):
     from stablesam.stability.data import load_dataset
     from stablesam.stability.twin import TwinTrainer
-    from tests.test_twin_training import SMALL
+    from tests.stability.test_twin_training import SMALL
 
     config = TwinConfig(**SMALL, optimizer="stablesam-n", seeds=(0,), log_every_steps=2)  # 3 steps: logs at 2 and 3
     dataset = load_dataset("digits", generator=np.random.default_rng(0), n_train=120, n_test=60, dtype=torch.float64)
