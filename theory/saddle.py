@@ -55,6 +55,20 @@ __all__ = [
 ]
 
 
+def _saddle_arrays(curvature, lr, rho):
+    """``curvature < 0``, ``lr > 0`` and ``rho >= 0`` as float64 arrays; one line naming a bad value otherwise."""
+    lam = np.asarray(curvature, dtype=np.float64)
+    if not np.all(np.isfinite(lam)) or np.any(lam >= 0):
+        raise UsageError(f"curvature must be finite and < 0 (a saddle direction), got {curvature!r}")
+    lr_array = np.asarray(lr, dtype=np.float64)
+    if not np.all(np.isfinite(lr_array)) or np.any(lr_array <= 0):
+        raise UsageError(f"lr must be finite and > 0, got {lr_array!r}")
+    rho_array = np.asarray(rho, dtype=np.float64)
+    if not np.all(np.isfinite(rho_array)) or np.any(rho_array < 0):
+        raise UsageError(f"rho must be finite and >= 0, got {rho_array!r}")
+    return lam, lr_array, rho_array
+
+
 def saddle_multiplier(method: str, curvature, lr, rho=0.0, x=None):
     r"""``x' / x`` of ``method`` at a 1-D saddle of curvature ``lambda < 0`` (see the module table).
 
@@ -62,15 +76,7 @@ def saddle_multiplier(method: str, curvature, lr, rho=0.0, x=None):
     """
     row = quadratic_row(method)
     kind = (row.ascent if row.uses_rho else "none", row.stable and row.uses_rho)  # the row's fields, never its key
-    lam = np.asarray(curvature, dtype=np.float64)
-    if not np.all(np.isfinite(lam)) or np.any(lam >= 0):
-        raise UsageError(f"curvature must be finite and < 0 (a saddle direction), got {curvature!r}")
-    lr = np.asarray(lr, dtype=np.float64)
-    if not np.all(np.isfinite(lr)) or np.any(lr <= 0):
-        raise UsageError(f"lr must be finite and > 0, got {lr!r}")
-    rho = np.asarray(rho, dtype=np.float64)
-    if not np.all(np.isfinite(rho)) or np.any(rho < 0):
-        raise UsageError(f"rho must be finite and >= 0, got {rho!r}")
+    lam, lr, rho = _saddle_arrays(curvature, lr, rho)
     a = -lam
     if kind[0] == "normalized":
         if x is None:
@@ -117,15 +123,7 @@ ESCAPE_CONDITIONS: dict[str, str] = {
 
 def _saddle_inputs(method, curvature, lr, rho, adaptive_eta):
     key = check_choice("method", {"sgd": "gd"}.get(method, method), SADDLE_METHODS)
-    lam = np.asarray(curvature, dtype=np.float64)
-    if not np.all(np.isfinite(lam)) or np.any(lam >= 0):
-        raise UsageError(f"curvature must be finite and < 0 (a saddle direction), got {curvature!r}")
-    lr = np.asarray(lr, dtype=np.float64)
-    if not np.all(np.isfinite(lr)) or np.any(lr <= 0):
-        raise UsageError(f"lr must be finite and > 0, got {lr!r}")
-    rho = np.asarray(rho, dtype=np.float64)
-    if not np.all(np.isfinite(rho)) or np.any(rho < 0):
-        raise UsageError(f"rho must be finite and >= 0, got {rho!r}")
+    lam, lr, rho = _saddle_arrays(curvature, lr, rho)
     if key in ("asam", "stablesam-a") and np.any(rho >= 1):
         raise UsageError(f"rho must be < 1 for {key} at a saddle (its ascent overshoots by (1 - rho)), got {rho!r}")
     adaptive_eta = check_positive("adaptive_eta", adaptive_eta)
