@@ -2,17 +2,17 @@ r"""Negative curvature: the per-step multipliers ``x' / x`` of the five maps at 
 
 On ``f(x) = 1/2 lambda x^2`` with ``lambda < 0`` (write ``a = |lambda|``), derived from the maps:
 
-=============  ===========================================================  ===================================
-method         ``x' / x``                                                   attracted to the saddle iff
-=============  ===========================================================  ===================================
-GD             ``1 + eta a``                                                never
-USAM           ``1 + eta a (1 - rho a)``                                    ``rho a > 1`` and ``eta a (rho a - 1) < 2``
-SAM            ``1 + eta a (1 - rho / |x|)``                                depends on ``|x|`` (state-dependent)
-StableSAM-U    ``1 + eta a`` if ``rho a < 1``; ``1 - eta a`` if ``rho a > 1``     ``rho a > 1`` and ``eta a < 2``
-               (1 at ``rho a = 1``: ``g~ = 0``, zero step)
-StableSAM-N    ``1 + eta a`` if ``|x| > rho``; ``1 - eta a`` if ``|x| < rho``     once ``|x| < rho`` (and ``eta a < 2``)
-               (1 at ``|x| = rho``: ``g~ = 0``)
-=============  ===========================================================  ===================================
+===========  ==============================================================  ===========================================
+method       ``x' / x``                                                      attracted to the saddle iff
+===========  ==============================================================  ===========================================
+GD           ``1 + eta a``                                                   never
+USAM         ``1 + eta a (1 - rho a)``                                       ``rho a > 1`` and ``eta a (rho a - 1) < 2``
+SAM          ``1 + eta a (1 - rho / |x|)``                                   depends on ``|x|`` (state-dependent)
+StableSAM-U  ``1 + eta a`` if ``rho a < 1``; ``1 - eta a`` if ``rho a > 1``  ``rho a > 1`` and ``eta a < 2``
+             (1 at ``rho a = 1``: ``g~ = 0``, zero step)
+StableSAM-N  ``1 + eta a`` if ``|x| > rho``; ``1 - eta a`` if ``|x| < rho``  once ``|x| < rho`` (and ``eta a < 2``)
+             (1 at ``|x| = rho``: ``g~ = 0``)
+===========  ==============================================================  ===========================================
 
 USAM's ascent ``x + rho g`` overshoots the saddle once ``rho a > 1`` and the surrogate gradient flips
 sign; StableSAM-U then moves by GD's step length towards the saddle. With the normalized ascent
