@@ -78,7 +78,7 @@ def run(args) -> int:
     from stablesam.analysis.verify.claims import claim_ids
     from stablesam.analysis.verify.experiments import make_scale
 
-    claims = claim_ids(None if args.claims is None else ",".join(args.claims))
+    claims = claim_ids(args.claims)
     if args.workers is not None:
         check_integer("--workers", args.workers, minimum=0 if args.engine == "local" else 1)
     if args.data_dir is not None:

@@ -399,7 +399,10 @@ def test_every_claim_is_one_file_with_its_parts():
 
 def test_claim_ids_parse_and_reject():
     assert claim_ids("c3, C1") == ("C1", "C3")
+    assert claim_ids(["c10", "C1", "c1"]) == ("C1", "C10")  # the command line's list: registry order, no repeats
     assert claim_ids(None) == tuple(CLAIMS)
+    with pytest.raises(UsageError, match="C11"):
+        claim_ids(["C1", "C11"])
     with pytest.raises(UsageError, match="C11"):
         claim_ids("C1,C11")
     with pytest.raises(UsageError, match="at least one"):
