@@ -52,7 +52,6 @@ Example::
 from __future__ import annotations
 
 import math
-import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
@@ -64,6 +63,7 @@ import numpy as np
 from stablesam.core.constraints import Interval, NoneValue, Options, Satisfies, validate_parameters
 from stablesam.core.methods import method, method_keys
 from stablesam.core.paths import check_output_dir
+from stablesam.core.progress import progress_mode
 from stablesam.core.store import Store
 from stablesam.core.validation import UsageError, check_positive
 from stablesam.stability.optimizers import make_optimizer
@@ -548,17 +548,14 @@ def run_edge_of_stability(
     try:
         specs = config.runs()
         finished: list[tuple[RunSpec, list[tuple[int, str, float]]]] = []
-        disable = (not sys.stderr.isatty()) if progress is None else not progress
-        lines = progress is None and disable  # off a terminal: one line per finished run instead of a bar
+        mode = progress_mode(progress)
         started = time.perf_counter()
-        with tqdm(total=len(specs) * config.steps, disable=disable, unit="step", desc="eos") as bar:
+        with tqdm(total=len(specs) * config.steps, disable=not mode.bar, unit="step", desc="eos") as bar:
             for index, spec in enumerate(specs, 1):
                 bar.set_postfix_str(spec.name)
                 run = _run_one(config, spec, data, loss_fn, device, dtype, store, bar)
                 finished.append((spec, run.rows))
-                if lines:
-                    print(f"eos: run {index}/{len(specs)} ({spec.name}) done ({time.perf_counter() - started:.0f} s)",
-                          file=sys.stderr, flush=True)
+                mode.line(f"eos: run {index}/{len(specs)} ({spec.name}) done ({time.perf_counter() - started:.0f} s)")
                 if store is not None:
                     _write_results(store, config, finished)
     finally:

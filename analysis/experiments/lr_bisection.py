@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import copy
 import math
-import sys
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from stablesam.analysis.experiments.blowup_run import SCAN_METHODS, run_until_blowup
+from stablesam.core.progress import progress_mode
 from stablesam.core.validation import UsageError, check_choice, check_integer, check_positive
 from stablesam.stability.threads import torch_threads
 
@@ -112,13 +113,15 @@ def observed_thresholds(
     start = copy.deepcopy(model.state_dict())
     work = copy.deepcopy(model)
     out = {}
-    disable = (not sys.stderr.isatty()) if progress is None else not progress
+    mode = progress_mode(progress)
+    started = time.perf_counter()
     with torch_threads(threads):
-        for method in tqdm(methods, desc="lr-scan", unit="method", disable=disable):
+        for method in tqdm(methods, desc="lr-scan", unit="method", disable=not mode.bar):
 
             def run(lr: float, method=method) -> bool:
                 work.load_state_dict(start)
                 return run_until_blowup(work, loss_fn, data, method, lr, rho=rho, steps=steps, blowup=blowup, check_every=check_every)[0]
 
             out[method] = bisect_threshold(run, lr_low=lr_low, lr_high=lr_high, rel_tol=rel_tol)
+            mode.line(f"lr-scan: {method} bisected ({time.perf_counter() - started:.0f} s)")
     return out

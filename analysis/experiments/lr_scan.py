@@ -23,7 +23,6 @@ counting collapse as failure it is.
 from __future__ import annotations
 
 import copy
-import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -33,6 +32,7 @@ import torch
 from torch import nn
 
 from stablesam.analysis.experiments.blowup_run import SCAN_METHODS, run_until_blowup
+from stablesam.core.progress import progress_mode
 from stablesam.core.validation import UsageError, check_choice, check_integer, check_positive, check_probability
 from stablesam.stability.training.loop import OUTCOMES
 from stablesam.stability.optimizers import DEFAULT_RHO
@@ -186,10 +186,9 @@ def thresholds_along_training(
     optimizer = torch.optim.SGD(work.parameters(), lr=train_lr)
     x, y = data
     done, rows = 0, []
-    disable = (not sys.stderr.isatty()) if progress is None else not progress
+    mode = progress_mode(progress)
     with torch_threads(threads):
-        bar = tqdm(total=len(checkpoints) * len(methods), desc="lr-scan", unit="scan", disable=disable)
-        lines = progress is None and disable  # off a terminal: one line per finished scan instead of a bar
+        bar = tqdm(total=len(checkpoints) * len(methods), desc="lr-scan", unit="scan", disable=not mode.bar)
         started = time.perf_counter()
         for checkpoint in checkpoints:
             for _ in range(checkpoint - done):
@@ -220,8 +219,6 @@ def thresholds_along_training(
                 rows += [{**base, "method": m, "lr": lr, "metric": "outcome", "value": float(OUTCOMES.index(o))}
                          for lr, o in zip(scan.lrs, scan.outcomes)]
                 bar.update(1)
-                if lines:
-                    print(f"lr-scan: {m} at checkpoint {checkpoint} done ({time.perf_counter() - started:.0f} s)",
-                          file=sys.stderr, flush=True)
+                mode.line(f"lr-scan: {m} at checkpoint {checkpoint} done ({time.perf_counter() - started:.0f} s)")
         bar.close()
     return pd.DataFrame(rows, columns=["checkpoint", "method", "rho", "lr", "metric", "value"])

@@ -13,7 +13,6 @@ import hashlib
 import logging
 import os
 import shlex
-import sys
 from collections.abc import Iterable, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -24,6 +23,7 @@ import numpy as np
 from stablesam.analysis.figures.catalog import FIGURES
 from stablesam.analysis.figures.spec import FigureSpec
 from stablesam.core.io import atomic_path, atomic_write_json
+from stablesam.core.progress import progress_mode
 from stablesam.core.store import Store
 from stablesam.core.validation import UsageError
 
@@ -122,8 +122,8 @@ def write_figures(
     out.mkdir(parents=True, exist_ok=True)
     Store(out).remove_temporaries()  # the temporary files of writes a kill cut short (.C7.png.XXXXXXXX.png)
     entries = []
-    disable = (not sys.stderr.isatty()) if progress is None else not progress
-    for spec in tqdm(specs, desc="figures", unit="fig", disable=disable):
+    mode = progress_mode(progress)
+    for spec in tqdm(specs, desc="figures", unit="fig", disable=not mode.bar):
         params = spec.parameters(quick)
         with figure_style():
             fig = spec.resolve()(**params)
@@ -149,6 +149,7 @@ def write_figures(
                 "data_sha256": digest,
             }
         )
+        mode.line(f"figures: {spec.name} ({len(entries)}/{len(specs)})")
     if names:
         entries = _merged_entries(out / "manifest.json", entries, known, quick)
     manifest = {

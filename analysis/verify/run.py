@@ -16,7 +16,6 @@ import json
 import math
 import platform
 import subprocess
-import sys
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
@@ -29,6 +28,7 @@ from stablesam.analysis.verify.claim import ClaimResult, ExperimentFailed, Theor
 from stablesam.analysis.verify.claims import CLAIMS
 from stablesam.analysis.verify.experiments import KINDS, Experiment, Scale
 from stablesam.analysis.verify.verdicts import INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED
+from stablesam.core.progress import progress_mode
 from stablesam.core.store import DAMAGED, Store, notice
 from stablesam.core.validation import check_choice
 from stablesam.stability.sweeps.trial import TwinTrial
@@ -185,8 +185,9 @@ def run_experiments(experiments: Sequence[Experiment], cache: Cache, *, engine: 
                     workers: int | None = None, progress: bool | None = None) -> dict[str, str]:
     """Run every experiment not finished in ``cache``; return ``{key: error}`` of those that failed.
 
-    ``progress``: a tqdm bar (default: when stderr is a terminal); without one, one line per finished
-    experiment on stderr.
+    ``progress``: see :func:`stablesam.core.progress.progress_mode` (a bar on a terminal, else one line per
+    finished experiment on stderr).
+
     """
     from tqdm.auto import tqdm
 
@@ -195,11 +196,11 @@ def run_experiments(experiments: Sequence[Experiment], cache: Cache, *, engine: 
 
     check_choice("engine", engine, ("local", "dask"))
     todo = [e for e in experiments if not cache.finished(e)]
-    show = sys.stderr.isatty() if progress is None else progress
+    mode = progress_mode(progress)
     total, done = len(experiments), len(experiments) - len(todo)
     failures: dict[str, str] = {}
     by_key = {e.key: e for e in todo}
-    bar = tqdm(total=total, initial=done, desc="experiments", unit="exp", disable=not show)
+    bar = tqdm(total=total, initial=done, desc="experiments", unit="exp", disable=not mode.bar)
 
     def finished(experiment: Experiment, seconds: float, error: str | None) -> None:
         nonlocal done
@@ -207,9 +208,8 @@ def run_experiments(experiments: Sequence[Experiment], cache: Cache, *, engine: 
         if error is not None:
             failures[experiment.key] = error
         bar.update()
-        if not show:
-            state = "failed: " + error if error else f"{seconds:.1f} s"
-            print(f"[{done}/{total}] {experiment.label} ({state})", file=sys.stderr, flush=True)
+        state = "failed: " + error if error else f"{seconds:.1f} s"
+        mode.line(f"[{done}/{total}] {experiment.label} ({state})")
 
     try:
         twins = [e for e in todo if KINDS[e.kind].directory]

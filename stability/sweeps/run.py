@@ -20,7 +20,6 @@ failed and pending ones. The manifest is rewritten atomically after every trial.
 from __future__ import annotations
 
 import json
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +30,7 @@ from stablesam.stability.sweeps.executors import ENGINES, run_dask, run_local
 from stablesam.stability.sweeps.spec import SweepSpec, Trial, expand
 from stablesam.stability.sweeps.trial import FAILED, FINISHED, PENDING, TrialRunner, TwinTrial, read_error, trial_state
 from stablesam.core.io import atomic_write_json
+from stablesam.core.progress import progress_mode
 from stablesam.core.store import Store
 from stablesam.core.validation import UsageError, check_choice, check_integer, check_positive
 
@@ -169,9 +169,8 @@ def _run_locked(spec, out_dir, engine, scheduler, workers, runner, progress, agg
 
     from tqdm.auto import tqdm
 
-    show = sys.stderr.isatty() if progress is None else progress
-    lines = progress is None and not show
-    bar = tqdm(total=len(records), initial=len(records) - len(jobs), desc="trials", unit="trial", disable=not show)
+    mode = progress_mode(progress)
+    bar = tqdm(total=len(records), initial=len(records) - len(jobs), desc="trials", unit="trial", disable=not mode.bar)
     ran: list[str] = []
     state = "interrupted"
     try:
@@ -183,10 +182,8 @@ def _run_locked(spec, out_dir, engine, scheduler, workers, runner, progress, agg
             _write_manifest(out_dir, spec, records, "running", engine)
             bar.set_postfix(failed=sum(r["status"] == FAILED for r in records), refresh=False)
             bar.update()
-            if lines:
-                done = sum(r["status"] != PENDING for r in records)
-                print(f"stablesam: trial {result['name']} {result['status']} ({done}/{len(records)} done)",
-                      file=sys.stderr, flush=True)
+            done = sum(r["status"] != PENDING for r in records)
+            mode.line(f"stablesam: trial {result['name']} {result['status']} ({done}/{len(records)} done)")
         state = "done"
     finally:
         bar.close()

@@ -37,7 +37,6 @@ import json
 import math
 import platform
 import shutil
-import sys
 import time
 import uuid
 from collections.abc import Callable
@@ -48,6 +47,7 @@ from typing import Any
 import numpy as np
 
 from stablesam.core.lock import LOCK_FILE
+from stablesam.core.progress import progress_mode
 from stablesam.core.store import MANIFEST, Store, notice, sha256_file
 from stablesam.core.validation import UsageError
 from stablesam.stability.twin.config import TwinConfig
@@ -344,11 +344,10 @@ class PreparedRun:
             trainer.log()
         started = time.perf_counter()
         self._write_summary(trainer, "running", 0.0)
-        bar_on = sys.stderr.isatty() if progress is None else progress
-        lines_on = progress is None and not bar_on
+        mode = progress_mode(progress)
         from tqdm.auto import tqdm
 
-        with tqdm(total=trainer.total_steps, initial=trainer.step, disable=not bar_on, unit="step",
+        with tqdm(total=trainer.total_steps, initial=trainer.step, disable=not mode.bar, unit="step",
                   desc=name, leave=False) as bar:
             while trainer.epoch < config.epochs:
                 trainer.train_epoch(on_step=lambda: bar.update(1))
@@ -356,9 +355,8 @@ class PreparedRun:
                     self._checkpoint(trainer, torch)
                     self._write_metrics(trainer)
                     self._write_summary(trainer, "running", time.perf_counter() - started)
-                if lines_on:
-                    notice(f"{name}: epoch {trainer.epoch}/{config.epochs} done "
-                           f"({time.perf_counter() - started:.0f} s)")
+                mode.line(f"stablesam: {name}: epoch {trainer.epoch}/{config.epochs} done "
+                          f"({time.perf_counter() - started:.0f} s)")
         metrics = self._write_metrics(trainer)
         summary = self._write_summary(trainer, "finished", time.perf_counter() - started)
         return TwinResult(out_dir, metrics, summary)

@@ -121,6 +121,7 @@ def _train(optimizers, epochs, batch_size, lr, rho, adaptive_eta, gamma_cap, mom
     from tqdm import tqdm
 
     from stablesam.core.methods import method
+    from stablesam.core.progress import progress_mode
     from stablesam.stability.optimizers import effective_rho, make_optimizer
     from stablesam.stability.training.loop import DivergenceRule, Hook, closure_for, run_steps
 
@@ -144,7 +145,8 @@ def _train(optimizers, epochs, batch_size, lr, rho, adaptive_eta, gamma_cap, mom
               "gamma_cap": gamma_cap, "momentum": momentum, "weight_decay": weight_decay, "hidden": hidden,
               "test_fraction": test_fraction, "split_seed": split_seed, "seed": seed, "device": str(device)}
     rows, tidy = [], []
-    progress = tqdm(total=len(optimizers) * epochs, desc="train", disable=not sys.stderr.isatty())
+    mode = progress_mode(None)
+    progress = tqdm(total=len(optimizers) * epochs, desc="train", disable=not mode.bar)
     store = _open_run_dir(run_dir, config) if run_dir is not None else None
     try:
         for key in optimizers:
@@ -232,8 +234,7 @@ def _train(optimizers, epochs, batch_size, lr, rho, adaptive_eta, gamma_cap, mom
             })
             if store is not None:
                 store.put_json(entry, {"row": rows[-1], "tidy": tidy[first_row:]})
-            if progress.disable:  # off a terminal: one line per finished optimizer instead of the bar
-                print(f"stablesam train: {key} done ({rows[-1]['seconds']:.1f} s)", file=sys.stderr, flush=True)
+            mode.line(f"stablesam train: {key} done ({rows[-1]['seconds']:.1f} s)")
     finally:
         if store is not None:
             store.unlock()

@@ -1,5 +1,5 @@
-"""Base utilities below every other package: validation at the boundary, atomic file output and the
-one table of methods. Imports nothing from the project (``core -> theory -> stability -> analysis -> CLI``)."""
+"""Base utilities below every other package: validation at the boundary, atomic file output, the verified store, progress
+reporting and the one table of methods. Imports nothing from the project (``core -> theory -> stability -> analysis -> CLI``)."""
 
 from stablesam.core.exports import lazy_exports
 
@@ -20,6 +20,7 @@ _EXPORTS = {
         ("Ascent", "DEFAULT_RHO", "METHODS", "Method", "OKABE_ITO", "method", "method_keys"), "stablesam.core.methods"
     ),
     **dict.fromkeys(("check_output_dir", "check_output_file"), "stablesam.core.paths"),
+    **dict.fromkeys(("ProgressMode", "progress_mode"), "stablesam.core.progress"),
     **dict.fromkeys(
         (
             "UsageError", "check_array", "check_choice", "check_finite", "check_in_range", "check_integer",
