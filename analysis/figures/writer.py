@@ -23,6 +23,7 @@ import numpy as np
 from stablesam.analysis.figures.catalog import FIGURES
 from stablesam.analysis.figures.spec import FigureSpec
 from stablesam.core.io import atomic_path, atomic_write_json
+from stablesam.core.lock import DirectoryLock
 from stablesam.core.progress import progress_mode
 from stablesam.core.store import Store
 from stablesam.core.validation import UsageError
@@ -119,43 +120,44 @@ def write_figures(
             raise UsageError(f"unknown figure name(s) {', '.join(unknown)}; known: {', '.join(known)}")
         specs = [s for s in specs if s.name in set(names)]
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    Store(out).remove_temporaries()  # the temporary files of writes a kill cut short (.C7.png.XXXXXXXX.png)
-    entries = []
-    mode = progress_mode(progress)
-    for spec in tqdm(specs, desc="figures", unit="fig", disable=not mode.bar):
-        params = spec.parameters(quick)
-        with figure_style():
-            fig = spec.resolve()(**params)
-            digest = figure_data_digest(fig)
-            files = []
-            for fmt in formats:
-                target = out / f"{spec.name}.{fmt}"
-                with atomic_path(target) as tmp, _quiet_font_subsetting():
-                    # Fixed metadata: no timestamps, so reruns write the same bytes where the backend allows.
-                    metadata = {"CreationDate": None} if fmt == "pdf" else {"Software": None} if fmt == "png" else None
-                    fig.savefig(tmp, format=fmt, metadata=metadata)
-                files.append(target.name)
-            plt.close(fig)
-        command = f"stablesam figures --only {spec.name}" + (" --quick" if quick else "")
-        entries.append(
-            {
-                "name": spec.name,
-                "caption": spec.caption,
-                "files": files,
-                "function": spec.function,
-                "parameters": params,
-                "command": command,
-                "data_sha256": digest,
-            }
-        )
-        mode.line(f"figures: {spec.name} ({len(entries)}/{len(specs)})")
-    if names:
-        entries = _merged_entries(out / "manifest.json", entries, known, quick)
-    manifest = {
-        "quick": quick,
-        "command": "stablesam figures " + shlex.join(["--out", str(out_dir)] + (["--quick"] if quick else [])),
-        "figures": entries,
-    }
-    atomic_write_json(out / "manifest.json", manifest)
-    return manifest
+    with DirectoryLock(out, what="stablesam figures"):  # one writer: two would interleave the manifest
+        Store(out).remove_temporaries()  # the temporary files of writes a kill cut short (.C7.png.XXXXXXXX.png)
+        entries = []
+        mode = progress_mode(progress)
+        for spec in tqdm(specs, desc="figures", unit="fig", disable=not mode.bar):
+            params = spec.parameters(quick)
+            with figure_style():
+                fig = spec.resolve()(**params)
+                digest = figure_data_digest(fig)
+                files = []
+                for fmt in formats:
+                    target = out / f"{spec.name}.{fmt}"
+                    with atomic_path(target) as tmp, _quiet_font_subsetting():
+                        # Fixed metadata: no timestamps, so reruns write the same bytes where the backend allows.
+                        metadata = ({"CreationDate": None} if fmt == "pdf" else {"Software": None} if fmt == "png"
+                                    else None)
+                        fig.savefig(tmp, format=fmt, metadata=metadata)
+                    files.append(target.name)
+                plt.close(fig)
+            command = f"stablesam figures --only {spec.name}" + (" --quick" if quick else "")
+            entries.append(
+                {
+                    "name": spec.name,
+                    "caption": spec.caption,
+                    "files": files,
+                    "function": spec.function,
+                    "parameters": params,
+                    "command": command,
+                    "data_sha256": digest,
+                }
+            )
+            mode.line(f"figures: {spec.name} ({len(entries)}/{len(specs)})")
+        if names:
+            entries = _merged_entries(out / "manifest.json", entries, known, quick)
+        manifest = {
+            "quick": quick,
+            "command": "stablesam figures " + shlex.join(["--out", str(out_dir)] + (["--quick"] if quick else [])),
+            "figures": entries,
+        }
+        atomic_write_json(out / "manifest.json", manifest)
+        return manifest

@@ -204,6 +204,8 @@ def report_blocks(document: dict[str, Any]) -> list[tuple[str, Any]]:
     """The report as blocks: ``("h1"|"h2"|"h3"|"p"|"quote"|"list"|"table"|"figure", content)``."""
     prov = document["provenance"]
     commit = (prov["commit"] or "unknown")[:12] + (" (uncommitted changes)" if prov.get("dirty") else "")
+    if prov.get("commit_note"):  # why the commit is unknown
+        commit += f" ({prov['commit_note']})"
     blocks: list[tuple[str, Any]] = [
         ("h1", f"StableSAM claims: verification report ({document['scale']})"),
         ("p", f"Commit {commit}; device {prov['device']}; {prov['torch_threads']} torch threads; "

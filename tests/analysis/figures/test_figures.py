@@ -53,7 +53,18 @@ def test_figures_command_writes_every_manifest_file(quick_figures):
 
 def test_write_figures_digest_only(tmp_path):
     manifest = write_figures(tmp_path, quick=True, names=["max-stable-lr"], formats=())
-    assert manifest["figures"][0]["files"] == [] and list(tmp_path.iterdir()) == [tmp_path / "manifest.json"]
+    assert manifest["figures"][0]["files"] == [] and sorted(p.name for p in tmp_path.iterdir()) == [
+        ".lock", "manifest.json"]  # the writer's lock file stays, as in every run directory
+
+
+def test_a_second_writer_gets_one_line_and_exit_2(tmp_path, capsys):
+    from stablesam.core.lock import DirectoryLock
+
+    with DirectoryLock(tmp_path, what="stablesam figures"):
+        assert main(["figures", "--out", str(tmp_path), "--only", "max-stable-lr", "--quick"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "in use by another stablesam figures" in err[0], err
+    assert not (tmp_path / "manifest.json").exists() and not (tmp_path / "max-stable-lr.png").exists()
 
 
 def test_unknown_figure_name_is_a_usage_error(tmp_path, capsys):

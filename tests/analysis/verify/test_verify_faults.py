@@ -13,6 +13,8 @@ import shutil
 
 import pytest
 
+from stablesam.analysis.verify.experiments import KINDS, Experiment
+from stablesam.analysis.verify.run import Cache
 from stablesam.cli import main
 from stablesam.core.store import Store
 
@@ -196,3 +198,37 @@ def test_unreadable_commit_is_null_with_a_note(monkeypatch, tmp_path):
     recorded = _git_commit()
     assert recorded["commit"] is None and recorded["dirty"] is None
     assert "not a git repository" in recorded["commit_note"]
+
+
+def test_report_says_why_the_commit_is_unknown(steps_run):
+    from stablesam.analysis.verify.report import report_blocks
+
+    document = json.loads((steps_run / "verdicts.json").read_text())
+    document["provenance"].update(commit=None, dirty=None, commit_note="git could not read the commit: no repository")
+    header = next(text for block, text in report_blocks(document) if block == "p")
+    assert header.startswith("Commit unknown (git could not read the commit: no repository);"), header
+
+
+# -- every JSON kind of the cache: a document without one of its kind's fields is damaged -------------------------
+JSON_KINDS = sorted(name for name, kind in KINDS.items() if not kind.directory)
+
+
+@pytest.mark.parametrize("kind", JSON_KINDS)
+def test_every_json_kind_sets_aside_a_document_missing_a_field(tmp_path, capsys, kind):
+    """The shape check of each kind (timing, exact, eos, regimes, saddles, flatness, trajectory), one field at a
+    time, through the cache a verification reads: a missing field is a damaged entry, set aside and recomputed."""
+    fields = KINDS[kind].fields
+    assert fields, f"kind {kind!r} declares no fields: no damaged document of it could be told from a finished one"
+    experiment = Experiment(kind, {"case": 1})
+    for missing in fields:
+        cache = Cache(tmp_path / missing)
+        cache.store.lock()
+        try:
+            cache.write(experiment, dict.fromkeys(fields, 0))
+            assert Cache(cache.cache_dir).finished(experiment)  # every field present: finished
+            cache.write(experiment, {k: 0 for k in fields if k != missing})
+            assert not cache.finished(experiment)
+        finally:
+            cache.store.unlock()
+        assert [p.name for p in cache.cache_dir.rglob("*.damaged")] == [f"{experiment.key}.json.damaged"], missing
+    assert "is damaged" in capsys.readouterr().err
