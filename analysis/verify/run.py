@@ -18,7 +18,7 @@ import platform
 import subprocess
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -134,21 +134,6 @@ _TWIN_FILES = ("config.json", "summary.json", "metrics.csv")
 _WHOLE = ("config.json", "checkpoints/", "summary.json: no checkpoint", "does not load")
 
 
-@dataclass(frozen=True)
-class _CachedTwinTrial(TwinTrial):
-    """A twin trial that always hands its directory to the harness: a finished run whose summary or metrics the
-    cache found damaged is then verified under the run's lock, its damaged files set aside and rewritten from the
-    final checkpoint (``TwinTrial`` would take the finished summary at its word)."""
-
-    def __call__(self, config, out_dir: Path) -> object:
-        from stablesam.stability.threads import torch_threads
-        from stablesam.stability.twin import run_twin
-
-        with torch_threads(self.threads):
-            return run_twin(self.config(config), out_dir, overwrite=False, resume=True, progress=False,
-                            sharpness=self.sharpness, lock_timeout=self.lock_timeout)
-
-
 def _jsonable(value: Any) -> Any:
     return json.loads(json.dumps(value))
 
@@ -214,7 +199,7 @@ def run_experiments(experiments: Sequence[Experiment], cache: Cache, *, engine: 
     try:
         twins = [e for e in todo if KINDS[e.kind].directory]
         if twins:
-            runner = _CachedTwinTrial()  # one torch thread, as in every sweep: the same results on every executor
+            runner = TwinTrial()  # one torch thread, as in every sweep: the same results on every executor
             jobs = [(e.key, dict(e.settings), cache.path(e)) for e in twins]
             if engine == "local":
                 stream = run_local(runner, jobs, workers=0 if workers is None else workers)

@@ -1,7 +1,9 @@
 """What a claim reads from one finished twin run: per-seed final numbers, failure kinds, loss differences.
 
-Read lazily from the run directory (``summary.json``, ``metrics.csv``; the per-test-point losses rebuild the
-population from the final checkpoint, so only the claims that need them pay for them).
+Read lazily from the run directory, each file through its store's checksum (``summary.json``, ``metrics.csv``,
+``config.json``: a file damaged after the cache verified the run raises :class:`ExperimentFailed` instead of being
+read); the per-test-point losses rebuild the population from the final checkpoint, so only the claims that need
+them pay for them.
 """
 
 from __future__ import annotations
@@ -13,7 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
+from stablesam.analysis.verify.claim import ExperimentFailed
 from stablesam.analysis.verify.twin_evidence import failure_kinds
+from stablesam.core.store import Store
 
 __all__ = ["TwinOutcome"]
 
@@ -37,11 +41,20 @@ class TwinOutcome:
     def __init__(self, path) -> None:
         self.path = Path(path)
 
+    def _verified(self, name: str) -> bytes:
+        """The bytes of ``name`` whose checksum matches the run's record (else :class:`ExperimentFailed`)."""
+        data = Store(self.path).get_bytes(name)
+        if data is None:
+            raise ExperimentFailed(f"twin run {str(self.path)!r}: {name} is missing or damaged")
+        return data
+
     @cached_property
     def _metrics(self):
+        import io
+
         import pandas as pd
 
-        return pd.read_csv(self.path / "metrics.csv")
+        return pd.read_csv(io.BytesIO(self._verified("metrics.csv")))
 
     def _per_seed(self, metric: str, *, first: bool = False) -> np.ndarray:
         rows = self._metrics[(self._metrics["metric"] == metric) & (self._metrics["twin"] == "S")]
@@ -52,7 +65,7 @@ class TwinOutcome:
 
     @cached_property
     def _summary(self) -> dict:
-        return json.loads((self.path / "summary.json").read_text())
+        return json.loads(self._verified("summary.json"))
 
     @cached_property
     def table_seeds(self) -> np.ndarray:
@@ -84,7 +97,7 @@ class TwinOutcome:
 
     @cached_property
     def classes(self) -> int | None:
-        config = json.loads((self.path / "config.json").read_text())
+        config = json.loads(self._verified("config.json"))
         return _classes(json.dumps({k: config.get(k) for k in _DATA_KEYS}, sort_keys=True))
 
     @cached_property

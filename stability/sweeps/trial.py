@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from stablesam.core.io import DiskFull, atomic_write_json
+from stablesam.core.store import MANIFEST, Store
 from stablesam.core.validation import UsageError
 
 __all__ = ["TrialRunner", "TwinTrial", "execute_trial", "read_error", "record_error", "trial_state"]
@@ -118,12 +119,19 @@ def trial_state(trial_dir: Path) -> str:
     """``"finished"``, ``"failed"`` or ``"pending"``, from the files in ``trial_dir``.
 
     Finished means a readable ``summary.json`` whose ``status``, if it has one, is ``"finished"``
-    (a twin run rewrites its summary with ``"running"`` while it trains).
+    (a twin run rewrites its summary with ``"running"`` while it trains). A trial directory that is a verified
+    store (it has the store's manifest, as every twin run has) is finished only if its summary and every
+    top-level file the manifest records (config, metrics) are present and match their checksums: a damaged run is
+    pending, so its runner hands it to the harness, which repairs it under the run's lock.
     """
-    try:
-        summary = json.loads((trial_dir / "summary.json").read_text())
-    except (OSError, ValueError):
-        summary = None
+    store = Store(trial_dir)
+    summary = None
+    if not store.path(MANIFEST).is_file() or all(
+            store.fault(name) is None for name in {"summary.json", *(n for n in store.recorded() if "/" not in n)}):
+        try:
+            summary = json.loads((trial_dir / "summary.json").read_text())
+        except (OSError, ValueError):
+            pass
     if isinstance(summary, dict) and summary.get("status", FINISHED) == FINISHED:
         return FINISHED
     if (trial_dir / "error.json").is_file():

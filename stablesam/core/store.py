@@ -169,6 +169,10 @@ class Store:
         recording a checksum and renaming the file leaves the previous version in place, still intact)."""
         return list(self._read_manifest().get(name, []))
 
+    def recorded(self) -> list[str]:
+        """Names of the entries whose checksum the manifest records (present or not), sorted."""
+        return sorted(self._read_manifest())
+
     # -- writing ----------------------------------------------------------------------------------------
     def path(self, name: str) -> Path:
         return self.root / name

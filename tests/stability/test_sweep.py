@@ -166,6 +166,30 @@ def test_trial_state_reads_the_run_directory(tmp_path):
     assert trial_state(tmp_path) == "finished"
 
 
+@pytest.mark.parametrize("damage", ["metrics-cut", "metrics-deleted", "summary-edited", "config-unrecorded"])
+def test_a_damaged_verified_run_is_pending_not_finished(tmp_path, damage):
+    """A finished twin run is a verified store: the sweep hands a damaged one to the harness to repair, instead
+    of taking its finished summary at its word."""
+    from stablesam.core.store import Store
+    from stablesam.stability.sweeps.trial import trial_state
+
+    store = Store(tmp_path)
+    with store:
+        store.put_json("config.json", {"lr": 0.1})
+        store.put_text("metrics.csv", "step,value\n0,1.0\n")
+        store.put_json("summary.json", {"status": "finished"})
+    assert trial_state(tmp_path) == "finished"
+    if damage == "metrics-cut":
+        (tmp_path / "metrics.csv").write_text("step,va")
+    elif damage == "metrics-deleted":
+        (tmp_path / "metrics.csv").unlink()
+    elif damage == "summary-edited":
+        (tmp_path / "summary.json").write_text(json.dumps({"status": "finished", "edited": True}))
+    else:  # a file written around the store that claims to be its config
+        (tmp_path / "config.json").write_text(json.dumps({"lr": 0.2}))
+    assert trial_state(tmp_path) == "pending"
+
+
 def test_summary_counts_a_diverged_seed_instead_of_averaging_it():
     table = pd.DataFrame({"trial": list("abc"), "seed": [0, 1, 2], "metric": ["gap"] * 3, "value": [1.0, 3.0, np.inf]})
     row = summarize_over_seeds(table).iloc[0]

@@ -144,6 +144,23 @@ def test_damaged_twin_entry_is_completed_with_the_same_verdicts(twin_run, tmp_pa
     assert set_aside == ([run.name + ".damaged"] if damage == "files-deleted" else [])
 
 
+@pytest.mark.parametrize("name", ["metrics.csv", "summary.json", "config.json"])
+def test_a_twin_file_damaged_after_verification_is_not_read(twin_run, tmp_path, name):
+    """What a claim reads of a twin run goes through the run's checksums: a file changed after the cache verified
+    it (here: one byte) fails the experiment instead of feeding a verdict."""
+    from stablesam.analysis.verify.claim import ExperimentFailed
+    from stablesam.analysis.verify.twin_outcome import TwinOutcome
+
+    run = sorted(p for p in (_copy(twin_run, tmp_path) / "cache" / "twin").iterdir() if p.is_dir())[0]
+    assert TwinOutcome(run).failures is not None  # intact: reads
+    data = bytearray((run / name).read_bytes())
+    data[-2] ^= 1
+    (run / name).write_bytes(bytes(data))
+    outcome = TwinOutcome(run)
+    with pytest.raises(ExperimentFailed, match=name):
+        outcome.failures  # reads summary, metrics and config
+
+
 # -- one writer, no debris, paths checked first, provenance ------------------------------------------------------
 def test_second_writer_gets_one_line_and_exit_2(steps_run, tmp_path, capsys):
     out = _copy(steps_run, tmp_path)
