@@ -2,6 +2,8 @@
 estimates from a real twin run; ``--quick`` end to end (slow)."""
 
 import json
+import math
+import re
 
 import numpy as np
 import pytest
@@ -83,6 +85,7 @@ def test_quick_end_to_end_and_rerun_reuses(tmp_path, capsys):
     from stablesam.analysis.verify.report import schema_errors
 
     assert schema_errors(document) == [] and [c["id"] for c in document["claims"]] == list(CLAIMS)
+    _readme_table_matches(printed)
     cached = sorted(p.name for p in (out / "cache").rglob("*") if p.parent.name in ("twin", "trajectory", "timing"))
     start = time.perf_counter()
     assert main(["verify", "--quick", "--device", "cpu", "--out", str(out), "--json"]) == 0
@@ -91,3 +94,56 @@ def test_quick_end_to_end_and_rerun_reuses(tmp_path, capsys):
     assert [r["verdict"] for r in rerun["rows"]] == [c["verdict"] for c in document["claims"]]
     assert sorted(p.name for p in (out / "cache").rglob("*") if p.parent.name in ("twin", "trajectory", "timing")) == cached
     assert second < first / 2  # nothing retrained
+
+
+# C6 is a wall-clock timing (machine- and load-dependent); every other row is a function of the commit. Numbers are
+# compared to 3 significant figures, the table's own precision, with one unit of the last digit allowed: float32
+# kernels (MKL's AVX2 and AVX-512 paths) round differently on another CPU than the one that wrote the README.
+_MACHINE_DEPENDENT = {"C6"}
+_NUMBER = re.compile(r"-?\d+(?:\.\d+)?(?:e[-+]?\d+)?")
+
+
+def _readme_rows() -> dict[str, tuple[str, str]]:
+    from tests._package_tree import ROOT
+
+    text = (ROOT / "README.md").read_text()
+    block = text.split("```text\nclaim  verdict", 1)[1].split("```", 1)[0]
+    rows = {}
+    for line in block.splitlines()[2:]:
+        if re.match(r"C\d+ ", line):
+            claim, verdict, reading = re.split(r"\s{2,}", line.strip(), maxsplit=2)
+            rows[claim] = (verdict, reading)
+    return rows
+
+
+def _same_reading(readme: str, produced: str) -> bool:
+    if _NUMBER.sub("#", readme) != _NUMBER.sub("#", produced):
+        return False
+    for a, b in zip(_NUMBER.findall(readme), _NUMBER.findall(produced)):
+        x, y = float(a), float(b)
+        if x != y and abs(x - y) > 1.01 * 10 ** (math.floor(math.log10(max(abs(x), abs(y)))) - 2):
+            return False
+    return True
+
+
+def _readme_table_matches(printed: str) -> None:
+    """The README's verdict table is what this commit prints at the quick scale (C6's timing aside)."""
+    produced = {}
+    for line in printed.splitlines():
+        if re.match(r"C\d+ ", line):
+            claim, verdict, reading = re.split(r"\s{2,}", line.strip(), maxsplit=2)
+            produced[claim] = (verdict, reading)
+    readme = _readme_rows()
+    assert sorted(readme) == sorted(produced), "README's verdict table lists other claims: paste `make run`'s table"
+    for claim, (verdict, reading) in produced.items():
+        if claim in _MACHINE_DEPENDENT:
+            continue
+        assert readme[claim][0] == verdict, f"{claim}: README says {readme[claim][0]!r}, the commit gives {verdict!r}"
+        assert _same_reading(readme[claim][1], reading), f"{claim}: README reads\n{readme[claim][1]}\nthe commit\n{reading}"
+
+
+def test_readme_reading_comparison_can_fail():
+    assert _same_reading("ratio 2.09 [2, 2.27] supported", "ratio 2.1 [2, 2.27] supported")  # last digit
+    assert not _same_reading("ratio 2.09 [2, 2.27] supported", "ratio 2.12 [2, 2.27] supported")
+    assert not _same_reading("ratio 2.09 supported", "ratio 2.09 inconclusive")
+    assert set(_readme_rows()) >= {"C1", "C7"}
