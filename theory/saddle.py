@@ -39,6 +39,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from stablesam.core.methods import Method, method_keys
+from stablesam.core.methods import method as method_row
 from stablesam.core.validation import UsageError, check_choice, check_nonnegative, check_positive
 from stablesam.theory.quadratic import quadratic_row
 
@@ -100,9 +102,9 @@ def saddle_multiplier(method: str, curvature, lr, rho=0.0, x=None):
 
 # ------------------------------------------------------------------ escape from a strict saddle (derived)
 
-SADDLE_METHODS = ("gd", "usam", "sam", "asam", "stablesam-u", "stablesam-n", "stablesam-a")
-"""Methods with an exact 1-D saddle map here (ASAM and StableSAM-A for a saddle at the origin, where
-ASAM's ``T = |x| + eta_a`` is known)."""
+SADDLE_METHODS = method_keys(full_batch=True)
+"""Methods with an exact 1-D saddle map here: every full-batch row of the table, by its ascent (ASAM and
+StableSAM-A for a saddle at the origin, where ASAM's ``T = |x| + eta_a`` is known)."""
 
 ESCAPE_CONDITIONS: dict[str, str] = {
     "gd": "always escapes (x_t = (1 + eta a)^t x_0); the saddle is its only fixed point, repelling",
@@ -121,13 +123,23 @@ ESCAPE_CONDITIONS: dict[str, str] = {
 """The escape condition of each method along a 1-D negative-curvature direction ``f = -a x^2 / 2`` (*derived*)."""
 
 
+def _saddle_row(method: Method | str) -> Method:
+    """The row of ``method`` (a :class:`~stablesam.core.methods.Method` or its key; ``"sgd"`` is ``"gd"``: the
+    gradient is exact). Every ascent has an exact 1-D saddle map here, so every row of the table is allowed."""
+    if isinstance(method, Method):
+        return method
+    return method_row(check_choice("method", {"sgd": "gd"}.get(method, method), method_keys(full_batch=True)))
+
+
 def _saddle_inputs(method, curvature, lr, rho, adaptive_eta):
-    key = check_choice("method", {"sgd": "gd"}.get(method, method), SADDLE_METHODS)
+    """``(ascent, stable)`` of the row (``("none", False)``: GD), ``a = |lambda|``, ``lr``, ``rho``, ``eta_a``."""
+    row = _saddle_row(method)
     lam, lr, rho = _saddle_arrays(curvature, lr, rho)
-    if key in ("asam", "stablesam-a") and np.any(rho >= 1):
-        raise UsageError(f"rho must be < 1 for {key} at a saddle (its ascent overshoots by (1 - rho)), got {rho!r}")
+    if row.ascent == "adaptive" and np.any(rho >= 1):
+        raise UsageError(f"rho must be < 1 for {row.key} at a saddle (its ascent overshoots by (1 - rho)), got {rho!r}")
     adaptive_eta = check_positive("adaptive_eta", adaptive_eta)
-    return key, -lam, lr, rho, adaptive_eta
+    kind = (row.ascent, row.stable) if row.uses_rho else ("none", False)  # the row's fields, never its key
+    return kind, -lam, lr, rho, adaptive_eta
 
 
 def _scalar(value):
@@ -135,7 +147,7 @@ def _scalar(value):
     return value[()] if value.ndim == 0 else value
 
 
-def saddle_step(method: str, x, curvature, lr, rho=0.0, *, adaptive_eta: float = 0.01):
+def saddle_step(method: Method | str, x, curvature, lr, rho=0.0, *, adaptive_eta: float = 0.01):
     r"""One exact step of ``method`` on ``f(x) = lambda x^2 / 2`` (``lambda = -a < 0``), vectorised.
 
     ``g = -a x``; the ascent point is ``x + rho g`` (USAM), ``x + rho sign(g)`` (SAM), ``x + rho T sign(g)`` with
@@ -146,22 +158,22 @@ def saddle_step(method: str, x, curvature, lr, rho=0.0, *, adaptive_eta: float =
     >>> round(float(saddle_step("stablesam-n", 0.02, -1.0, 0.1, 0.05)), 12)  # |x| < rho: pulled onto the saddle
     0.018
     """
-    key, a, lr, rho, eta_a = _saddle_inputs(method, curvature, lr, rho, adaptive_eta)
+    (ascent_kind, stable), a, lr, rho, eta_a = _saddle_inputs(method, curvature, lr, rho, adaptive_eta)
     x = np.asarray(x, dtype=np.float64)
     g = -a * x
     s = np.sign(g)
-    if key == "gd":
+    if ascent_kind == "none":
         return _scalar(x - lr * g)
-    if key in ("usam", "stablesam-u"):
+    if ascent_kind == "unnormalized":
         ascent = x + rho * g
-    elif key in ("sam", "stablesam-n"):
+    elif ascent_kind == "normalized":
         ascent = x + rho * s
-    else:
+    else:  # adaptive: T = |x| + eta_a
         ascent = x + rho * (np.abs(x) + eta_a) * s
     surrogate = -a * ascent
-    if key in ("usam", "sam", "asam"):
+    if not stable:
         return _scalar(x - lr * surrogate)
-    if key == "stablesam-a":
+    if ascent_kind == "adaptive":
         num, den = (np.abs(x) + eta_a) * np.abs(g), (np.abs(ascent) + eta_a) * np.abs(surrogate)
     else:
         num, den = np.abs(g), np.abs(surrogate)
@@ -170,7 +182,7 @@ def saddle_step(method: str, x, curvature, lr, rho=0.0, *, adaptive_eta: float =
     return _scalar(x - lr * gamma * surrogate)
 
 
-def saddle_fixed_points(method: str, curvature, rho, *, adaptive_eta: float = 0.01):
+def saddle_fixed_points(method: Method | str, curvature, rho, *, adaptive_eta: float = 0.01):
     r"""The positive fixed point ``x* > 0`` of the 1-D saddle map other than the saddle ``x = 0`` (*derived*).
 
     Where the ascent lands exactly on the saddle, ``g~ = 0`` while ``g != 0``: ``x* = rho`` for SAM and StableSAM-N,
@@ -180,19 +192,19 @@ def saddle_fixed_points(method: str, curvature, rho, *, adaptive_eta: float = 0.
     >>> float(saddle_fixed_points("sam", -1.0, 0.05))
     0.05
     """
-    key, a, _, rho, eta_a = _saddle_inputs(method, curvature, 1.0, rho, adaptive_eta)
-    if key in ("sam", "stablesam-n"):
+    (ascent_kind, _), a, _, rho, eta_a = _saddle_inputs(method, curvature, 1.0, rho, adaptive_eta)
+    if ascent_kind == "normalized":
         value = rho + 0.0 * a
-    elif key in ("asam", "stablesam-a"):
+    elif ascent_kind == "adaptive":
         value = rho * eta_a / (1.0 - rho) + 0.0 * a
-    elif key in ("usam", "stablesam-u"):
+    elif ascent_kind == "unnormalized":
         value = np.where(rho * a == 1.0, np.inf, np.nan)
     else:
         value = np.full(np.broadcast(a, rho).shape, np.nan)
     return _scalar(value)
 
 
-def trap_radius(method: str, curvature, lr, rho=0.0, *, adaptive_eta: float = 0.01):
+def trap_radius(method: Method | str, curvature, lr, rho=0.0, *, adaptive_eta: float = 0.01):
     r"""The radius ``r``: every start with ``0 < |x_0| < r`` stays within ``max(|x_0|, r)`` of the saddle forever,
     every start with ``|x_0| > r`` escapes (*derived*; ``0``: every start escapes; ``inf``: none does).
 
@@ -208,26 +220,26 @@ def trap_radius(method: str, curvature, lr, rho=0.0, *, adaptive_eta: float = 0.
     >>> float(trap_radius("stablesam-u", -1.0, 0.1, 2.0)), float(trap_radius("stablesam-u", -1.0, 0.1, 0.5))
     (inf, 0.0)
     """
-    key, a, lr, rho, eta_a = _saddle_inputs(method, curvature, lr, rho, adaptive_eta)
+    kind, a, lr, rho, eta_a = _saddle_inputs(method, curvature, lr, rho, adaptive_eta)
     ea = lr * a
-    if key == "gd":
+    if kind == ("none", False):
         value = 0.0 * ea
-    elif key == "usam":
+    elif kind == ("unnormalized", False):
         value = np.where((rho * a >= 1) & (ea * (rho * a - 1) < 2), np.inf, 0.0)
-    elif key == "stablesam-u":
+    elif kind == ("unnormalized", True):
         value = np.where((rho * a >= 1) & (ea < 2), np.inf, 0.0)
-    elif key == "sam":
+    elif kind == ("normalized", False):
         value = np.where(ea <= 1, rho, 0.0)
-    elif key == "stablesam-n":
+    elif kind == ("normalized", True):
         value = np.where(ea < 2, rho, 0.0)
-    elif key == "asam":
+    elif kind == ("adaptive", False):
         value = np.where(ea * (1 - rho) <= 1, rho * eta_a / (1 - rho), 0.0)
     else:
         value = np.where(ea < 2 * (1 - rho), rho * eta_a / (1 - rho), np.nan)
     return _scalar(np.broadcast_to(value, np.broadcast(ea, rho).shape))
 
 
-def escape_steps(method: str, curvature, lr, rho, x0, radius, *, adaptive_eta: float = 0.01):
+def escape_steps(method: Method | str, curvature, lr, rho, x0, radius, *, adaptive_eta: float = 0.01):
     r"""Steps until ``|x_t| >= radius`` from ``0 < |x_0| < radius`` (closed form, *derived*); ``inf``: never.
 
     With factor ``m > 1`` on ``u_t = |x_t| - x*``: ``t = ceil(log((radius - x*) / (|x_0| - x*)) / log m)``, where
@@ -241,22 +253,22 @@ def escape_steps(method: str, curvature, lr, rho, x0, radius, *, adaptive_eta: f
     >>> int(escape_steps("gd", -1.0, 0.1, 0.0, 0.01, 1.0))  # ceil(log(100) / log(1.1)) = ceil(48.3)
     49
     """
-    key, a, lr, rho, eta_a = _saddle_inputs(method, curvature, lr, rho, adaptive_eta)
+    row = _saddle_row(method)
+    kind, a, lr, rho, eta_a = _saddle_inputs(row, curvature, lr, rho, adaptive_eta)
     x0 = np.abs(np.asarray(x0, dtype=np.float64))
     radius = np.asarray(radius, dtype=np.float64)
     if np.any(x0 <= 0) or np.any(x0 >= radius):
         raise UsageError(f"x0 must satisfy 0 < |x0| < radius, got x0={x0!r}, radius={radius!r}")
     ea = lr * a
-    trapped = x0 < trap_radius(key, -a, lr, rho, adaptive_eta=eta_a)  # nan (unknown) compares False
-    if key in ("gd", "stablesam-u"):
+    trapped = x0 < trap_radius(row, -a, lr, rho, adaptive_eta=eta_a)  # nan (unknown) compares False
+    if kind in (("none", False), ("unnormalized", True), ("normalized", True)):
         shift, factor = 0.0, 1 + ea
-    elif key == "usam":
+    elif kind == ("unnormalized", False):
         shift, factor = 0.0, np.abs(1 + ea * (1 - rho * a))
-    elif key in ("sam", "asam"):
-        shift = rho if key == "sam" else rho * eta_a / (1 - rho)
-        factor = 1 + ea * (1 if key == "sam" else 1 - rho)
-    elif key == "stablesam-n":
-        shift, factor = 0.0, 1 + ea
+    elif kind == ("normalized", False):
+        shift, factor = rho, 1 + ea
+    elif kind == ("adaptive", False):
+        shift, factor = rho * eta_a / (1 - rho), 1 + ea * (1 - rho)
     else:
         shift, factor = np.nan, np.nan
     shift, factor = np.broadcast_arrays(np.asarray(shift, dtype=np.float64), np.asarray(factor, dtype=np.float64))
@@ -264,7 +276,7 @@ def escape_steps(method: str, curvature, lr, rho, x0, radius, *, adaptive_eta: f
     with np.errstate(divide="ignore", invalid="ignore"):
         steps = np.ceil(np.log((radius - shift) / (x0 - shift)) / np.log(factor))
     value = np.where(trapped, np.inf, np.where(inside | ~np.isfinite(steps) | (factor <= 1), np.nan, steps))
-    if key == "stablesam-n":
+    if kind == ("normalized", True):
         value = np.where(~trapped & (x0 > rho), steps, np.where(trapped, np.inf, np.nan))
     return _scalar(value)
 

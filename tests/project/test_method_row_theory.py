@@ -27,6 +27,7 @@ def test_every_theory_layer_picks_up_a_new_row(new_row):
     from stablesam.theory.method_constants import lipschitz_step_constant, renormalization_theory
     from stablesam.theory.quadratic import Quadratic, step
     from stablesam.theory.quadratic_divergence import divergence_threshold, threshold_source
+    from stablesam.theory.saddle import escape_steps, saddle_fixed_points, saddle_step, trap_radius
     from stablesam.theory.simulate import simulate
     from stablesam.theory.stability_edge import edge_source, max_stable_sharpness
     from stablesam.theory.uniform_stability import stability_bound, stablesam_gamma_range
@@ -47,6 +48,9 @@ def test_every_theory_layer_picks_up_a_new_row(new_row):
         risk = dict(L=1.0, beta=1.0, D=1.0, n=50, T=100, rho=0.05, gamma=1.0, assumption="shared-gamma")
         assert excess_risk(method, 0.1, **risk) == excess_risk("stablesam-n", 0.1, **risk)
         assert lr_limit(method, "convex", beta=1.0, gamma=1.0, assumption="shared-gamma") == 2.0
+        for f, args in ((saddle_step, (0.02, -1.0, 0.1, 0.05)), (saddle_fixed_points, (-1.0, 0.05)),
+                        (trap_radius, (-1.0, 0.1, 0.05)), (escape_steps, (-1.0, 0.1, 0.05, 0.1, 1.0))):
+            assert f(method, *args) == f("stablesam-n", *args), f.__name__
     run = simulate(NEW, [2.0, 0.5], lr=0.3, rho=0.1, steps=50)
     assert run.final_norm == simulate("stablesam-n", [2.0, 0.5], lr=0.3, rho=0.1, steps=50).final_norm
 
