@@ -144,7 +144,7 @@ def step(method: str, w: np.ndarray, H: np.ndarray, b: np.ndarray, lr, rho: floa
 
 
 def _prepare(method, X, y, lr, rho, T, w0):
-    check_choice("method", method, LS_METHODS)
+    check_choice("method", method, method_keys(quadratic=True, full_batch=True))
     rho = check_nonnegative("rho", rho)
     T = check_integer("T", T, minimum=0)
     X, y = np.asarray(X, dtype=np.float64), np.asarray(y, dtype=np.float64)
@@ -190,15 +190,16 @@ def _final_iterate_mp(method, H, b, w0, lr, rho, T):
     def norm(v):
         return mpmath.sqrt(mpmath.fsum(x * x for x in v))
 
+    row = method_row(method)  # the row's fields choose the map, as in :func:`step`
     for _ in range(T):
         g = [gi - bi for gi, bi in zip(matvec(w), b)]
-        if method == "gd":
+        if row.ascent == "none":
             direction = g
         else:
             Hg, g_norm = matvec(g), norm(g)
-            scale = rho if method in ("usam", "stablesam-u") else (rho / g_norm if g_norm > 0 else zero)
+            scale = rho if row.ascent == "unnormalized" else (rho / g_norm if g_norm > 0 else zero)
             surrogate = [gi + scale * hi for gi, hi in zip(g, Hg)]
-            if method in ("usam", "sam"):
+            if not row.stable:
                 direction = surrogate
             else:
                 s_norm = norm(surrogate)
@@ -223,7 +224,7 @@ def certified_excess_risk(
     """
     import mpmath
 
-    check_choice("method", method, LS_METHODS)
+    check_choice("method", method, method_keys(quadratic=True, full_batch=True))
     rho, T = check_nonnegative("rho", rho), check_integer("T", T, minimum=0)
     lr, rtol = check_positive("lr", lr), check_nonnegative("rtol", rtol)
     X, y = np.asarray(X, dtype=np.float64), np.asarray(y, dtype=np.float64)

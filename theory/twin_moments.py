@@ -54,13 +54,14 @@ from typing import NamedTuple
 
 import numpy as np
 
+from stablesam.core.methods import method as method_row
+from stablesam.core.methods import method_keys
 from stablesam.core.validation import UsageError, check_choice, check_integer, check_nonnegative
 
 __all__ = ["SAMPLINGS", "TWIN_METHODS", "TwinDistance", "expected_twin_distance", "per_example_rates"]
 
-TWIN_METHODS = ("sgd", "gd", "usam", "stablesam-u", "stablesam-n", "sam")
+TWIN_METHODS = method_keys(quadratic=True)
 SAMPLINGS = ("uniform", "full-batch")
-_SAME_AS_SGD = ("sgd", "gd", "stablesam-u", "stablesam-n")
 
 
 class TwinDistance(NamedTuple):
@@ -76,11 +77,16 @@ class TwinDistance(NamedTuple):
 def per_example_rates(method: str, X: np.ndarray, lr, rho: float = 0.0) -> np.ndarray:
     """``e_i`` of the affine one-example step, shape ``lr.shape + (n,)``: ``eta`` (SGD, StableSAM) or
     ``eta (1 + rho ||x_i||^2)`` (USAM). See the module docstring."""
-    check_choice("method", method, TWIN_METHODS)
-    if method == "sam":
-        raise UsageError("method 'sam' has no affine one-example step (its ascent is sign(r) x_i/||x_i||): use the twin harness's Monte Carlo")
+    row = method_row(check_choice("method", method, method_keys(quadratic=True)))
     lr = np.asarray(lr, dtype=np.float64)
-    scale = 1.0 + rho * np.sum(X * X, axis=1) if method == "usam" else np.ones(len(X))
+    if row.ascent == "none" or row.stable:
+        # One example: g~ is parallel to g = r x_i (with g's sign), so the renormalized step is SGD's.
+        scale = np.ones(len(X))
+    elif row.ascent == "unnormalized":
+        scale = 1.0 + rho * np.sum(X * X, axis=1)
+    else:
+        raise UsageError(f"method {row.key!r} has no affine one-example step (its ascent is sign(r) x_i/||x_i||): "
+                         "use the twin harness's Monte Carlo")
     return lr[..., None] * scale
 
 
@@ -134,7 +140,7 @@ def expected_twin_distance(
     or ``"full-batch"`` (deterministic; every method). ``w0`` (default 0): the shared start, ``(d,)`` or one per
     learning rate (``lr.shape + (d,)``). Float64; see the module docstring for the recursions.
     """
-    check_choice("method", method, TWIN_METHODS)
+    check_choice("method", method, method_keys(quadratic=True))
     check_choice("sampling", sampling, SAMPLINGS)
     rho = check_nonnegative("rho", rho)
     steps = check_integer("steps", steps, minimum=0)
@@ -157,11 +163,10 @@ def expected_twin_distance(
         sq = np.where(np.isfinite(sq), sq, np.inf)
         return TwinDistance(sq, np.sqrt(sq), np.sqrt(sq), method, sampling)
 
-    base = "sgd" if method in _SAME_AS_SGD else method
     flat = lr.reshape(-1)
     E = flat.size
-    e = per_example_rates(base, X, flat, rho)  # (E, n)
-    e2k = per_example_rates(base, X_prime[k : k + 1], flat, rho)[:, 0]  # S' rate at k
+    e = per_example_rates(method, X, flat, rho)  # (E, n)
+    e2k = per_example_rates(method, X_prime[k : k + 1], flat, rho)[:, 0]  # S' rate at k
     ek = e[:, k]
     x, yk, x2, y2k = X[k], y[k], X_prime[k], y_prime[k]
     n = len(X)

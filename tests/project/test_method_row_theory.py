@@ -27,9 +27,11 @@ def test_every_theory_layer_picks_up_a_new_row(new_row):
     from stablesam.theory.method_constants import lipschitz_step_constant, renormalization_theory
     from stablesam.theory.quadratic import Quadratic, step
     from stablesam.theory.quadratic_divergence import divergence_threshold, threshold_source
+    from stablesam.theory.least_squares import final_iterates
     from stablesam.theory.saddle import escape_steps, saddle_fixed_points, saddle_step, trap_radius
     from stablesam.theory.simulate import simulate
     from stablesam.theory.stability_edge import edge_source, max_stable_sharpness
+    from stablesam.theory.twin_moments import expected_twin_distance
     from stablesam.theory.uniform_stability import stability_bound, stablesam_gamma_range
 
     model, w = Quadratic.from_spectrum([2.0, 0.5]), np.array([1.0, -0.3])
@@ -51,6 +53,13 @@ def test_every_theory_layer_picks_up_a_new_row(new_row):
         for f, args in ((saddle_step, (0.02, -1.0, 0.1, 0.05)), (saddle_fixed_points, (-1.0, 0.05)),
                         (trap_radius, (-1.0, 0.1, 0.05)), (escape_steps, (-1.0, 0.1, 0.05, 0.1, 1.0))):
             assert f(method, *args) == f("stablesam-n", *args), f.__name__
+    X, y = np.array([[1.0, 0.5], [0.2, -1.0], [0.7, 0.3]]), np.array([0.3, -0.2, 1.0])
+    np.testing.assert_array_equal(final_iterates(NEW, X, y, [0.1, 0.4], rho=0.1, T=20),
+                                  final_iterates("stablesam-n", X, y, [0.1, 0.4], rho=0.1, T=20))
+    X2, y2 = X.copy(), y.copy()
+    y2[0] = 1.5
+    np.testing.assert_array_equal(expected_twin_distance(X, y, X2, y2, 0.1, method=NEW, steps=5).mean_sq,
+                                  expected_twin_distance(X, y, X2, y2, 0.1, method="stablesam-n", steps=5).mean_sq)
     run = simulate(NEW, [2.0, 0.5], lr=0.3, rho=0.1, steps=50)
     assert run.final_norm == simulate("stablesam-n", [2.0, 0.5], lr=0.3, rho=0.1, steps=50).final_norm
 
