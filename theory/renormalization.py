@@ -37,6 +37,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from stablesam.core.methods import Method, method_keys
+from stablesam.core.methods import method as method_row
 from stablesam.core.validation import UsageError, check_array, check_choice
 
 __all__ = [
@@ -49,16 +51,25 @@ __all__ = [
     "stablesam_coordinate_multipliers",
 ]
 
-_VARIANTS = ("stablesam-u", "stablesam-n")
+def _ascent(method: Method | str) -> str:
+    """The ascent (``"unnormalized"`` or ``"normalized"``) of a renormalized row (a
+    :class:`~stablesam.core.methods.Method` or its key); the formulas here follow the row's fields, never its key."""
+    renormalized = tuple(k for k in method_keys() if method_row(k).stable
+                         and method_row(k).ascent in ("unnormalized", "normalized"))
+    row = method if isinstance(method, Method) else method_row(check_choice("method", method, renormalized))
+    if not row.stable or row.ascent not in ("unnormalized", "normalized"):
+        raise UsageError(f"method {row.key!r} is not a renormalized method with the unnormalized or normalized "
+                         f"ascent; allowed: {', '.join(renormalized)}")
+    return row.ascent
 
 
 def _out(value: np.ndarray):
     return value[()] if value.ndim == 0 else value
 
 
-def _weights(method: str, lam: np.ndarray, rho: np.ndarray, grad_norm: np.ndarray | None) -> np.ndarray:
+def _weights(ascent: str, lam: np.ndarray, rho: np.ndarray, grad_norm: np.ndarray | None) -> np.ndarray:
     """``c_i`` (U: ``1 + rho lambda_i``; N: ``1 + rho lambda_i / ||g||``)."""
-    if method == "stablesam-u":
+    if ascent == "unnormalized":
         return 1.0 + rho * lam
     return 1.0 + rho * lam / grad_norm
 
@@ -70,18 +81,18 @@ def _spectrum(eigenvalues) -> np.ndarray:
     return lam
 
 
-def gamma(method: str, eigenvalues, w, rho):
+def gamma(method: Method | str, eigenvalues, w, rho):
     r"""``gamma = ||g|| / ||g~||`` at the point ``w`` (eigenbasis coordinates, last axis), ``g = H w``.
 
     Defined as 0 where ``g~ = 0`` (zero StableSAM step) and, for ``g = 0``, as 1 when ``g~ = g = 0`` would
     make it ``0/0`` (the step is zero either way). Works for any sign of the eigenvalues.
     """
-    check_choice("method", method, _VARIANTS)
+    ascent = _ascent(method)
     lam = np.array(eigenvalues, dtype=np.float64, ndmin=1)
     rho = check_array("rho", rho, positive=False)[..., None]
     g = lam * np.asarray(w, dtype=np.float64)
     g_norm = np.linalg.norm(g, axis=-1)
-    if method == "stablesam-u":
+    if ascent == "unnormalized":
         scale = rho * lam
     else:
         scale = np.divide(rho * lam, g_norm[..., None], out=np.zeros(np.broadcast_shapes(g.shape, (rho * lam).shape)),
@@ -99,12 +110,12 @@ def gamma_range(method: str, eigenvalues, rho, grad_norm=None):
     ``[||g||/(||g|| + rho lambda_max), ||g||/(||g|| + rho lambda_min)]``. Pass only the eigenvalues whose
     components are present in ``g``. Both ends are attained (``g`` along the corresponding eigenvector).
     """
-    check_choice("method", method, _VARIANTS)
+    ascent = _ascent(method)
     lam = _spectrum(eigenvalues)
     rho = check_array("rho", rho, positive=False)
-    if method == "stablesam-n":
+    if ascent == "normalized":
         if grad_norm is None:
-            raise UsageError("method 'stablesam-n' needs grad_norm (||g|| > 0): its gamma depends on it")
+            raise UsageError(f"method {getattr(method, 'key', method)!r} needs grad_norm (||g|| > 0): its gamma depends on it")
         g = check_array("grad_norm", grad_norm, positive=True)
         return _out(g / (g + rho * lam.max(axis=-1))), _out(g / (g + rho * lam.min(axis=-1)))
     return _out(1.0 / (1.0 + rho * lam.max(axis=-1))), _out(1.0 / (1.0 + rho * lam.min(axis=-1)))
@@ -115,14 +126,14 @@ def stablesam_coordinate_multipliers(method: str, lr, eigenvalues, w, rho):
 
     ``q = ||g|| / ||(c_i g_i)_i|| = gamma``. At ``g = 0`` the step is zero and every multiplier is 1.
     """
-    check_choice("method", method, _VARIANTS)
+    ascent = _ascent(method)
     lam = _spectrum(eigenvalues)
     lr = check_array("lr", lr, positive=True)[..., None]
     w = np.asarray(w, dtype=np.float64)
     g_norm = np.linalg.norm(lam * w, axis=-1)[..., None]
     rho_col = check_array("rho", rho, positive=False)[..., None]
     with np.errstate(divide="ignore", invalid="ignore"):
-        c = _weights(method, lam, rho_col, g_norm)
+        c = _weights(ascent, lam, rho_col, g_norm)
     q = np.asarray(gamma(method, lam, w, rho_col[..., 0]), dtype=np.float64)[..., None]
     return np.where(g_norm > 0, 1.0 - lr * lam * np.where(np.isfinite(c), c, 0.0) * q, 1.0)
 
@@ -134,32 +145,32 @@ def flat_dominated_multiplier(method: str, lr, sharp, flat, rho, grad_norm=None)
     ``1 - eta lambda_1 (1 + rho lambda_1) / (1 + rho lambda_k)``; it can be below ``-1`` (transient
     amplification) although ``eta < 2 / lambda_1``. N needs ``grad_norm``.
     """
-    check_choice("method", method, _VARIANTS)
+    ascent = _ascent(method)
     lr = check_array("lr", lr, positive=True)
     sharp = check_array("sharp", sharp, positive=True)
     flat = check_array("flat", flat, positive=False)
     rho = check_array("rho", rho, positive=False)
-    if method == "stablesam-n":
+    if ascent == "normalized":
         if grad_norm is None:
-            raise UsageError("method 'stablesam-n' needs grad_norm (||g|| > 0)")
+            raise UsageError(f"method {getattr(method, 'key', method)!r} needs grad_norm (||g|| > 0)")
         grad_norm = check_array("grad_norm", grad_norm, positive=True)
-    return _out(1.0 - lr * sharp * _weights(method, sharp, rho, grad_norm) / _weights(method, flat, rho, grad_norm))
+    return _out(1.0 - lr * sharp * _weights(ascent, sharp, rho, grad_norm) / _weights(ascent, flat, rho, grad_norm))
 
 
 def _two_d(method, lambda1, lambda2, rho, grad_norm):
-    check_choice("method", method, _VARIANTS)
+    ascent = _ascent(method)
     l1 = check_array("lambda1", lambda1, positive=True)
     l2 = check_array("lambda2", lambda2, positive=True)
     rho = check_array("rho", rho, positive=False)
     if np.any(l1 <= l2):
         raise UsageError("the 2-D regimes need lambda1 > lambda2 > 0")
-    if method == "stablesam-n" and grad_norm is None:
+    if ascent == "normalized" and grad_norm is None:
         # Near-minimum limit ||g|| -> 0: c_i ~ rho lambda_i / ||g||, and c_i / c_j -> lambda_i / lambda_j.
         if np.any(rho <= 0):
-            raise UsageError("the near-minimum limit of 'stablesam-n' needs rho > 0 (at rho = 0 it is GD)")
+            raise UsageError(f"the near-minimum limit of {getattr(method, 'key', method)!r} needs rho > 0 (at rho = 0 it is GD)")
         return l1, l2, l1, l2, l1**2, l2**2
     g = None if grad_norm is None else check_array("grad_norm", grad_norm, positive=True)
-    c1, c2 = _weights(method, l1, rho, g), _weights(method, l2, rho, g)
+    c1, c2 = _weights(ascent, l1, rho, g), _weights(ascent, l2, rho, g)
     return l1, l2, c1, c2, l1 * c1, l2 * c2
 
 

@@ -28,6 +28,7 @@ def test_every_theory_layer_picks_up_a_new_row(new_row):
     from stablesam.theory.quadratic import Quadratic, step
     from stablesam.theory.quadratic_divergence import divergence_threshold, threshold_source
     from stablesam.theory.least_squares import final_iterates
+    from stablesam.theory.renormalization import gamma, gamma_range, stablesam_2d_boundaries
     from stablesam.theory.saddle import escape_steps, saddle_fixed_points, saddle_step, trap_radius
     from stablesam.theory.simulate import simulate
     from stablesam.theory.stability_edge import edge_source, max_stable_sharpness
@@ -60,6 +61,9 @@ def test_every_theory_layer_picks_up_a_new_row(new_row):
     y2[0] = 1.5
     np.testing.assert_array_equal(expected_twin_distance(X, y, X2, y2, 0.1, method=NEW, steps=5).mean_sq,
                                   expected_twin_distance(X, y, X2, y2, 0.1, method="stablesam-n", steps=5).mean_sq)
+    for f, args in ((gamma, ([2.0, 0.5], [1.0, -0.3], 0.1)), (gamma_range, ([2.0, 0.5], 0.1, 0.4)),
+                    (stablesam_2d_boundaries, (2.0, 1.0, 0.5, 0.3))):
+        assert f(NEW, *args) == f("stablesam-n", *args), f.__name__
     run = simulate(NEW, [2.0, 0.5], lr=0.3, rho=0.1, steps=50)
     assert run.final_norm == simulate("stablesam-n", [2.0, 0.5], lr=0.3, rho=0.1, steps=50).final_norm
 
