@@ -20,6 +20,7 @@ _EXPORTS = {
         ("Ascent", "DEFAULT_RHO", "METHODS", "Method", "OKABE_ITO", "method", "method_keys"), "stablesam.core.methods"
     ),
     **dict.fromkeys(("check_output_dir", "check_output_file"), "stablesam.core.paths"),
+    "schema_errors": "stablesam.core.schema",
     **dict.fromkeys(
         (
             "UsageError", "check_array", "check_choice", "check_finite", "check_in_range", "check_integer",
