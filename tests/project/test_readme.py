@@ -48,7 +48,7 @@ REDUCED = (
     ("--epochs 5", "--epochs 1", 1),
     ("--epochs 10", "--epochs 2", 1),
     ("--trace-probes 50", "--trace-probes 5", 1),
-    ("--steps 2000", "--steps 200", 1),
+    ("--steps 2000", "--steps 100 --rel-tol 0.02", 1),
     ("--n-train 500 --steps 200", "--n-train 100 --steps 20 --grid-points 4", 1),
     ("--steps 1000", "--steps 4 --n-train 100", 1),
     ("--n-train 1000 --lrs 0.2 --steps 1500 --measure-every 25", "--n-train 100 --lrs 0.2 --steps 4 --measure-every 2",
