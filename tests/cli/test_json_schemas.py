@@ -141,7 +141,7 @@ def _lr_max_document(capsys) -> dict:
         (lambda d: d.update(sharpness=True), "$.sharpness: expected number, got bool"),
         (lambda d: d.pop("max_stable_lr"), "$: missing 'max_stable_lr'"),
         (lambda d: d.update(lr_max=0.1), "$: unexpected key 'lr_max'"),
-        (lambda d: d.update(method="lion"), "$.method: 'lion' is not one of"),
+        (lambda d: d.update(method="Lion SAM"), "$.method: 'Lion SAM' does not match"),  # not a method key's form
     ],
 )
 def test_a_planted_violation_is_rejected_by_both_checkers(plant, message, capsys):
