@@ -64,7 +64,8 @@ def main(argv: list[str] | None = None) -> int:
         times = cell_times(path, quick=args.quick, timeout=args.timeout)
         totals[path.name] = sum(t for _, t, _ in times)
         rows += [(seconds, path.name, index, first) for index, seconds, first in times]
-        print(f"{path.name}: {totals[path.name]:.1f} s", file=sys.stderr, flush=True)
+        slowest = ", ".join(f"[{index}] {seconds:.1f} s" for index, seconds, _ in sorted(times, key=lambda t: -t[1])[:3])
+        print(f"{path.name}: {totals[path.name]:.1f} s; slowest cells {slowest}", file=sys.stderr, flush=True)
     print(f"{'seconds':>8}  notebook [cell]  first line ({'QUICK = True' if args.quick else 'defaults'})")
     for seconds, name, index, first in sorted(rows, reverse=True):
         if seconds > args.over:
