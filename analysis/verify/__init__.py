@@ -29,7 +29,7 @@ _EXPORTS = {
     **dict.fromkeys(
         (
             "VERDICTS_SCHEMA", "jsonable", "read_verdict_guide", "render_html", "render_markdown", "report_blocks",
-            "schema_errors", "verdict_table", "write_report"
+            "verdict_table", "write_report"
         ),
         "stablesam.analysis.verify.report",
     ),

@@ -1,8 +1,8 @@
 """The report of ``stablesam verify``: ``verdicts.json`` (with its JSON Schema), ``report.md`` and ``report.html``.
 
 The verdicts document (:func:`stablesam.analysis.verify.run.verify`) is checked against :data:`VERDICTS_SCHEMA` before
-anything is written (:func:`schema_errors`, a small checker of the JSON Schema keywords the schema uses, so that
-no extra package is needed; the tests also validate with ``jsonschema`` where it is installed). Both reports are
+anything is written (:func:`stablesam.core.schema.schema_errors`, a small checker of the JSON Schema keywords the
+schema uses, so that no extra package is needed; the tests also validate with ``jsonschema`` where it is installed). Both reports are
 rendered from one list of blocks (:func:`report_blocks`): a table of claims with their verdicts and key numbers,
 then one section per claim with its figure, decision rule, theory check, cases, pending parts, settings and what
 would change the verdict, then the settings and the provenance. ``report.html`` is self-contained: its figures
@@ -21,10 +21,11 @@ from typing import Any
 
 from stablesam.analysis.verify.experiments import KINDS, SCALES
 from stablesam.analysis.verify.verdicts import VERDICTS
+from stablesam.core.schema import schema_errors
 from stablesam.core.store import Store
 
 __all__ = ["VERDICTS_SCHEMA", "jsonable", "read_verdict_guide", "render_html", "render_markdown", "report_blocks",
-           "schema_errors", "verdict_table", "write_report"]
+           "verdict_table", "write_report"]
 
 _NUMBER = {"type": ["number", "null"]}
 _STRINGS = {"type": "array", "items": {"type": "string"}}
@@ -89,43 +90,6 @@ VERDICTS_SCHEMA: dict[str, Any] = {
                                       "wall_seconds": {"type": "number"}}},
     },
 }
-
-_TYPES = {"object": dict, "array": list, "string": str, "boolean": bool, "null": type(None)}
-
-
-def _is_type(value: Any, name: str) -> bool:
-    if name == "number":
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
-    if name == "integer":
-        return isinstance(value, int) and not isinstance(value, bool)
-    return isinstance(value, _TYPES[name])
-
-
-def schema_errors(instance: Any, schema: dict[str, Any] = VERDICTS_SCHEMA, path: str = "$") -> list[str]:
-    """Violations of ``schema`` by ``instance``, one line each (keywords: type, const, enum, pattern, required,
-    properties, items)."""
-    errors = []
-    types = schema.get("type")
-    if types is not None:
-        names = [types] if isinstance(types, str) else types
-        if not any(_is_type(instance, n) for n in names):
-            return [f"{path}: expected {' or '.join(names)}, got {type(instance).__name__}"]
-    if "const" in schema and instance != schema["const"]:
-        errors.append(f"{path}: expected {schema['const']!r}, got {instance!r}")
-    if "enum" in schema and instance not in schema["enum"]:
-        errors.append(f"{path}: {instance!r} is not one of {schema['enum']!r}")
-    if "pattern" in schema and isinstance(instance, str) and not re.search(schema["pattern"], instance):
-        errors.append(f"{path}: {instance!r} does not match {schema['pattern']!r}")
-    if isinstance(instance, dict):
-        errors += [f"{path}: missing {key!r}" for key in schema.get("required", ()) if key not in instance]
-        for key, sub in schema.get("properties", {}).items():
-            if key in instance:
-                errors += schema_errors(instance[key], sub, f"{path}.{key}")
-    if isinstance(instance, list) and "items" in schema:
-        for k, item in enumerate(instance):
-            errors += schema_errors(item, schema["items"], f"{path}[{k}]")
-    return errors
-
 
 def jsonable(value: Any) -> Any:
     """``value`` with numpy scalars/arrays as plain Python, tuples as lists and non-finite floats as ``None``."""
@@ -340,7 +304,7 @@ def write_report(out_dir: str | Path | Store, document: dict[str, Any],
     from stablesam.analysis.verify.claims import CLAIMS
 
     document = jsonable(document)
-    errors = schema_errors(document)
+    errors = schema_errors(document, VERDICTS_SCHEMA)
     if errors:
         raise ValueError(f"the verdicts document violates its schema: {errors[0]} ({len(errors)} error(s))")
     store = out_dir if isinstance(out_dir, Store) else Store(out_dir, what="stablesam verify")

@@ -8,6 +8,9 @@ Bad input (a :class:`stablesam.core.validation.UsageError` from the validation a
 naming a path the operating system refuses, such as an output directory that cannot be created) becomes
 one line on stderr and exit status 2, like argparse's own usage errors. Any other exception, a
 ``ValueError`` raised by a bug included, keeps its traceback.
+
+Every ``--json`` object is checked against its schema before it is printed; the schemas
+(:mod:`stablesam.cli.schemas`, one per document, :data:`COMMAND_SCHEMAS` by command line) are re-exported here.
 """
 
 from __future__ import annotations
@@ -18,10 +21,22 @@ import importlib
 import sys
 from collections.abc import Sequence
 
+from stablesam.core.exports import lazy_exports
 from stablesam.core.validation import UsageError, check_integer
 from stablesam import __version__
 
-__all__ = ["COMMANDS", "build_parser", "main"]
+# The documents' schemas: public name -> the module that defines it, loaded on first use (stablesam.core.exports).
+_EXPORTS = dict.fromkeys(
+    (
+        "BOUNDS_SCHEMA", "COMMAND_SCHEMAS", "EDGE_SCHEMA", "EOS_SCHEMA", "EXCESS_RISK_SCHEMA", "LR_MAX_BOUND_SCHEMA",
+        "LR_MAX_SCHEMA", "LR_SCAN_SCHEMA", "QUADRATIC_SCHEMA", "SHARPNESS_SCHEMA", "SWEEP_PLAN_SCHEMA",
+        "SWEEP_SCHEMA", "TRAIN_SCHEMA", "TWIN_SCHEMA", "VERIFY_SCHEMA",
+    ),
+    "stablesam.cli.schemas",
+)
+
+__all__ = ["COMMANDS", "build_parser", "main", *sorted(_EXPORTS)]
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())
 
 # Subcommand modules, in the order ``stablesam --help`` lists them.
 COMMANDS: tuple[str, ...] = (

@@ -6,6 +6,7 @@ import argparse
 
 from stablesam.core.validation import UsageError
 from stablesam.cli._bounds_common import add_constants, add_method, stablesam_options
+from stablesam.cli.schemas import BOUNDS_SCHEMA
 from stablesam.cli.output import add_json_flag
 
 
@@ -63,5 +64,5 @@ def run(args: argparse.Namespace) -> int:
     if bound.t0 is not None:
         result["t0"] = bound.t0
     result["inputs"] = {k: v for k, v in inputs.items() if v is not None}
-    emit(result, as_json=args.json)
+    emit(result, as_json=args.json, schema=BOUNDS_SCHEMA)
     return 0

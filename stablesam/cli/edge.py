@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 from stablesam.core.methods import method_keys
+from stablesam.cli.schemas import EDGE_SCHEMA
 from stablesam.cli.output import add_json_flag, emit
 
 
@@ -36,5 +37,5 @@ def run(args) -> int:
         result["grad_norm"] = args.grad_norm
     result["sharpness_max"] = sharpness_max
     result["derived"], result["source"] = edge_source(args.method)
-    emit(result, as_json=args.json)
+    emit(result, as_json=args.json, schema=EDGE_SCHEMA)
     return 0

@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 
 from stablesam.cli._grammar import add_list_option, add_threads_flag
+from stablesam.cli.schemas import EOS_SCHEMA
 from stablesam.cli.output import add_json_flag, emit
 
 _SUMMARY_COLUMNS = ("model", "optimizer", "lr", "rho", "plateau_ratio_median", "plateau_ratio_min", "plateau_ratio_max",
@@ -105,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
         "figure": args.figure,
         "plateau_ratios": summary.to_dict(orient="records"),
     }
-    emit(output, as_json=args.json, rows_key="plateau_ratios")
+    emit(output, as_json=args.json, schema=EOS_SCHEMA, rows_key="plateau_ratios")
     return 0
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from stablesam.cli._bounds_common import add_constants, add_method, stablesam_options
+from stablesam.cli.schemas import EXCESS_RISK_SCHEMA
 from stablesam.cli.output import add_json_flag
 
 
@@ -63,5 +64,5 @@ def run(args: argparse.Namespace) -> int:
         eta, value = convex_sgd_optimal_lr(L=args.L, D=args.D, n=args.n, T=args.T)
         result.update(closed_form_optimal_lr=eta, closed_form_optimal_total=value, closed_form_within_limit=eta <= limit)
     result["inputs"] = {k: v for k, v in constants.items() if v is not None}
-    emit(result, as_json=args.json)
+    emit(result, as_json=args.json, schema=EXCESS_RISK_SCHEMA)
     return 0

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 from stablesam.core.methods import method_keys
+from stablesam.cli.schemas import LR_MAX_SCHEMA
 from stablesam.cli.output import add_json_flag, emit
 
 METHOD_CHOICES = method_keys(edge=True)
@@ -37,5 +38,5 @@ def run(args) -> int:
         result["grad_norm"] = args.grad_norm
     result["max_stable_lr"] = value
     result["derived"], result["source"] = edge_source(args.method)
-    emit(result, as_json=args.json)
+    emit(result, as_json=args.json, schema=LR_MAX_SCHEMA)
     return 0

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 
 from stablesam.cli._bounds_common import add_constants, add_method, stablesam_options
+from stablesam.cli.schemas import LR_MAX_BOUND_SCHEMA
 from stablesam.cli.output import add_json_flag
 
 
@@ -59,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
         **_recursion_beside(args, bound, found, search_max, options, constants),
         "inputs": {k: v for k, v in dict(setting=args.setting, method=args.method, beta=args.beta, eps=args.eps, **constants, **options).items() if v is not None},
     }
-    emit(result, as_json=args.json)
+    emit(result, as_json=args.json, schema=LR_MAX_BOUND_SCHEMA)
     return 0
 
 

@@ -7,6 +7,7 @@ import argparse
 from stablesam.core.validation import UsageError
 from stablesam.cli._grammar import add_list_option
 from stablesam.cli._models import add_model_arguments, build
+from stablesam.cli.schemas import LR_SCAN_SCHEMA
 from stablesam.cli.output import add_json_flag, emit
 
 
@@ -64,24 +65,27 @@ def run(args: argparse.Namespace) -> int:
     if args.problem == "least-squares":
         table = least_squares_thresholds(methods, rho=rho, steps=steps, blowup=blowup, rel_tol=rel_tol,
                                          generator=np.random.default_rng(seed))
-        rows = table[["method", "predicted_lr", "observed_lr", "observed_low", "observed_high", "relative_error"]]
+        rows = table[["method", "predicted_lr", "observed_lr", "observed_low", "observed_high", "relative_error"]].rename(
+            columns={"predicted_lr": "max_stable_lr", "observed_lr": "observed_max_stable_lr"})
         result = {"problem": "least squares on standardised digits (exact Hessian X^T X / n)",
                   "lambda_max": float(table["lambda_max"].iloc[0])}
     else:
-
         model, loss_fn, data = build(args)
         tidy = thresholds_along_training(model, loss_fn, data, methods, rho=rho, train_lr=1e-3, checkpoints=[0],
                                          steps=steps, blowup=blowup, grid=(*DEFAULT_GRID[:2], grid_points),
                                          generator=np.random.default_rng(seed))
         summary = tidy[(tidy.method != "") & (tidy.metric != "outcome")]
-        wide = summary.pivot_table(index="method", columns="metric", values="value").reindex(methods)
+        # pivot, not pivot_table: a metric that is NaN for every method (largest_trained_below when the smallest
+        # rate of the grid already fails) keeps its column
+        wide = summary.pivot(index="method", columns="metric", values="value").reindex(methods)
         wide["monotone"] = wide["monotone"].astype(bool)
         wide["divergence_monotone"] = wide["divergence_monotone"].astype(bool)
-        rows = wide.reset_index()[["method", "predicted_lr", "smallest_failing_lr", "largest_trained_below", "monotone",
-                                   "smallest_diverged_lr", "divergence_monotone"]]
+        rows = wide.reset_index().rename(columns={"predicted_lr": "max_stable_lr"})[[
+            "method", "max_stable_lr", "smallest_failing_lr", "largest_trained_below", "monotone",
+            "smallest_diverged_lr", "divergence_monotone"]]
         scalars = tidy[tidy.method == ""].set_index("metric")["value"]
         result = {"problem": f"{args.model} on {args.dataset} at initialisation", "lambda_max": float(scalars["sharpness"]),
                   "grad_norm": float(scalars["grad_norm"])}
     result.update({"rho": rho, "steps": steps, "blowup": blowup, "thresholds": rows.to_dict(orient="records")})
-    emit(result, as_json=args.json, rows_key="thresholds")
+    emit(result, as_json=args.json, schema=LR_SCAN_SCHEMA, rows_key="thresholds")
     return 0

@@ -1,4 +1,4 @@
-"""Printing results: one JSON object with ``--json``, an aligned table otherwise."""
+"""Printing results: one JSON object with ``--json``, checked against its schema, an aligned table otherwise."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ import math
 import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
+
+from stablesam.core.schema import schema_errors
 
 __all__ = ["add_json_flag", "emit", "format_table"]
 
@@ -48,11 +50,22 @@ def format_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str] | Non
     return "\n".join(lines)
 
 
-def emit(result: Mapping[str, Any], *, as_json: bool, rows_key: str | None = None, stream=None) -> None:
-    """Print ``result``: as one JSON object, or as ``key: value`` lines (and a table of ``rows_key``)."""
+def emit(result: Mapping[str, Any], *, as_json: bool, schema: Mapping[str, Any], rows_key: str | None = None,
+         stream=None) -> None:
+    """Print ``result``: as one JSON object, or as ``key: value`` lines (and a table of ``rows_key``).
+
+    The JSON object (non-finite floats as ``null`` / ``"inf"``) is checked against ``schema``, the command's
+    entry of :mod:`stablesam.cli.schemas`, before anything is printed; a violation is the command's bug and raises
+    ``RuntimeError`` naming the first one.
+    """
     stream = stream or sys.stdout
     if as_json:
-        print(json.dumps(_jsonable(result), sort_keys=False), file=stream)
+        document = _jsonable(result)
+        errors = schema_errors(document, dict(schema))
+        if errors:
+            raise RuntimeError(f"the output violates its schema {schema.get('title', '')!r}: {errors[0]} "
+                               f"({len(errors)} violation(s))")
+        print(json.dumps(document, sort_keys=False, allow_nan=False), file=stream)
         return
     for key, value in result.items():
         if key != rows_key:

@@ -16,6 +16,7 @@ import math
 
 from stablesam.core.methods import method, method_keys
 from stablesam.core.validation import UsageError, check_integer, check_nonnegative, check_positive
+from stablesam.cli.schemas import QUADRATIC_SCHEMA
 from stablesam.cli.output import add_json_flag, emit
 
 METHOD_CHOICES = method_keys(quadratic=True)  # at import; the parser reads the table when it is built
@@ -116,5 +117,5 @@ def run(args) -> int:
             if not cycles:
                 why = "the run diverged" if run_.diverged else f"eta lambda_max = {args.lr * top:.6g} >= 2: ||w_t|| grows without bound"
                 result["cycle_note"] = f"no 2-cycle: {why}"
-    emit(result, as_json=args.json)
+    emit(result, as_json=args.json, schema=QUADRATIC_SCHEMA)
     return 0

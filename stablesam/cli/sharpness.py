@@ -8,6 +8,7 @@ from stablesam.core.validation import UsageError
 from stablesam.stability.optimizers import DEFAULT_RHO
 from stablesam.cli._grammar import add_threads_flag
 from stablesam.cli._models import add_model_arguments, build
+from stablesam.cli.schemas import SHARPNESS_SCHEMA
 from stablesam.cli.output import add_json_flag, emit
 
 
@@ -83,5 +84,5 @@ def run(args: argparse.Namespace) -> int:
         "rho": rho,
         "max_stable_lr": [{"method": m, "max_stable_lr": lr} for m, lr in report.max_stable_lr.items()],
     }
-    emit(result, as_json=args.json, rows_key="max_stable_lr")
+    emit(result, as_json=args.json, schema=SHARPNESS_SCHEMA, rows_key="max_stable_lr")
     return 0

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from stablesam.cli.output import add_json_flag, emit
+from stablesam.cli.schemas import SWEEP_PLAN_SCHEMA, SWEEP_SCHEMA
 
 
 def register(subparsers) -> None:
@@ -62,7 +63,8 @@ def run(args) -> int:
         records = plan_sweep(spec, out_dir)
         rows = [{"trial": r["name"], "status": r["status"]} for r in records]
         counts = {s: sum(r["status"] == s for r in records) for s in ("finished", "failed", "pending")}
-        emit({"out": str(out_dir), "trials": len(records), **counts, "rows": rows}, as_json=args.json, rows_key="rows")
+        emit({"out": str(out_dir), "trials": len(records), **counts, "rows": rows}, as_json=args.json,
+             schema=SWEEP_PLAN_SCHEMA, rows_key="rows")
         return 0
     try:
         result = run_sweep(spec, out_dir, engine=args.engine, scheduler=args.scheduler, workers=args.workers,
@@ -82,5 +84,5 @@ def run(args) -> int:
     }
     if failed or args.json:
         report["failed_trials"] = failed
-    emit(report, as_json=args.json, rows_key="failed_trials" if failed else None)
+    emit(report, as_json=args.json, schema=SWEEP_SCHEMA, rows_key="failed_trials" if failed else None)
     return 1 if failed else 0

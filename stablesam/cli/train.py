@@ -22,6 +22,7 @@ from stablesam.core.paths import check_output_file
 from stablesam.core.validation import UsageError, check_in_range, check_integer, check_nonnegative, check_positive
 from stablesam.stability.optimizers import DEFAULT_RHO
 from stablesam.cli._grammar import add_list_option, add_threads_flag
+from stablesam.cli.schemas import TRAIN_SCHEMA
 from stablesam.cli.output import add_json_flag, emit
 
 DEFAULT_OPTIMIZERS = method_keys(full_batch=False)
@@ -95,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
     if not args.json:
         result = {k: ("-" if v is None else v) for k, v in result.items()}
         result["rows"] = [{k: ("-" if v is None else v) for k, v in row.items()} for row in result["rows"]]
-    emit(result, as_json=args.json, rows_key="rows")
+    emit(result, as_json=args.json, schema=TRAIN_SCHEMA, rows_key="rows")
     return 0
 
 

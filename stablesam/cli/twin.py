@@ -19,6 +19,7 @@ from pathlib import Path
 from stablesam.core.paths import check_output_dir, check_output_file
 from stablesam.core.validation import UsageError
 from stablesam.cli._grammar import add_list_option, add_threads_flag
+from stablesam.cli.schemas import TWIN_SCHEMA
 from stablesam.cli.output import add_json_flag, emit
 
 # flag dest -> TwinConfig key (flags not listed map to the key of the same name)
@@ -140,7 +141,7 @@ def run(args) -> int:
     result = {"runs": [str(d) for d in dirs], "rows": rows}
     if args.figure:
         result["figure"] = write_figure(results, args.figure)
-    emit(result, as_json=args.json, rows_key="rows")
+    emit(result, as_json=args.json, schema=TWIN_SCHEMA, rows_key="rows")
     return 0
 
 

@@ -22,6 +22,7 @@ import shlex
 from pathlib import Path
 
 from stablesam.cli._grammar import add_list_option
+from stablesam.cli.schemas import VERIFY_SCHEMA
 from stablesam.cli.output import add_json_flag, emit, format_table
 
 # What a verify output holds: the report (a verified store: its manifest, and entries set aside as damaged) and
@@ -121,7 +122,8 @@ def run(args) -> int:
     rows = [{k: v for k, v in r.items() if k != "title"} for r in verdict_table(document)]
     if args.json:
         emit({"scale": scale.name, "wall_seconds": document["provenance"]["wall_seconds"], "report": str(paths["html"]),
-              "markdown": str(paths["markdown"]), "verdicts": str(paths["verdicts"]), "rows": rows}, as_json=True)
+              "markdown": str(paths["markdown"]), "verdicts": str(paths["verdicts"]), "rows": rows},
+             as_json=True, schema=VERIFY_SCHEMA)
     else:  # the table first, then where the report is (what `make run` ends with)
         print(format_table(rows))
         print(f"report: {paths['html']} (also {paths['markdown'].name}, {paths['verdicts'].name}, figures/); "

@@ -21,6 +21,7 @@ _EXPORTS = {
     ),
     **dict.fromkeys(("check_output_dir", "check_output_file"), "stablesam.core.paths"),
     **dict.fromkeys(("ProgressMode", "progress_mode"), "stablesam.core.progress"),
+    "schema_errors": "stablesam.core.schema",
     **dict.fromkeys(
         (
             "UsageError", "check_array", "check_choice", "check_finite", "check_in_range", "check_integer",

@@ -37,7 +37,7 @@ def test_lr_scan_network_reports_the_grid_scan(capsys):
     assert [row["method"] for row in out["thresholds"]] == ["gd", "usam"]
     for row in out["thresholds"]:
         assert isinstance(row["monotone"], bool) and isinstance(row["divergence_monotone"], bool)
-        assert float(row["smallest_failing_lr"]) <= float(row["smallest_diverged_lr"]) and row["predicted_lr"] > 0  # JSON: inf as "inf"
+        assert float(row["smallest_failing_lr"]) <= float(row["smallest_diverged_lr"]) and row["max_stable_lr"] > 0  # JSON: inf as "inf"
 
 
 @pytest.mark.parametrize(

@@ -82,9 +82,10 @@ def test_quick_end_to_end_and_rerun_reuses(tmp_path, capsys):
     assert "report:" in printed and "C7" in printed
     document = json.loads((out / "verdicts.json").read_text())
     from stablesam.analysis.verify.claims import CLAIMS
-    from stablesam.analysis.verify.report import schema_errors
+    from stablesam.analysis.verify.report import VERDICTS_SCHEMA
+    from stablesam.core.schema import schema_errors
 
-    assert schema_errors(document) == [] and [c["id"] for c in document["claims"]] == list(CLAIMS)
+    assert schema_errors(document, VERDICTS_SCHEMA) == [] and [c["id"] for c in document["claims"]] == list(CLAIMS)
     _readme_table_matches(printed)
     cached = sorted(p.name for p in (out / "cache").rglob("*") if p.parent.name in ("twin", "trajectory", "timing"))
     start = time.perf_counter()

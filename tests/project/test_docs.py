@@ -42,3 +42,11 @@ def test_the_verdicts_schema_is_rendered():
 
     schemas = json_schemas.declared_schemas()
     assert schemas["stablesam.analysis.verify.report.VERDICTS_SCHEMA"] is VERDICTS_SCHEMA
+
+
+def test_every_command_schema_is_rendered():
+    from stablesam.cli import schemas
+
+    rendered = json_schemas.declared_schemas()
+    for name in (n for n in schemas.__all__ if n.endswith("_SCHEMA")):
+        assert rendered[f"stablesam.cli.schemas.{name}"] is getattr(schemas, name)

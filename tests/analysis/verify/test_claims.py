@@ -20,7 +20,8 @@ from stablesam.analysis.verify.claim import ExperimentFailed
 from stablesam.analysis.verify.claims import CLAIMS, claim_ids
 from stablesam.analysis.verify.experiments import KINDS, PAIRS, Experiment, make_scale
 from stablesam.analysis.verify.run import SCHEMA_VERSION, evaluate_claims, provenance
-from stablesam.analysis.verify.report import VERDICTS_SCHEMA, schema_errors, write_report
+from stablesam.analysis.verify.report import VERDICTS_SCHEMA, write_report
+from stablesam.core.schema import schema_errors
 from stablesam.analysis.verify.verdicts import (
     INCONCLUSIVE,
     NOT_SUPPORTED,
@@ -437,7 +438,7 @@ def test_report_renders_and_verdicts_match_schema(planted, scale, tmp_path):
     document, figures = _document(planted, scale)
     paths = write_report(tmp_path, document, figures)
     written = json.loads(paths["verdicts"].read_text())
-    assert schema_errors(written) == []
+    assert schema_errors(written, VERDICTS_SCHEMA) == []
     jsonschema = pytest.importorskip("jsonschema")
     jsonschema.Draft202012Validator(VERDICTS_SCHEMA).validate(written)
     html = paths["html"].read_text()
