@@ -34,12 +34,16 @@ import numpy as np
 from stablesam.analysis.verify.verdicts import min_seeds
 from stablesam.core.constraints import Interval as Range
 from stablesam.core.constraints import NoneValue, Options, Satisfies, validate_parameters
+from stablesam.core.methods import METHODS
 
 __all__ = ["KINDS", "PAIRS", "SCALES", "Experiment", "ExperimentKind", "Scale", "exact_experiment", "least_squares_problem", "make_scale", "regimes_experiment",
            "timing_experiment", "trajectory_experiment", "twin_experiment"]
 
 SCALES = ("quick", "standard", "full")
-PAIRS = (("sam", "stablesam-n"), ("usam", "stablesam-u"))  # (base, StableSAM on that base)
+# (base, StableSAM on that base): every renormalized row of the method table with the plain row of the same ascent,
+# SAM first (the paper's base), so "every claim comparing StableSAM with its base" runs ASAM against StableSAM-A too
+PAIRS = tuple(sorted(((b.key, s.key) for s in METHODS.values() if s.stable for b in METHODS.values()
+                      if not b.stable and b.ascent == s.ascent), key=lambda pair: pair[0] != "sam"))
 
 
 def _positive_floats(value) -> bool:
@@ -223,14 +227,18 @@ class Experiment:
 
 
 def twin_experiment(scale: Scale, dataset: str, model: str, optimizer: str, lr: float, *, label_noise: float = 0.0,
-                    epochs: int | None = None, seeds: tuple[int, ...] | None = None) -> Experiment:
+                    epochs: int | None = None, seeds: tuple[int, ...] | None = None,
+                    gamma_cap: float | None = None) -> Experiment:
     """A twin run: every seed of the scale as one stacked population, one replaced index, a pool of one example
-    (so ``S'`` is fixed)."""
+    (so ``S'`` is fixed). ``gamma_cap``: StableSAM's applied factor ``min(gamma, gamma_cap)`` (C9); absent from
+    the settings when ``None``, so an uncapped run keeps the cache key it always had."""
     epochs = epochs or scale.epochs
     settings = dict(dataset=dataset, model=model, optimizer=optimizer, lr=float(lr), rho=scale.rho,
                     epochs=epochs, batch_size=scale.batch_size, seeds=list(seeds or scale.seeds),
                     replaced_indices=[0], n_pool=1, label_noise=float(label_noise), device=scale.device,
                     checkpoint_every=epochs)
+    if gamma_cap is not None:
+        settings["gamma_cap"] = float(gamma_cap)
     if dataset == "cifar10":  # ResNet-20 on a subset, so that the full scale fits one GPU
         settings.update(data_dir=scale.data_dir, n_train=scale.cifar_n_train, epochs=scale.cifar_epochs,
                         checkpoint_every=scale.cifar_epochs)
@@ -373,7 +381,8 @@ def _run_flatness(**settings) -> dict[str, Any]:
 
 def _twin_label(s) -> str:
     noise = f" noise={s['label_noise']:g}" if s.get("label_noise") else ""
-    return f"twin {s['dataset']}/{s['model']} {s['optimizer']} lr={s['lr']:g}{noise} seeds={len(s['seeds'])}"
+    cap = f" cap={s['gamma_cap']:g}" if s.get("gamma_cap") is not None else ""
+    return f"twin {s['dataset']}/{s['model']} {s['optimizer']}{cap} lr={s['lr']:g}{noise} seeds={len(s['seeds'])}"
 
 
 KINDS: dict[str, ExperimentKind] = {k.name: k for k in (
