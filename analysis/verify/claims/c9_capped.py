@@ -183,8 +183,8 @@ def _trains(outcome, target: float) -> np.ndarray:
     return trains(outcome, target)[0]
 
 
-def _aspect_entries(scale, results, generator, arm: str, reference, pair) -> list[dict]:
-    """The cases of one comparison: capped StableSAM (``arm``) against ``reference(pair)`` (the base, or the
+def _aspect_entries(scale, results, generator, reference, pair) -> list[dict]:
+    """The cases of one comparison: capped StableSAM against ``reference`` ((method, gamma_cap): the base, or the
     uncapped StableSAM) for every aspect."""
     from stablesam.analysis.verify.claims.c3_larger_lr import largest_trainable
 
@@ -236,10 +236,10 @@ def _ratio(values, rule):
 def evaluate(scale, results, generator) -> ClaimResult:
     entries, reported = [], []
     for pair in pairs(scale):  # the decided cases first: their noise floors do not depend on the reported ones
-        entries += _aspect_entries(scale, results, generator, "capped", (pair[0], None), pair)
+        entries += _aspect_entries(scale, results, generator, (pair[0], None), pair)
     for pair in pairs(scale):
         try:
-            reported += _aspect_entries(scale, results, generator, "capped", (pair[1], None), pair)
+            reported += _aspect_entries(scale, results, generator, (pair[1], None), pair)
         except ExperimentFailed as error:
             reported.append({"error": str(error)})
     verdict, ni, sup = combine(entries)
@@ -270,8 +270,9 @@ def evaluate(scale, results, generator) -> ClaimResult:
         s = e["setting"]
         where = ", ".join(f"{k} {v:g}" if isinstance(v, float) else f"{v}" for k, v in s.items()
                           if k not in ("aspect", "method", "base"))
+        outcome = f"not worse: {rule.decide(i)}" if i is not None else e["fields"].get("status", "n/a")
         notes.append(f"reported, not deciding: capped vs uncapped {s['method']} {e['aspect']} ({where}): {text} "
-                     f"({rule.decide(i) if i is not None else e['fields'].get('status', 'n/a')})")
+                     f"({outcome})")
         uncapped.append({"setting": s, "interval": None if i is None else i.to_dict()})
     by_aspect = {a: [c for c in cases if c["setting"]["aspect"] == a] for a in ASPECTS}
     reading = (f"decided by non-inferiority in every case and superiority in some (Holm over {family} cases): "
