@@ -6,6 +6,7 @@ import json
 import numpy as np
 import pytest
 
+from stablesam.analysis.verify.claims import CLAIMS
 from stablesam.cli import main
 
 
@@ -81,7 +82,7 @@ def test_quick_end_to_end_and_rerun_reuses(tmp_path, capsys):
     document = json.loads((out / "verdicts.json").read_text())
     from stablesam.analysis.verify.report import schema_errors
 
-    assert schema_errors(document) == [] and [c["id"] for c in document["claims"]] == [f"C{k}" for k in range(1, 8)]
+    assert schema_errors(document) == [] and [c["id"] for c in document["claims"]] == list(CLAIMS)
     cached = sorted(p.name for p in (out / "cache").rglob("*") if p.parent.name in ("twin", "trajectory", "timing"))
     start = time.perf_counter()
     assert main(["verify", "--quick", "--device", "cpu", "--out", str(out), "--json"]) == 0
