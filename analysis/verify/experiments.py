@@ -19,6 +19,14 @@ recorded in the provenance):
   training, 40 seeds for C5's superiority reading;
 - ``full`` (one GPU): digits and mnist1d, MLP and CNN, 20 seeds, plus ResNet-20 on CIFAR-10 with a data
   directory. It resumes from its cache, so two shorter runs can finish it.
+
+Every claim comparing StableSAM with its base runs every pair of :data:`PAIRS` (from the method table: SAM,
+USAM and ASAM with their StableSAM). Measured at quick on a 2-core machine at load 1-2, the ASAM rows cost 26.5 s
+of training (22 twin runs for C3/C4 20.1 s, 2 label-noise runs for C5 4.0 s, C6's timing 2.4 s) and C9 (the SAM
+pair only at quick) 6 capped twin runs, 21 s with its evaluation; estimated from those per-run times scaled by
+seeds times epochs, at standard about 6 minutes for the ASAM rows (4 of them C5's 6 label-noise runs at 40 seeds
+and 40 epochs) and 7.5 for C9's three pairs (6 of them its 9 label-noise runs): the standard scale then needs
+about 45 minutes on 2 CPU cores rather than 30 (an estimate; not run here).
 """
 
 from __future__ import annotations
