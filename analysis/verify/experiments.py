@@ -19,6 +19,14 @@ recorded in the provenance):
   training, 40 seeds for C5's superiority reading;
 - ``full`` (one GPU): digits and mnist1d, MLP and CNN, 20 seeds, plus ResNet-20 on CIFAR-10 with a data
   directory. It resumes from its cache, so two shorter runs can finish it.
+
+Every claim comparing StableSAM with its base runs every pair of :data:`PAIRS` (from the method table: SAM,
+USAM and ASAM with their StableSAM). Measured at quick on a 2-core machine at load 1-2, the ASAM rows cost 26.5 s
+of training (22 twin runs for C3/C4 20.1 s, 2 label-noise runs for C5 4.0 s, C6's timing 2.4 s) and C9 (the SAM
+pair only at quick) 6 capped twin runs, 21 s with its evaluation; estimated from those per-run times scaled by
+seeds times epochs, at standard about 6 minutes for the ASAM rows (4 of them C5's 6 label-noise runs at 40 seeds
+and 40 epochs) and 7.5 for C9's three pairs (6 of them its 9 label-noise runs): the standard scale then needs
+about 45 minutes on 2 CPU cores rather than 30 (an estimate; not run here).
 """
 
 from __future__ import annotations
@@ -34,12 +42,16 @@ import numpy as np
 from stablesam.analysis.verify.verdicts import min_seeds
 from stablesam.core.constraints import Interval as Range
 from stablesam.core.constraints import NoneValue, Options, Satisfies, validate_parameters
+from stablesam.core.methods import METHODS
 
 __all__ = ["KINDS", "PAIRS", "SCALES", "Experiment", "ExperimentKind", "Scale", "exact_experiment", "least_squares_problem", "make_scale", "regimes_experiment",
            "timing_experiment", "trajectory_experiment", "twin_experiment"]
 
 SCALES = ("quick", "standard", "full")
-PAIRS = (("sam", "stablesam-n"), ("usam", "stablesam-u"))  # (base, StableSAM on that base)
+# (base, StableSAM on that base): every renormalized row of the method table with the plain row of the same ascent,
+# SAM first (the paper's base), so "every claim comparing StableSAM with its base" runs ASAM against StableSAM-A too
+PAIRS = tuple(sorted(((b.key, s.key) for s in METHODS.values() if s.stable for b in METHODS.values()
+                      if not b.stable and b.ascent == s.ascent), key=lambda pair: pair[0] != "sam"))
 
 
 def _positive_floats(value) -> bool:
@@ -223,14 +235,18 @@ class Experiment:
 
 
 def twin_experiment(scale: Scale, dataset: str, model: str, optimizer: str, lr: float, *, label_noise: float = 0.0,
-                    epochs: int | None = None, seeds: tuple[int, ...] | None = None) -> Experiment:
+                    epochs: int | None = None, seeds: tuple[int, ...] | None = None,
+                    gamma_cap: float | None = None) -> Experiment:
     """A twin run: every seed of the scale as one stacked population, one replaced index, a pool of one example
-    (so ``S'`` is fixed)."""
+    (so ``S'`` is fixed). ``gamma_cap``: StableSAM's applied factor ``min(gamma, gamma_cap)`` (C9); absent from
+    the settings when ``None``, so an uncapped run keeps the cache key it always had."""
     epochs = epochs or scale.epochs
     settings = dict(dataset=dataset, model=model, optimizer=optimizer, lr=float(lr), rho=scale.rho,
                     epochs=epochs, batch_size=scale.batch_size, seeds=list(seeds or scale.seeds),
                     replaced_indices=[0], n_pool=1, label_noise=float(label_noise), device=scale.device,
                     checkpoint_every=epochs)
+    if gamma_cap is not None:
+        settings["gamma_cap"] = float(gamma_cap)
     if dataset == "cifar10":  # ResNet-20 on a subset, so that the full scale fits one GPU
         settings.update(data_dir=scale.data_dir, n_train=scale.cifar_n_train, epochs=scale.cifar_epochs,
                         checkpoint_every=scale.cifar_epochs)
@@ -373,7 +389,8 @@ def _run_flatness(**settings) -> dict[str, Any]:
 
 def _twin_label(s) -> str:
     noise = f" noise={s['label_noise']:g}" if s.get("label_noise") else ""
-    return f"twin {s['dataset']}/{s['model']} {s['optimizer']} lr={s['lr']:g}{noise} seeds={len(s['seeds'])}"
+    cap = f" cap={s['gamma_cap']:g}" if s.get("gamma_cap") is not None else ""
+    return f"twin {s['dataset']}/{s['model']} {s['optimizer']}{cap} lr={s['lr']:g}{noise} seeds={len(s['seeds'])}"
 
 
 KINDS: dict[str, ExperimentKind] = {k.name: k for k in (

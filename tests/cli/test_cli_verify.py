@@ -8,6 +8,7 @@ import re
 import numpy as np
 import pytest
 
+from stablesam.analysis.verify.claims import CLAIMS
 from stablesam.cli import main
 
 

@@ -3,7 +3,9 @@
 Each file holds its claim's statement, rule, experiments, theory, evaluate and plot, and ends with ``CLAIM``; a new
 claim is a new file plus its name in ``_FILES`` below. Universal claims (C1, C5, C6, C7, C10) are supported
 only if every setting is; existential ones (C3, C4) when some setting supports them after Holm's correction and none
-contradicts; C2 is a pattern over eta and C8 two existential parts (see their files); C9 reports its theory only.
+contradicts; C2 is a pattern over eta, C8 two existential parts, and C9 non-inferiority in every case with
+superiority in some (see their files). Claims comparing StableSAM with its base run every pair of
+:data:`~stablesam.analysis.verify.experiments.PAIRS` (SAM, USAM, ASAM; C9 the SAM pair alone at the quick scale).
 """
 
 from __future__ import annotations

@@ -2,15 +2,16 @@
 
 Two parts, both required. **(a) "SAM stuck more than SGD"**: the escape-rate difference ``P(escape | GD) -
 P(escape | SAM)``; **(b) "StableSAM mitigates"**: ``P(escape | StableSAM-N) - P(escape | SAM)`` (the paper's form,
-renormalized SAM against SAM). Each is paired over units that see the same start and the same noise draws (toys:
+renormalized SAM against SAM), and likewise every other StableSAM against its base wherever the method table has
+the pair (:data:`~stablesam.analysis.verify.experiments.PAIRS`: StableSAM-U against USAM, StableSAM-A against
+ASAM), in the same Holm family. Each is paired over units that see the same start and the same noise draws (toys:
 start x noise level x repeat within a saddle; network: seeds, from the origin), and decided per setting by the
 exact-conservative interval of a paired risk difference
 (:func:`stablesam.analysis.verify.verdicts.paired_binary_interval`) against a margin of 0.1: supported when the
 whole 95% interval lies above 0.1, not supported when it lies wholly below 0.1 (no effect of that size: equal
 escape rates are "not supported", not "inconclusive"). The settings of a part form one Holm family
 (existential: some setting supports it, none contradicts). The claim is supported when both parts are, not
-supported when either part is. A diverged run counts as not escaped. StableSAM-U against USAM and StableSAM-A
-against ASAM are reported beside it, not decided.
+supported when either part is. A diverged run counts as not escaped.
 
 Experiments: the toy saddles (:func:`stablesam.analysis.experiments.saddles.toy_escape_table`, every scale,
 seconds); the small-initialisation digits MLP (:func:`~stablesam.analysis.experiments.saddles.network_escape_table`,
@@ -24,7 +25,7 @@ __all__ = []  # the registry (claims/__init__.py) reads CLAIM; nothing else is p
 import numpy as np
 
 from stablesam.analysis.verify.claim import SOURCE, Claim, ClaimResult, TheoryCheck, case
-from stablesam.analysis.verify.experiments import Experiment
+from stablesam.analysis.verify.experiments import PAIRS, Experiment
 from stablesam.analysis.verify.verdicts import (
     INCONCLUSIVE,
     NOT_SUPPORTED,
@@ -38,8 +39,9 @@ from stablesam.analysis.verify.verdicts import (
 MARGIN = 0.1
 RULE = DecisionRule("escape-rate difference, paired over units (exact-conservative interval)", claimed="greater",
                     boundary=MARGIN, null=MARGIN, min_units=20)
-PARTS = {"sam_stuck_more_than_sgd": ("gd", "sam"), "stablesam_mitigates": ("stablesam-n", "sam")}
-REPORTED = (("stablesam-u", "usam"), ("stablesam-a", "asam"))  # beside the claim, not deciding it
+# Each part's (arm, base) comparisons: (b) is every StableSAM against its base (SAM first, the paper's form).
+PARTS = {"sam_stuck_more_than_sgd": (("gd", "sam"),),
+         "stablesam_mitigates": tuple((stable, base) for base, stable in PAIRS)}
 TOY_UNITS = ["x0", "y0", "noise", "repeat"]
 # The toy grid of stablesam.analysis.experiments.saddles.toy_escape_table (its defaults: 3 saddles, 7 starts, noise
 # 0, 1e-3, 1e-2 with 10 repeats each = 147 units per saddle; eta = 0.1; rho 0.05 and 0.5; 1000 steps), every scale.
@@ -102,7 +104,7 @@ def _escape_cases(table, units, settings, source):
         arms = {m: g.set_index(non_rho + units)["escaped"] for m, g in group.groupby("method")}
         arms["gd"] = reference
         setting = {"source": source, **dict(zip(settings, (k if isinstance(k, str) else float(k) for k in key)))}
-        for name, (arm, base) in [*PARTS.items(), *((f"{a} vs {b}", (a, b)) for a, b in REPORTED)]:
+        for name, (arm, base) in ((n, pair) for n, pairs in PARTS.items() for pair in pairs):
             if arm in arms and base in arms:
                 joined = pd.concat([arms[arm].rename("arm"), arms[base].rename("base")], axis=1, join="inner")
                 out.append((setting, name, arm, base, joined["arm"].to_numpy(bool), joined["base"].to_numpy(bool)))
@@ -149,16 +151,13 @@ def evaluate(scale, results, generator) -> ClaimResult:
     else:
         notes.append(f"network part not run at the {scale.name} scale (standard and full only)")
     intervals = {name: [] for name in PARTS}
-    decided, reported = {name: [] for name in PARTS}, []
+    decided = {name: [] for name in PARTS}
     for setting, name, arm, base, a, b in raw:
         interval = paired_binary_interval(a, b, RULE)
         entry = (setting | {"part": name, "comparison": f"{arm} - {base}",
                             "escape_rate": {arm: float(a.mean()), base: float(b.mean())}}, interval)
-        if name in PARTS:
-            intervals[name].append(interval)
-            decided[name].append(entry)
-        else:
-            reported.append((entry, RULE.decide(interval)))
+        intervals[name].append(interval)
+        decided[name].append(entry)
     cases, part_verdicts = [], {}
     for name in PARTS:
         part_verdicts[name], per_case = combine_existential(intervals[name], RULE)
@@ -166,16 +165,22 @@ def evaluate(scale, results, generator) -> ClaimResult:
     parts = list(part_verdicts.values())
     verdict = (SUPPORTED if all(p == SUPPORTED for p in parts) else NOT_SUPPORTED if NOT_SUPPORTED in parts
                else INCONCLUSIVE)
-    notes += [f"reported, not deciding: {_setting_label(s)} {s['comparison']}: "
-              f"{i.estimate:.3g} [{i.low:.3g}, {i.high:.3g}] ({v})" for (s, i), v in reported]
-    key = max((i for i in intervals["stablesam_mitigates"]), key=lambda i: i.low, default=None)
+    key = max((i for (s, _), i in zip(decided["stablesam_mitigates"], intervals["stablesam_mitigates"])
+               if s["comparison"] == "stablesam-n - sam"), key=lambda i: i.low, default=None)
+    mitigation = {}
+    for c in cases:
+        if c["setting"]["part"] == "stablesam_mitigates":
+            mitigation.setdefault(c["setting"]["comparison"], []).append(c["verdict"])
     reading = (f"decided by paired escape-rate differences against a margin of {MARGIN:g} (exact-conservative "
-               f"intervals, Holm over each part's {len(intervals['stablesam_mitigates'])} settings): SAM stuck more "
-               f"than GD {part_verdicts['sam_stuck_more_than_sgd']}; StableSAM-N mitigates "
-               f"{part_verdicts['stablesam_mitigates']}" + ("" if network is not None else
-                                                           "; toys only at this scale"))
+               f"intervals, Holm within each part: {len(intervals['sam_stuck_more_than_sgd'])} and "
+               f"{len(intervals['stablesam_mitigates'])} cases): SAM stuck more than GD "
+               f"{part_verdicts['sam_stuck_more_than_sgd']}; StableSAM mitigates (every StableSAM against its base) "
+               f"{part_verdicts['stablesam_mitigates']} (" + "; ".join(
+                   f"{k}: " + ", ".join(f"{v.count(x)} {x}" for x in (SUPPORTED, NOT_SUPPORTED, INCONCLUSIVE)
+                                        if v.count(x)) for k, v in mitigation.items()) + ")"
+               + ("" if network is not None else "; toys only at this scale"))
     rates = {}
-    for setting, _ in [e for name in PARTS for e in decided[name]] + [e for e, _ in reported]:
+    for setting, _ in [e for name in PARTS for e in decided[name]]:
         for m, r in setting["escape_rate"].items():
             rates[_setting_label(setting), m] = r
     escape = [{"setting": k[0], "method": k[1], "escaped": v} for k, v in rates.items()]
@@ -207,9 +212,11 @@ CLAIM = Claim(
               "(the journal version's motivation).",
     source=f"JMLR 2025 version (arXiv v2); {SOURCE}", rule=RULE,
     combine="both parts; each some setting, none contradicting (Holm)",
-    quantity="per setting, the paired escape-rate differences GD - SAM and StableSAM-N - SAM (escape: half-way to a "
+    quantity="per setting, the paired escape-rate differences GD - SAM and each StableSAM - its base (N - SAM, U - "
+             "USAM, A - ASAM) (escape: half-way to a "
              "minimum within the step budget on the toys, the loss at 0.9 of the origin's on the network)",
     stronger="'Stuck' is read as not escaping within a fixed step budget from a fixed grid of starts and noises; "
-             "'more likely' as an escape-rate gap of more than 0.1.",
+             "'more likely' as an escape-rate gap of more than 0.1; 'StableSAM mitigates' over every StableSAM and "
+             "its base (N/SAM, U/USAM, A/ASAM) in one Holm family.",
     would_change="Other saddles, step budgets or noise levels; a larger margin.",
     experiments=experiments, theory=theory, evaluate=evaluate, plot=plot)

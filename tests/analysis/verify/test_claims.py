@@ -33,7 +33,7 @@ from stablesam.analysis.verify.verdicts import (
 from stablesam.core.validation import UsageError
 
 N_TEST = 40
-BASE = {"stablesam-n": "sam", "stablesam-u": "usam"}
+BASE = {stable: base for base, stable in PAIRS}
 
 
 def _rng(*key) -> np.random.Generator:
@@ -102,9 +102,10 @@ class Planted(Mapping):
         return self._twin(s)
 
     def _escapes(self, methods, rhos, saddles, units):
-        """C8: GD always escapes, SAM never, StableSAM-N always (reversed: GD never, SAM always, StableSAM-N
-        never); one row per method, rho, saddle and unit."""
-        escapes = {"gd": not self.reverse, "sam": self.reverse, "stablesam-n": not self.reverse}
+        """C8: GD and every StableSAM always escape, every base (SAM, USAM, ASAM) never (reversed: the opposite);
+        one row per method, rho, saddle and unit."""
+        escapes = {"gd": not self.reverse, **{m: p == 1 if not self.reverse else p == 0
+                                              for pair in PAIRS for p, m in enumerate(pair)}}
         rows = []
         for method in methods:
             for rho in (rhos if method != "gd" else [0.0]):
@@ -195,8 +196,8 @@ def planted(scale):
 
 
 def _expected(scale, verdict):
-    """The planted verdict for every claim with experiments at ``scale``; inconclusive for the others (C9
-    everywhere, C10 at the quick scale: "experiment not run at this scale")."""
+    """The planted verdict for every claim with experiments at ``scale``; inconclusive for the others (C10 at the
+    quick scale: "experiment not run at this scale")."""
     return {c: verdict if CLAIMS[c].experiments(scale) else INCONCLUSIVE for c in CLAIMS}
 
 
@@ -204,7 +205,7 @@ def test_planted_effects_are_supported(planted, scale):
     documents, _ = planted
     assert {d["id"]: d["verdict"] for d in documents} == _expected(scale, SUPPORTED)
     assert all(d["reading"] for d in documents)
-    assert not CLAIMS["C9"].experiments(scale) and not CLAIMS["C10"].experiments(scale)
+    assert CLAIMS["C9"].experiments(scale) and not CLAIMS["C10"].experiments(scale)
 
 
 def test_reversed_effects_are_not_supported(scale):
@@ -350,7 +351,7 @@ def test_every_family_can_be_decided_at_its_seed_count(name):
     from stablesam.analysis.verify.claims import c10_flatness
 
     if c10_flatness.SETTINGS[name] is not None:
-        cases = len(c10_flatness.CLAIMED) * len(c10_flatness.TARGET_LOSSES)
+        cases = len(c10_flatness.claimed(c10_flatness.SETTINGS[name]["methods"])) * len(c10_flatness.TARGET_LOSSES)
         assert len(c10_flatness.SETTINGS[name]["seeds"]) >= max(min_seeds(family=cases), c10_flatness.RULE.min_units)
 
 
@@ -379,7 +380,7 @@ def test_c4_matched_step_length_runs_are_asked_for(scale):
     # one base run per pair and eta, at eta * mean gamma (planted 0.8), 3 significant digits
     assert len(matched) == len(PAIRS) * len(scale.lrs) * len(scale.stability_models)
     assert sorted({e.settings["lr"] for e in matched}) == sorted({float(f"{0.8 * lr:.3g}") for lr in scale.lrs})
-    assert {e.settings["optimizer"] for e in matched} == {"sam", "usam"}
+    assert {e.settings["optimizer"] for e in matched} == {base for base, _ in PAIRS}
 
 
 def test_every_claim_is_one_file_with_its_parts():
@@ -456,3 +457,25 @@ def test_invalid_document_writes_nothing(planted, scale, tmp_path):
     with pytest.raises(ValueError, match="violates its schema"):
         write_report(tmp_path / "out", document, figures)
     assert not (tmp_path / "out").exists()
+
+
+def test_asam_rows_are_decided_wherever_the_method_table_has_them():
+    """Issue 23: every claim comparing StableSAM with its base decides ASAM against StableSAM-A too (PAIRS comes
+    from the method table); C8's mitigation part holds every pair's cases in its Holm family, C10 every pair its
+    experiment ran (ASAM at full only)."""
+    from stablesam.analysis.verify.claims import c10_flatness
+    from stablesam.core.methods import METHODS
+
+    assert ("asam", "stablesam-a") in PAIRS and len(PAIRS) == sum(m.stable for m in METHODS.values())
+    quick, full = make_scale("quick"), make_scale("full")
+    documents, _ = evaluate_claims(("C3", "C4", "C5", "C6", "C8"), quick, Planted(quick))
+    for d in documents:
+        methods = {c["setting"].get("method") for c in d["cases"]} | {c["setting"].get("comparison") for c in d["cases"]}
+        assert "stablesam-a" in methods or "stablesam-a - asam" in methods, d["id"]
+    c8 = documents[-1]
+    mitigation = {c["setting"]["comparison"] for c in c8["cases"] if c["setting"]["part"] == "stablesam_mitigates"}
+    assert mitigation == {f"{s} - {b}" for b, s in PAIRS}
+    assert set(c10_flatness.claimed(c10_flatness.SETTINGS["full"]["methods"])) == {m for p in PAIRS for m in p}
+    (c10,), _ = evaluate_claims(("C10",), full, Planted(full))
+    assert {c["setting"]["method"] for c in c10["cases"]} == {m for p in PAIRS for m in p}
+    assert c10["verdict"] == SUPPORTED
