@@ -82,7 +82,6 @@ def test_quick_end_to_end_and_rerun_reuses(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "report:" in printed and "C7" in printed
     document = json.loads((out / "verdicts.json").read_text())
-    from stablesam.analysis.verify.claims import CLAIMS
     from stablesam.analysis.verify.report import VERDICTS_SCHEMA
     from stablesam.core.schema import schema_errors
 
