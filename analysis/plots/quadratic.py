@@ -141,7 +141,7 @@ def plot_gamma_vs_grad_norm(eigenvalues=(4.0, 1.0, 0.25), *, rho: float = 0.1, l
 def threshold_table(spectra, *, methods=PHASE_METHODS, rhos=(0.05, 0.2), steps: int = 2000, blowup: float = 1e8):
     """Tidy table of exact vs observed divergence thresholds: one row per (method, spectrum, rho).
 
-    Columns ``method, rho, spectrum, lambda_max, predicted_lr_max, observed_lr_max, relative_gap,
+    Columns ``method, rho, spectrum, lambda_max, predicted_max_stable_lr, observed_max_stable_lr, relative_gap,
     expected_bias`` (``ln(blowup)/steps``). ``spectra`` is a sequence of eigenvalue lists of equal length.
     """
     import pandas as pd
@@ -159,8 +159,8 @@ def threshold_table(spectra, *, methods=PHASE_METHODS, rhos=(0.05, 0.2), steps: 
         observed = observed_lr_max(method, lam, rho=rho, steps=steps, blowup=blowup)
         for (i, r), value in np.ndenumerate(observed):
             rows.append({"method": method, "rho": float(rho[i, 0]), "spectrum": ",".join(f"{v:g}" for v in lam[r]),
-                         "lambda_max": float(lam[r].max()), "predicted_lr_max": float(predicted[i, r]),
-                         "observed_lr_max": float(value), "relative_gap": float(value / predicted[i, r] - 1),
+                         "lambda_max": float(lam[r].max()), "predicted_max_stable_lr": float(predicted[i, r]),
+                         "observed_max_stable_lr": float(value), "relative_gap": float(value / predicted[i, r] - 1),
                          "expected_bias": float(np.log(blowup) / steps)})
     return pd.DataFrame(rows)
 
@@ -172,10 +172,10 @@ def plot_thresholds(table):
     with figure_style():
         fig, ax = plt.subplots(figsize=(COLUMN_WIDTH, COLUMN_WIDTH), constrained_layout=True)
         for method, group in table.groupby("method", sort=False):
-            ax.scatter(group["predicted_lr_max"], group["observed_lr_max"], color=METHOD_COLORS.get(method),
+            ax.scatter(group["predicted_max_stable_lr"], group["observed_max_stable_lr"], color=METHOD_COLORS.get(method),
                        marker=METHOD_MARKERS.get(method, "o"), s=18, label=label(method), alpha=0.8)
-        limits = [table[["predicted_lr_max", "observed_lr_max"]].min().min() / 1.2,
-                  table[["predicted_lr_max", "observed_lr_max"]].max().max() * 1.2]
+        limits = [table[["predicted_max_stable_lr", "observed_max_stable_lr"]].min().min() / 1.2,
+                  table[["predicted_max_stable_lr", "observed_max_stable_lr"]].max().max() * 1.2]
         ax.plot(limits, limits, color="black", lw=0.8, ls="--", label="observed = predicted")
         ax.set(xscale="log", yscale="log", xlim=limits, ylim=limits, aspect="equal",
                xlabel=r"predicted threshold $\eta^*$ (exact)", ylabel=r"observed threshold $\eta^*$ (simulation)")

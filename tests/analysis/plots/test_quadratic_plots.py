@@ -57,7 +57,7 @@ def test_gamma_figure():
 def test_threshold_table_and_figure():
     table = threshold_table([[2.0, 1.0], [5.0, 0.5]], methods=("gd", "usam"), rhos=(0.1,), steps=500)
     assert list(table.columns[:2]) == ["method", "rho"] and len(table) == 4
-    assert (table["observed_lr_max"] >= table["predicted_lr_max"] * (1 - 1e-4)).all()
+    assert (table["observed_max_stable_lr"] >= table["predicted_max_stable_lr"] * (1 - 1e-4)).all()
     assert (table["relative_gap"] <= table["expected_bias"]).all()
     fig = plot_thresholds(table)
     ax = fig.axes[0]
