@@ -16,10 +16,14 @@ Example
 from __future__ import annotations
 
 import tempfile
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from tqdm.auto import tqdm
+
 from stablesam.analysis.plots.twin import plot_twin_metrics
+from stablesam.core.progress import progress_mode
 from stablesam.stability.optimizers import DEFAULT_RHO
 
 __all__ = ["figure_label_noise", "figure_twin_comparison", "twin_metrics"]
@@ -29,11 +33,13 @@ def twin_metrics(optimizers: Sequence[str] = ("sgd", "sam", "stablesam-u"), *, l
                  lr: float = 0.1, rho: float = DEFAULT_RHO, epochs: int = 12, n_train: int | None = 400,
                  n_test: int | None = 200, seeds: Sequence[int] = (0,), replaced_indices: Sequence[int] = (0, 1, 2),
                  model: str = "mlp", dataset: str = "digits", batch_size: int = 64, momentum: float = 0.0,
-                 device: str = "cpu", out_dir: str | Path | None = None):
+                 device: str = "cpu", out_dir: str | Path | None = None, progress: bool | None = None):
     """Run one twin experiment per (optimizer, label noise) and return their tidy metrics (one DataFrame).
 
     Each run goes to ``out_dir/<optimizer>_noise<p>`` (kept, resumable), or to a temporary directory removed
     afterwards when ``out_dir`` is None. Every other setting is :class:`stablesam.stability.twin.TwinConfig`'s.
+    ``progress``: :func:`stablesam.core.progress.progress_mode` (a bar on a terminal, else one line per finished
+    run: a notebook shows what it has done).
     """
     import pandas as pd
 
@@ -48,7 +54,10 @@ def twin_metrics(optimizers: Sequence[str] = ("sgd", "sam", "stablesam-u"), *, l
     ]  # built (and validated) before any run starts
     with tempfile.TemporaryDirectory(prefix="twin-") as scratch:
         root = Path(scratch if out_dir is None else out_dir)
-        frames = [run_twin(config, root / config.name, progress=False).metrics for config in configs]
+        mode, started, frames = progress_mode(progress), time.perf_counter(), []
+        for index, config in enumerate(tqdm(configs, desc="twin runs", unit="run", disable=not mode.bar), 1):
+            frames.append(run_twin(config, root / config.name, progress=False).metrics)
+            mode.line(f"twin_metrics: {config.name} done ({index}/{len(configs)}, {time.perf_counter() - started:.0f} s)")
     return pd.concat(frames, ignore_index=True)
 
 
@@ -58,7 +67,7 @@ def figure_twin_comparison(optimizers: Sequence[str] = ("sgd", "sam", "stablesam
                            model: str = "mlp"):
     """SGD vs SAM vs StableSAM on digits: distance, gap, stability estimate and gamma over epochs (observed)."""
     metrics = twin_metrics(optimizers, lr=lr, rho=rho, epochs=epochs, n_train=n_train, n_test=n_test,
-                           replaced_indices=replaced_indices, seeds=seeds, model=model)
+                           replaced_indices=replaced_indices, seeds=seeds, model=model, progress=False)
     fig = plot_twin_metrics(metrics)
     fig.suptitle(rf"twin runs on digits ({model}), $\eta = {lr:g}$, $\rho = {rho:g}$, "
                  rf"{len(replaced_indices) * len(seeds)} pairs", fontsize=8)
@@ -79,7 +88,7 @@ def figure_label_noise(optimizers: Sequence[str] = ("sgd", "sam", "stablesam-u")
     import pandas as pd
 
     metrics = twin_metrics(optimizers, label_noises=label_noises, lr=lr, rho=rho, epochs=epochs, n_train=n_train,
-                           n_test=n_test, replaced_indices=replaced_indices, seeds=seeds, model=model)
+                           n_test=n_test, replaced_indices=replaced_indices, seeds=seeds, model=model, progress=False)
     # Without noise the labels trained on are the clean ones (the harness logs *_clean only under label noise).
     noiseless = metrics[(metrics["label_noise"] == 0) & metrics["metric"].isin(["train_loss", "gen_gap"])].copy()
     noiseless["metric"] = noiseless["metric"] + "_clean"
