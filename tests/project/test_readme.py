@@ -193,3 +193,8 @@ def test_every_readme_shell_command_runs(tmp_path):
     print(f"{ran} commands ran, {skipped} skipped, {time.perf_counter() - started:.0f} s")
     assert skipped == len(SHELL_SKIPPED) and ran >= 25
     assert {p.name for p in tmp_path.iterdir()} == {*COPIED, "runs"}, "an example left a file outside runs/"
+
+
+def test_the_notebook_table_lists_every_notebook():
+    listed = set(re.findall(r"^\| `notebooks/([\w-]+\.ipynb)` \|", README.read_text(), flags=re.M))
+    assert listed == {p.name for p in (ROOT / "notebooks").glob("*.ipynb")}
