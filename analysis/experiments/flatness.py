@@ -24,11 +24,13 @@ median, every (method, stated loss) case required.
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass
 
 import numpy as np
 
 from stablesam.core.methods import method_keys
+from stablesam.core.progress import progress_mode
 from stablesam.core.validation import UsageError
 
 __all__ = [
@@ -120,8 +122,9 @@ def _measure(model, loss_fn, data, seed: int, config: FlatnessConfig) -> dict[st
     return {"lambda_max": top, "lanczos_residual": residual, "trace": trace.trace, "trace_se": trace.standard_error}
 
 
-def flatness_table(config: FlatnessConfig = FlatnessConfig(), *, progress: bool = False):
-    """Run the experiment; return ``(table, curves)``.
+def flatness_table(config: FlatnessConfig = FlatnessConfig(), *, progress: bool | None = None):
+    """Run the experiment; return ``(table, curves)``. ``progress``: see
+    :func:`stablesam.core.progress.progress_mode` (one line per finished run off a terminal).
 
     ``table``: one row per (method, seed, point) with ``point`` ``"loss<=L"`` for each stated loss and ``"final"``:
     ``rho, step, loss, reached, lambda_max, lanczos_residual, trace, trace_se`` (NaN where not reached).
@@ -145,9 +148,10 @@ def flatness_table(config: FlatnessConfig = FlatnessConfig(), *, progress: bool 
 
     rows, curves = [], []
     runs = [(m, s) for m in config.methods for s in config.seeds]
-    for index, (key, seed) in enumerate(runs):
-        if progress:
-            print(f"flatness: {key} seed {seed} ({index + 1}/{len(runs)})", flush=True)
+    from tqdm.auto import tqdm
+
+    mode, started = progress_mode(progress), time.perf_counter()  # one line per finished run off a tty
+    for index, (key, seed) in enumerate(tqdm(runs, desc="flatness runs", unit="run", disable=not mode.bar), 1):
         model = build_model("mlp", data.input_shape, k, generator=torch.Generator().manual_seed(seed),
                             dtype=torch.float64, hidden=config.hidden, activation="tanh")
         rho = effective_rho(key, config.rho)
@@ -197,6 +201,7 @@ def flatness_table(config: FlatnessConfig = FlatnessConfig(), *, progress: bool 
         rows.append({"method": key, "rho": rho, "seed": seed, "point": "final", "target": math.nan, "step": final_step,
                      "loss": losses[-1], "reached": bool(final), **(final or nan)})
         curves.extend((key, seed, t, v) for t, v in enumerate(losses))
+        mode.line(f"flatness: {key} seed {seed} done ({index}/{len(runs)}, {time.perf_counter() - started:.0f} s)")
     return pd.DataFrame(rows), pd.DataFrame(curves, columns=["method", "seed", "step", "loss"])
 
 

@@ -34,12 +34,12 @@ def figure_toy_escapes(*, steps: int = 1000, repeats: int = 10, rhos: Sequence[f
 def figure_network_escapes(**config):
     """Run :func:`~stablesam.analysis.experiments.saddles.network_escape_table` and draw its loss curves."""
     config = NetworkSaddleConfig(**_tuples(config))
-    table, curves = network_escape_table(config)
+    table, curves = network_escape_table(config, progress=False)
     return plot_network_escapes(table, curves, config)
 
 
 def figure_flatness(**config):
     """Run :func:`~stablesam.analysis.experiments.flatness.flatness_table` and draw it."""
     config = FlatnessConfig(**_tuples(config))
-    table, _ = flatness_table(config)
+    table, _ = flatness_table(config, progress=False)
     return plot_flatness(table, config)

@@ -32,12 +32,14 @@ difference, Holm over the settings.
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from stablesam.core.methods import method
+from stablesam.core.progress import progress_mode
 from stablesam.core.validation import UsageError, check_choice, check_integer, check_nonnegative, check_positive
 from stablesam.theory.saddle import SADDLE_METHODS, trap_radius
 
@@ -526,8 +528,9 @@ def _train(key, rho, w1, w2, x, y, steps, config):
             torch.stack(s_norms).numpy(), final.numpy())
 
 
-def network_escape_table(config: NetworkSaddleConfig = NetworkSaddleConfig(), *, progress: bool = False):
-    """Run the network experiment; return ``(table, curves)``.
+def network_escape_table(config: NetworkSaddleConfig = NetworkSaddleConfig(), *, progress: bool | None = None):
+    """Run the network experiment; return ``(table, curves)``. ``progress``: see
+    :func:`stablesam.core.progress.progress_mode` (one line per finished method and radius off a terminal).
 
     ``table``: one row per (method, rho, seed, start) with ``start`` ``"origin"`` (small initialisation) or
     ``"warm"`` (the SGD warm-start control: GD until every seed has escaped, then the method), and columns
@@ -560,9 +563,10 @@ def network_escape_table(config: NetworkSaddleConfig = NetworkSaddleConfig(), *,
             warm_steps = int(hits.max()) + 1
             w1_w, w2_w, *_ = _train("gd", 0.0, w1_0, w2_0, x, y, warm_steps, config)
             warm_state = (warm_steps, w1_w, w2_w)
-    for index, (key, rho) in enumerate(config.runs()):
-        if progress:
-            print(f"saddles network: {key} rho={rho:g} ({index + 1}/{len(config.runs())})", flush=True)
+    from tqdm.auto import tqdm
+
+    mode, started = progress_mode(progress), time.perf_counter()  # one line per finished (method, rho) off a tty
+    for index, (key, rho) in enumerate(tqdm(config.runs(), desc="saddle runs", unit="run", disable=not mode.bar), 1):
         starts = [("origin", w1_0, w2_0, config.steps, config.escape_fraction)]
         if warm_state is not None and config.steps > warm_state[0]:
             starts.append(("warm", warm_state[1], warm_state[2], config.steps - warm_state[0], config.escape_fraction**2))
@@ -592,6 +596,8 @@ def network_escape_table(config: NetworkSaddleConfig = NetworkSaddleConfig(), *,
                 })
                 for t in range(0, steps, 10):
                     curves.append((key, float(rho), seed, start, t, float(loss[s_index, t])))
+        mode.line(f"saddles network: {key} rho={rho:g} done ({index}/{len(config.runs())}, "
+                  f"{time.perf_counter() - started:.0f} s)")
     table = pd.DataFrame(rows)
     return table, pd.DataFrame(curves, columns=["method", "rho", "seed", "start", "step", "loss"])
 

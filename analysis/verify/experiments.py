@@ -375,7 +375,7 @@ def _run_saddle_network(**settings) -> dict[str, Any]:
     """:func:`stablesam.analysis.experiments.saddles.network_escape_table` as records (the table; no curves)."""
     from stablesam.analysis.experiments.saddles import NetworkSaddleConfig, network_escape_table
 
-    table, _ = network_escape_table(NetworkSaddleConfig(**_tuples(settings)))
+    table, _ = network_escape_table(NetworkSaddleConfig(**_tuples(settings)), progress=False)
     return {"table": table.to_dict(orient="records")}
 
 
@@ -383,7 +383,7 @@ def _run_flatness(**settings) -> dict[str, Any]:
     """:func:`stablesam.analysis.experiments.flatness.flatness_table` as records (the table; no curves)."""
     from stablesam.analysis.experiments.flatness import FlatnessConfig, flatness_table
 
-    table, _ = flatness_table(FlatnessConfig(**_tuples(settings)))
+    table, _ = flatness_table(FlatnessConfig(**_tuples(settings)), progress=False)
     return {"table": table.to_dict(orient="records")}
 
 
