@@ -104,17 +104,21 @@ _MACHINE_DEPENDENT = {"C6"}
 _NUMBER = re.compile(r"-?\d+(?:\.\d+)?(?:e[-+]?\d+)?")
 
 
-def _readme_rows() -> dict[str, tuple[str, str]]:
-    from tests._package_tree import ROOT
-
-    text = (ROOT / "README.md").read_text()
-    block = text.split("```text\nclaim  verdict", 1)[1].split("```", 1)[0]
+def _claim_rows(text: str) -> dict[str, tuple[str, str]]:
+    """``{claim: (verdict, reading)}`` of the verdict-table lines in ``text`` (columns split at 2+ spaces)."""
     rows = {}
-    for line in block.splitlines()[2:]:
+    for line in text.splitlines():
         if re.match(r"C\d+ ", line):
             claim, verdict, reading = re.split(r"\s{2,}", line.strip(), maxsplit=2)
             rows[claim] = (verdict, reading)
     return rows
+
+
+def _readme_rows() -> dict[str, tuple[str, str]]:
+    from tests._package_tree import ROOT
+
+    text = (ROOT / "README.md").read_text()
+    return _claim_rows(text.split("```text\nclaim  verdict", 1)[1].split("```", 1)[0])
 
 
 def _same_reading(readme: str, produced: str) -> bool:
@@ -129,11 +133,7 @@ def _same_reading(readme: str, produced: str) -> bool:
 
 def _readme_table_matches(printed: str) -> None:
     """The README's verdict table is what this commit prints at the quick scale (C6's timing aside)."""
-    produced = {}
-    for line in printed.splitlines():
-        if re.match(r"C\d+ ", line):
-            claim, verdict, reading = re.split(r"\s{2,}", line.strip(), maxsplit=2)
-            produced[claim] = (verdict, reading)
+    produced = _claim_rows(printed)
     readme = _readme_rows()
     assert sorted(readme) == sorted(produced), "README's verdict table lists other claims: paste `make run`'s table"
     for claim, (verdict, reading) in produced.items():
