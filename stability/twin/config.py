@@ -31,6 +31,7 @@ __all__ = [
     "DTYPES",
     "MAX_EPOCHS",
     "METHODS",
+    "MOMENTUM",
     "SAMPLINGS",
     "SCHEDULES",
     "TwinConfig",
@@ -42,6 +43,8 @@ SCHEDULES = ("constant", "cosine", "step", "linear")
 SAMPLINGS = ("permutation", "with-replacement")
 DEVICES = ("auto", "cpu", "cuda")
 DTYPES = ("float32", "float64")
+MOMENTUM = 0.9
+"""The momentum of ``base_optimizer="momentum"`` when ``momentum`` is not given."""
 MAX_EPOCHS = 10**6
 """The most epochs a run may ask for (a larger value is a typo, not an experiment)."""
 
@@ -68,7 +71,7 @@ _PARAMETER_CONSTRAINTS = {
     "optimizer": [Options(frozenset(METHODS))],
     "base_optimizer": [Options(frozenset(BASE_OPTIMIZERS))],
     "lr": [Interval(float, 0, None, closed="neither")],
-    "momentum": [Interval(float, 0, 1)],
+    "momentum": [Interval(float, 0, 1), NoneValue()],
     "betas": [Satisfies(lambda v: isinstance(v, (list, tuple)) and len(v) == 2
                         and all(Interval(float, 0, 1, closed="left").accepts(b) for b in v),
                         "two numbers in [0, 1)", [0.9, 1.0])],
@@ -118,6 +121,9 @@ class TwinConfig:
     ``cosine`` ``(1 + cos(pi t / T)) / 2``; ``step`` 0.1 from 50 % and 0.01 from 75 % of ``T``;
     ``linear`` ``1 - t / T``.
 
+    ``momentum`` belongs to ``base_optimizer="momentum"`` (default :data:`MOMENTUM`); the other bases have none,
+    so it is recorded as 0 there and a non-zero value is refused.
+
     ``sampling``: ``permutation`` (a fresh permutation of the training set per epoch, consecutive mini-batches)
     or ``with-replacement`` (every index of every mini-batch drawn uniformly and independently, the setting of
     Hardt et al. 2016 and of :mod:`stablesam.theory.twin_moments`); an epoch is ``ceil(n / batch_size)`` updates either way.
@@ -134,7 +140,7 @@ class TwinConfig:
     optimizer: str = "sgd"
     base_optimizer: str = "sgd"
     lr: float = 0.1
-    momentum: float = 0.9
+    momentum: float | None = None  # None: MOMENTUM for base_optimizer "momentum", 0 for the bases without one
     betas: tuple[float, float] = (0.9, 0.999)
     adam_eps: float = 1e-8
     weight_decay: float = 0.0
@@ -177,6 +183,12 @@ class TwinConfig:
 
         def put(key: str, value: Any) -> None:  # one canonical form: plain floats, ints and tuples
             object.__setattr__(self, key, value)
+
+        if self.momentum is None:
+            put("momentum", MOMENTUM if self.base_optimizer == "momentum" else 0.0)
+        elif self.momentum != 0 and self.base_optimizer != "momentum":
+            raise UsageError(f"TwinConfig: momentum={self.momentum!r} applies only to base_optimizer='momentum' "
+                             f"(got base_optimizer={self.base_optimizer!r}); leave it unset or 0")
 
         for key in ("lr", "momentum", "adam_eps", "weight_decay", "rho", "adaptive_eta", "label_noise",
                     "divergence_threshold"):
@@ -229,6 +241,22 @@ class TwinConfig:
     def replace(self, **changes: Any) -> TwinConfig:
         """A copy with ``changes`` applied (validated again)."""
         return dataclasses.replace(self, **changes)
+
+    def matches(self, record: Any) -> bool:
+        """Whether ``record`` (a ``config`` stored in a run directory or checkpoint) is this config; see
+        :meth:`from_record`."""
+        try:
+            return isinstance(record, dict) and TwinConfig.from_record(record) == self
+        except (UsageError, TypeError):
+            return False
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> TwinConfig:
+        """A config stored by this or an earlier version: records before ``momentum`` defaulted by base optimizer
+        hold 0.9 for the bases without momentum, which never applied there, and read as 0."""
+        if isinstance(record, dict) and record.get("base_optimizer", "sgd") != "momentum":
+            record = {**record, "momentum": 0.0}
+        return cls.from_dict(record)
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> TwinConfig:

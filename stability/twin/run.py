@@ -232,7 +232,7 @@ def _read_config(out_dir: Path) -> TwinConfig:
     """The run's ``config.json``; a damaged or foreign one is refused with the file's name."""
     path = out_dir / "config.json"
     try:
-        return TwinConfig.from_dict(json.loads(path.read_text()))
+        return TwinConfig.from_record(json.loads(path.read_text()))
     except (ValueError, TypeError) as error:  # JSONDecodeError is a ValueError
         raise UsageError(f"{str(path)!r} is not a valid twin config: {str(error).splitlines()[0]}") from None
 
@@ -241,9 +241,9 @@ def _check_belongs_together(out_dir: Path, config: TwinConfig, checkpoint: Path,
     """Refuse a directory whose config, summary and checkpoint come from different runs."""
     summary = _read_summary(out_dir)
     mixed = []
-    if state.get("config") != config.to_dict():
+    if not config.matches(state.get("config")):
         mixed.append(f"{checkpoint.name} has another config")
-    if summary.get("config") not in (None, config.to_dict()):
+    if summary.get("config") is not None and not config.matches(summary["config"]):
         mixed.append("summary.json has another config")
     if summary.get("run_id") and state.get("run_id") and summary["run_id"] != state["run_id"]:
         mixed.append(f"summary.json and {checkpoint.name} have different run ids")
@@ -303,7 +303,7 @@ class PreparedRun:
         name = run_name(config)
         status = _status(out_dir)
         if status == "finished" and not self.overwrite:
-            if _read_summary(out_dir).get("config") != config.to_dict():
+            if not config.matches(_read_summary(out_dir).get("config")):
                 raise UsageError(f"output directory {str(out_dir)!r} holds a finished run of a different config "
                                  "(finished by another process meanwhile?); pass --overwrite to replace it")
             complete = self._complete()
@@ -500,7 +500,7 @@ def prepare_twin(config: TwinConfig, out_dir: str | Path, *, overwrite: bool = F
     status = _status(out_dir)
     if status == "foreign":
         raise UsageError(f"output directory {str(out_dir)!r} exists and is not a twin run directory; choose another")
-    if status == "finished" and not overwrite and _read_summary(out_dir).get("config") != config.to_dict():
+    if status == "finished" and not overwrite and not config.matches(_read_summary(out_dir).get("config")):
         raise UsageError(f"output directory {str(out_dir)!r} holds a finished run of a different config; "
                          "pass --overwrite to replace it")
     if status == "running" and not overwrite:

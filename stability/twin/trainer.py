@@ -269,7 +269,7 @@ class TwinTrainer:
     def load_state_dict(self, state: dict) -> None:
         if state.get("format") != 1:
             raise UsageError(f"checkpoint format {state.get('format')!r} is not supported (expected 1)")
-        if state["config"] != self.config.to_dict():
+        if not self.config.matches(state["config"]):
             raise UsageError("the checkpoint was written by a different config; start a new run directory")
         if state["vectorized"] != self.population.vectorized:
             raise UsageError("the checkpoint was written by the other (vectorised/sequential) implementation")

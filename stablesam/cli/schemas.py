@@ -182,7 +182,7 @@ _MAX_FOR_TARGET = {
 }
 _MAX_FOR_TARGET_FORM = _d(
     {"type": "object", "properties": _MAX_FOR_TARGET, "required": ["bound_at_max", "binding"],
-     "additionalProperties": False},
+     "additionalProperties": False, "oneOf": [{"required": ["max_lr"]}, {"required": ["max_c"]}]},
     "the same search with this form of the bound",
 )
 
@@ -198,7 +198,7 @@ LR_MAX_BOUND_SCHEMA = _document(
      "closed form": _MAX_FOR_TARGET_FORM, "recursion (tighter)": _MAX_FOR_TARGET_FORM,
      "inputs": _BOUND_INPUTS},
     optional=("max_lr", "max_c", "closed form", "recursion (tighter)"),
-)
+) | {"oneOf": [{"required": ["max_lr"]}, {"required": ["max_c"]}]}
 
 SHARPNESS_SCHEMA = _document(
     "stablesam sharpness --json",
@@ -208,6 +208,7 @@ SHARPNESS_SCHEMA = _document(
      "checkpoint": _d(_nullable(_STRING), "the state_dict measured (null: a fresh initialisation)"),
      "run": _d(_STRING, "--run: the run's name"), "run_dir": _STRING, "epoch": _COUNT, "step": _COUNT,
      "model_index": _COUNT, "pair": _COUNT, "seed": _COUNT, "replaced_index": _COUNT,
+     "run_rho": _d(_NUMBER, "--run: the radius the run trained with (0: no ascent step, e.g. sgd)"),
      "twin": _d({"enum": ["S", "S'"]}, "the training set of the model"), "optimizer": _METHOD, "lr": _NUMBER,
      "parameters": _d(_COUNT, "number of parameters"), "examples": _d(_COUNT, "training examples measured on"),
      "loss": _FLOAT, "grad_norm": _d(_FLOAT, "||g|| of the mean loss"),
@@ -218,7 +219,7 @@ SHARPNESS_SCHEMA = _document(
      "trace_standard_error": _FLOAT, "rho": _d(_NUMBER, "the radius of the SAM-family thresholds"),
      "max_stable_lr": _rows(_object({"method": _METHOD, "max_stable_lr": _FLOAT}),
                             "each method's maximal stable learning rate at the measured top eigenvalue")},
-    optional=("run", "run_dir", "epoch", "step", "model_index", "pair", "seed", "replaced_index", "twin",
+    optional=("run", "run_dir", "epoch", "step", "model_index", "pair", "seed", "replaced_index", "run_rho", "twin",
               "optimizer", "lr"),
 )
 

@@ -24,7 +24,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_model_arguments(parser)
     parser.add_argument("--run", default=None, metavar="DIR",
                         help="a twin run directory: measure one of its models at the latest checkpoint on that model's "
-                        "own training set (its config decides data and model; --rho defaults to the run's rho)")
+                        "own training set (its config decides data and model; --rho defaults to the run's rho, or to "
+                        f"{DEFAULT_RHO} for a run with no ascent step)")
     parser.add_argument("--model-index", type=int, default=0,
                         help="with --run: model 2p is pair p trained on S, 2p+1 its twin on S' (default 0)")
     parser.set_defaults(rho=None)
@@ -58,8 +59,10 @@ def run(args: argparse.Namespace) -> int:
             raise UsageError("--checkpoint and --run are exclusive: a run directory names its own checkpoint")
         loaded = load_run_model(args.run, args.model_index)
         model, loss_fn, data = loaded.module, loaded.loss_fn, loaded.data
-        rho = loaded.config.rho if args.rho is None else rho
-        source = {"dataset": loaded.config.dataset, "model": loaded.config.model, **loaded.info}
+        # the run's radius, or the default one for a run with no ascent (sgd: its effective radius is 0)
+        run_rho = loaded.config.effective_rho
+        rho = (run_rho or DEFAULT_RHO) if args.rho is None else rho
+        source = {"dataset": loaded.config.dataset, "model": loaded.config.model, **loaded.info, "run_rho": run_rho}
     else:
         model, loss_fn, data = build(args)
         rho = DEFAULT_RHO if args.rho is None else rho

@@ -38,7 +38,7 @@ def _config_defaults() -> dict:
 
 
 def register(subparsers) -> None:
-    from stablesam.stability.twin.config import BASE_OPTIMIZERS, DEVICES, DTYPES, METHODS, SCHEDULES
+    from stablesam.stability.twin.config import BASE_OPTIMIZERS, DEVICES, DTYPES, METHODS, MOMENTUM, SCHEDULES
 
     defaults = _config_defaults()
 
@@ -57,7 +57,8 @@ def register(subparsers) -> None:
     add_list_option(p, "--methods", choices=list(METHODS), old=("--optimizer",), help=f"method keys {default('optimizer')}")
     p.add_argument("--base-optimizer", choices=BASE_OPTIMIZERS, **none, help=f"base optimizer {default('base_optimizer')}")
     add_list_option(p, "--lrs", type=float, old=("--lr",), help=f"learning rates {default('lr')}")
-    p.add_argument("--momentum", type=float, **none, help=f"momentum of --base-optimizer momentum {default('momentum')}")
+    p.add_argument("--momentum", type=float, **none, help=f"momentum of --base-optimizer momentum (default {MOMENTUM}; "
+                   "the other bases have none)")
     p.add_argument("--weight-decay", type=float, **none, help=f"weight decay {default('weight_decay')}")
     p.add_argument("--schedule", choices=SCHEDULES, **none, help=f"learning-rate schedule {default('schedule')}")
     p.add_argument("--rho", type=float, **none, help=f"SAM radius {default('rho')}")

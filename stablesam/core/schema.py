@@ -9,7 +9,9 @@ the keywords checked here, so ``jsonschema`` (which the tests use where it is in
 - ``const``, ``enum``, ``pattern`` (strings only, ``re.search``), ``minimum`` (numbers only),
 - ``required``, ``properties``, ``additionalProperties`` (``false`` or a schema for the keys ``properties`` does
   not name),
-- ``items`` (one schema for every element).
+- ``items`` (one schema for every element),
+- ``oneOf`` (exactly one of its schemas holds, e.g. ``[{"required": ["a"]}, {"required": ["b"]}]``: one of two
+  keys, never both).
 
 Annotations (``title``, ``description``, ``$schema``) are ignored. Any other keyword is refused
 (``ValueError``): a schema that used one would be checked less than it says.
@@ -21,6 +23,9 @@ Annotations (``title``, ``description``, ``$schema``) are ignored. Any other key
 ['$.lr: expected number, got bool']
 >>> schema_errors({}, schema)
 ["$: missing 'lr'"]
+>>> either = {"oneOf": [{"required": ["max_lr"]}, {"required": ["max_c"]}]}
+>>> schema_errors({"max_lr": 1.0, "max_c": 2.0}, either)
+['$: matches 2 of the 2 schemas of oneOf (exactly one must hold)']
 """
 
 from __future__ import annotations
@@ -32,7 +37,8 @@ __all__ = ["schema_errors"]
 
 _TYPES = {"object": dict, "array": list, "string": str, "boolean": bool, "null": type(None)}
 _ANNOTATIONS = {"title", "description", "$schema"}
-_CHECKED = {"type", "const", "enum", "pattern", "minimum", "required", "properties", "additionalProperties", "items"}
+_CHECKED = {"type", "const", "enum", "pattern", "minimum", "required", "properties", "additionalProperties", "items",
+            "oneOf"}
 
 
 def _is_type(value: Any, name: str) -> bool:
@@ -86,6 +92,11 @@ def schema_errors(instance: Any, schema: dict[str, Any], path: str = "$") -> lis
                 errors.append(f"{path}: unexpected key {key!r}")
             elif isinstance(extra, dict):
                 errors += schema_errors(instance[key], extra, f"{path}.{key}")
+    if "oneOf" in schema:
+        holding = sum(not schema_errors(instance, sub, path) for sub in schema["oneOf"])
+        if holding != 1:
+            errors.append(f"{path}: matches {holding} of the {len(schema['oneOf'])} schemas of oneOf (exactly one "
+                          "must hold)")
     if isinstance(instance, list) and "items" in schema:
         for k, item in enumerate(instance):
             errors += schema_errors(item, schema["items"], f"{path}[{k}]")

@@ -18,6 +18,7 @@ import stablesam.cli as cli
 from stablesam.cli import COMMAND_SCHEMAS, build_parser, main, schemas
 from stablesam.cli.output import emit
 from stablesam.core.schema import schema_errors
+from stablesam.stability.optimizers import DEFAULT_RHO
 
 SWEEP = '[base]\ndataset = "digits"\nmodel = "linear"\nepochs = 1\nn_train = 64\nn_test = 32\nbatch_size = 32\n' \
         '[axes]\nlr = [0.1, 0.2]\n'
@@ -93,6 +94,8 @@ def test_sharpness_of_a_twin_run_matches_its_schema(tmp_path, capsys):
     _run_json([a.replace("{tmp}", str(tmp_path)) for a in TWIN], capsys)
     document = _run_json(["sharpness", "--run", str(tmp_path / "twin"), "--model-index", "1"], capsys)
     assert document["twin"] == "S'"  # the --run keys are there, and validated
+    # an sgd run trained with no ascent (twin's effective radius 0); the thresholds use the default radius
+    assert document["run_rho"] == 0.0 and document["rho"] == DEFAULT_RHO
     _validate(document, COMMAND_SCHEMAS["sharpness"])
 
 
@@ -179,3 +182,20 @@ def test_emit_refuses_a_document_that_violates_its_schema_and_prints_nothing(cap
 def test_the_checker_refuses_a_keyword_it_does_not_check():
     with pytest.raises(ValueError, match=r"\['anyOf'\]"):
         schema_errors(1, {"anyOf": [{"type": "number"}]})
+
+
+@pytest.mark.parametrize("setting", ["convex", "nonconvex"])
+def test_lr_max_bound_holds_exactly_one_of_max_lr_and_max_c(setting, capsys):
+    """The convex bound prints ``max_lr``, the non-convex one ``max_c``; a document with both or neither fails."""
+    document = _run_json(CASES[f"lr-max-bound-{setting}"][1], capsys)
+    schema = COMMAND_SCHEMAS["lr-max-bound"]
+    present = "max_lr" if setting == "convex" else "max_c"
+    assert present in document and not schema_errors(document, schema)
+    both = {**document, "max_c" if present == "max_lr" else "max_lr": 1.0}
+    neither = {k: v for k, v in document.items() if k != present}
+    jsonschema = pytest.importorskip("jsonschema")
+    for planted, holding in ((both, 2), (neither, 0)):
+        assert schema_errors(planted, schema) == [f"$: matches {holding} of the 2 schemas of oneOf (exactly one must "
+                                                  "hold)"]
+        with pytest.raises(jsonschema.ValidationError):
+            jsonschema.Draft202012Validator(schema).validate(planted)

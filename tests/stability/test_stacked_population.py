@@ -39,7 +39,8 @@ def make(model_key: str, method: str, *, base: str = "sgd", seed: int = 0, **con
     rng = torch.Generator().manual_seed(100 + seed)
     x = torch.randn(P, N, *shape, generator=rng, dtype=torch.float64)
     y = torch.randint(CLASSES, (P, N), generator=rng)
-    settings = dict(optimizer=method, base_optimizer=base, lr=0.2, rho=0.3, dtype="float64", momentum=0.8)
+    settings = dict(optimizer=method, base_optimizer=base, lr=0.2, rho=0.3, dtype="float64",
+                    momentum=0.8 if base == "momentum" else None)
     return modules, x, y, TwinConfig(**{**settings, **config})
 
 

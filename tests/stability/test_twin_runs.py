@@ -6,6 +6,7 @@ import pandas as pd
 import pytest
 import torch
 
+from stablesam.core.store import Store
 from stablesam.stability.twin import TwinConfig, TwinTrainer, load_checkpoint, prepare_twin, run_twin
 
 CONFIG = TwinConfig(dataset="digits", model="mlp", optimizer="stablesam-n", base_optimizer="momentum", lr=0.1,
@@ -118,10 +119,35 @@ def test_a_foreign_directory_is_refused(tmp_path):
     (dict(device="tpu"), "device must be one of"),
     (dict(learning_rate=0.1), "unknown twin config key"),
     (dict(label_noise=0.2, shuffled_labels=True), "label_noise must be 0 when shuffled_labels"),
+    (dict(momentum=0.9), "momentum=0.9 applies only to base_optimizer='momentum' \\(got base_optimizer='sgd'\\)"),
 ])
 def test_bad_config_values_name_the_value(values, message):
     with pytest.raises((ValueError, TypeError), match=message):
         TwinConfig.from_dict(values)
+
+
+def test_momentum_is_recorded_only_where_it_applies():
+    """Plain SGD and Adam record momentum 0 (they have none); the momentum base defaults to 0.9."""
+    assert TwinConfig().momentum == TwinConfig(base_optimizer="adam").momentum == 0.0
+    assert TwinConfig(base_optimizer="momentum").momentum == 0.9
+    assert TwinConfig(base_optimizer="momentum", momentum=0.5).to_dict()["momentum"] == 0.5
+
+
+def test_a_record_of_an_earlier_version_still_matches_its_config(tmp_path):
+    """Run directories written before momentum defaulted by base hold momentum 0.9 for plain SGD: they still
+    resume, and a finished one is still found complete (the 0.9 never applied)."""
+    config = CONFIG.replace(base_optimizer="sgd", momentum=None, epochs=1)
+    legacy = {**config.to_dict(), "momentum": 0.9}
+    assert config.matches(legacy) and TwinConfig.from_record(legacy) == config
+    assert not config.matches({**legacy, "lr": 0.2}) and not config.matches(None)
+    with_momentum = CONFIG.replace(epochs=1)  # base momentum: its 0.9 is a setting, read as recorded
+    assert not with_momentum.matches({**with_momentum.to_dict(), "momentum": 0.5})
+    run_twin(config, tmp_path / "run", progress=False)
+    store = Store(tmp_path / "run").lock()  # rewritten as that version wrote them, checksums and all
+    store.put_json("config.json", legacy)
+    store.put_json("summary.json", {**store.get_json("summary.json"), "config": legacy})
+    store.unlock()
+    assert run_twin(config, tmp_path / "run", progress=False).summary["config"]["momentum"] == 0.9
 
 
 def test_config_round_trips_through_dict_and_toml(tmp_path):
