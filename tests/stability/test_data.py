@@ -218,6 +218,25 @@ def test_digits_is_split_standardised_and_reproducible():
     assert moved.x_pool.device.type == "meta" and moved.y_test.device.type == "meta" and moved.name == "digits"
 
 
+def test_digits_are_parsed_once_per_process_and_a_caller_cannot_alter_them(monkeypatch):
+    import sklearn.datasets
+
+    from stablesam.stability.datasets import embedded
+
+    calls = []
+    original = sklearn.datasets.load_digits
+    monkeypatch.setattr(sklearn.datasets, "load_digits", lambda *a, **k: calls.append(1) or original(*a, **k))
+    embedded._digits_arrays.cache_clear()
+    first = load_dataset("digits", generator=rng(0))
+    loaded = first.x_train.clone()
+    first.x_train.add_(1.0)  # a run's tensors are its own
+    again = load_dataset("digits", generator=rng(0))
+    assert len(calls) == 1 and torch.equal(loaded, again.x_train)
+    with pytest.raises(ValueError, match="read-only"):
+        embedded._digits_arrays()[0][0, 0, 0, 0] = 1.0
+    embedded._digits_arrays.cache_clear()  # the next test parses its own copy
+
+
 def test_one_permutation_splits_into_disjoint_train_test_and_pool():
     ids = np.arange(50)
     splits = split_examples(
