@@ -28,7 +28,7 @@ _EXPORTS = {
         "stablesam.stability.twin.run",
     ),
     **dict.fromkeys(("DIVERGENCE_REASONS", "TwinTrainer", "resolve_device"), "stablesam.stability.twin.trainer"),
-    "MAX_EPOCHS": "stablesam.stability.twin.config",
+    **dict.fromkeys(("MAX_EPOCHS", "MOMENTUM"), "stablesam.stability.twin.config"),
     **dict.fromkeys(("StackedParameterPopulation", "stacked_population"), "stablesam.stability.twin.stacked"),
 }
 

@@ -290,7 +290,8 @@ class PreparedRun:
         """
         self.acquire(lock_timeout)
         try:
-            return self._execute(progress)
+            with self.store.batched_sync():  # one flush per file at the end, not two per write
+                return self._execute(progress)
         finally:
             self.release()
 

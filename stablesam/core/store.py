@@ -20,6 +20,11 @@ The guarantees:
   seconds for it.
 * **No debris.** Taking the lock removes the temporary files of writes a kill cut short (``.NAME.XXXXXXXX``,
   in the store and its subfolders).
+* **Durable at the end of a batch.** Each write is flushed to disk (``fsync``) before its rename, or, inside
+  :meth:`Store.batched_sync`, once per entry and once for the manifest when the batch ends: a twin run writes its
+  summary three times and nine entries in all, 18 fsyncs one by one, 6 in one batch. A kill loses nothing either
+  way (the written pages are the kernel's); a power cut inside a batch can leave an entry whose bytes differ from
+  its checksum, which the next load sets aside and the caller recomputes, as after any damage.
 * **Disk full is a usage error.** A write that runs out of space raises
   :class:`~stablesam.core.io.DiskFull` (a ``UsageError``: "no space left on device writing PATH"), after removing its temporary file; the previous version of the entry stays intact.
 
@@ -94,6 +99,7 @@ class Store:
         self.what = what
         self._lock: DirectoryLock | None = None
         self._manifest: dict[str, list[str]] | None = None
+        self._unsynced: set[Path] | None = None  # inside batched_sync: the files written since it began
 
     # -- the lock ---------------------------------------------------------------------------------------
     @property
@@ -136,6 +142,28 @@ class Store:
                     removed.append(path)
                     notice(f"removed {str(path)!r}, left by a write that was interrupted")
         return removed
+
+    @contextmanager
+    def batched_sync(self) -> Iterator[Store]:
+        """Write without a flush per entry; on leaving, flush every file written meanwhile once (its last version),
+        the manifest included. Nested batches are one batch."""
+        if self._unsynced is not None:
+            yield self
+            return
+        self._unsynced = set()
+        try:
+            yield self
+        finally:
+            paths, self._unsynced = self._unsynced, None
+            for path in sorted(paths):
+                try:
+                    descriptor = os.open(path, os.O_RDONLY)
+                except FileNotFoundError:  # removed since (an old checkpoint)
+                    continue
+                try:
+                    os.fsync(descriptor)
+                finally:
+                    os.close(descriptor)
 
     # -- the manifest -----------------------------------------------------------------------------------
     def _read_manifest(self) -> dict[str, list[str]]:
@@ -186,7 +214,8 @@ class Store:
             with os.fdopen(fd, "wb") as handle:
                 handle.write(data)
                 handle.flush()
-                os.fsync(handle.fileno())
+                if self._unsynced is None:
+                    os.fsync(handle.fileno())
             umask = os.umask(0)
             os.umask(umask)
             os.chmod(tmp, 0o666 & ~umask)
@@ -194,6 +223,8 @@ class Store:
                 before()
             os.replace(tmp, destination)
             tmp = None
+            if self._unsynced is not None:
+                self._unsynced.add(destination)
         except OSError as error:
             if disk_full(error):
                 raise DiskFull(destination) from None

@@ -94,3 +94,25 @@ def test_a_damaged_manifest_makes_every_entry_unverified(tmp_path, capsys):
     fresh = Store(tmp_path)
     assert fresh.get_json("r.json") is None
     assert MANIFEST in capsys.readouterr().err
+
+
+def test_a_batch_flushes_each_file_once_at_its_end_and_reads_verified_inside_it(tmp_path, monkeypatch):
+    flushed = []
+    fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: flushed.append(os.readlink(f"/proc/self/fd/{fd}")) or fsync(fd))
+    store = Store(tmp_path).lock()
+    store.put_json("one.json", 1)
+    assert len(flushed) == 2  # one by one: the entry, then the manifest
+    flushed.clear()
+    with store.batched_sync():
+        for value in range(3):
+            store.put_json("summary.json", {"value": value})
+            assert store.get_json("summary.json") == {"value": value}  # in place and verified at once
+        store.put_bytes("old.bin", b"x")
+        store.remove("old.bin")
+        with store.batched_sync():  # nested: the same batch
+            store.put_text("metrics.csv", "a\n1\n")
+        assert flushed == []
+    assert sorted(map(os.path.basename, flushed)) == [MANIFEST, "metrics.csv", "summary.json"]
+    store.unlock()
+    assert Store(tmp_path).get_json("summary.json") == {"value": 2}

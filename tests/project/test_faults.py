@@ -101,23 +101,23 @@ def test_kill_during_a_checkpoint_write(tmp_path, monkeypatch, capsys, whole):
 
 
 def test_an_exception_inside_the_checkpoint_write_leaves_no_file(tmp_path, monkeypatch, whole):
-    """A write that dies half way (here: the first checkpoint, cut to half its bytes just before the flush to
-    disk) leaves neither the checkpoint nor its temporary file."""
+    """A write that dies half way (here: the first checkpoint, cut to half its bytes just before its rename into
+    place) leaves neither the checkpoint nor its temporary file."""
     import os
 
-    real_fsync = os.fsync
+    real_replace = os.replace
 
-    def dies_half_way(fd):
-        size = os.fstat(fd).st_size
+    def dies_half_way(source, destination):
+        size = os.stat(source).st_size
         if size > 10_000:  # a checkpoint, not a small JSON file
-            os.ftruncate(fd, size // 2)
+            os.truncate(source, size // 2)
             raise KeyboardInterrupt
-        real_fsync(fd)
+        real_replace(source, destination)
 
-    monkeypatch.setattr(os, "fsync", dies_half_way)
+    monkeypatch.setattr(os, "replace", dies_half_way)
     with pytest.raises(KeyboardInterrupt):
         run_twin(CONFIG, tmp_path / "run", progress=False)
-    monkeypatch.setattr(os, "fsync", real_fsync)
+    monkeypatch.setattr(os, "replace", real_replace)
     assert sorted(p.name for p in (tmp_path / "run" / "checkpoints").iterdir()) == []
     run_twin(CONFIG, tmp_path / "run", progress=False)
     assert (whole / "metrics.csv").read_bytes() == (tmp_path / "run" / "metrics.csv").read_bytes()
