@@ -170,9 +170,10 @@ def report_blocks(document: dict[str, Any]) -> list[tuple[str, Any]]:
     commit = (prov["commit"] or "unknown")[:12] + (" (uncommitted changes)" if prov.get("dirty") else "")
     if prov.get("commit_note"):  # why the commit is unknown
         commit += f" ({prov['commit_note']})"
+    cores = "" if prov.get("cpu_cores") is None else f" on {prov['cpu_cores']} CPU cores"
     blocks: list[tuple[str, Any]] = [
         ("h1", f"StableSAM claims: verification report ({document['scale']})"),
-        ("p", f"Commit {commit}; device {prov['device']}; {prov['torch_threads']} torch threads; "
+        ("p", f"Commit {commit}; device {prov['device']}; {prov['torch_threads']} torch thread(s) per process{cores}; "
               f"wall time {prov['wall_seconds']:.0f} s; created {prov['created']}."),
         ("table", verdict_table(document)),
         ("p", read_verdict_guide()),

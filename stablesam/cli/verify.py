@@ -54,7 +54,8 @@ def register(subparsers) -> None:
     p.add_argument("--engine", choices=("local", "dask"), default="local",
                    help="where the twin runs go: this process (local) or a Dask LocalCluster (default local)")
     p.add_argument("--workers", type=int, default=None,
-                   help="local: worker processes (default 0: this process); dask: cluster workers")
+                   help="local: worker processes, 0: this process (default: one per CPU core on CPU, this process on "
+                   "CUDA); dask: cluster workers")
     p.add_argument("--data-dir", default=None, help="--full: directory holding the CIFAR-10 binary batches")
     p.add_argument("--out", default="runs/verify", help="output directory (default runs/verify)")
     add_json_flag(p)

@@ -19,7 +19,8 @@ from stablesam.cli import main
 from stablesam.core.store import Store
 
 STEPS = ["verify", "--quick", "--claims", "C1", "C7", "--seeds", "6", "--epochs", "2", "--device", "cpu"]
-TWINS = ["verify", "--quick", "--claims", "C5", "--seeds", "6", "--epochs", "1", "--device", "cpu"]
+# --workers 0: the damage tests rerun one twin run at a time, in this process (a worker pool costs seconds to start)
+TWINS = ["verify", "--quick", "--claims", "C5", "--seeds", "6", "--epochs", "1", "--device", "cpu", "--workers", "0"]
 
 
 def _verdicts(out):
@@ -142,6 +143,26 @@ def test_damaged_twin_entry_is_completed_with_the_same_verdicts(twin_run, tmp_pa
     # only the damaged run was touched: an intact entry is never set aside
     set_aside = sorted(p.name for p in (out / "cache" / "twin").iterdir() if ".damaged" in p.name)
     assert set_aside == ([run.name + ".damaged"] if damage == "files-deleted" else [])
+
+
+def test_worker_processes_give_the_same_runs_and_verdicts_as_this_process(twin_run, tmp_path):
+    """The default engine on CPU runs the twin runs on one worker process per core (local_workers); every trial
+    runs on one torch thread wherever it runs, so its files and the verdicts are the same bit for bit."""
+    from stablesam.analysis.verify.run import cpu_cores, local_workers
+
+    out = tmp_path / "out"
+    assert main([*TWINS[:-2], "--out", str(out)]) == 0
+    assert _verdicts(out) == _verdicts(twin_run)
+    runs = sorted(p.name for p in (twin_run / "cache" / "twin").iterdir())
+    assert runs and runs == sorted(p.name for p in (out / "cache" / "twin").iterdir())
+    for run in runs:
+        assert ((out / "cache" / "twin" / run / "metrics.csv").read_bytes()
+                == (twin_run / "cache" / "twin" / run / "metrics.csv").read_bytes())
+    provenance = json.loads((out / "verdicts.json").read_text())["provenance"]
+    assert provenance["cpu_cores"] == cpu_cores() and provenance["workers"].startswith("one per CPU core")
+    twin = Experiment("twin", {"device": "cpu"})
+    assert local_workers(None, [twin] * 50) == cpu_cores() and local_workers(None, [twin]) == 1
+    assert local_workers(None, [Experiment("twin", {"device": "cuda"})] * 4) == 0 and local_workers(3, [twin]) == 3
 
 
 @pytest.mark.parametrize("name", ["metrics.csv", "summary.json", "config.json"])
