@@ -109,17 +109,22 @@ def exact_stability_table(lrs, *, methods: Sequence[tuple[str, float]] = (("sgd"
 
 def plot_exact_stability(*, lr_min: float = 1e-6, lr_max: float = 3e-3, num: int = 12, steps: int = 200,
                          rhos: Sequence[float] = (0.001, 0.01), n: int | None = None, batch_size: int = 32,
-                         mc_lrs: Sequence[float] = (1e-5, 1e-4, 1e-3), pairs: int = 200, seed: int = 0):
+                         mc_lrs: Sequence[float] = (1e-5, 1e-4, 1e-3), pairs: int = 200, seed: int = 0, table=None):
     """Exact ``E||w_T - w'_T||`` bracket of SGD and USAM (several ``rho``) against ``eta`` on standardised digits,
     beside Hardt et al.'s bound; vertical marks where USAM's upper end is below SGD's lower end (USAM certainly more
     stable). One example per step, uniform with replacement; StableSAM-U and -N coincide with SGD there.
     Markers: Monte Carlo means of ``||w_T - w'_T||`` with 99% confidence intervals (``pairs`` pairs) for mini-batches
-    of ``batch_size`` (not affine for StableSAM, so no exact value) for SGD, USAM (largest ``rho``) and StableSAM-U/-N."""
+    of ``batch_size`` (not affine for StableSAM, so no exact value) for SGD, USAM (largest ``rho``) and StableSAM-U/-N.
+    ``table``: the :func:`exact_stability_table` of these settings, when already computed (its learning rates and
+    methods are drawn; otherwise it is computed here)."""
     import matplotlib.pyplot as plt
 
-    lrs = np.geomspace(lr_min, lr_max, num)
     methods = [("sgd", 0.0)] + [("usam", r) for r in rhos]
-    table = exact_stability_table(lrs, methods=methods, steps=steps, n=n)
+    if table is None:
+        table = exact_stability_table(np.geomspace(lr_min, lr_max, num), methods=methods, steps=steps, n=n)
+    else:
+        methods = list(dict.fromkeys((m, float(r)) for m, r in zip(table["method"], table["rho"])))
+    lrs = np.sort(table["lr"].unique())
     fig, ax = plt.subplots(figsize=(COLUMN_WIDTH, 0.8 * COLUMN_WIDTH))
     styles = ["-", "--", "-.", ":"]
     curves = {}

@@ -74,12 +74,17 @@ class TwinOutcome:
     @cached_property
     def table(self) -> dict[str, np.ndarray]:
         """Per seed: ``distance``, ``diverged`` (either twin), ``train_accuracy``, ``train_loss``,
-        ``initial_train_loss``, ``test_loss``, ``test_accuracy``, ``gen_gap`` and ``gamma`` (mean over the run of the
-        logged per-epoch means; NaN for methods without one) of the ``S`` twin."""
+        ``initial_train_loss``, ``test_loss``, ``test_accuracy``, ``gen_gap``, ``gamma`` and ``cap_active`` (means
+        over the run of the logged per-epoch means: gamma, and the fraction of steps on which a ``gamma_cap`` acted;
+        NaN for a run without them) of the ``S`` twin."""
         pairs = sorted(self._summary["pairs"], key=lambda p: p["pair"])
         diverged = {d["pair"] for d in self._summary["divergences"]}
-        gamma = self._metrics[(self._metrics["metric"] == "gamma_mean") & (self._metrics["twin"] == "S")]
-        gamma_by_pair = gamma.groupby("pair")["value"].mean() if not gamma.empty else None
+
+        def run_mean(metric: str) -> np.ndarray:
+            rows = self._metrics[(self._metrics["metric"] == metric) & (self._metrics["twin"] == "S")]
+            by_pair = rows.groupby("pair")["value"].mean() if not rows.empty else {}
+            return np.array([by_pair.get(p["pair"], math.nan) for p in pairs], dtype=np.float64)
+
         out = {
             "seed": self.table_seeds,
             "distance": np.array([p.get("distance", math.nan) for p in pairs], dtype=np.float64),
@@ -89,8 +94,8 @@ class TwinOutcome:
             "initial_train_loss": self._per_seed("train_loss", first=True),
             "test_loss": self._per_seed("test_loss"),
             "test_accuracy": np.array([p.get("test_accuracy", math.nan) for p in pairs], dtype=np.float64),
-            "gamma": np.array([gamma_by_pair.get(p["pair"], math.nan) if gamma_by_pair is not None else math.nan
-                               for p in pairs], dtype=np.float64),
+            "gamma": run_mean("gamma_mean"),
+            "cap_active": run_mean("cap_active_mean"),
         }
         out["gen_gap"] = out["test_loss"] - out["train_loss"]
         return out

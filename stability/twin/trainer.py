@@ -129,6 +129,8 @@ class TwinTrainer:
 
     def _track(self, losses: torch.Tensor, stats: dict[str, torch.Tensor]) -> None:
         self.divergence.update(self.step, losses, stats.get("grad_norm"))
+        if self.config.gamma_cap is not None and "gamma" in stats:  # logged as the fraction of steps it acted on
+            stats = {**stats, "cap_active": (stats["gamma"] > self.config.gamma_cap).to(stats["gamma"].dtype)}
         for key, value in stats.items():
             value = value.detach()
             self._stat_sums[key] = self._stat_sums[key] + value if key in self._stat_sums else value.clone()

@@ -168,3 +168,17 @@ def test_off_a_terminal_progress_is_one_line_per_epoch(tmp_path, capsys):
         "stablesam: stablesam-n_lr0.1_rho0.05: epoch 1/2", "stablesam: stablesam-n_lr0.1_rho0.05: epoch 2/2"]
     run_twin(config, tmp_path / "quiet", progress=False)
     assert capsys.readouterr().err == ""
+
+
+def test_a_capped_run_logs_the_fraction_of_steps_its_cap_acted_on(tmp_path):
+    """Logged every step, ``cap_active_mean`` is 1 exactly where that step's gamma exceeded the cap, else 0; an
+    uncapped run logs no such metric."""
+    config = CONFIG.replace(base_optimizer="sgd", momentum=None, log_every_steps=1, gamma_cap=0.9)
+    metrics = run_twin(config, tmp_path / "capped", progress=False).metrics
+    wide = metrics[metrics["twin"] == "S"].pivot_table(index=["pair", "step"], columns="metric", values="value")
+    wide = wide.dropna(subset=["gamma_mean"])  # the start is logged before any step
+    assert set(wide["cap_active_mean"].unique()) <= {0.0, 1.0}
+    assert ((wide["gamma_mean"] > 0.9).astype(float) == wide["cap_active_mean"]).all()
+    assert 0 < wide["cap_active_mean"].sum() < len(wide)  # the cap acted on some steps, not all: the test can tell
+    uncapped = run_twin(config.replace(gamma_cap=None), tmp_path / "uncapped", progress=False).metrics
+    assert "cap_active_mean" not in set(uncapped["metric"])

@@ -196,7 +196,7 @@ def _aspect_entries(scale, results, generator, reference, pair) -> list[dict]:
         trains = {}
         for lr in lrs:
             a, b = results[_grid_run(scale, d, m, stable, lr, CAP)], results[_grid_run(scale, d, m, other, lr, other_cap)]
-            fields = stability_comparison(a, b, RULES["stability"], generator)
+            fields = {**stability_comparison(a, b, RULES["stability"], generator), "cap_active": _cap_active(a)}
             interval = fields.pop("interval")
             values = fields.pop("values", None)
             beats = None if interval is None else _ratio(values, BEATS["stability"])
@@ -217,14 +217,21 @@ def _aspect_entries(scale, results, generator, reference, pair) -> list[dict]:
     dataset, model = scale.noise_model
     for noise in scale.label_noises:
         a, b = results[_noise_run(scale, stable, noise, CAP)], results[_noise_run(scale, other, noise, other_cap)]
-        fields = difference_comparison(a.table["test_accuracy"], b.table["test_accuracy"], a.failures, b.failures,
-                                       RULES["accuracy"], scale=100.0)
+        fields = {**difference_comparison(a.table["test_accuracy"], b.table["test_accuracy"], a.failures, b.failures,
+                                          RULES["accuracy"], scale=100.0), "cap_active": _cap_active(a)}
         interval, values = fields.pop("interval"), fields.pop("values", None)
         out.append({"aspect": "accuracy", "setting": {"aspect": "accuracy", "dataset": dataset, "model": model,
                                                        "method": stable, "base": other, "label_noise": noise},
                     "interval": interval, "beats": None if values is None else median_interval(values, BEATS["accuracy"]),
                     "values": values, "fields": fields})
     return out
+
+
+def _cap_active(outcome) -> float | None:
+    """The median over seeds of the fraction of steps on which the cap acted in a capped run (``None``: a run
+    written before the trainer logged it)."""
+    fractions = outcome.table["cap_active"]
+    return None if np.all(np.isnan(fractions)) else float(np.nanmedian(fractions))
 
 
 def _ratio(values, rule):
@@ -255,6 +262,10 @@ def evaluate(scale, results, generator) -> ClaimResult:
     notes = ["the modification (gamma_t <= 1, gamma_cap = 1) is inferred from the official code, where it is "
              "commented out; the paper does not spell it out",
              f"pairs at the {scale.name} scale: " + ", ".join(f"capped {s} vs {b}" for b, s in pairs(scale))]
+    active = [e["fields"]["cap_active"] for e in entries if e["fields"].get("cap_active") is not None]
+    if active:  # the runs' own count; C7 asks the same of the uncapped trajectories
+        notes.append(f"the cap acted on {100 * min(active):.3g}%-{100 * max(active):.3g}% of steps (median over seeds "
+                     f"of each capped run, {len(active)} cases)")
     excluded = sum(bool(e.get("excluded")) for e in entries)
     if excluded:
         notes.append(f"{excluded} stability cases not comparable (an arm failed in most seeds): decided by their "
