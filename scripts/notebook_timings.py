@@ -3,21 +3,52 @@
     python scripts/notebook_timings.py                        # every notebook at its defaults (QUICK = False)
     python scripts/notebook_timings.py --quick                # with the test's QUICK = True
     python scripts/notebook_timings.py notebooks/saddles.ipynb --over 60
+    python scripts/notebook_timings.py --record notebooks/saddles.ipynb   # and update notebooks/timings.json
 
 Prints one line per code cell slower than ``--over`` seconds (default 0: every cell), slowest first, with its
 notebook, index and first line, then each notebook's total. The times are nbclient's own (the kernel's
-``execute_input`` to ``execute_reply`` of the cell). Each notebook runs in a scratch directory: nothing is written here.
+``execute_input`` to ``execute_reply`` of the cell). Each notebook runs in a scratch directory: nothing is written here,
+except with ``--record``: each timed notebook's entry of ``notebooks/timings.json`` is replaced by this run's times, with
+the sha256 of every code cell's source, the date, commit, CPU cores and load average. ``tests/project/test_notebooks.py``
+reads that file: every code cell must be timed as it stands, and a cell over 60 s must show progress and state its time
+in the markdown cell above it ("*Time at the defaults:* the next cell takes about N s").
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime
+import hashlib
+import json
+import os
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
+RECORD = NOTEBOOKS / "timings.json"
+
+
+def source_digest(source: str) -> str:
+    """The sha256 of a cell's source: a cell edited since it was timed no longer matches its record."""
+    return hashlib.sha256(source.encode("utf-8")).hexdigest()
+
+
+def _record(path: Path, times: list[tuple[int, float, str]], load: float) -> None:
+    import nbformat
+
+    notebook = nbformat.read(path, as_version=4)
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=NOTEBOOKS, capture_output=True, text=True)
+    record = json.loads(RECORD.read_text()) if RECORD.exists() else {}
+    record[path.name] = {
+        "measured": datetime.date.today().isoformat(), "commit": commit.stdout.strip() or None,
+        "cpu_cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+        "load_average_before": round(load, 2),
+        "cells": {str(index): {"seconds": round(seconds, 1), "source_sha256": source_digest(notebook.cells[index].source)}
+                  for index, seconds, _ in times},
+    }
+    RECORD.write_text(json.dumps(dict(sorted(record.items())), indent=1) + "\n")
 
 
 def _seconds(cell) -> float:
@@ -57,11 +88,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="inject QUICK = True, as the test does")
     parser.add_argument("--over", type=float, default=0.0, help="print only the cells slower than this (seconds)")
     parser.add_argument("--timeout", type=int, default=1800, help="per-cell timeout in seconds (default 1800)")
+    parser.add_argument("--record", action="store_true", help=f"write the defaults' times to {RECORD.name}")
     args = parser.parse_args(argv)
     paths = args.notebooks or sorted(NOTEBOOKS.glob("*.ipynb"))
     rows, totals = [], {}
+    if args.record and args.quick:
+        parser.error("--record keeps the defaults' times: drop --quick")
     for path in paths:
+        load = os.getloadavg()[0]
         times = cell_times(path, quick=args.quick, timeout=args.timeout)
+        if args.record:
+            _record(path, times, load)
         totals[path.name] = sum(t for _, t, _ in times)
         rows += [(seconds, path.name, index, first) for index, seconds, first in times]
         slowest = ", ".join(f"[{index}] {seconds:.1f} s" for index, seconds, _ in sorted(times, key=lambda t: -t[1])[:3])
