@@ -15,18 +15,17 @@ recorded in the provenance):
 - ``quick`` (``make run``: at most 5 minutes on 2 CPU cores from an empty ``--out``): digits, MLP and linear
   models; 10 seeds for the twin claims (the sign test within a Holm family of 16 cases needs 10), 8 for the
   per-step claims (a sign-test verdict within a Holm family of 2 cases needs 7);
-- ``standard`` (about 30 minutes on 2 CPU cores, estimated from measured per-seed costs): 20 seeds, longer
-  training, 40 seeds for C5's superiority reading;
+- ``standard`` (at most 30 minutes on 2 CPU cores: measured 1525 s from empty with one worker process per core,
+  the default, on cores shared with test runs): 20 seeds, longer training, 40 seeds for C5's superiority reading;
 - ``full`` (one GPU): digits and mnist1d, MLP and CNN, 20 seeds, plus ResNet-20 on CIFAR-10 with a data
   directory. It resumes from its cache, so two shorter runs can finish it.
 
 Every claim comparing StableSAM with its base runs every pair of :data:`PAIRS` (from the method table: SAM,
 USAM and ASAM with their StableSAM). Measured at quick on a 2-core machine at load 1-2, the ASAM rows cost 26.5 s
 of training (22 twin runs for C3/C4 20.1 s, 2 label-noise runs for C5 4.0 s, C6's timing 2.4 s) and C9 (the SAM
-pair only at quick) 6 capped twin runs, 21 s with its evaluation; estimated from those per-run times scaled by
-seeds times epochs, at standard about 6 minutes for the ASAM rows (4 of them C5's 6 label-noise runs at 40 seeds
-and 40 epochs) and 7.5 for C9's three pairs (6 of them its 9 label-noise runs): the standard scale then needs
-about 45 minutes on 2 CPU cores rather than 30 (an estimate; not run here).
+pair only at quick) 6 capped twin runs, 21 s with its evaluation. Measured at standard (1525 s wall with 2 workers; 37 minutes of experiments added over
+both): the label-noise runs of C5 (18 runs) and C9 (9 runs) at 40 seeds and 40 epochs take 24 of those minutes,
+the ASAM and StableSAM-A rows about 10, the flatness runs of C10 4.3 and the network saddle escapes of C8 2.3.
 """
 
 from __future__ import annotations
@@ -157,8 +156,8 @@ def make_scale(name: str, *, device: str = "cpu", data_dir: str | None = None, s
             trajectory_rhos=(0.05,), trajectory_seeds=tuple(range(8)), trajectory_epochs=10,
             timing_model=("digits", "cnn"), timing_batch=512, timing_rounds=20, timing_steps=3, data_dir=data_dir)
     elif name == "standard":
-        # 30 minutes on 2 CPU cores, estimated from the quick scale's measured per-seed costs (README): 20 seeds
-        # decide C4 at eta = 0.1 (per-seed spreads of issue 22), 40 seeds C5's superiority at 40% noise.
+        # At most 30 minutes on 2 CPU cores with a worker per core (measured: module docstring): 20 seeds decide C4 at
+        # eta = 0.1 (per-seed spreads of issue 22), 40 seeds C5's superiority at 40% noise.
         scale = Scale(
             name=name, device=device, lrs=(0.03, 0.1, 0.3, 1.0, 3.0), seeds=tuple(range(20)), epochs=5,
             stability_models=(("digits", "mlp"),), edge_models=(("digits", "mlp"), ("digits", "linear")),
