@@ -49,6 +49,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
+from functools import lru_cache
 from typing import Literal
 
 import numpy as np
@@ -86,18 +87,23 @@ METHOD = "sign test (exact, median)"
 
 
 def _binom_cdf(k: int, n: int) -> float:
-    """``P(Bin(n, 1/2) <= k)``, exact in rational arithmetic then rounded once."""
+    """``P(Bin(n, 1/2) <= k)``, exact in integer arithmetic then rounded once (``int / int`` is correctly rounded)."""
     if k < 0:
         return 0.0
     if k >= n:
         return 1.0
-    return math.fsum(math.comb(n, j) for j in range(k + 1)) / 2.0 ** n
+    return sum(math.comb(n, j) for j in range(k + 1)) / 2**n
 
 
+@lru_cache(maxsize=None)
 def _order_index(n: int, alpha: float) -> int:
-    """Largest ``k >= 1`` with ``P(Bin(n, 1/2) <= k - 1) <= alpha/2``; 0 if none (too few seeds)."""
-    k = 0
-    while k + 1 <= (n + 1) // 2 and _binom_cdf(k, n) <= alpha / 2:
+    """Largest ``k >= 1`` with ``P(Bin(n, 1/2) <= k - 1) <= alpha/2``; 0 if none (too few seeds). The tail grows by
+    one term a step, and the answer is cached: ``detectable`` asks it for every seed count up to 400."""
+    k, tail, total = 0, 0, 2**n
+    while k + 1 <= (n + 1) // 2:
+        tail += math.comb(n, k)  # 2^n P(Bin(n, 1/2) <= k)
+        if tail / total > alpha / 2:
+            break
         k += 1
     return k
 

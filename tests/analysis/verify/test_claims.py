@@ -143,7 +143,8 @@ class Planted(Mapping):
         table = {"seed": np.arange(n), "distance": 1.0 + 0.1 * g.random(n), "diverged": np.zeros(n, dtype=bool),
                  "train_accuracy": np.where(lr <= edge, 0.99, 0.5) + np.zeros(n), "train_loss": np.full(n, 0.1),
                  "initial_train_loss": np.full(n, 2.3), "test_loss": 0.1 + gap + 0.001 * g.standard_normal(n),
-                 "test_accuracy": accuracy, "gamma": np.full(n, 0.8 if stable else np.nan)}
+                 "test_accuracy": accuracy, "gamma": np.full(n, 0.8 if stable else np.nan),
+                 "cap_active": np.full(n, 0.001 if "gamma_cap" in s else np.nan)}
         table["gen_gap"] = table["test_loss"] - table["train_loss"]
         failures = ["ok"] * n
         if method in self.fail:
@@ -206,6 +207,9 @@ def test_planted_effects_are_supported(planted, scale):
     assert {d["id"]: d["verdict"] for d in documents} == _expected(scale, SUPPORTED)
     assert all(d["reading"] for d in documents)
     assert CLAIMS["C9"].experiments(scale) and not CLAIMS["C10"].experiments(scale)
+    (c9,) = [d for d in documents if d["id"] == "C9"]  # the capped runs' own count of the cap's activity
+    assert "the cap acted on 0.1%-0.1% of steps (median over seeds of each capped run, 6 cases)" in c9["notes"]
+    assert all(case["cap_active"] == 0.001 for case in c9["cases"] if case["setting"]["aspect"] != "trainability")
 
 
 def test_reversed_effects_are_not_supported(scale):
