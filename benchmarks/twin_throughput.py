@@ -56,11 +56,13 @@ the epoch ratio also carries the epoch-end evaluation (about a quarter of a batc
 arithmetic in both candidates. On a GPU the same population is launch-bound at small sizes and approaches its
 floor at 1,000+ pairs (``benchmarks/gpu_population_check.py``, not yet run).
 
-Profile of ``stablesam verify --quick`` after the change (cProfile, 398 s under load 10; top five by own time):
-``run_backward`` 50.1 s (autograd of the single-model experiments: eos, trajectories, step timings, and
-torch's own optimizers there), ``torch.baddbmm`` 22.2 s and ``torch.bmm`` 18.7 s (the twin populations),
-``theory.twin_moments._average_step`` 21.4 s, ``torch._C._nn.linear`` 14.0 s (single-model experiments); then
-``loadtxt`` 7.3 s over 73 calls (the digits CSV, re-parsed per experiment) and ``fsync`` 4.9 s over 330 calls.
+Profile of ``stablesam verify --quick --workers 0`` (cProfile, one process, quiet machine; 126 s profiled, top
+five by own time): ``torch.baddbmm`` 18.8 s and ``torch.bmm`` 15.9 s (the twin populations), ``run_backward``
+9.5 s (autograd of the single-model experiments: eos, trajectories), ``torch.max_pool2d`` 8.1 s (C6's timing of
+the digits CNN) and ``cross_entropy_loss`` 2.5 s. The same profile before three fixes took 185 s: ``math.comb``
+was its top function (33 s own time, 47 million calls: the sign test's order-statistic index, recomputed for
+every seed count ``detectable`` tries; now cached and grown one term a step), and the digits CSV was parsed once
+per experiment and every twin run flushed 18 files (now once per process and 6 flushes a run).
 """
 
 from __future__ import annotations
