@@ -59,10 +59,10 @@ floor at 1,000+ pairs (``benchmarks/gpu_population_check.py``, not yet run).
 Profile of ``stablesam verify --quick --workers 0`` (cProfile, one process, quiet machine; 126 s profiled, top
 five by own time): ``torch.baddbmm`` 18.8 s and ``torch.bmm`` 15.9 s (the twin populations), ``run_backward``
 9.5 s (autograd of the single-model experiments: eos, trajectories), ``torch.max_pool2d`` 8.1 s (C6's timing of
-the digits CNN) and ``cross_entropy_loss`` 2.5 s. The same profile before three fixes took 185 s: ``math.comb``
+the digits CNN) and ``cross_entropy_loss`` 2.5 s. The same profile before the sign-test fix took 185 s: ``math.comb``
 was its top function (33 s own time, 47 million calls: the sign test's order-statistic index, recomputed for
-every seed count ``detectable`` tries; now cached and grown one term a step), and the digits CSV was parsed once
-per experiment and every twin run flushed 18 files (now once per process and 6 flushes a run).
+every seed count ``detectable`` tries; now cached and grown one term a step). Gone before it: the digits CSV
+parsed once per experiment (now once per process) and 18 flushes to disk per twin run (now 6).
 """
 
 from __future__ import annotations
