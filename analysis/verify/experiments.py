@@ -146,17 +146,17 @@ def make_scale(name: str, *, device: str = "cpu", data_dir: str | None = None, s
     if name == "quick":
         # Sized from measured costs on one shared CPU core (twin run, digits MLP, 10 seeds, 3 epochs: 1.3 s;
         # per-step trajectory: 7-14 ms a step): C1/C7 8 seeds x 200 steps = 1600 steps per case. C6 times the
-        # digits CNN at batch 512 (50 ms a SAM step at load 5; the digits MLP's 8 ms at batch 1024 was below the
-        # 20 ms a step the timing needs). 80 rounds: at 20 the intervals were 5-15% wide on a quiet machine and 7-9%
-        # at 40 under load, and the width falls like 1 / sqrt(rounds), so 80 halves the former (the margin needs < 5%);
-        # about 10 s a pair.
+        # digits CNN at batch 1024: at 512 a SAM step took 50 ms at load 5 but 12-17 ms on a quiet machine, below the
+        # 20 ms a step the timing needs (the digits MLP: 8 ms at batch 1024). 80 rounds: at 20 the intervals were
+        # 5-15% wide on a quiet machine and 7-9% at 40 under load, and the width falls like 1 / sqrt(rounds), so 80
+        # halves the former (the margin needs < 5%); about 15 s a pair.
         scale = Scale(
             name=name, device=device, lrs=(0.1, 0.3, 1.0, 3.0), seeds=tuple(range(10)), epochs=3,
             stability_models=(("digits", "mlp"),), edge_models=(("digits", "mlp"), ("digits", "linear")),
             noise_model=("digits", "mlp"), label_noises=(0.0, 0.4), noise_lr=0.3, noise_epochs=8,
             noise_seeds=tuple(range(10)), trajectory_models=(("digits", "mlp"),), trajectory_lrs=(0.3,),
             trajectory_rhos=(0.05,), trajectory_seeds=tuple(range(8)), trajectory_epochs=10,
-            timing_model=("digits", "cnn"), timing_batch=512, timing_rounds=80, timing_steps=3, data_dir=data_dir)
+            timing_model=("digits", "cnn"), timing_batch=1024, timing_rounds=80, timing_steps=3, data_dir=data_dir)
     elif name == "standard":
         # At most 30 minutes on 2 CPU cores with a worker per core (measured: module docstring): 20 seeds decide C4 at
         # eta = 0.1 (per-seed spreads of issue 22), 40 seeds C5's superiority at 40% noise.
@@ -166,7 +166,7 @@ def make_scale(name: str, *, device: str = "cpu", data_dir: str | None = None, s
             noise_model=("digits", "mlp"), label_noises=(0.0, 0.2, 0.4), noise_lr=0.3, noise_epochs=40,
             noise_seeds=tuple(range(40)), trajectory_models=(("digits", "mlp"),), trajectory_lrs=(0.1, 0.3),
             trajectory_rhos=(0.05, 0.2), trajectory_seeds=tuple(range(10)), trajectory_epochs=20,
-            timing_model=("digits", "cnn"), timing_batch=512, timing_rounds=80, timing_steps=3,
+            timing_model=("digits", "cnn"), timing_batch=1024, timing_rounds=80, timing_steps=3,
             eos_seeds=tuple(range(6)), data_dir=data_dir)
     else:
         edge = [("digits", "mlp"), ("digits", "cnn"), ("mnist1d", "cnn")]

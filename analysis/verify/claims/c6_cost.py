@@ -7,8 +7,9 @@ Two measurements, both able to decide a 5% margin:
   passes, whose flops are counted on the timing model and batch by :class:`torch.utils.flop_counter.FlopCounterMode`;
 - **interleaved timing** on a model whose step costs at least 20 ms
   (:func:`stablesam.analysis.experiments.step_statistics.step_times`; rounds alternate which method goes first),
-  the sign-test interval of the median per-round time ratio. A timing interval wider than 5% cannot decide the
-  margin and makes the case inconclusive, whatever its estimate.
+  the sign-test interval of the median per-round time ratio. A timing interval wider than 5%, or a base step
+  shorter than 20 ms (where the step's fixed per-call work, not the renormalization, sets the ratio), cannot
+  decide the margin and makes the case inconclusive, whatever its estimate.
 
 Verdict: supported when the count is below 5% and the timing interval lies below 1.05; not supported when either
 exceeds it (the count, or the whole timing interval above 1.05).
@@ -25,6 +26,7 @@ from stablesam.analysis.verify.experiments import PAIRS, timing_experiment
 from stablesam.analysis.verify.verdicts import INCONCLUSIVE, NOT_SUPPORTED, DecisionRule, combine_universal, median_interval
 
 MARGIN = 0.05
+MIN_STEP_MS = 20.0  # the shortest base step the timing may decide on (issue 22)
 RULE = DecisionRule("per-round step time StableSAM / base, median over interleaved rounds", claimed="less",
                     boundary=1.0 + MARGIN, null=1.0)
 
@@ -67,7 +69,7 @@ def evaluate(scale, results, generator) -> ClaimResult:
         interval = median_interval(ratio, RULE)
         width = (interval.high - interval.low) / interval.estimate if interval.low == interval.low else np.inf
         step_ms = 1000.0 * float(np.median(timing["seconds_a"])) / timing["steps"]
-        intervals.append(interval if width < MARGIN else None)
+        intervals.append(interval if width < MARGIN and step_ms >= MIN_STEP_MS else None)
         raw.append(({"method": stable, "base": base, "model": f"{dataset}/{model}", "device": timing["device"],
                      "threads": timing["threads"], "steps_per_round": timing["steps"]}, interval,
                     {"relative_width": float(width), "base_step_ms": step_ms, "ratios": ratio.tolist()}))
@@ -79,14 +81,23 @@ def evaluate(scale, results, generator) -> ClaimResult:
         if c["relative_width"] >= MARGIN:
             c["status"] = f"interval width {100 * c['relative_width']:.1f}% >= 5%: cannot decide the margin"
             c["verdict"] = INCONCLUSIVE
+        elif c["base_step_ms"] < MIN_STEP_MS:
+            c["status"] = f"base step {c['base_step_ms']:.1f} ms < {MIN_STEP_MS:g} ms: cannot decide the margin"
+            c["verdict"] = INCONCLUSIVE
     reading = (f"operation count: StableSAM adds {100 * count['extra_fraction']:.3g}% of SAM's flops; timing "
                "(interleaved, median ratio): " + ", ".join(
                    f"{c['setting']['method']} {c['interval']['estimate']:.3g} [{c['interval']['low']:.3g}, "
-                   f"{c['interval']['high']:.3g}] at {c['base_step_ms']:.0f} ms/step"
-                   + (f" (width {100 * c['relative_width']:.0f}%: cannot decide the 5% margin)"
-                      if c["relative_width"] >= MARGIN else "") for c in cases))
+                   f"{c['interval']['high']:.3g}] at {c['base_step_ms']:.0f} ms/step" + _undecided(c) for c in cases))
     return ClaimResult(verdict, reading, "step-time ratio StableSAM/base (weakest case)", weakest(cases, "less"),
                        cases, [f"operation count: {count}"], {"count": count})
+
+
+def _undecided(case_: dict) -> str:
+    if case_["relative_width"] >= MARGIN:
+        return f" (width {100 * case_['relative_width']:.0f}%: cannot decide the 5% margin)"
+    if case_["base_step_ms"] < MIN_STEP_MS:
+        return f" (step below {MIN_STEP_MS:g} ms: cannot decide the 5% margin)"
+    return ""
 
 
 def plot(claim, figure_data):

@@ -483,3 +483,24 @@ def test_asam_rows_are_decided_wherever_the_method_table_has_them():
     (c10,), _ = evaluate_claims(("C10",), full, Planted(full))
     assert {c["setting"]["method"] for c in c10["cases"]} == {m for p in PAIRS for m in p}
     assert c10["verdict"] == SUPPORTED
+
+
+class ShortSteps(Planted):
+    """Planted timings of 10 ms a base step (half the 20 ms the timing needs), no cost at all."""
+
+    def __getitem__(self, e: Experiment):
+        result = super().__getitem__(e)
+        if e.kind == "timing":
+            result = {**result, "seconds_a": [0.01 * e.settings["steps"]] * e.settings["blocks"]}
+            result["seconds_b"] = list(result["seconds_a"])
+        return result
+
+
+def test_a_timing_of_steps_shorter_than_20_ms_cannot_decide_c6():
+    quick = make_scale("quick")
+    (c6,), _ = evaluate_claims(("C6",), quick, ShortSteps(quick))
+    assert c6["verdict"] == INCONCLUSIVE and all(c["verdict"] == INCONCLUSIVE for c in c6["cases"])
+    assert all(c["status"] == "base step 10.0 ms < 20 ms: cannot decide the margin" for c in c6["cases"])
+    assert "(step below 20 ms: cannot decide the 5% margin)" in c6["reading"]
+    (planted,), _ = evaluate_claims(("C6",), quick, Planted(quick))  # the same cost at 33 ms a step decides
+    assert planted["verdict"] == SUPPORTED
