@@ -57,7 +57,8 @@ def _problem(case: str, method: str, base: str):
     generator = torch.Generator().manual_seed(7)
     x = torch.randn(MODELS, N, *shape, generator=generator, dtype=torch.float64)
     y = torch.randint(CLASSES, (MODELS, N), generator=generator)
-    config = TwinConfig(optimizer=method, base_optimizer=base, lr=0.2, rho=0.2, momentum=0.8, dtype="float64",
+    config = TwinConfig(optimizer=method, base_optimizer=base, lr=0.2, rho=0.2,
+                        momentum=0.8 if base == "momentum" else None, dtype="float64",
                         weight_decay=0.01 if base != "sgd" else 0.0)
     return modules, x, y, config, shape
 
