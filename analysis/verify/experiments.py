@@ -15,17 +15,20 @@ recorded in the provenance):
 - ``quick`` (``make run``: at most 5 minutes on 2 CPU cores from an empty ``--out``): digits, MLP and linear
   models; 10 seeds for the twin claims (the sign test within a Holm family of 16 cases needs 10), 8 for the
   per-step claims (a sign-test verdict within a Holm family of 2 cases needs 7);
-- ``standard`` (at most 30 minutes on 2 CPU cores: measured 1525 s from empty with one worker process per core,
-  the default, on cores shared with test runs): 20 seeds, longer training, 40 seeds for C5's superiority reading;
+- ``standard`` (at most 30 minutes on 2 CPU cores: measured 1284 s from empty on 2 quiet cores with one worker
+  process per core, the default; 1525 s with the cores shared): 20 seeds, longer training, 40 seeds for C5's
+  superiority reading;
 - ``full`` (one GPU): digits and mnist1d, MLP and CNN, 20 seeds, plus ResNet-20 on CIFAR-10 with a data
   directory. It resumes from its cache, so two shorter runs can finish it.
 
 Every claim comparing StableSAM with its base runs every pair of :data:`PAIRS` (from the method table: SAM,
 USAM and ASAM with their StableSAM). Measured at quick on a 2-core machine at load 1-2, the ASAM rows cost 26.5 s
 of training (22 twin runs for C3/C4 20.1 s, 2 label-noise runs for C5 4.0 s, C6's timing 2.4 s) and C9 (the SAM
-pair only at quick) 6 capped twin runs, 21 s with its evaluation. Measured at standard (1525 s wall with 2 workers; 37 minutes of experiments added over
-both): the label-noise runs of C5 (18 runs) and C9 (9 runs) at 40 seeds and 40 epochs take 24 of those minutes,
-the ASAM and StableSAM-A rows about 10, the flatness runs of C10 4.3 and the network saddle escapes of C8 2.3.
+pair only at quick) 6 capped twin runs, 21 s with its evaluation. Measured at standard (1284 s wall on 2 quiet
+cores; 31.6 minutes of experiments added over both workers): the label-noise runs of C5 (18 runs) and C9 (9 runs)
+at 40 seeds and 40 epochs take 18.4 of those minutes, the ASAM and StableSAM-A twin runs and timings 7.7, C10's
+flatness runs 5.7 (341 s for its seven methods, 258 s without the ASAM pair), C8's network escapes 1.9; evaluating
+the claims and writing the report took about 15 s.
 """
 
 from __future__ import annotations

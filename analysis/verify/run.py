@@ -170,8 +170,8 @@ class Results(Mapping):
 def local_workers(workers: int | None, twins: Sequence[Experiment]) -> int:
     """The worker processes of the local engine: ``workers`` as given, else one per CPU core (at most one per twin
     run) on CPU, and 0 (this process) when the runs are on CUDA, which one process drives. Every twin trial runs
-    on one torch thread whichever process runs it, so the results do not depend on this choice; the measured
-    standard scale takes 23 minutes with both cores of a 2-core machine, 44 in one process."""
+    on one torch thread whichever process runs it, so the results do not depend on this choice. Measured, the
+    standard scale from empty: 21 minutes with both cores of a quiet 2-core machine, 44 in one process (loaded)."""
     if workers is not None:
         return workers
     if any(e.settings.get("device") == "cuda" for e in twins):
