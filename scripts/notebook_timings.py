@@ -38,12 +38,14 @@ def source_digest(source: str) -> str:
 def _record(path: Path, times: list[tuple[int, float, str]], load: float) -> None:
     import nbformat
 
+    from stablesam.stability.threads import cpu_cores
+
     notebook = nbformat.read(path, as_version=4)
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=NOTEBOOKS, capture_output=True, text=True)
     record = json.loads(RECORD.read_text()) if RECORD.exists() else {}
     record[path.name] = {
         "measured": datetime.date.today().isoformat(), "commit": commit.stdout.strip() or None,
-        "cpu_cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+        "cpu_cores": cpu_cores(),
         "load_average_before": round(load, 2),
         "cells": {str(index): {"seconds": round(seconds, 1), "source_sha256": source_digest(notebook.cells[index].source)}
                   for index, seconds, _ in times},

@@ -31,7 +31,7 @@ _EXPORTS = {
         "stablesam.stability.optimizers",
     ),
     **dict.fromkeys(("SAM", "StableSAM"), "stablesam.stability.sam"),
-    "torch_threads": "stablesam.stability.threads",
+    **dict.fromkeys(("cpu_cores", "torch_threads"), "stablesam.stability.threads"),
     **dict.fromkeys(("TensorLists", "default_foreach"), "stablesam.stability.functional"),
 }
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import platform
 import subprocess
 import time
@@ -33,6 +32,7 @@ from stablesam.core.progress import progress_mode
 from stablesam.core.store import DAMAGED, Store, notice
 from stablesam.core.validation import check_choice
 from stablesam.stability.sweeps.trial import TwinTrial
+from stablesam.stability.threads import cpu_cores
 
 __all__ = ["Cache", "ExperimentFailed", "Results", "SCHEMA_VERSION", "evaluate_claims", "provenance",
            "run_experiments", "verify"]
@@ -178,10 +178,6 @@ def local_workers(workers: int | None, twins: Sequence[Experiment]) -> int:
         return 0
     return max(1, min(cpu_cores(), len(twins)))
 
-
-def cpu_cores() -> int:
-    """The CPU cores this process may run on (its affinity mask where the platform has one)."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def run_experiments(experiments: Sequence[Experiment], cache: Cache, *, engine: str = "local",

@@ -148,7 +148,8 @@ def test_damaged_twin_entry_is_completed_with_the_same_verdicts(twin_run, tmp_pa
 def test_worker_processes_give_the_same_runs_and_verdicts_as_this_process(twin_run, tmp_path):
     """The default engine on CPU runs the twin runs on one worker process per core (local_workers); every trial
     runs on one torch thread wherever it runs, so its files and the verdicts are the same bit for bit."""
-    from stablesam.analysis.verify.run import cpu_cores, local_workers
+    from stablesam.analysis.verify.run import local_workers
+    from stablesam.stability.threads import cpu_cores
 
     out = tmp_path / "out"
     assert main([*TWINS[:-2], "--out", str(out)]) == 0
