@@ -69,7 +69,7 @@ def evaluate(scale, results, generator) -> ClaimResult:
         interval = median_interval(ratio, RULE)
         width = (interval.high - interval.low) / interval.estimate if interval.low == interval.low else np.inf
         step_ms = 1000.0 * float(np.median(timing["seconds_a"])) / timing["steps"]
-        intervals.append(interval if width < MARGIN and step_ms >= MIN_STEP_MS else None)
+        intervals.append(None if _undecided(width, step_ms) else interval)
         raw.append(({"method": stable, "base": base, "model": f"{dataset}/{model}", "device": timing["device"],
                      "threads": timing["threads"], "steps_per_round": timing["steps"]}, interval,
                     {"relative_width": float(width), "base_step_ms": step_ms, "ratios": ratio.tolist()}))
@@ -78,26 +78,30 @@ def evaluate(scale, results, generator) -> ClaimResult:
     if count["extra_fraction"] >= MARGIN:
         verdict = NOT_SUPPORTED
     for c in cases:
-        if c["relative_width"] >= MARGIN:
-            c["status"] = f"interval width {100 * c['relative_width']:.1f}% >= 5%: cannot decide the margin"
-            c["verdict"] = INCONCLUSIVE
-        elif c["base_step_ms"] < MIN_STEP_MS:
-            c["status"] = f"base step {c['base_step_ms']:.1f} ms < {MIN_STEP_MS:g} ms: cannot decide the margin"
-            c["verdict"] = INCONCLUSIVE
+        why = _undecided(c["relative_width"], c["base_step_ms"])
+        if why:
+            c["status"], c["verdict"] = f"{why[0]}: cannot decide the margin", INCONCLUSIVE
     reading = (f"operation count: StableSAM adds {100 * count['extra_fraction']:.3g}% of SAM's flops; timing "
                "(interleaved, median ratio): " + ", ".join(
                    f"{c['setting']['method']} {c['interval']['estimate']:.3g} [{c['interval']['low']:.3g}, "
-                   f"{c['interval']['high']:.3g}] at {c['base_step_ms']:.0f} ms/step" + _undecided(c) for c in cases))
+                   f"{c['interval']['high']:.3g}] at {c['base_step_ms']:.0f} ms/step" + _reading_suffix(c)
+                   for c in cases))
     return ClaimResult(verdict, reading, "step-time ratio StableSAM/base (weakest case)", weakest(cases, "less"),
                        cases, [f"operation count: {count}"], {"count": count})
 
 
-def _undecided(case_: dict) -> str:
-    if case_["relative_width"] >= MARGIN:
-        return f" (width {100 * case_['relative_width']:.0f}%: cannot decide the 5% margin)"
-    if case_["base_step_ms"] < MIN_STEP_MS:
-        return f" (step below {MIN_STEP_MS:g} ms: cannot decide the 5% margin)"
-    return ""
+def _undecided(width: float, step_ms: float) -> tuple[str, str] | None:
+    """Why a timing cannot decide the margin, as (the case's status, the reading's words); ``None`` when it can."""
+    if width >= MARGIN:
+        return f"interval width {100 * width:.1f}% >= 5%", f"width {100 * width:.0f}%"
+    if step_ms < MIN_STEP_MS:
+        return f"base step {step_ms:.1f} ms < {MIN_STEP_MS:g} ms", f"step below {MIN_STEP_MS:g} ms"
+    return None
+
+
+def _reading_suffix(case_: dict) -> str:
+    why = _undecided(case_["relative_width"], case_["base_step_ms"])
+    return "" if why is None else f" ({why[1]}: cannot decide the 5% margin)"
 
 
 def plot(claim, figure_data):
