@@ -27,7 +27,7 @@ of training (22 twin runs for C3/C4 20.1 s, 2 label-noise runs for C5 4.0 s, C6'
 pair only at quick) 6 capped twin runs, 21 s with its evaluation. Measured at standard (1284 s wall on 2 quiet
 cores; 31.6 minutes of experiments added over both workers): the label-noise runs of C5 (18 runs) and C9 (9 runs)
 at 40 seeds and 40 epochs take 18.4 of those minutes, the ASAM and StableSAM-A twin runs and timings 7.7, C10's
-flatness runs 5.7 (341 s for its seven methods, 258 s without the ASAM pair), C8's network escapes 1.9; evaluating
+flatness runs 5.7 (341 s for its seven methods; 258 s for five on shared cores), C8's network escapes 1.9; evaluating
 the claims and writing the report took about 15 s.
 """
 

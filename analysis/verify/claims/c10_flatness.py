@@ -10,10 +10,11 @@ below 0, not supported (sharper) when wholly above. A seed where either run neve
 ``{every StableSAM and its base run here} x stated losses`` (:func:`claimed`: the pairs of
 :data:`~stablesam.analysis.verify.experiments.PAIRS` whose two methods the experiment ran: every pair of the method
 table, StableSAM-N/SAM, StableSAM-U/USAM and StableSAM-A/ASAM, at standard and full): supported when every case is,
-not supported when one contradicts it after Holm's correction (:func:`~stablesam.analysis.verify.verdicts.combine_universal`). The trace
-(Hutchinson, with its standard error) and each StableSAM against its base are reported beside it. Network runs:
-standard and full scales only. The ASAM pair's cost at standard, measured on 2 quiet cores: the flatness
-experiment (one process) took 341 s with it and 258 s without it.
+not supported when one contradicts it after Holm's correction
+(:func:`~stablesam.analysis.verify.verdicts.combine_universal`). The trace (Hutchinson, with its standard error)
+and each StableSAM against its base are reported beside it. Network runs: standard and full scales only. The ASAM pair's cost at standard: the flatness experiment (one process) took 341 s
+for its seven methods on 2 quiet cores, and 258 s for the five without the ASAM pair on cores shared with other
+jobs (the two were not timed under the same load).
 """
 
 from __future__ import annotations
